@@ -1,0 +1,100 @@
+"""The question the project starts from, end to end through the pure audit.
+
+Three different drugs in three separate piggy-backs running at the same time
+through one multi-lumen line -> 96365 + 96368 x1 (Ex 28, R-E2); the same three
+drugs mixed in one bag -> 96365 only (R-D5). Real MAR drug strings, classified
+by the drug reference.
+"""
+
+import pandas as pd
+import pytest
+
+from tests.builders import TZ, at, claim_lines
+from transforms.audit import run_audit
+from transforms.drugs import load_drug_reference
+from transforms.policy import Policy
+
+DRUGS = [
+    "cefTRIAXone (ROCEPHIN) 1 g in sodium chloride 0.9 % 50 mL IVPB",
+    "vancomycin 1,250 mg in sodium chloride 0.9 % 250 mL IVPB",
+    "azithromycin (ZITHROMAX) 500 mg in sodium chloride 0.9 % 250 mL IVPB",
+]
+
+
+@pytest.fixture(scope="module")
+def reference():
+    return load_drug_reference()
+
+
+def mar(one_bag: bool) -> pd.DataFrame:
+    rows = []
+    for i, drug in enumerate(DRUGS):
+        bag = "BAG-1" if one_bag else f"BAG-{i + 1}"
+        site = "R IJ triple-lumen CVC" if one_bag else f"R IJ triple-lumen CVC lumen {i + 1}"
+        for time, action in (("10:02", "start"), ("10:55", "stop")):
+            rows.append({
+                "encounter_id": "E1", "patient_id": "P1", "order_id": f"O{i}", "infusate_id": bag,
+                "drug": drug, "ndc": None, "drug_class": None, "route": "iv_infusion", "action": action,
+                "event_time": at(time), "access_site": site, "rate": 100.0, "rate_unit": "mL/h",
+                "dose": None, "dose_unit": None, "volume_ml": None, "primary": None, "source_row": len(rows) + 1,
+            })
+    frame = pd.DataFrame(rows)
+    frame["event_time"] = pd.to_datetime(frame["event_time"], utc=True)
+    return frame
+
+
+def codes(result) -> dict[str, int]:
+    return result.expected_lines.groupby("hcpcs")["units"].sum().to_dict()
+
+
+def test_three_piggybacks_through_one_multi_lumen_line(reference):
+    result = run_audit(mar(False), claim_lines("E1", ("96365", 1), ("96368", 1)), reference, Policy(), TZ)
+    assert codes(result) == {"96365": 1, "96368": 1}
+    assert result.findings.empty
+    assert set(result.administrations["role"]) == {"initial", "concurrent", "concurrent_extra"}
+
+
+def test_same_three_drugs_mixed_in_one_bag(reference):
+    result = run_audit(mar(True), claim_lines("E1", ("96365", 1)), reference, Policy(), TZ)
+    assert codes(result) == {"96365": 1}
+    assert result.findings.empty
+
+
+def test_96368_billed_for_the_one_bag_is_a_finding(reference):
+    result = run_audit(mar(True), claim_lines("E1", ("96365", 1), ("96368", 1)), reference, Policy(), TZ)
+    f = result.findings
+    assert f[["hcpcs", "billed_units", "expected_units", "finding", "direction"]].values.tolist() == [
+        ["96368", 1, 0, "concurrent_mixed_bag", "over_billed"]
+    ]
+    assert "BAG-1" in f.loc[0, "explanation"]
+
+
+def test_96368_billed_twice_for_the_three_piggybacks(reference):
+    billed = claim_lines("E1", ("96365", 1), ("96368", 2))
+    f = run_audit(mar(False), billed, reference, Policy(), TZ).findings
+    assert f[["hcpcs", "billed_units", "expected_units", "finding"]].values.tolist() == [
+        ["96368", 2, 1, "concurrent_billed_twice"]
+    ]
+
+
+def test_expected_lines_follow_the_contract(reference):
+    lines = run_audit(mar(False), claim_lines("E1"), reference, Policy(), TZ).expected_lines
+    assert list(lines.columns) == [
+        "encounter_id", "service_date", "setting", "hcpcs", "units", "modifiers", "rule_ids", "evidence"
+    ]
+    assert (lines["setting"] == "facility").all()
+    assert (lines["units"] >= 1).all()
+    assert lines.loc[lines["hcpcs"] == "96368", "rule_ids"].item().startswith("R-E1")
+
+
+def test_professional_claim_in_facility_place_of_service(reference):
+    billed = claim_lines("E1", ("96365", 1), claim_type="professional", place_of_service="23")
+    f = run_audit(mar(False), billed, reference, Policy(), TZ).findings
+    assert f["finding"].tolist() == ["professional_in_facility_pos"]
+
+
+def test_unknown_drug_is_reported_not_guessed(reference):
+    frame = mar(False).iloc[:2].assign(drug="zorblaxumab 30 mg in sodium chloride 0.9 % 100 mL")
+    result = run_audit(frame, claim_lines("E1", ("96365", 1)), reference, Policy(), TZ)
+    assert result.expected_lines.empty
+    assert "drug_not_classified" in set(result.findings["finding"])

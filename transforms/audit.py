@@ -1,0 +1,168 @@
+"""The audit as one pure composition: classified MAR + claims -> findings.
+
+``run_audit`` is what the CLI's ``audit`` command and the Prefect audit flow
+both call, so the same code runs with or without an orchestrator.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from transforms.coding import SETTING_FACILITY, SETTING_PROFESSIONAL, code_facility, evidence_text
+from transforms.compare import FINDING_KEYS, compare
+from transforms.drugs import DrugReference, classify_drugs
+from transforms.policy import Policy
+from transforms.schemas import EXPECTED_COLUMNS, FINDING_COLUMNS, is_drug_admin_code
+from transforms.timeline import build_timeline
+
+# Places of service where the physician does not report drug administration
+# (R-K1: the facility does).
+FACILITY_POS: frozenset[str] = frozenset(
+    {"19", "21", "22", "23", "24", "25", "31", "32", "34", "51", "52", "54", "61", "62", "65"}
+)
+FACILITY_ONLY_CODES: frozenset[str] = frozenset({"96376"})  # R-F2, R-F3
+
+
+@dataclass(frozen=True)
+class AuditResult:
+    """Everything one audit produces.
+
+    Attributes:
+        administrations: the reconstructed timeline, one row per service,
+            push or injection, with its ``role`` and ``site_group``.
+        expected_lines: contract ``expected_codes`` rows (both settings).
+        findings: contract ``findings`` rows plus ``direction``,
+            ``setting`` and ``evidence``.
+    """
+
+    administrations: pd.DataFrame
+    expected_lines: pd.DataFrame
+    findings: pd.DataFrame
+
+
+def classify_events(mar: pd.DataFrame, reference: DrugReference, policy: Policy) -> pd.DataFrame:
+    """Attach ``drug_key``, ``drug_class`` and ``hormonal`` to MAR events."""
+    rate = mar["rate"].where(
+        mar["rate_unit"].fillna("").str.lower().str.replace(" ", "").isin({"ml/h", "ml/hr", "ml/hour"})
+    ) if "rate_unit" in mar else None
+    cls = classify_drugs(
+        mar["drug"],
+        reference,
+        ndc=mar.get("ndc"),
+        override=mar.get("drug_class"),
+        rate_ml_h=rate,
+        electrolyte_in_fluid=policy.electrolyte_in_fluid,
+        kvo_max_rate_ml_h=policy.kvo_max_rate_ml_h,
+    )
+    out = mar.drop(columns=[c for c in ("drug_key", "drug_class", "hormonal") if c in mar])
+    return out.assign(
+        drug_key=cls["drug_key"].astype(object).where(cls["drug_key"].notna(), None),
+        drug_class=cls["drug_class"].astype(str),
+        hormonal=cls["hormonal"].astype(bool),
+    )
+
+
+def professional_lines(facility_lines: pd.DataFrame) -> pd.DataFrame:
+    """Professional (office) lines: the facility lines less facility-only codes.
+
+    The office claim uses the same codes (R-K3: many payers apply the
+    hierarchy); 96376 is facility-only (R-F2).
+    """
+    lines = facility_lines[~facility_lines["hcpcs"].isin(FACILITY_ONLY_CODES)].copy()
+    lines["setting"] = SETTING_PROFESSIONAL
+    return lines
+
+
+def _pos_findings(lines: pd.DataFrame) -> pd.DataFrame:
+    """Professional drug-administration lines billed in a facility POS."""
+    agg = lines.groupby(["encounter_id", "claim_id", "hcpcs"], as_index=False).agg(
+        billed_units=("units", "sum"), pos=("place_of_service", "first")
+    )
+    return agg.assign(
+        expected_units=0,
+        finding="professional_in_facility_pos",
+        direction=FINDING_KEYS["professional_in_facility_pos"][0],
+        setting=SETTING_PROFESSIONAL,
+        evidence="",
+        explanation="Physician claim bills " + agg["hcpcs"] + " in place of service " + agg["pos"].astype(str)
+        + ", a facility setting where the hospital, not the physician, reports drug administration.",
+    )
+
+
+def run_audit(
+    mar: pd.DataFrame,
+    claims: pd.DataFrame,
+    reference: DrugReference,
+    policy: Policy,
+    facility_tz: str,
+) -> AuditResult:
+    """Audit validated MAR events against validated claim lines.
+
+    Args:
+        mar: kept MAR rows (canonical, typed; ``event_time`` UTC).
+        claims: kept claim lines (canonical, typed).
+        reference: drug reference (see :mod:`transforms.drugs`).
+        policy: coding policy.
+        facility_tz: IANA zone for line dates.
+
+    Returns:
+        :class:`AuditResult`. Encounters present only in the MAR are audited
+        against an empty claim (``administration_not_billed``); encounters
+        billed without a MAR get ``no_administration_charted``.
+    """
+    events = classify_events(mar, reference, policy)
+    timeline = build_timeline(events, policy)
+    coding = code_facility(timeline, policy, facility_tz)
+    admins = timeline.administrations.merge(coding.roles, on=["admin_id", "encounter_id"], how="left")
+    admins["evidence"] = evidence_text(admins, facility_tz)
+    fac = coding.expected_lines
+
+    billed = claims[claims["hcpcs"].map(is_drug_admin_code).astype(bool)]
+    pos = billed.get("place_of_service", pd.Series(index=billed.index, dtype=object)).fillna("").astype(str)
+    prof = billed["claim_type"] == "professional"
+    in_facility_pos = prof & pos.str.strip().isin(FACILITY_POS)
+    prof_encounters = set(billed.loc[prof & ~in_facility_pos, "encounter_id"])
+    inst_encounters = set(billed.loc[~prof, "encounter_id"])
+
+    # Facility comparison: institutional claims, and charted encounters that
+    # no claim of either type covers.
+    uncovered = set(admins["encounter_id"]) - inst_encounters - prof_encounters - set(
+        billed.loc[in_facility_pos, "encounter_id"]
+    )
+    fac_enc = inst_encounters | uncovered
+    fac_exp = fac[fac["encounter_id"].isin(fac_enc)]
+    f_fac = compare(
+        fac_exp, billed[~prof], admins[admins["encounter_id"].isin(fac_enc)], coding.hydration,
+        timeline.missing_stops[timeline.missing_stops["encounter_id"].isin(fac_enc)],
+    )
+    prof_exp = professional_lines(fac[fac["encounter_id"].isin(prof_encounters)])
+    f_prof = compare(
+        prof_exp, billed[prof & ~in_facility_pos], admins[admins["encounter_id"].isin(prof_encounters)],
+        coding.hydration,
+        timeline.missing_stops[timeline.missing_stops["encounter_id"].isin(prof_encounters - fac_enc)],
+    )
+    f_prof["setting"] = SETTING_PROFESSIONAL
+    prof_billed = billed[prof & ~in_facility_pos]
+    facility_only = prof_billed[prof_billed["hcpcs"].isin(FACILITY_ONLY_CODES)]["encounter_id"]
+    f_prof.loc[
+        f_prof["hcpcs"].isin(FACILITY_ONLY_CODES) & f_prof["encounter_id"].isin(facility_only)
+        & (f_prof["billed_units"] > f_prof["expected_units"]),
+        ["finding", "direction"],
+    ] = ["facility_only_code_on_professional", FINDING_KEYS["facility_only_code_on_professional"][0]]
+    parts = [f_fac, f_prof]
+    if in_facility_pos.any():
+        parts.append(_pos_findings(billed[in_facility_pos]))
+    findings = pd.concat([p for p in parts if not p.empty], ignore_index=True) if any(
+        not p.empty for p in parts) else f_fac
+    cols = list(FINDING_COLUMNS) + ["direction", "setting", "evidence"]
+    findings = findings[cols].sort_values(["encounter_id", "setting", "hcpcs", "finding"], kind="mergesort")
+
+    expected = pd.concat([fac_exp.assign(setting=SETTING_FACILITY), prof_exp], ignore_index=True)
+    expected = expected[list(EXPECTED_COLUMNS)].sort_values(
+        ["encounter_id", "setting", "service_date", "hcpcs"], kind="mergesort"
+    ).reset_index(drop=True)
+    return AuditResult(
+        administrations=admins, expected_lines=expected, findings=findings.reset_index(drop=True)
+    )

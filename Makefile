@@ -28,7 +28,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
-	$(BIN)/python -m transforms.bench
+	$(BIN)/python -m flows.bench
 
 clean:
 	rm -rf $(VENV) .prefect data/demo data/lake .pytest_cache

@@ -23,23 +23,32 @@ from transforms.synthetic import SyntheticExtracts, generate, write_extracts
 
 
 def split_by_night(extracts: SyntheticExtracts, facility_tz: str) -> dict[date, SyntheticExtracts]:
-    """One extract per night: each encounter goes to the night it started."""
-    first = extracts.mar.groupby("encounter_id")["event_time"].min().dt.tz_convert(facility_tz).dt.date
+    """One extract per night: each encounter goes to the night it started.
+
+    The deliberately malformed rows (an unparseable time, say) go to the first
+    night, so its quarantine shows them.
+    """
+    times = pd.to_datetime(extracts.mar["event_time"], utc=True, errors="coerce")
+    first = times.groupby(extracts.mar["encounter_id"]).min().dt.tz_convert(facility_tz).dt.date
+    opening = first.dropna().min()
+    first = first.fillna(opening)
     nights: dict[date, SyntheticExtracts] = {}
-    claim_night = extracts.claims["encounter_id"].map(first)
+    claim_night = extracts.claims["encounter_id"].map(first).fillna(opening)
+    mar_night = extracts.mar["encounter_id"].map(first).fillna(opening)  # no id: opening night
     for night in sorted(set(first)):
         ids = set(first[first == night].index)
         nights[night] = SyntheticExtracts(
-            mar=extracts.mar[extracts.mar["encounter_id"].isin(ids)].reset_index(drop=True),
+            mar=extracts.mar[mar_night == night].reset_index(drop=True),
             claims=extracts.claims[claim_night == night].reset_index(drop=True),
             truth=extracts.truth[extracts.truth["encounter_id"].isin(ids)].reset_index(drop=True),
-            bad_rows=extracts.bad_rows.iloc[0:0],
+            bad_rows=extracts.bad_rows,
+            facility_tz=facility_tz,
         )
     return nights
 
 
 def run_demo(out: Path, *, days: int = 3, encounters_per_day: int = 120, seed: int = 7,
-             settings: Settings | None = None, start: date = date(2026, 11, 2)) -> int:
+             settings: Settings | None = None, start: date = date(2026, 11, 2), bad_rows: int = 6) -> int:
     """Generate, ingest and audit ``days`` nights; print where the reports are.
 
     Returns 0 when the audit found at least 99 % of the injected errors and
@@ -50,7 +59,7 @@ def run_demo(out: Path, *, days: int = 3, encounters_per_day: int = 120, seed: i
     t0 = time.perf_counter()
     settings = (settings or Settings.from_env()).with_(lake_root=Path(out) / "lake")
     extracts = generate(seed=seed, start=start, days=days, encounters_per_day=encounters_per_day,
-                        facility_tz=settings.facility_tz)
+                        facility_tz=settings.facility_tz, bad_row_count=bad_rows)
     all_findings = []
     runs = []
     for night, part in split_by_night(extracts, settings.facility_tz).items():
@@ -69,7 +78,9 @@ def run_demo(out: Path, *, days: int = 3, encounters_per_day: int = 120, seed: i
     for night, run_dir, summary in runs:
         lines.append(f"- {night}: {summary['findings']} findings on {summary['encounters_with_findings']} of "
                      f"{summary['encounters_audited']} encounters -> {run_dir / 'report.md'}")
-    lines += ["", "## Findings by key (all nights)", ""]
+    rows = {k: sum(s["rows"][k]["rows_quarantined"] for _, _, s in runs) for k in ("mar", "claims")}
+    lines += ["", f"Quarantined rows (malformed on purpose): MAR {rows['mar']}, claims {rows['claims']};"
+              f" each night reconciles rows in = kept + quarantined.", "", "## Findings by key (all nights)", ""]
     by_key = findings["finding"].value_counts().sort_index()
     lines += [f"- {k}: {n}" for k, n in by_key.items()]
     lines += ["", "## Against the injected errors", "",

@@ -44,9 +44,14 @@ class AuditResult:
 
 def classify_events(mar: pd.DataFrame, reference: DrugReference, policy: Policy) -> pd.DataFrame:
     """Attach ``drug_key``, ``drug_class`` and ``hormonal`` to MAR events."""
-    rate = mar["rate"].where(
-        mar["rate_unit"].fillna("").str.lower().str.replace(" ", "").isin({"ml/h", "ml/hr", "ml/hour"})
-    ) if "rate_unit" in mar else None
+    # Keep-vein-open is a property of the bag, not of one event: the rate is
+    # often charted on the start only. A bag whose every charted mL/h rate is
+    # at or below the KVO rate is KVO; one ever run faster is not.
+    rate = None
+    if "rate_unit" in mar and "rate" in mar:
+        ml_h = mar["rate_unit"].fillna("").str.lower().str.replace(" ", "").isin({"ml/h", "ml/hr", "ml/hour"})
+        per_row = pd.to_numeric(mar["rate"], errors="coerce").where(ml_h)
+        rate = per_row.groupby([mar["encounter_id"], mar["infusate_id"]], sort=False).transform("max")
     cls = classify_drugs(
         mar["drug"],
         reference,

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from transforms.frames import join_unique
 from transforms.policy import Policy
 from transforms.timeline import Timeline
 
@@ -139,7 +140,7 @@ def _hydration_pieces(blocks: pd.DataFrame, admins: pd.DataFrame) -> pd.DataFram
     (chemo, therapeutic, blood, unknown: anything but hydration and diluent)
     is 0.
     """
-    cls = admins.drop_duplicates(["encounter_id", "service_key"])[
+    cls = admins[admins["has_blocks"]][
         ["encounter_id", "service_key", "drug_class"]
     ]
     b = blocks.merge(cls, on=["encounter_id", "service_key"])
@@ -234,8 +235,7 @@ def code_facility(timeline: Timeline, policy: Policy, facility_tz: str) -> Codin
     admins = assign_site_groups(timeline)
     admins["evidence"] = evidence_text(admins, facility_tz)
     blocks = timeline.blocks.merge(
-        admins[admins["kind"].isin(["infusion", "push", "hydration", "pump", "sc_infusion", "none"])]
-        .drop_duplicates(["encounter_id", "service_key"])[["encounter_id", "service_key", "admin_id", "site_group", "kind", "drug_class"]],
+        admins[admins["has_blocks"]][["encounter_id", "service_key", "admin_id", "site_group", "kind", "drug_class"]],
         on=["encounter_id", "service_key"],
     )
     role = pd.Series("not_reportable", index=admins.index, dtype=object)
@@ -468,10 +468,8 @@ def _date_units(items: pd.DataFrame, timing: pd.DataFrame, policy: Policy, facil
     when.loc[hit.index] = (hit["piece_start"] + offs).where(hit["piece_start"].notna(), u.loc[hit.index, "anchor"])
     u["service_date"] = pd.to_datetime(when, utc=True).dt.tz_convert(facility_tz).dt.date
     keys = ["encounter_id", "service_date", "hcpcs", "modifiers"]
-    lines = u.groupby(keys, sort=True).agg(
-        units=("units", "sum"),
-        site_group=("site_group", "min"),
-        rule_ids=("rule_ids", lambda s: ";".join(sorted(set(";".join(s).split(";"))))),
-        evidence=("evidence", lambda s: " | ".join(dict.fromkeys(s))),
-    ).reset_index()
-    return lines
+    lines = u.groupby(keys, sort=True).agg(units=("units", "sum"), site_group=("site_group", "min"))
+    rules = u[keys + ["rule_ids"]].assign(rule_ids=u["rule_ids"].str.split(";")).explode("rule_ids")
+    lines["rule_ids"] = join_unique(rules, keys, "rule_ids", ";", sort=True)
+    lines["evidence"] = join_unique(u, keys, "evidence", " | ")
+    return lines.reset_index()

@@ -24,6 +24,7 @@ from transforms.coding import (
     INITIAL_CODES,
     SEQUENTIAL_CODES,
 )
+from transforms.frames import join_unique
 from transforms.schemas import FINDING_COLUMNS, is_drug_admin_code
 
 OVER = "over_billed"
@@ -58,6 +59,8 @@ FINDING_KEYS: dict[str, tuple[str, str]] = {
     "drug_not_classified": (DOCUMENTATION, "a charted drug is not in the drug reference, so it was not coded"),
 }
 
+DIRECTION: dict[str, str] = {k: v[0] for k, v in FINDING_KEYS.items()}
+MEANING: dict[str, str] = {k: v[1] for k, v in FINDING_KEYS.items()}
 PUSH_CODES: frozenset[str] = frozenset({"96375", "96411"})
 
 
@@ -109,9 +112,9 @@ def compare(
         ``evidence``; sorted by encounter and code, one row per difference.
     """
     billed = billed[billed["hcpcs"].map(is_drug_admin_code).astype(bool)]
-    exp = expected.groupby(["encounter_id", "hcpcs"], as_index=False).agg(
-        expected_units=("units", "sum"), evidence=("evidence", lambda s: " | ".join(dict.fromkeys(s)))
-    )
+    exp = expected.groupby(["encounter_id", "hcpcs"]).agg(expected_units=("units", "sum"))
+    exp["evidence"] = join_unique(expected, ["encounter_id", "hcpcs"], "evidence", " | ")
+    exp = exp.reset_index()
     bil = billed.groupby(["encounter_id", "hcpcs"], as_index=False).agg(
         billed_units=("units", "sum"), claim_id=("claim_id", "first"), n_lines=("units", "size")
     )
@@ -137,8 +140,8 @@ def compare(
     diff = diff.reset_index(drop=True)
     init_exp = m[m["hcpcs"].isin(INITIAL_CODES) & (m["expected_units"] > 0)]
     init_bil = m[m["hcpcs"].isin(INITIAL_CODES) & (m["billed_units"] > 0)]
-    exp_init_set = init_exp.groupby("encounter_id")["hcpcs"].agg(lambda s: ",".join(sorted(s)))
-    bil_init_set = init_bil.groupby("encounter_id")["hcpcs"].agg(lambda s: ",".join(sorted(s)))
+    exp_init_set = join_unique(init_exp, ["encounter_id"], "hcpcs", ",", sort=True)
+    bil_init_set = join_unique(init_bil, ["encounter_id"], "hcpcs", ",", sort=True)
     exp_init_units = init_exp.groupby("encounter_id")["expected_units"].sum()
     bil_init_units = init_bil.groupby("encounter_id")["billed_units"].sum()
     e = diff["encounter_id"]
@@ -182,7 +185,7 @@ def compare(
         (over, "code_not_supported"),
     ]
     diff["finding"] = np.select([c.to_numpy() for c, _ in rules], [k for _, k in rules], default="code_missed")
-    diff["direction"] = diff["finding"].map(lambda k: FINDING_KEYS[k][0])
+    diff["direction"] = diff["finding"].map(DIRECTION)
     diff["explanation"] = _explain(diff, e.map(_summary(m[m["expected_units"] > 0], "expected_units")),
                                    e.map(_summary(m[m["billed_units"] > 0], "billed_units")))
 
@@ -196,7 +199,7 @@ def compare(
 
 def _explain(diff: pd.DataFrame, expected_summary: pd.Series, billed_summary: pd.Series) -> pd.Series:
     """One sentence a coder can act on, with the MAR evidence."""
-    meaning = diff["finding"].map(lambda k: FINDING_KEYS[k][1])
+    meaning = diff["finding"].map(MEANING)
     head = (
         meaning.str[0].str.upper() + meaning.str[1:] + ": " + diff["hcpcs"] + " billed "
         + diff["billed_units"].astype(str) + ", supported " + diff["expected_units"].astype(str) + "."

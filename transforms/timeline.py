@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from transforms.frames import join_unique
 from transforms.policy import Policy
 
 # Order of simultaneous events of one infusate: a bag ends before the next one
@@ -104,6 +105,8 @@ def _infusate_attributes(events: pd.DataFrame) -> pd.DataFrame:
     """
     ev = events[["encounter_id", "infusate_id", "drug_key", "drug_class", "hormonal", "drug", "route"]].copy()
     ev["rank"] = ev["drug_class"].map(CLASS_RANK).astype(int)
+    ev["is_unknown"] = ev["rank"] < 0
+    ev["is_pump"] = ev["route"] == "pump"
     # Unknown drugs get a key from their text so they stay distinguishable.
     ev["component"] = ev["drug_key"].where(
         ev["drug_key"].notna(), "?" + ev["drug"].astype(str).str.lower().str.strip()
@@ -112,9 +115,9 @@ def _infusate_attributes(events: pd.DataFrame) -> pd.DataFrame:
     g = ev.groupby(keys, sort=False)
     attrs = g.agg(
         top_rank=("rank", "max"),
-        has_unknown=("rank", lambda r: bool((r < 0).any())),
+        has_unknown=("is_unknown", "max"),
         hormonal=("hormonal", "any"),
-        on_pump=("route", lambda r: bool((r == "pump").any())),
+        on_pump=("is_pump", "max"),
     )
     comps = (
         ev.drop_duplicates(keys + ["component"])
@@ -216,7 +219,7 @@ def _merge_blocks(seg: pd.DataFrame) -> pd.DataFrame:
     ).shift()
     new_block = prev_end.isna() | (seg["start"] > prev_end)
     seg["_block"] = new_block.cumsum()
-    seg["_evidence"] = seg["infusate_id"].astype(str)
+    seg["is_pump"] = seg["route"] == "pump"
     blocks = seg.groupby("_block", sort=False).agg(
         encounter_id=("encounter_id", "first"),
         service_key=("service_key", "first"),
@@ -224,8 +227,9 @@ def _merge_blocks(seg: pd.DataFrame) -> pd.DataFrame:
         end=("end", "max"),
         site=("site", "first"),
         route=("route", "first"),
-        infusates=("_evidence", lambda s: ",".join(dict.fromkeys(s))),
+        is_pump=("is_pump", "max"),
     )
+    blocks["infusates"] = join_unique(seg, ["_block"], "infusate_id", ",")
     return blocks.reset_index(drop=True)
 
 
@@ -278,14 +282,23 @@ def build_timeline(events: pd.DataFrame, policy: Policy) -> Timeline:
         ["encounter_id", "service_key", "drug_label", "drug_class", "hormonal", "n_components"]
     ]
     blocks_first = blocks.sort_values("start", kind="mergesort")
-    services = blocks_first.groupby(["encounter_id", "service_key"], sort=False).agg(
+    svc = blocks_first.groupby(["encounter_id", "service_key"], sort=False)
+    services = svc.agg(
         start=("start", "min"),
         end=("end", "max"),
         seconds=("_sec", "sum"),
         site=("site", "first"),
-        route=("route", lambda r: "pump" if (r == "pump").any() else r.iloc[0]),
-        infusates=("infusates", lambda s: ",".join(dict.fromkeys(",".join(s).split(",")))),
-    ).reset_index()
+        route=("route", "first"),
+        is_pump=("is_pump", "max"),
+    )
+    services["route"] = services["route"].where(~services["is_pump"], "pump")
+    # Each block's infusates are already distinct; a bag spanning two blocks
+    # (a pause) repeats, so split, then keep distinct ones.
+    parts = blocks_first[["encounter_id", "service_key", "infusates"]].assign(
+        infusates=blocks_first["infusates"].str.split(",")
+    ).explode("infusates")
+    services["infusates"] = join_unique(parts, ["encounter_id", "service_key"], "infusates", ",")
+    services = services.drop(columns="is_pump").reset_index()
     services["minutes"] = (services["seconds"] // 60).astype("int64")
     services = services.drop(columns="seconds").merge(svc_attrs, on=["encounter_id", "service_key"])
     kind = np.select(
@@ -333,15 +346,17 @@ def build_timeline(events: pd.DataFrame, policy: Policy) -> Timeline:
 
     cols = [
         "encounter_id", "service_key", "drug_label", "drug_class", "hormonal", "kind",
-        "route", "site", "start", "end", "minutes", "infusates", "n_components",
+        "route", "site", "start", "end", "minutes", "infusates", "n_components", "has_blocks",
     ]
+    services["has_blocks"] = True
+    once["has_blocks"] = False
     admins = pd.concat([services[cols], once[cols]], ignore_index=True)
     admins = admins.sort_values(
         ["encounter_id", "start", "service_key", "kind", "infusates"], kind="mergesort"
     ).reset_index(drop=True)
     admins["admin_id"] = np.arange(len(admins), dtype="int64")
     admins["hormonal"] = admins["hormonal"].astype(bool)
-    blocks = blocks.drop(columns="_sec").sort_values(
+    blocks = blocks.drop(columns=["_sec", "is_pump"]).sort_values(
         ["encounter_id", "service_key", "start"], kind="mergesort"
     ).reset_index(drop=True)
     return Timeline(blocks=blocks, administrations=admins, missing_stops=missing)

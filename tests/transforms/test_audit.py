@@ -98,3 +98,15 @@ def test_unknown_drug_is_reported_not_guessed(reference):
     result = run_audit(frame, claim_lines("E1", ("96365", 1)), reference, Policy(), TZ)
     assert result.expected_lines.empty
     assert "drug_not_classified" in set(result.findings["finding"])
+
+
+def test_kvo_bag_with_rate_only_on_its_start_is_not_hydration(reference):
+    """R-G3: a 30 mL/h keep-vein-open bag whose stop row has no rate."""
+    frame = mar(False).iloc[:2].copy()
+    kvo = frame.copy().assign(drug="sodium chloride 0.9 % infusion 1,000 mL", infusate_id="KVO-1",
+                              order_id="O-KVO", rate=[20.0, None])
+    kvo["event_time"] = [at("09:00"), at("12:00")]
+    result = run_audit(pd.concat([frame, kvo], ignore_index=True), claim_lines("E1", ("96365", 1)),
+                       reference, Policy(), TZ)
+    assert codes(result) == {"96365": 1}
+    assert result.findings.empty

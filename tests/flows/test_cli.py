@@ -1,0 +1,78 @@
+"""`infusion-audit audit`: files in, files out, no Prefect server."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from transforms.synthetic import generate, write_extracts
+
+EXE = [sys.executable, "-m", "flows.cli"]
+
+
+@pytest.fixture(scope="module")
+def extracts(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("extracts")
+    x = generate(seed=11, days=1, encounters_per_day=60, bad_row_count=4)
+    return write_extracts(x, folder), x
+
+
+def run(*args, env=None):
+    return subprocess.run([*EXE, *map(str, args)], capture_output=True, text=True, env=env, timeout=300)
+
+
+def test_audit_writes_the_contract_files_and_reconciles(extracts, tmp_path):
+    paths, x = extracts
+    out = tmp_path / "out"
+    proc = run("audit", "--mar", paths["mar"], "--claims", paths["claims"], "--out", out, "--truth", paths["truth"])
+    assert proc.returncode == 0, proc.stderr
+    for name, columns in {
+        "expected_codes.csv": ["encounter_id", "service_date", "setting", "hcpcs", "units", "modifiers",
+                               "rule_ids", "evidence"],
+        "findings.csv": ["encounter_id", "claim_id", "hcpcs", "billed_units", "expected_units", "finding",
+                         "explanation"],
+        "quarantine.csv": ["source", "row", "column", "reason"],
+    }.items():
+        frame = pd.read_csv(out / name, dtype=str, keep_default_na=False)
+        assert list(frame.columns[: len(columns)]) == columns, name
+    summary = json.loads((out / "summary.json").read_text())
+    for kind, source in (("mar", x.mar), ("claims", x.claims)):
+        c = summary["rows"][kind]
+        assert c["rows_in"] == len(source) == c["rows_kept"] + c["rows_quarantined"]
+    quarantine = pd.read_csv(out / "quarantine.csv", dtype=str, keep_default_na=False)
+    assert len(quarantine) == len(x.bad_rows) == 4
+    assert (quarantine["reason"] != "").all()
+    assert summary["score"]["recall"] >= 0.99
+    assert summary["score"]["clean_encounters_flagged"] == 0
+    # No Prefect server was needed: nothing about one on the output.
+    assert "temporary server" not in proc.stdout + proc.stderr
+
+
+def test_missing_required_column_is_one_clear_line_and_exit_2(extracts, tmp_path):
+    paths, _ = extracts
+    mar = pd.read_csv(paths["mar"], dtype=str).drop(columns=["action"])
+    bad = tmp_path / "mar_no_action.csv"
+    mar.to_csv(bad, index=False)
+    proc = run("audit", "--mar", bad, "--claims", paths["claims"], "--out", tmp_path / "out")
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert "mar_no_action.csv" in lines[0] and "action" in lines[0]
+
+
+def test_unreadable_file_is_a_clear_error(tmp_path, extracts):
+    paths, _ = extracts
+    junk = tmp_path / "claims.parquet"
+    junk.write_bytes(b"not parquet at all")
+    proc = run("audit", "--mar", paths["mar"], "--claims", junk, "--out", tmp_path / "out")
+    assert proc.returncode == 2
+    assert "claims.parquet" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_help_names_every_command():
+    proc = run("--help")
+    for command in ("audit", "ingest", "nightly", "demo"):
+        assert command in proc.stdout

@@ -35,6 +35,7 @@ def ev(
     rate: float | None = None,
     volume: float | None = None,
     hormonal: bool = False,
+    primary: bool | None = None,
 ) -> dict:
     """One classified MAR event (a dict row)."""
     if route is None:
@@ -55,6 +56,7 @@ def ev(
         "rate": rate,
         "rate_unit": "mL/h" if rate is not None else None,
         "volume_ml": volume,
+        "primary": primary,
         "source_row": 0,
     }
 

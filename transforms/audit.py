@@ -10,12 +10,12 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from transforms.coding import SETTING_FACILITY, SETTING_PROFESSIONAL, code_facility, evidence_text
+from transforms.coding import SETTING_FACILITY, SETTING_PROFESSIONAL, code_facility, code_lines, evidence_text
 from transforms.compare import FINDING_KEYS, compare
 from transforms.drugs import DrugReference, classify_drugs
 from transforms.policy import Policy
 from transforms.schemas import EXPECTED_COLUMNS, FINDING_COLUMNS, is_drug_admin_code
-from transforms.timeline import build_timeline
+from transforms.timeline import Timeline, build_timeline
 
 # Places of service where the physician does not report drug administration
 # (R-K1: the facility does).
@@ -69,15 +69,12 @@ def classify_events(mar: pd.DataFrame, reference: DrugReference, policy: Policy)
     )
 
 
-def professional_lines(facility_lines: pd.DataFrame) -> pd.DataFrame:
-    """Professional (office) lines: the facility lines less facility-only codes.
+def _only(timeline: Timeline, encounters: set[str]) -> Timeline:
+    """The part of ``timeline`` that belongs to ``encounters``."""
+    def keep(frame: pd.DataFrame) -> pd.DataFrame:
+        return frame[frame["encounter_id"].isin(encounters)]
 
-    The office claim uses the same codes (R-K3: many payers apply the
-    hierarchy); 96376 is facility-only (R-F2).
-    """
-    lines = facility_lines[~facility_lines["hcpcs"].isin(FACILITY_ONLY_CODES)].copy()
-    lines["setting"] = SETTING_PROFESSIONAL
-    return lines
+    return Timeline(keep(timeline.blocks), keep(timeline.administrations), keep(timeline.missing_stops))
 
 
 def _pos_findings(lines: pd.DataFrame) -> pd.DataFrame:
@@ -142,10 +139,11 @@ def run_audit(
         fac_exp, billed[~prof], admins[admins["encounter_id"].isin(fac_enc)], coding.hydration,
         timeline.missing_stops[timeline.missing_stops["encounter_id"].isin(fac_enc)],
     )
-    prof_exp = professional_lines(fac[fac["encounter_id"].isin(prof_encounters)])
+    prof_coding = code_lines(_only(timeline, prof_encounters), policy, facility_tz, SETTING_PROFESSIONAL)
+    prof_exp = prof_coding.expected_lines
     f_prof = compare(
         prof_exp, billed[prof & ~in_facility_pos], admins[admins["encounter_id"].isin(prof_encounters)],
-        coding.hydration,
+        prof_coding.hydration,
         timeline.missing_stops[timeline.missing_stops["encounter_id"].isin(prof_encounters - fac_enc)],
     )
     f_prof["setting"] = SETTING_PROFESSIONAL

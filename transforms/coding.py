@@ -45,6 +45,7 @@ RANK_CHEMO_INFUSION = 6
 RANK_CHEMO_PUSH = 5
 RANK_THER_INFUSION = 4
 RANK_THER_PUSH = 3
+RANK_PRIMARY = 9  # professional claim: the charted main reason (R-A4)
 
 INITIAL_CODES: frozenset[str] = frozenset({"96360", "96365", "96374", "96409", "96413", "96369"})
 ADD_ON_HOUR_CODES: frozenset[str] = frozenset({"96361", "96366", "96415", "96370"})
@@ -220,12 +221,24 @@ def _reported_pushes(pushes: pd.DataFrame) -> pd.Series:
 
 
 def code_facility(timeline: Timeline, policy: Policy, facility_tz: str) -> Coding:
-    """Expected facility lines for every encounter of ``timeline``.
+    """Expected facility (institutional claim) lines; see :func:`code_lines`."""
+    return code_lines(timeline, policy, facility_tz, SETTING_FACILITY)
+
+
+def code_lines(timeline: Timeline, policy: Policy, facility_tz: str, setting: str) -> Coding:
+    """Expected lines for every encounter of ``timeline`` in one setting.
+
+    The facility claim chooses the initial service by the hierarchy (R-A2).
+    The professional (office) claim chooses the administration charted as
+    ``primary`` (the main reason for the encounter, R-A4) when there is one,
+    hydration included (R-K3: 96360 + 96375), else the hierarchy; 96376 is
+    facility-only (R-F2).
 
     Args:
         timeline: from :func:`transforms.timeline.build_timeline`.
         policy: coding policy.
         facility_tz: IANA zone used to date lines (``America/New_York``).
+        setting: ``facility`` or ``professional``.
 
     Returns:
         :class:`Coding`; ``expected_lines`` has the contract columns plus
@@ -253,6 +266,11 @@ def code_facility(timeline: Timeline, policy: Policy, facility_tz: str) -> Codin
         [RANK_CHEMO_INFUSION, RANK_CHEMO_PUSH, RANK_THER_INFUSION, RANK_THER_PUSH],
         default=0,
     )
+    if setting == SETTING_PROFESSIONAL:
+        # The physician's main reason outranks the hierarchy (R-A4).
+        primary = admins["primary"] & admins["kind"].isin(["infusion", "push", "hydration"]) & (
+            admins["drug_class"].isin(["chemo", "therapeutic", "hydration"]))
+        rank = np.where(primary, RANK_PRIMARY, rank)
     admins["rank"] = rank
     cand = admins[admins["rank"] > 0].sort_values(
         ["encounter_id", "site_group", "rank", "start", "admin_id"],
@@ -260,12 +278,16 @@ def code_facility(timeline: Timeline, policy: Policy, facility_tz: str) -> Codin
         kind="mergesort",
     )
     initial = cand.drop_duplicates(["encounter_id", "site_group"])
+    # A primary hydration is coded by the hydration rules below as 96360.
+    hydration_initial_units = initial[initial["kind"] == "hydration"][["encounter_id", "site_group"]]
+    initial = initial[initial["kind"] != "hydration"]
     admins["is_initial"] = admins["admin_id"].isin(initial["admin_id"])
     xu = np.where(initial["site_group"] > 0, "XU", "")
-    init_code = initial["rank"].map(
-        {RANK_CHEMO_INFUSION: "96413", RANK_CHEMO_PUSH: "96409", RANK_THER_INFUSION: "96365", RANK_THER_PUSH: "96374"}
-    )
     is_inf = initial["kind"] == "infusion"
+    is_chemo = initial["drug_class"] == "chemo"
+    init_code = np.select(
+        [is_chemo & is_inf, is_chemo, is_inf], ["96413", "96409", "96365"], default="96374"
+    )
     it = _items(initial, hcpcs=init_code, units=1, first_minute=np.where(is_inf, FIRST_HOUR, 0),
                 step_minutes=0, rule_ids="R-A2;R-B1;R-C2")
     it["modifiers"] = xu
@@ -334,9 +356,10 @@ def code_facility(timeline: Timeline, policy: Policy, facility_tz: str) -> Codin
     )
     new_drug = first_later.to_numpy() & ~is_init_drug
     chemo_push = later_rep["drug_class"] == "chemo"
+    repeat_code = "96376" if setting == SETTING_FACILITY else ""  # facility only (R-F2)
     push_code = np.select(
         [chemo_push & new_drug, ~chemo_push & new_drug, ~chemo_push & ~new_drug],
-        ["96411", "96375", "96376"],
+        ["96411", "96375", repeat_code],
         default="",
     )
     pl = later_rep.assign(hcpcs=push_code)
@@ -403,6 +426,8 @@ def code_facility(timeline: Timeline, policy: Policy, facility_tz: str) -> Codin
     runs["evidence"] = runs["encounter_id"].map(hyd_ev).astype(str) + " -> " + runs["minutes"].astype(str) + " creditable min"
     has_drug = runs.set_index(["encounter_id", "site_group"]).index.isin(
         pd.MultiIndex.from_frame(initial[["encounter_id", "site_group"]])
+    ) & ~runs.set_index(["encounter_id", "site_group"]).index.isin(
+        pd.MultiIndex.from_frame(hydration_initial_units)
     )
     is_first_run = ~runs.duplicated(["encounter_id", "site_group"])
     hyd_initial = runs[~has_drug & is_first_run]
@@ -429,7 +454,7 @@ def code_facility(timeline: Timeline, policy: Policy, facility_tz: str) -> Codin
         ignore_index=True,
     )
     lines = _date_units(line_items, timing, policy, facility_tz)
-    lines["setting"] = SETTING_FACILITY
+    lines["setting"] = setting
     roles = admins[["admin_id", "encounter_id", "site_group"]].assign(role=role.to_numpy())
     hydration = runs.groupby("encounter_id")["minutes"].sum().rename("hydration_minutes").reset_index()
     return Coding(expected_lines=lines, roles=roles, hydration=hydration)

@@ -104,6 +104,9 @@ def _infusate_attributes(events: pd.DataFrame) -> pd.DataFrame:
     be hydration.
     """
     ev = events[["encounter_id", "infusate_id", "drug_key", "drug_class", "hormonal", "drug", "route"]].copy()
+    ev["is_primary"] = (
+        events["primary"].fillna(False).astype(bool) if "primary" in events else False
+    )
     ev["rank"] = ev["drug_class"].map(CLASS_RANK).astype(int)
     ev["is_unknown"] = ev["rank"] < 0
     ev["is_pump"] = ev["route"] == "pump"
@@ -118,6 +121,7 @@ def _infusate_attributes(events: pd.DataFrame) -> pd.DataFrame:
         has_unknown=("is_unknown", "max"),
         hormonal=("hormonal", "any"),
         on_pump=("is_pump", "max"),
+        primary=("is_primary", "max"),
     )
     comps = (
         ev.drop_duplicates(keys + ["component"])
@@ -278,9 +282,10 @@ def build_timeline(events: pd.DataFrame, policy: Policy) -> Timeline:
 
     # --- services from blocks -------------------------------------------
     blocks["_sec"] = (blocks["end"] - blocks["start"]).dt.total_seconds()
-    svc_attrs = attrs.drop_duplicates(["encounter_id", "service_key"])[
-        ["encounter_id", "service_key", "drug_label", "drug_class", "hormonal", "n_components"]
-    ]
+    svc_attrs = attrs.groupby(["encounter_id", "service_key"], sort=False).agg(
+        drug_label=("drug_label", "first"), drug_class=("drug_class", "first"),
+        hormonal=("hormonal", "max"), n_components=("n_components", "max"), primary=("primary", "max"),
+    ).reset_index()
     blocks_first = blocks.sort_values("start", kind="mergesort")
     svc = blocks_first.groupby(["encounter_id", "service_key"], sort=False)
     services = svc.agg(
@@ -346,7 +351,7 @@ def build_timeline(events: pd.DataFrame, policy: Policy) -> Timeline:
 
     cols = [
         "encounter_id", "service_key", "drug_label", "drug_class", "hormonal", "kind",
-        "route", "site", "start", "end", "minutes", "infusates", "n_components", "has_blocks",
+        "route", "site", "start", "end", "minutes", "infusates", "n_components", "has_blocks", "primary",
     ]
     services["has_blocks"] = True
     once["has_blocks"] = False
@@ -356,6 +361,7 @@ def build_timeline(events: pd.DataFrame, policy: Policy) -> Timeline:
     ).reset_index(drop=True)
     admins["admin_id"] = np.arange(len(admins), dtype="int64")
     admins["hormonal"] = admins["hormonal"].astype(bool)
+    admins["primary"] = admins["primary"].astype(bool)
     blocks = blocks.drop(columns=["_sec", "is_pump"]).sort_values(
         ["encounter_id", "service_key", "start"], kind="mergesort"
     ).reset_index(drop=True)

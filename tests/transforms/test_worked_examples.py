@@ -25,8 +25,8 @@ Not tested, and why:
   answer is tested instead.
 * Ex 19 (one dose split into two IM syringes): sources disagree, 96372 x1
   versus 96372 + 96372-59 (D8); no policy decides it.
-* Ex 20 and Ex 21 professional answers: professional coding is not built yet
-  (visible as skipped cases); their facility answers are tested.
+* Ex 20 and Ex 21 professional answers are tested separately
+  (test_professional_worked_example), with hydration charted as primary.
 * Ex 24 (5-FU over 20 minutes charted as a push or as an infusion): push by
   documentation versus by the clock is open (D9).
 * Ex 26 with the two drugs on separate sites: which initial code leucovorin
@@ -48,13 +48,12 @@ import pandas as pd
 import pytest
 
 from tests.builders import DAY, TZ, ev, events, infusion
-from transforms.coding import code_facility
+from transforms.coding import SETTING_PROFESSIONAL, code_facility, code_lines
 from transforms.policy import Policy
 from transforms.timeline import build_timeline
 
 DEFAULT = Policy()
 DAY0 = dt.date.fromisoformat(DAY)
-PROFESSIONAL_SKIP = pytest.mark.skip(reason="professional coding is not built yet")
 
 
 def code(df: pd.DataFrame, policy: Policy = DEFAULT) -> pd.DataFrame:
@@ -463,14 +462,10 @@ CASES = [
                  id="ex17-uwhc-91min-2-hours"),
     pytest.param(_ex18, DEFAULT, "total", {"96372": 1},
                  id="ex18-noridian-two-syringes-one-96372"),
-    pytest.param(_ex20_facility, DEFAULT, "total", {"96360": 1, "96375": 1},
-                 id="ex20-jucm-professional", marks=PROFESSIONAL_SKIP),
     pytest.param(_ex20_facility, DEFAULT, "total", {"96374": 1, "96361": 1},
                  id="ex20-jucm-facility"),
     pytest.param(_ex21, DEFAULT, "total", {"96374": 1, "96361": 2},
                  id="ex21-forum-facility"),
-    pytest.param(_ex21, DEFAULT, "total", {"96360": 1, "96361": 1, "96375": 1},
-                 id="ex21-chonc-professional", marks=PROFESSIONAL_SKIP),
     pytest.param(_ex22, DEFAULT, "total", {"96360": 1},
                  id="ex22-coding-clinic-d5-kcl-hydration"),
     pytest.param(_ex23, DEFAULT, "total", {"96409": 1, "96361": 2},
@@ -524,3 +519,39 @@ def test_worked_example(frame, policy: Policy, how: str, expected) -> None:
     got = view(code(frame(), policy), how)
     alternatives = expected if isinstance(expected, tuple) else (expected,)
     assert got in alternatives, f"got {got}, expected one of {alternatives}"
+
+
+def _with_primary_hydration(frame: pd.DataFrame) -> pd.DataFrame:
+    """The physician names hydration as the reason for the visit (R-A4)."""
+    return frame.assign(primary=frame["drug_class"].eq("hydration"))
+
+
+@pytest.mark.parametrize(
+    "frame, expected",
+    [
+        # Ex 20 [my completion under the CPT professional rule]: 96360 + 96375.
+        pytest.param(_ex20_facility, {"96360": 1, "96375": 1}, id="ex20-jucm-professional-primary-hydration"),
+        # Ex 21 CHONC/CPT study answer for the physician: 96360 + 96361 + 96375.
+        pytest.param(_ex21, {"96360": 1, "96361": 1, "96375": 1}, id="ex21-chonc-professional-primary-hydration"),
+    ],
+)
+def test_professional_worked_example(frame, expected) -> None:
+    """R-A4/R-K3: in the office the charted main reason is the initial service."""
+    lines = code_lines(build_timeline(_with_primary_hydration(frame()), DEFAULT), DEFAULT, TZ, SETTING_PROFESSIONAL)
+    got = lines.expected_lines.groupby("hcpcs")["units"].sum().to_dict()
+    assert got == expected
+
+
+def test_professional_without_primary_follows_the_hierarchy() -> None:
+    """With no primary column the office claim uses the hierarchy (many payers, R-K3)."""
+    lines = code_lines(build_timeline(_ex21(), DEFAULT), DEFAULT, TZ, SETTING_PROFESSIONAL).expected_lines
+    assert lines.groupby("hcpcs")["units"].sum().to_dict() == {"96374": 1, "96361": 2}
+
+
+def test_professional_never_reports_96376() -> None:
+    """R-F2/R-F3: the same-drug repeat push is facility-only (Ex 33 in the office)."""
+    frame = events(ev("09:00", "given", "ondansetron"), ev("09:45", "given", "ondansetron"))
+    fac = code_facility(build_timeline(frame, DEFAULT), DEFAULT, TZ).expected_lines
+    pro = code_lines(build_timeline(frame, DEFAULT), DEFAULT, TZ, SETTING_PROFESSIONAL).expected_lines
+    assert fac.groupby("hcpcs")["units"].sum().to_dict() == {"96374": 1, "96376": 1}
+    assert pro.groupby("hcpcs")["units"].sum().to_dict() == {"96374": 1}

@@ -5,6 +5,8 @@ Commands:
   ingest   validate one night's extracts into the lake (Prefect flow)
   nightly  ingest, then audit that service date (Prefect flow)
   demo     generate synthetic days with injected errors and run nightly on each
+  explain  one encounter's timeline, expected lines and findings from a run folder
+  clif     map CLIF medication tables (e.g. the MIMIC-IV demo) onto the MAR, validate, code
 """
 
 from __future__ import annotations
@@ -89,6 +91,27 @@ def cmd_demo(args: argparse.Namespace) -> int:
                     settings=_settings(args))
 
 
+def cmd_explain(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from transforms.explain import explain_encounter
+
+    run = Path(args.run)
+    tables = {}
+    for name in ("administrations", "expected_codes", "findings"):
+        path = run / f"{name}.csv"
+        if not path.exists():
+            raise ValueError(f"{path}: not found; --run must be the output folder of an audit")
+        tables[name] = pd.read_csv(path, dtype=str, keep_default_na=False)
+    try:
+        print(explain_encounter(args.encounter_id, tables["administrations"], tables["expected_codes"],
+                                tables["findings"]), end="")
+    except KeyError as exc:
+        print(f"infusion-audit: {exc.args[0]}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="infusion-audit",
@@ -132,7 +155,120 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=7)
     common(p)
     p.set_defaults(func=cmd_demo)
+    p = sub.add_parser("explain", help="an encounter's timeline, expected lines with rule ids and evidence, findings")
+    p.add_argument("encounter_id")
+    p.add_argument("--run", required=True, help="output folder of an audit (audit --out, or runs/<date>)")
+    p.set_defaults(func=cmd_explain)
+
+    _add_clif_parser(sub)
     return parser
+
+
+# --- clif -------------------------------------------------------------------
+def _add_clif_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "clif",
+        help="run CLIF medication tables (no claims) through validation and the coding engine",
+        description="Map CLIF continuous/intermittent medication-administration tables onto the "
+        "canonical MAR (transforms/clif.py), validate them, and code the expected "
+        "drug-administration lines against an empty claim.",
+    )
+    p.add_argument("--dir", required=True, help="folder with the four clif_*.parquet tables")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--limit-encounters", type=int, metavar="N",
+                   help="only the first N hospitalizations (sorted hospitalization_id)")
+    p.add_argument("--tz", default="UTC", help="facility time zone for line dates (default UTC)")
+    p.add_argument("--policy", help="policy profile: cms_facility (default) or commercial_cpt")
+    p.add_argument("--policy-file", help="TOML file of policy settings")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one policy setting")
+    p.add_argument("--drugs", help="your own drug list CSV, same columns as data/reference/drugs.csv")
+    p.add_argument("--top", type=int, default=15, help="how many unclassified drugs to print")
+    p.set_defaults(func=cmd_clif)
+
+
+def cmd_clif(args: argparse.Namespace) -> int:
+    """read_clif -> clif_to_mar -> stage -> validate -> quarantine -> audit -> files."""
+    import time
+
+    from expectations.runner import validate_extract
+    from flows.pipeline import drug_reference
+    from transforms import clif
+    from transforms.audit import run_audit
+    from transforms.quarantine import split_quarantine
+    from transforms.readers import stage_mar
+    from transforms.schemas import EXPECTED_COLUMNS, FINDING_COLUMNS
+
+    settings = _settings(args)
+    tz = settings.facility_tz
+    out = Path(args.out)
+    clock = {"start": time.perf_counter()}
+    tables = clif.read_clif(Path(args.dir))
+    cont, inter = tables["continuous"], tables["intermittent"]
+    if args.limit_encounters is not None:
+        cont, inter = clif.limit_encounters(cont, inter, args.limit_encounters)
+    mapped = clif.clif_to_mar(cont, inter, tables["hospitalization"])
+    clock["mapped"] = time.perf_counter()
+    staged = stage_mar(mapped.mar, tz)
+    outcome = validate_extract(staged, "mar")
+    kept, rejected = split_quarantine(staged, mapped.mar, outcome.failures, "mar")
+    clock["validated"] = time.perf_counter()
+    result = run_audit(kept, clif.empty_claims(), drug_reference(settings), settings.policy, tz)
+    clock["audited"] = time.perf_counter()
+
+    summary = clif.summarise(mapped.counts, kept, rejected, mapped.unmapped, result.administrations,
+                             result.expected_lines, result.findings)
+    out.mkdir(parents=True, exist_ok=True)
+    result.expected_lines[list(EXPECTED_COLUMNS)].to_csv(out / "expected_codes.csv", index=False)
+    f = result.findings
+    f[[*FINDING_COLUMNS, *(c for c in f.columns if c not in FINDING_COLUMNS)]].to_csv(
+        out / "findings.csv", index=False)
+    admin_cols = ["encounter_id", "admin_id", "site_group", "role", "drug_label", "drug_class", "kind",
+                  "route", "site", "start", "end", "minutes", "infusates", "n_components"]
+    result.administrations[admin_cols].to_csv(out / "administrations.csv", index=False)
+    quarantine = clif.combine_quarantine(mapped.unmapped, rejected, clif.originals(cont, inter))
+    quarantine.to_csv(out / "quarantine.csv", index=False)
+    clock["written"] = time.perf_counter()
+    summary["settings"] = {"facility_tz": tz, "policy": settings.policy.name,
+                           "limit_encounters": args.limit_encounters}
+    summary["seconds"] = {
+        "read_and_map": round(clock["mapped"] - clock["start"], 3),
+        "stage_and_validate": round(clock["validated"] - clock["mapped"], 3),
+        "audit": round(clock["audited"] - clock["validated"], 3),
+        "total": round(clock["written"] - clock["start"], 3),
+    }
+    (out / "clif_summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+
+    rows = summary["rows"]
+    print(f"output:   {out}")
+    print(f"rows in {rows['rows_in']} (continuous {rows['rows_continuous']}, intermittent "
+          f"{rows['rows_intermittent']}); mapped {rows['rows_mapped']}, unmapped {rows['rows_unmapped']}; "
+          f"kept {rows['rows_kept']}, quarantined {rows['rows_quarantined']}")
+    print(f"reconcile: {rows['rows_in']} == kept {rows['rows_kept']} + quarantined "
+          f"{rows['rows_quarantined']} + unmapped {rows['rows_unmapped']}")
+    for title, counts in (("unmapped by reason", summary["unmapped_by_reason"]),
+                          ("quarantined by reason", summary["quarantined_by_reason"])):
+        print(f"{title}:")
+        for reason, n in counts.items():
+            print(f"  {n:7d}  {reason}")
+    print(f"expected lines: {summary['expected_lines']} on {summary['encounters']['with_expected_lines']} of "
+          f"{summary['encounters']['in_mar']} encounters")
+    print("  hcpcs    lines    units")
+    for code, c in summary["expected_by_hcpcs"].items():
+        print(f"  {code:5s}  {c['lines']:7d}  {c['units']:7d}")
+    print("expected lines by rule id:")
+    for rule, n in summary["expected_by_rule"].items():
+        print(f"  {rule:6s} {n:7d}")
+    print("administrations by role:")
+    for role, n in summary["administrations_by_role"].items():
+        print(f"  {role:24s} {n:7d}")
+    unknown = list(summary["unknown_drugs"].items())
+    print(f"unclassified drugs ({len(unknown)}; administrations):")
+    for drug, n in unknown[: max(args.top, 0)]:
+        print(f"  {n:7d}  {drug}")
+    if not unknown:
+        print("  none: every charted drug is in the drug reference")
+    print(f"seconds: {summary['seconds']}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

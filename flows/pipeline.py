@@ -108,7 +108,11 @@ def write_outputs(
     q.to_csv(out_dir / "quarantine.csv", index=False)
     admin_cols = ["encounter_id", "admin_id", "site_group", "role", "drug_label", "drug_class", "kind", "route",
                   "site", "start", "end", "minutes", "infusates", "n_components"]
-    result.administrations[admin_cols].to_csv(out_dir / "administrations.csv", index=False)
+    admins = result.administrations[admin_cols].copy()
+    for col in ("start", "end"):  # facility wall time with its offset, like the evidence
+        admins[col] = pd.to_datetime(admins[col], utc=True).dt.tz_convert(settings.facility_tz).dt.strftime(
+            "%Y-%m-%dT%H:%M:%S%z")
+    admins.to_csv(out_dir / "administrations.csv", index=False)
     summary = summarise(result, counts, settings.policy, truth)
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
     (out_dir / "report.md").write_text(render_markdown(summary), encoding="utf-8")

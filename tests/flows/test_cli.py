@@ -76,3 +76,18 @@ def test_help_names_every_command():
     proc = run("--help")
     for command in ("audit", "ingest", "nightly", "demo"):
         assert command in proc.stdout
+
+
+def test_explain_prints_timeline_lines_rules_and_findings(extracts, tmp_path):
+    paths, x = extracts
+    out = tmp_path / "out"
+    assert run("audit", "--mar", paths["mar"], "--claims", paths["claims"], "--out", out).returncode == 0
+    findings = pd.read_csv(out / "findings.csv", dtype=str, keep_default_na=False)
+    encounter = findings["encounter_id"].iloc[0]
+    proc = run("explain", encounter, "--run", out)
+    assert proc.returncode == 0, proc.stderr
+    text = proc.stdout
+    assert f"Encounter {encounter}" in text and "Timeline" in text
+    assert "[R-" in text and "from: " in text            # rule ids and MAR evidence per line
+    assert findings["finding"].iloc[0] in text
+    assert run("explain", "NO-SUCH-ENCOUNTER", "--run", out).returncode == 1

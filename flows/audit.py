@@ -7,12 +7,15 @@ from pathlib import Path
 
 import pandas as pd
 from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_markdown_artifact
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from flows import pipeline
 from flows.settings import Settings
+from transforms import lake
 from transforms.audit import AuditResult
+
+TOP_FINDINGS = 25
 
 
 @task(retries=2, retry_delay_seconds=[2, 10], cache_policy=NO_CACHE, persist_result=False)
@@ -34,11 +37,26 @@ def publish(
 ) -> dict[str, object]:
     """Write the lake partitions and the run's files; returns the summary."""
     pipeline.audit_to_lake(result, day, settings)
-    q = pd.DataFrame()
-    from transforms import lake
-
     q = lake.read_days(settings.lake_root, "quarantine", day, day).drop(columns=[lake.PARTITION_KEY], errors="ignore")
-    return pipeline.write_outputs(out_dir, result, q, counts, settings, truth)
+    trend = pipeline.lake_trend(settings, day)
+    return pipeline.write_outputs(out_dir, result, q, counts, settings, truth, trend)
+
+
+def top_findings(findings: pd.DataFrame, n: int = TOP_FINDINGS) -> list[dict[str, str]]:
+    """The findings to act on first: over-billing, then the largest unit gaps."""
+    if findings.empty:
+        return []
+    f = findings.copy()
+    gap = (pd.to_numeric(f["billed_units"]) - pd.to_numeric(f["expected_units"])).abs()
+    order = f.assign(_over=f["direction"].eq("over_billed"), _gap=gap)
+    if "dollar_impact" in f:
+        order["_dollars"] = pd.to_numeric(f["dollar_impact"], errors="coerce").abs().fillna(0)
+    else:
+        order["_dollars"] = 0.0
+    order = order.sort_values(["_over", "_dollars", "_gap"], ascending=False, kind="mergesort").head(n)
+    cols = [c for c in ("encounter_id", "hcpcs", "billed_units", "expected_units", "finding", "direction",
+                        "severity", "dollar_impact") if c in order]
+    return order[cols].astype(str).to_dict(orient="records")
 
 
 @flow(name="audit", validate_parameters=False)
@@ -63,6 +81,11 @@ def audit_flow(
         key=f"audit-{service_date.isoformat()}",
         markdown=(out_dir / "report.md").read_text(encoding="utf-8"),
         description=f"Infusion claim audit for {service_date}",
+    )
+    create_table_artifact(
+        key=f"top-findings-{service_date.isoformat()}",
+        table=top_findings(pd.read_csv(out_dir / "findings.csv", dtype=str, keep_default_na=False)),
+        description=f"Top findings of {service_date} (encounter ids; no patient identifiers)",
     )
     get_run_logger().info("audit %s: %s findings", service_date, summary["findings"])
     return summary

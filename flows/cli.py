@@ -5,6 +5,7 @@ Commands:
   ingest   validate one night's extracts into the lake (Prefect flow)
   nightly  ingest, then audit that service date (Prefect flow)
   demo     generate synthetic days with injected errors and run nightly on each
+  report   (re)write a run's self-contained HTML report, with the trend across the lake's days
   explain  one encounter's timeline, expected lines and findings from a run folder
   clif     map CLIF medication tables (e.g. the MIMIC-IV demo) onto the MAR, validate, code
 """
@@ -40,7 +41,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _print_summary(summary: dict, out_dir: Path) -> None:
-    print(f"report:   {out_dir / 'report.md'}")
+    print(f"report:   {out_dir / 'report.html'}")
     print(f"findings: {out_dir / 'findings.csv'}")
     print(f"expected: {out_dir / 'expected_codes.csv'}")
     for kind, c in summary["rows"].items():
@@ -112,6 +113,25 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from datetime import date as _date
+
+    from flows.pipeline import lake_trend
+    from transforms.report_html import render_run_dir
+
+    run = Path(args.run)
+    if not (run / "findings.csv").exists():
+        raise ValueError(f"{run}: no findings.csv; --run must be the output folder of an audit")
+    trend = None
+    if args.lake:
+        settings = Settings.from_env().with_(lake_root=Path(args.lake))
+        trend = lake_trend(settings, _date.fromisoformat(args.until) if args.until else _date.max)
+    out = run / "report.html"
+    out.write_text(render_run_dir(run, trend=trend, top_n=args.top), encoding="utf-8")
+    print(f"report: {out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="infusion-audit",
@@ -155,6 +175,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=7)
     common(p)
     p.set_defaults(func=cmd_demo)
+    p = sub.add_parser("report", help="(re)write a run's self-contained report.html, with the lake's trend")
+    p.add_argument("--run", required=True, help="output folder of an audit")
+    p.add_argument("--lake", help="lake root, to chart the trend across its days")
+    p.add_argument("--until", help="last audit date of the trend, YYYY-MM-DD (default: all)")
+    p.add_argument("--top", type=int, default=10, help="encounters with a timeline chart")
+    p.set_defaults(func=cmd_report)
+
     p = sub.add_parser("explain", help="an encounter's timeline, expected lines with rule ids and evidence, findings")
     p.add_argument("encounter_id")
     p.add_argument("--run", required=True, help="output folder of an audit (audit --out, or runs/<date>)")

@@ -77,7 +77,7 @@ def run_demo(out: Path, *, days: int = 3, encounters_per_day: int = 120, seed: i
     lines = ["# Demo: synthetic nights audited", ""]
     for night, run_dir, summary in runs:
         lines.append(f"- {night}: {summary['findings']} findings on {summary['encounters_with_findings']} of "
-                     f"{summary['encounters_audited']} encounters -> {run_dir / 'report.md'}")
+                     f"{summary['encounters_audited']} encounters -> {run_dir / 'report.html'}")
     rows = {k: sum(s["rows"][k]["rows_quarantined"] for _, _, s in runs) for k in ("mar", "claims")}
     lines += ["", f"Quarantined rows (malformed on purpose): MAR {rows['mar']}, claims {rows['claims']};"
               f" each night reconciles rows in = kept + quarantined.", "", "## Findings by key (all nights)", ""]
@@ -94,6 +94,6 @@ def run_demo(out: Path, *, days: int = 3, encounters_per_day: int = 120, seed: i
     (Path(out) / "score.json").write_text(json.dumps(total, indent=2, default=str), encoding="utf-8")
     print(text)
     print(f"demo summary: {Path(out) / 'summary.md'}")
-    print(f"last night's report: {runs[-1][1] / 'report.md'}" if runs else "no nights generated")
+    print(f"last night's report: {runs[-1][1] / 'report.html'}" if runs else "no nights generated")
     ok = total["recall"] >= 0.99 and total["clean_encounters_flagged"] == 0
     return 0 if ok else 1

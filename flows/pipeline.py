@@ -24,6 +24,7 @@ from transforms.drugs import DrugReference, load_drug_reference
 from transforms.quarantine import split_quarantine
 from transforms.readers import read_extract, stage_claims, stage_mar
 from transforms.report import render_markdown, summarise
+from transforms.report_html import render_run_dir, trend_from_findings
 from transforms.schemas import CLAIM_ARROW, EXPECTED_COLUMNS, FINDING_COLUMNS, MAR_ARROW, QUARANTINE_COLUMNS
 
 log = logging.getLogger("infusion_audit")
@@ -86,12 +87,14 @@ def write_outputs(
     counts: dict[str, dict[str, int]],
     settings: Settings,
     truth: pd.DataFrame | None = None,
+    trend: pd.DataFrame | None = None,
 ) -> dict[str, object]:
     """Write the contract files and a summary into ``out_dir``.
 
     Files: ``expected_codes.csv``, ``findings.csv``, ``quarantine.csv``
     (contract section 3), ``administrations.csv`` (the reconstructed
-    timeline), ``summary.json`` and ``report.md``.
+    timeline), ``summary.json``, ``report.md`` and ``report.html`` (one
+    self-contained page; ``trend`` adds the days of the lake).
 
     Returns:
         The summary dictionary (also written to ``summary.json``).
@@ -116,7 +119,17 @@ def write_outputs(
     summary = summarise(result, counts, settings.policy, truth)
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
     (out_dir / "report.md").write_text(render_markdown(summary), encoding="utf-8")
+    (out_dir / "report.html").write_text(render_run_dir(out_dir, trend=trend), encoding="utf-8")
     return summary
+
+
+def lake_trend(settings: Settings, last: date) -> pd.DataFrame | None:
+    """Findings per audit date over every day in the lake up to ``last``."""
+    days = [d for d in lake.days_present(settings.lake_root, "findings") if d <= last]
+    if not days:
+        return None
+    findings = lake.read_days(settings.lake_root, "findings", days[0], last)
+    return trend_from_findings(findings, days=days)
 
 
 def audit_files(

@@ -33,3 +33,21 @@ def test_profile_then_file_then_overrides(tmp_path):
 def test_bad_policy_is_a_clear_error(kwargs, message):
     with pytest.raises(ValueError, match=message):
         load_policy(**kwargs)
+
+
+def test_commercial_cpt_profile_changes_line_dates():
+    """D2/Ex 37: hydration 23:45-01:20 (95 min). cms_facility dates each unit on
+    the day its minute fell (both on day 2); commercial_cpt puts them on the
+    start date."""
+    from tests.builders import TZ, events, infusion
+    from transforms.coding import code_facility
+    from transforms.timeline import build_timeline
+
+    frame = events(infusion("23:45", "+1 01:20", "sodium_chloride", "hydration", rate=500))
+
+    def dated(policy):
+        lines = code_facility(build_timeline(frame, policy), policy, TZ).expected_lines
+        return sorted((str(r.service_date), r.hcpcs, r.units) for r in lines.itertuples())
+
+    assert dated(load_policy("cms_facility")) == [("2026-11-03", "96360", 1), ("2026-11-03", "96361", 1)]
+    assert dated(load_policy("commercial_cpt")) == [("2026-11-02", "96360", 1), ("2026-11-02", "96361", 1)]

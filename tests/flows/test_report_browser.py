@@ -1,0 +1,186 @@
+"""The HTML report renders its charts in a real browser (headless Chromium).
+
+Chromium is driven from the command line (``--dump-dom``, ``--screenshot``),
+no Selenium. The session fixture installs Debian's ``chromium`` and
+``chromium-driver`` with apt-get when ``chromium`` is not on PATH (CI runs
+as root); if that fails the tests fail with the reason, they never skip.
+The screenshot is decoded with the standard library and numpy (no Pillow).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import struct
+import subprocess
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from flows.pipeline import audit_files
+from flows.settings import Settings
+from transforms.report_html import (
+    CLASS_COLOURS,
+    DIRECTION_COLOURS,
+    rank_encounters,
+    render_run_dir,
+    trend_from_findings,
+)
+from transforms.synthetic import generate, write_extracts
+
+pytestmark = pytest.mark.browser
+
+WIDTH, HEIGHT = 1400, 4000
+INJECTED = "<b>bold</b> & <i>co</i>"
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Path of the ``chromium`` executable, installed with apt-get if missing."""
+    exe = shutil.which("chromium")
+    if exe is not None:
+        return exe
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for cmd in (["apt-get", "update"], ["apt-get", "install", "-y", "chromium", "chromium-driver"]):
+        try:
+            done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=1800)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            pytest.fail(f"chromium is missing and `{' '.join(cmd)}` could not run: {exc}", pytrace=False)
+        if done.returncode != 0:
+            pytest.fail(
+                f"chromium is missing and `{' '.join(cmd)}` failed (exit {done.returncode}; the browser tests need "
+                f"root on Debian to install chromium and chromium-driver):\n{done.stderr[-2000:]}",
+                pytrace=False,
+            )
+    exe = shutil.which("chromium")
+    if exe is None:
+        pytest.fail("apt-get installed chromium but `chromium` is still not on PATH", pytrace=False)
+    return exe
+
+
+def run_chromium(exe: str, profile: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Headless Chromium with networking, sync and updates off."""
+    cmd = [exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+           "--disable-background-networking", "--disable-component-update", "--disable-sync",
+           "--hide-scrollbars", "--force-device-scale-factor=1", f"--user-data-dir={profile}", *args]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, f"chromium failed ({done.returncode}): {done.stderr[-2000:]}"
+    return done
+
+
+def read_png(path: Path) -> np.ndarray:
+    """RGB pixels (height x width x 3) of an 8-bit, non-interlaced RGB/RGBA PNG."""
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
+    pos, idat = 8, []
+    width = height = bpp = 0
+    while pos < len(data):
+        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        body = data[pos + 8:pos + 8 + length]
+        pos += 12 + length
+        if kind == b"IHDR":
+            width, height, depth, colour_type, _, _, interlace = struct.unpack(">IIBBBBB", body)
+            assert depth == 8 and interlace == 0 and colour_type in (2, 6), (depth, colour_type, interlace)
+            bpp = 3 if colour_type == 2 else 4
+        elif kind == b"IDAT":
+            idat.append(body)
+        elif kind == b"IEND":
+            break
+    raw = np.frombuffer(zlib.decompress(b"".join(idat)), dtype=np.uint8).reshape(height, 1 + width * bpp)
+    out = np.empty((height, width * bpp), dtype=np.uint8)
+    prev = np.zeros(width * bpp, dtype=np.int64)
+    for y in range(height):
+        line, kind = raw[y, 1:].astype(np.int64), raw[y, 0]
+        if kind == 0:
+            cur = line
+        elif kind == 1:  # Sub: running sum per channel
+            cur = np.cumsum(line.reshape(width, bpp), axis=0).reshape(-1) & 255
+        elif kind == 2:  # Up
+            cur = (line + prev) & 255
+        else:  # Average (3) and Paeth (4) depend on the byte to the left
+            lb, pb, cb = line.tolist(), prev.tolist(), [0] * len(line)
+            for i in range(len(lb)):
+                a = cb[i - bpp] if i >= bpp else 0
+                b = pb[i]
+                if kind == 3:
+                    cb[i] = (lb[i] + ((a + b) >> 1)) & 255
+                    continue
+                c = pb[i - bpp] if i >= bpp else 0
+                p = a + b - c
+                pa, pbb, pc = abs(p - a), abs(p - b), abs(p - c)
+                cb[i] = (lb[i] + (a if pa <= pbb and pa <= pc else b if pbb <= pc else c)) & 255
+            cur = np.asarray(cb, dtype=np.int64)
+        out[y] = cur
+        prev = cur
+    return out.reshape(height, width, bpp)[:, :, :3]
+
+
+def rgb(hex_colour: str) -> np.ndarray:
+    return np.array([int(hex_colour[i:i + 2], 16) for i in (1, 3, 5)])
+
+
+def has_colour(pixels: np.ndarray, hex_colour: str, tolerance: int = 12, at_least: int = 30) -> bool:
+    """At least ``at_least`` pixels within ``tolerance`` of the colour on every channel."""
+    close = (np.abs(pixels.astype(np.int64) - rgb(hex_colour)) <= tolerance).all(axis=-1)
+    return int(close.sum()) >= at_least
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory) -> tuple[Path, str]:
+    """A report of a real two-day synthetic run, with a trend and a hostile drug label."""
+    base = tmp_path_factory.mktemp("report")
+    paths = write_extracts(generate(seed=11, days=2, encounters_per_day=40, error_rate=0.3), base / "in")
+    out = base / "out"
+    audit_files(paths["mar"], paths["claims"], out, Settings(lake_root=base / "lake"))
+    findings = pd.read_csv(out / "findings.csv", dtype=str, keep_default_na=False)
+    expected = pd.read_csv(out / "expected_codes.csv", dtype=str, keep_default_na=False)
+    day = expected.drop_duplicates("encounter_id").set_index("encounter_id")["service_date"]
+    trend = trend_from_findings(findings.assign(audit_date=findings["encounter_id"].map(day)),
+                                days=sorted(day.unique()))
+    assert len(trend) == 2
+    admins = pd.read_csv(out / "administrations.csv", dtype=str, keep_default_na=False)
+    first = rank_encounters(findings)["encounter_id"].iloc[0]  # drawn as the first timeline
+    admins.loc[admins.index[admins["encounter_id"] == first][0], "drug_label"] = INJECTED
+    admins.to_csv(out / "administrations.csv", index=False)
+    html = render_run_dir(out, trend=trend, top_n=3)
+    path = base / "report.html"
+    path.write_text(html, encoding="utf-8")
+    return path, html
+
+
+def test_dom_has_the_charts(chromium, report, tmp_path):
+    path, html = report
+    dom = run_chromium(chromium, tmp_path / "profile", "--dump-dom", path.as_uri()).stdout
+    assert "<svg" in dom
+    for cls in ("chart-bar", "trend-point", "trend-bar", "timeline", "timeline-bar", "timeline-tick"):
+        n = len(re.findall(rf'class="{cls}"', dom))
+        assert n > 0, f"no {cls} element in the rendered DOM"
+        assert n == html.count(f'class="{cls}"'), f"{cls}: the browser dropped elements"
+    assert len(re.findall(r'class="trend-point"', dom)) == 2
+    assert len(re.findall(r'class="timeline"', dom)) == 3
+    # the injected markup stayed text: no <b>/<i> element was created
+    assert "&lt;b&gt;bold&lt;/b&gt; &amp; &lt;i&gt;co&lt;/i&gt;" in dom
+    assert "<b>bold</b>" not in dom and "<script" not in dom
+
+
+def test_screenshot_shows_the_charts(chromium, report, tmp_path):
+    path, _ = report
+    png = tmp_path / "report.png"
+    run_chromium(chromium, tmp_path / "profile", f"--screenshot={png}", f"--window-size={WIDTH},{HEIGHT}",
+                 path.as_uri())
+    pixels = read_png(png)
+    assert pixels.shape == (HEIGHT, WIDTH, 3)
+    non_white = (pixels < 245).any(axis=-1).mean()
+    assert non_white > 0.03, f"page is nearly blank ({non_white:.1%} non-white pixels)"
+    colours = np.unique(pixels.reshape(-1, 3) @ np.array([65536, 256, 1]))
+    assert len(colours) > 64, f"only {len(colours)} distinct colours"
+    # bars of the by-key and by-direction charts
+    assert has_colour(pixels, DIRECTION_COLOURS["over_billed"], at_least=500)
+    assert has_colour(pixels, DIRECTION_COLOURS["under_billed"], at_least=500)
+    # timeline bars of at least two drug classes
+    drawn = [c for c in ("chemo", "therapeutic", "hydration") if has_colour(pixels, CLASS_COLOURS[c], at_least=200)]
+    assert len(drawn) >= 2, f"timeline colours drawn: {drawn}"

@@ -3,7 +3,9 @@
 Commands:
   audit    files in, files out; no lake, no Prefect server needed
   ingest   validate one night's extracts into the lake (Prefect flow)
-  nightly  ingest, then audit that service date (Prefect flow)
+  nightly  ingest, then audit that service date (default yesterday) (Prefect flow)
+  backfill a date range, one cached task per day; --force recomputes
+  serve    the nightly deployment on a Cron schedule, against a real Prefect server
   demo     generate synthetic days with injected errors and run nightly on each
   report   (re)write a run's self-contained HTML report, with the trend across the lake's days
   explain  one encounter's timeline, expected lines and findings from a run folder
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from datetime import date
 from pathlib import Path
@@ -22,6 +25,9 @@ import flows  # noqa: F401  (telemetry off before anything imports Prefect or GX
 from flows.settings import Settings
 from transforms.policy import load_policy
 from transforms.readers import ExtractError
+
+
+EXTRACTS_DEFAULT = os.environ.get("INFUSION_AUDIT_EXTRACTS", "data/extracts")
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -76,12 +82,39 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 def cmd_nightly(args: argparse.Namespace) -> int:
     from flows.audit import nightly_flow
+    from flows.backfill import extract_paths, nightly_yesterday
 
     settings = _settings(args)
-    day = date.fromisoformat(args.date)
+    day = date.fromisoformat(args.date) if args.date else nightly_yesterday(settings)
+    if args.mar and args.claims:
+        mar, claims = Path(args.mar), Path(args.claims)
+    elif args.mar or args.claims:
+        raise ValueError("give both --mar and --claims, or neither (then <extracts>/<date>/ is read)")
+    else:
+        mar, claims = extract_paths(Path(args.extracts), day)
     out = Path(args.out) if args.out else settings.lake_root.parent / "runs" / day.isoformat()
-    summary = nightly_flow(day, Path(args.mar), Path(args.claims), settings, out)
+    summary = nightly_flow(day, mar, claims, settings, out)
     _print_summary(summary, out)
+    return 0
+
+
+def cmd_backfill(args: argparse.Namespace) -> int:
+    from flows.backfill import backfill_flow
+
+    result = backfill_flow(date.fromisoformat(args.start), date.fromisoformat(args.end), Path(args.extracts),
+                           _settings(args), force=args.force, progress=True)
+    for status in ("computed", "cached", "skipped", "failed"):
+        print(f"{status:9s} {len(result[status]):4d}  {' '.join(result[status])}")
+    for day in result["failed"] + result["skipped"]:
+        print(f"  {day}: {result['days'][day]['reason']}", file=sys.stderr)
+    return 1 if result["failed"] else 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from flows.deploy import serve_nightly
+
+    settings = _settings(args)
+    serve_nightly(Path(args.extracts), cron=args.cron, timezone=settings.facility_tz, settings=settings)
     return 0
 
 
@@ -136,6 +169,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="infusion-audit",
         description="Audit drug-administration claim lines (CPT 96360-96379, 96401-96549) against the MAR.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="""examples:
+  infusion-audit audit --mar mar.csv --claims claims.csv --out out/   # one-off, no lake, no server
+  infusion-audit explain E123 --run out/                              # why E123 got its findings
+  infusion-audit nightly                                              # yesterday's extracts under data/extracts/<date>/
+  infusion-audit backfill --start 2025-01-01 --end 2025-12-31         # unchanged days come from the cache
+  infusion-audit serve                                                # Cron schedule; needs `prefect server start`
+
+Outputs per run: expected_codes.csv, findings.csv, quarantine.csv, report.html, validation/.
+Policies (--policy cms_facility|commercial_cpt, --set KEY=VALUE) are listed in the README.""",
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -154,19 +197,39 @@ def build_parser() -> argparse.ArgumentParser:
     common(p)
     p.set_defaults(func=cmd_audit)
 
-    for name, func, helptext in (
-        ("ingest", cmd_ingest, "validate one night's extracts into the lake"),
-        ("nightly", cmd_nightly, "ingest one night's extracts, then audit that date"),
-    ):
-        p = sub.add_parser(name, help=helptext)
-        p.add_argument("--date", required=True, help="service date the extracts cover, YYYY-MM-DD")
-        p.add_argument("--mar", required=True)
-        p.add_argument("--claims", required=True)
-        p.add_argument("--lake", help="lake root (default $INFUSION_AUDIT_LAKE or data/lake)")
-        if name == "nightly":
-            p.add_argument("--out", help="run folder (default <lake>/../runs/<date>)")
-        common(p)
-        p.set_defaults(func=func)
+    p = sub.add_parser("ingest", help="validate one night's extracts into the lake")
+    p.add_argument("--date", required=True, help="service date the extracts cover, YYYY-MM-DD")
+    p.add_argument("--mar", required=True)
+    p.add_argument("--claims", required=True)
+    p.add_argument("--lake", help="lake root (default $INFUSION_AUDIT_LAKE or data/lake)")
+    common(p)
+    p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("nightly", help="ingest one night's extracts, then audit that date (default: yesterday)")
+    p.add_argument("--date", help="service date, YYYY-MM-DD (default: yesterday in the facility time zone)")
+    p.add_argument("--mar", help="MAR extract (default <extracts>/<date>/mar.csv|parquet)")
+    p.add_argument("--claims", help="claims extract (default <extracts>/<date>/claims.csv|parquet)")
+    p.add_argument("--extracts", default=EXTRACTS_DEFAULT, help="folder of <YYYY-MM-DD>/ extract folders")
+    p.add_argument("--lake", help="lake root (default $INFUSION_AUDIT_LAKE or data/lake)")
+    p.add_argument("--out", help="run folder (default <lake>/../runs/<date>)")
+    common(p)
+    p.set_defaults(func=cmd_nightly)
+
+    p = sub.add_parser("backfill", help="re-run a date range, one cached task per day (unchanged days are skipped)")
+    p.add_argument("--start", required=True, help="first service date, YYYY-MM-DD")
+    p.add_argument("--end", required=True, help="last service date, YYYY-MM-DD")
+    p.add_argument("--force", action="store_true", help="recompute every day, even unchanged ones")
+    p.add_argument("--extracts", default=EXTRACTS_DEFAULT, help="folder of <YYYY-MM-DD>/ extract folders")
+    p.add_argument("--lake", help="lake root (default $INFUSION_AUDIT_LAKE or data/lake)")
+    common(p)
+    p.set_defaults(func=cmd_backfill)
+
+    p = sub.add_parser("serve", help="serve the nightly deployment on a Cron schedule (needs `prefect server start`)")
+    p.add_argument("--extracts", default=EXTRACTS_DEFAULT, help="folder of <YYYY-MM-DD>/ extract folders")
+    p.add_argument("--cron", default="30 2 * * *", help="Cron schedule (default 02:30 every day)")
+    p.add_argument("--lake", help="lake root (default $INFUSION_AUDIT_LAKE or data/lake)")
+    common(p)
+    p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("demo", help="synthetic days with injected errors, audited nightly on ephemeral Prefect")
     p.add_argument("--out", default="data/demo", help="demo folder (extracts, lake, runs)")

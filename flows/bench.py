@@ -54,7 +54,8 @@ def main(argv: list[str] | None = None) -> None:
     admins = tl.administrations.merge(coding.roles, on=["admin_id", "encounter_id"])
     admins["evidence"] = evidence_text(admins, settings.facility_tz)
     step("compare with billed lines", n_claims,
-         lambda: compare(coding.expected_lines, claims.kept, admins, coding.hydration, tl.missing_stops))
+         lambda: compare(coding.expected_lines, claims.kept, admins, coding.hydration, tl.missing_stops, tl.blocks,
+                         min_overlap_minutes=settings.policy.concurrent_min_overlap_minutes))
 
     encounters = x.truth["encounter_id"].nunique()
     print(f"workload: {encounters} encounters, {n_mar} MAR events, {n_claims} claim lines")

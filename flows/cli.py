@@ -43,6 +43,10 @@ def _settings(args: argparse.Namespace) -> Settings:
         settings = settings.with_(lake_root=Path(args.lake))
     if getattr(args, "drugs", None):
         settings = settings.with_(drug_list=Path(args.drugs))
+    if getattr(args, "fees", None):
+        settings = settings.with_(fee_schedule=Path(args.fees))
+    if getattr(args, "ncci_dir", None):
+        settings = settings.with_(ncci_dir=Path(args.ncci_dir))
     return settings
 
 
@@ -188,6 +192,9 @@ Policies (--policy cms_facility|commercial_cpt, --set KEY=VALUE) are listed in t
         p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one policy setting")
         p.add_argument("--tz", help="facility time zone (default $INFUSION_AUDIT_TZ or America/New_York)")
         p.add_argument("--drugs", help="your own drug list CSV, same columns as data/reference/drugs.csv")
+        p.add_argument("--fees", help="fee schedule CSV (hcpcs, setting, amount, status_indicator); "
+                       "default: the illustrative sample in data/reference")
+        p.add_argument("--ncci-dir", help="folder of CMS MUE CSVs and NCCI PTP files to check units and pairs")
 
     p = sub.add_parser("audit", help="files in, files out (no lake, no Prefect)")
     p.add_argument("--mar", required=True, help="MAR events extract (.csv or .parquet)")

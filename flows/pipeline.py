@@ -21,6 +21,8 @@ from flows.settings import Settings
 from transforms import lake
 from transforms.audit import AuditResult, run_audit
 from transforms.drugs import DrugReference, load_drug_reference
+from transforms.edits import EditTables, load_edit_directory
+from transforms.fees import FeeSchedule, load_fee_schedule
 from transforms.quarantine import split_quarantine
 from transforms.readers import read_extract, stage_claims, stage_mar
 from transforms.report import render_markdown, summarise
@@ -75,9 +77,23 @@ def load_and_validate(path: Path, kind: str, settings: Settings, docs_dir: Path 
     return ValidatedExtract(kind=kind, kept=kept, quarantine=quarantine, counts=counts)
 
 
+@lru_cache(maxsize=4)
+def _fees(path: Path | None) -> FeeSchedule:
+    return load_fee_schedule(path)
+
+
+@lru_cache(maxsize=4)
+def _edits(directory: Path | None) -> EditTables | None:
+    return load_edit_directory(directory) if directory is not None else None
+
+
 def audit_frames(mar: pd.DataFrame, claims: pd.DataFrame, settings: Settings) -> AuditResult:
-    """Run the pure audit on validated frames."""
-    return run_audit(mar, claims, drug_reference(settings), settings.policy, settings.facility_tz)
+    """Run the pure audit on validated frames (fee schedule and NCCI/MUE
+    tables from the settings, each loaded once per process)."""
+    return run_audit(
+        mar, claims, drug_reference(settings), settings.policy, settings.facility_tz,
+        edits=_edits(settings.ncci_dir), fees=_fees(settings.fee_schedule),
+    )
 
 
 def write_outputs(

@@ -8,6 +8,8 @@
 | INFUSION_AUDIT_POLICY_FILE | (none) | TOML file of policy overrides |
 | INFUSION_AUDIT_DRUGS | (none) | your own drug list (same columns as data/reference/drugs.csv) |
 | INFUSION_AUDIT_LOOKBACK_DAYS | 7 | days of earlier extracts read to complete an encounter |
+| INFUSION_AUDIT_FEES | data/reference/fee_schedule_sample.csv | fee schedule for dollar impact (the sample's amounts are illustrative) |
+| INFUSION_AUDIT_NCCI_DIR | (none: no MUE/PTP checks) | folder of CMS MUE CSVs and NCCI PTP files (ccioph/ccipra) |
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ class Settings:
     policy: Policy = field(default_factory=Policy)
     drug_list: Path | None = None
     lookback_days: int = 7
+    fee_schedule: Path | None = None
+    ncci_dir: Path | None = None
 
     def with_(self, **changes: object) -> "Settings":
         """A copy with ``changes`` applied."""
@@ -42,6 +46,8 @@ class Settings:
         ZoneInfo(tz)  # fail early on a misspelt zone
         policy_file = env.get("INFUSION_AUDIT_POLICY_FILE")
         drugs = env.get("INFUSION_AUDIT_DRUGS")
+        fees = env.get("INFUSION_AUDIT_FEES")
+        ncci = env.get("INFUSION_AUDIT_NCCI_DIR")
         return cls(
             lake_root=Path(env.get("INFUSION_AUDIT_LAKE", "data/lake")),
             facility_tz=tz,
@@ -51,4 +57,6 @@ class Settings:
             ),
             drug_list=Path(drugs) if drugs else None,
             lookback_days=int(env.get("INFUSION_AUDIT_LOOKBACK_DAYS", "7")),
+            fee_schedule=Path(fees) if fees else None,
+            ncci_dir=Path(ncci) if ncci else None,
         )

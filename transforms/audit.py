@@ -11,10 +11,12 @@ from dataclasses import dataclass
 import pandas as pd
 
 from transforms.coding import SETTING_FACILITY, SETTING_PROFESSIONAL, code_facility, code_lines, evidence_text
-from transforms.compare import FINDING_KEYS, compare
+from transforms.compare import MEANING, OUTPUT_COLUMNS, annotate, compare
 from transforms.drugs import DrugReference, classify_drugs
+from transforms.edits import EditTables, check_edits
+from transforms.fees import FeeSchedule
 from transforms.policy import Policy
-from transforms.schemas import EXPECTED_COLUMNS, FINDING_COLUMNS, is_drug_admin_code
+from transforms.schemas import EXPECTED_COLUMNS, is_drug_admin_code
 from transforms.timeline import Timeline, build_timeline
 
 # Places of service where the physician does not report drug administration
@@ -34,7 +36,8 @@ class AuditResult:
             push or injection, with its ``role`` and ``site_group``.
         expected_lines: contract ``expected_codes`` rows (both settings).
         findings: contract ``findings`` rows plus ``direction``,
-            ``setting`` and ``evidence``.
+            ``severity``, ``dollar_impact``, ``setting`` and ``evidence``
+            (:data:`transforms.compare.OUTPUT_COLUMNS`).
     """
 
     administrations: pd.DataFrame
@@ -85,10 +88,10 @@ def _pos_findings(lines: pd.DataFrame) -> pd.DataFrame:
     return agg.assign(
         expected_units=0,
         finding="professional_in_facility_pos",
-        direction=FINDING_KEYS["professional_in_facility_pos"][0],
         setting=SETTING_PROFESSIONAL,
-        evidence="",
-        explanation="Physician claim bills " + agg["hcpcs"] + " in place of service " + agg["pos"].astype(str)
+        evidence="claim " + agg["claim_id"].astype(str) + " place of service " + agg["pos"].astype(str),
+        explanation="Physician claim bills " + agg["hcpcs"] + " x" + agg["billed_units"].astype(str)
+        + " in place of service " + agg["pos"].astype(str)
         + ", a facility setting where the hospital, not the physician, reports drug administration.",
     )
 
@@ -99,6 +102,8 @@ def run_audit(
     reference: DrugReference,
     policy: Policy,
     facility_tz: str,
+    edits: EditTables | None = None,
+    fees: FeeSchedule | None = None,
 ) -> AuditResult:
     """Audit validated MAR events against validated claim lines.
 
@@ -108,11 +113,18 @@ def run_audit(
         reference: drug reference (see :mod:`transforms.drugs`).
         policy: coding policy.
         facility_tz: IANA zone for line dates.
+        edits: NCCI MUE / PTP tables (:mod:`transforms.edits`); ``None``
+            skips the claim-edit checks (``mue_exceeded``,
+            ``ptp_pair_without_modifier``).
+        fees: fee schedule (:mod:`transforms.fees`) for ``dollar_impact``;
+            ``None`` leaves it empty (NaN).
 
     Returns:
         :class:`AuditResult`. Encounters present only in the MAR are audited
         against an empty claim (``administration_not_billed``); encounters
-        billed without a MAR get ``no_administration_charted``.
+        billed without a MAR get ``no_administration_charted``. Every finding
+        has a key of :data:`transforms.compare.FINDING_KEYS`, its direction,
+        severity and dollar impact.
     """
     events = classify_events(mar, reference, policy)
     timeline = build_timeline(events, policy)
@@ -135,32 +147,44 @@ def run_audit(
     )
     fac_enc = inst_encounters | uncovered
     fac_exp = fac[fac["encounter_id"].isin(fac_enc)]
+    overlap = policy.concurrent_min_overlap_minutes
+    fac_blocks = timeline.blocks[timeline.blocks["encounter_id"].isin(fac_enc)]
     f_fac = compare(
         fac_exp, billed[~prof], admins[admins["encounter_id"].isin(fac_enc)], coding.hydration,
         timeline.missing_stops[timeline.missing_stops["encounter_id"].isin(fac_enc)],
+        fac_blocks, setting=SETTING_FACILITY, min_overlap_minutes=overlap,
     )
-    prof_coding = code_lines(_only(timeline, prof_encounters), policy, facility_tz, SETTING_PROFESSIONAL)
+    prof_timeline = _only(timeline, prof_encounters)
+    prof_coding = code_lines(prof_timeline, policy, facility_tz, SETTING_PROFESSIONAL)
     prof_exp = prof_coding.expected_lines
     f_prof = compare(
         prof_exp, billed[prof & ~in_facility_pos], admins[admins["encounter_id"].isin(prof_encounters)],
         prof_coding.hydration,
         timeline.missing_stops[timeline.missing_stops["encounter_id"].isin(prof_encounters - fac_enc)],
+        prof_timeline.blocks, setting=SETTING_PROFESSIONAL, min_overlap_minutes=overlap,
     )
-    f_prof["setting"] = SETTING_PROFESSIONAL
     prof_billed = billed[prof & ~in_facility_pos]
     facility_only = prof_billed[prof_billed["hcpcs"].isin(FACILITY_ONLY_CODES)]["encounter_id"]
-    f_prof.loc[
+    wrong_setting = (
         f_prof["hcpcs"].isin(FACILITY_ONLY_CODES) & f_prof["encounter_id"].isin(facility_only)
-        & (f_prof["billed_units"] > f_prof["expected_units"]),
-        ["finding", "direction"],
-    ] = ["facility_only_code_on_professional", FINDING_KEYS["facility_only_code_on_professional"][0]]
+        & (f_prof["billed_units"] > f_prof["expected_units"])
+    )
+    f_prof.loc[wrong_setting, "finding"] = "facility_only_code_on_professional"
+    f_prof.loc[wrong_setting, "explanation"] = (
+        MEANING["facility_only_code_on_professional"][0].upper() + MEANING["facility_only_code_on_professional"][1:]
+        + ": " + f_prof.loc[wrong_setting, "hcpcs"] + " billed " + f_prof.loc[wrong_setting, "billed_units"].astype(str)
+        + " on the physician claim; only the hospital reports a repeat push of the same drug."
+    )
     parts = [f_fac, f_prof]
     if in_facility_pos.any():
         parts.append(_pos_findings(billed[in_facility_pos]))
-    findings = pd.concat([p for p in parts if not p.empty], ignore_index=True) if any(
-        not p.empty for p in parts) else f_fac
-    cols = list(FINDING_COLUMNS) + ["direction", "setting", "evidence"]
-    findings = findings[cols].sort_values(["encounter_id", "setting", "hcpcs", "finding"], kind="mergesort")
+    if edits is not None:
+        parts.append(check_edits(claims, edits))
+    kept = [p for p in parts if not p.empty]
+    findings = pd.concat(kept, ignore_index=True) if kept else f_fac
+    # Direction, severity and dollars once, over every source of findings.
+    findings = annotate(findings, fees)[list(OUTPUT_COLUMNS)]
+    findings = findings.sort_values(["encounter_id", "setting", "hcpcs", "finding"], kind="mergesort")
 
     expected = pd.concat([fac_exp.assign(setting=SETTING_FACILITY), prof_exp], ignore_index=True)
     expected = expected[list(EXPECTED_COLUMNS)].sort_values(

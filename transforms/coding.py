@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from transforms.frames import join_unique
+from transforms.frames import coverage, join_unique
 from transforms.policy import Policy
 from transforms.timeline import Timeline
 
@@ -112,7 +112,10 @@ def assign_site_groups(timeline: Timeline) -> pd.DataFrame:
         ``admins`` with an added ``site_group`` column (int).
     """
     admins = timeline.administrations
-    blocks = timeline.blocks
+    # Only reportable services open or use an access: a KVO line or a flush
+    # on another site is not a second site in use (R-G3).
+    reportable = admins[admins["has_blocks"] & ~admins["drug_class"].isin(["diluent", "not_reportable"])]
+    blocks = timeline.blocks.merge(reportable[["encounter_id", "service_key"]], on=["encounter_id", "service_key"])
     first_site = (
         blocks.sort_values(["encounter_id", "start"], kind="mergesort")
         .drop_duplicates("encounter_id")[["encounter_id", "site"]]
@@ -152,21 +155,8 @@ def _hydration_pieces(blocks: pd.DataFrame, admins: pd.DataFrame) -> pd.DataFram
         return pd.DataFrame({"encounter_id": pd.Series([], dtype=object), "start": empty_t,
                              "end": empty_t, "run": pd.Series([], dtype="int64")})
     drug = drug[drug["encounter_id"].isin(hyd["encounter_id"])]
-    pts = pd.concat(
-        [
-            pd.DataFrame({"encounter_id": hyd["encounter_id"], "t": hyd["start"], "dh": 1, "dd": 0}),
-            pd.DataFrame({"encounter_id": hyd["encounter_id"], "t": hyd["end"], "dh": -1, "dd": 0}),
-            pd.DataFrame({"encounter_id": drug["encounter_id"], "t": drug["start"], "dh": 0, "dd": 1}),
-            pd.DataFrame({"encounter_id": drug["encounter_id"], "t": drug["end"], "dh": 0, "dd": -1}),
-        ],
-        ignore_index=True,
-    ).sort_values(["encounter_id", "t"], kind="mergesort")
-    g = pts.groupby("encounter_id", sort=False)
-    pts["h"] = g["dh"].cumsum()
-    pts["d"] = g["dd"].cumsum()
-    pts["t_next"] = g["t"].shift(-1)
-    pieces = pts[(pts["h"] > 0) & (pts["d"] == 0) & (pts["t_next"] > pts["t"])]
-    pieces = pieces.rename(columns={"t": "start", "t_next": "end"})[["encounter_id", "start", "end"]]
+    sweep = coverage(hyd, drug)
+    pieces = sweep[(sweep["n_first"] > 0) & (sweep["n_second"] == 0)][["encounter_id", "start", "end"]]
     pieces = pieces.reset_index(drop=True)
     # Contiguous pieces form one run (policy hydration_aggregation=run).
     prev_end = pieces.groupby("encounter_id", sort=False)["end"].shift()
@@ -432,8 +422,10 @@ def code_lines(timeline: Timeline, policy: Policy, facility_tz: str, setting: st
     is_first_run = ~runs.duplicated(["encounter_id", "site_group"])
     hyd_initial = runs[~has_drug & is_first_run]
     hyd_second = runs[has_drug | ~is_first_run]
-    items.append(_items(hyd_initial, hcpcs="96360", units=1, first_minute=HYDRATION_FIRST, step_minutes=0,
-                        rule_ids="R-A2;R-B1;R-C4;R-G6;R-G7"))
+    hi = _items(hyd_initial, hcpcs="96360", units=1, first_minute=HYDRATION_FIRST, step_minutes=0,
+                rule_ids="R-A2;R-B1;R-C4;R-G6;R-G7")
+    hi["modifiers"] = np.where(hyd_initial["site_group"] > 0, "XU", "")  # a second site's initial (R-B3)
+    items.append(hi)
     items.append(_items(hyd_initial, hcpcs="96361", units=extra_hours(hyd_initial["minutes"]),
                         first_minute=EXTRA_HOUR_FIRST, step_minutes=HOUR, rule_ids="R-C3;R-G6;R-G7"))
     items.append(_items(hyd_second, hcpcs="96361", units=secondary_hydration_units(hyd_second["minutes"]),

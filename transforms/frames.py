@@ -32,3 +32,31 @@ def join_unique(frame: pd.DataFrame, keys: list[str], column: str, sep: str, *, 
     for i in np.flatnonzero(ends - starts > 1):
         out[i] = sep.join(values[starts[i]:ends[i]])
     return pd.Series(out, index=index[codes[starts]], name=column, dtype=object)
+
+
+def coverage(first: pd.DataFrame, second: pd.DataFrame, key: str = "encounter_id") -> pd.DataFrame:
+    """Elementary intervals of two interval sets, with how many of each cover them.
+
+    A sweep over the start/end points per ``key``: between consecutive
+    distinct points, ``n_first`` intervals of ``first`` and ``n_second`` of
+    ``second`` are running. Both inputs have ``key``, ``start``, ``end``.
+
+    Returns:
+        ``key``, ``start``, ``end``, ``n_first``, ``n_second``, one row per
+        elementary interval of positive length, in time order per key.
+    """
+    pts = pd.concat(
+        [
+            pd.DataFrame({key: first[key], "t": first["start"], "d1": 1, "d2": 0}),
+            pd.DataFrame({key: first[key], "t": first["end"], "d1": -1, "d2": 0}),
+            pd.DataFrame({key: second[key], "t": second["start"], "d1": 0, "d2": 1}),
+            pd.DataFrame({key: second[key], "t": second["end"], "d1": 0, "d2": -1}),
+        ],
+        ignore_index=True,
+    ).sort_values([key, "t"], kind="mergesort")
+    g = pts.groupby(key, sort=False)
+    pts["n_first"] = g["d1"].cumsum()
+    pts["n_second"] = g["d2"].cumsum()
+    pts["t_next"] = g["t"].shift(-1)
+    out = pts[pts["t_next"] > pts["t"]].rename(columns={"t": "start", "t_next": "end"})
+    return out[[key, "start", "end", "n_first", "n_second"]].reset_index(drop=True)

@@ -131,6 +131,8 @@ def _infusate_attributes(events: pd.DataFrame) -> pd.DataFrame:
     # A pump started for a prolonged infusion is a service of its own: it
     # never merges with a bolus or bag of the same drug (R-H8).
     attrs["service_key"] = comps.agg("+".join)
+    # The class is part of the identity: saline as hydration, as a KVO line
+    # and as a flush are three different things, never one service.
     attrs["service_key"] = attrs["service_key"] + np.where(attrs["on_pump"], "@pump", "")
     attrs["n_components"] = comps.size()
     # A component is kept in the label only if it ranks like the bag: the
@@ -142,6 +144,7 @@ def _infusate_attributes(events: pd.DataFrame) -> pd.DataFrame:
     cls = attrs["top_rank"].map(rank_to_class)
     cls = cls.where(~(attrs["has_unknown"] & (attrs["top_rank"] < CLASS_RANK["therapeutic"])), "unknown")
     attrs["drug_class"] = cls
+    attrs["service_key"] = attrs["service_key"] + "#" + cls
     return attrs.drop(columns=["top_rank", "has_unknown", "on_pump"]).reset_index()
 
 

@@ -27,7 +27,15 @@ from transforms.quarantine import split_quarantine
 from transforms.readers import read_extract, stage_claims, stage_mar
 from transforms.report import render_markdown, summarise
 from transforms.report_html import render_run_dir, trend_from_findings
-from transforms.schemas import CLAIM_ARROW, EXPECTED_COLUMNS, FINDING_COLUMNS, MAR_ARROW, QUARANTINE_COLUMNS
+from transforms.schemas import (
+    CLAIM_ARROW,
+    EXPECTED_ARROW,
+    EXPECTED_COLUMNS,
+    FINDING_COLUMNS,
+    FINDINGS_ARROW,
+    MAR_ARROW,
+    QUARANTINE_COLUMNS,
+)
 
 log = logging.getLogger("infusion_audit")
 
@@ -209,7 +217,5 @@ def load_day_from_lake(day: date, settings: Settings) -> tuple[pd.DataFrame, pd.
 
 def audit_to_lake(result: AuditResult, day: date, settings: Settings) -> None:
     """Replace ``day``'s expected-lines and findings partitions."""
-    expected = result.expected_lines.copy()
-    expected["service_date"] = expected["service_date"].astype(str)
-    lake.write_day(expected, settings.lake_root, "expected_lines", day)
-    lake.write_day(result.findings, settings.lake_root, "findings", day)
+    lake.write_day(result.expected_lines, settings.lake_root, "expected_lines", day, EXPECTED_ARROW)
+    lake.write_day(result.findings, settings.lake_root, "findings", day, FINDINGS_ARROW)

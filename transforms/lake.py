@@ -40,7 +40,8 @@ def _to_table(frame: pd.DataFrame, schema: pa.Schema | None) -> pa.Table:
     missing = [c for c in cols if c not in frame.columns]
     for c in missing:
         frame[c] = None
-    return pa.Table.from_pandas(frame[cols], schema=schema, preserve_index=False)
+    table = pa.Table.from_pandas(frame[cols], schema=schema, preserve_index=False)
+    return table.replace_schema_metadata(schema.metadata)  # keep the table's name and version
 
 
 def write_day(

@@ -182,3 +182,46 @@ CLAIM_HELPERS: tuple[str, ...] = (
 )
 SUPERSEDED_BY_REPLACEMENT = "superseded by replacement claim (frequency 7)"
 VOIDED = "voided (frequency 8)"
+
+
+# --- Lake output tables (versioned: dashboards read them directly) --------
+# Bump the version when a column is renamed, retyped or removed; adding a
+# column at the end is compatible and keeps the version.
+OUTPUT_SCHEMA_VERSION = "1"
+
+
+def _versioned(name: str, fields: list[tuple[str, pa.DataType]]) -> pa.Schema:
+    return pa.schema(fields, metadata={"infusion_audit.table": name,
+                                       "infusion_audit.schema_version": OUTPUT_SCHEMA_VERSION})
+
+
+FINDINGS_ARROW = _versioned(
+    "findings",
+    [
+        ("encounter_id", pa.string()),
+        ("claim_id", pa.string()),
+        ("hcpcs", pa.string()),
+        ("billed_units", pa.int64()),
+        ("expected_units", pa.int64()),
+        ("finding", pa.string()),
+        ("explanation", pa.string()),
+        ("direction", pa.string()),      # over_billed | under_billed | documentation
+        ("severity", pa.string()),       # high | medium | low
+        ("dollar_impact", pa.float64()),  # (billed - expected) x fee amount; null when unpriced
+        ("setting", pa.string()),        # facility | professional
+        ("evidence", pa.string()),
+    ],
+)
+EXPECTED_ARROW = _versioned(
+    "expected_lines",
+    [
+        ("encounter_id", pa.string()),
+        ("service_date", pa.date32()),
+        ("setting", pa.string()),
+        ("hcpcs", pa.string()),
+        ("units", pa.int64()),
+        ("modifiers", pa.string()),
+        ("rule_ids", pa.string()),
+        ("evidence", pa.string()),
+    ],
+)

@@ -43,3 +43,23 @@ def test_free_form_table_keeps_values_as_text(tmp_path):
 def test_unknown_dataset_is_refused(tmp_path):
     with pytest.raises(ValueError, match="unknown lake dataset"):
         lake.write_day(pd.DataFrame(), tmp_path, "scratch", date(2026, 11, 2))
+
+
+def test_output_tables_carry_their_schema_version(tmp_path):
+    """Dashboards read findings directly: typed columns and a version tag."""
+    import pyarrow.dataset as ds
+
+    from transforms.schemas import FINDINGS_ARROW, OUTPUT_SCHEMA_VERSION
+
+    d = date(2026, 11, 2)
+    f = pd.DataFrame({"encounter_id": ["E1"], "claim_id": ["C1"], "hcpcs": ["96368"], "billed_units": [2],
+                      "expected_units": [1], "finding": ["concurrent_billed_twice"], "explanation": ["x"],
+                      "direction": ["over_billed"], "severity": ["high"], "dollar_impact": [None],
+                      "setting": ["facility"], "evidence": [""]})
+    lake.write_day(f, tmp_path, "findings", d, FINDINGS_ARROW)
+    schema = ds.dataset(tmp_path / "findings", format="parquet", partitioning="hive").schema
+    assert schema.field("billed_units").type == pa.int64()
+    assert schema.field("dollar_impact").type == pa.float64()
+    assert schema.metadata[b"infusion_audit.schema_version"] == OUTPUT_SCHEMA_VERSION.encode()
+    got = lake.read_days(tmp_path, "findings", d, d)
+    assert got.loc[0, "hcpcs"] == "96368" and got.loc[0, "billed_units"] == 2

@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import pandas as pd
 
+from transforms.coding import code_facility
+from transforms.policy import Policy
+from transforms.timeline import build_timeline
+
 TZ = "America/New_York"
 DAY = "2026-11-02"
 
@@ -106,3 +110,13 @@ def claim_lines(encounter: str, *lines: tuple[str, int], claim_type: str = "inst
                "line_number", "service_date", "hcpcs", "modifiers", "units", "charge", "revenue_code",
                "claim_frequency", "source_row"]
     return pd.DataFrame(rows, columns=columns)
+
+
+def expected_lines(frame: pd.DataFrame, policy: Policy = Policy()) -> pd.DataFrame:
+    """Facility expected lines of a classified MAR frame."""
+    return code_facility(build_timeline(frame, policy), policy, TZ).expected_lines
+
+
+def code_key(row) -> str:
+    """``96374`` or ``96374-XU``: a line's code with its modifiers."""
+    return row.hcpcs + (f"-{row.modifiers}" if row.modifiers else "")

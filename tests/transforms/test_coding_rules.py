@@ -13,7 +13,7 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from tests.builders import DAY, TZ, ev, events, infusion
+from tests.builders import DAY, TZ, code_key, ev, events, expected_lines, infusion
 from transforms.coding import code_facility
 from transforms.policy import Policy
 from transforms.timeline import build_timeline
@@ -22,12 +22,8 @@ DEFAULT = Policy()
 DAY0 = dt.date.fromisoformat(DAY)
 
 
-def lines(df: pd.DataFrame, policy: Policy = DEFAULT) -> pd.DataFrame:
-    return code_facility(build_timeline(df, policy), policy, TZ).expected_lines
-
-
-def _key(row) -> str:
-    return row.hcpcs + (f"-{row.modifiers}" if row.modifiers else "")
+lines = expected_lines
+_key = code_key
 
 
 def codes(df: pd.DataFrame, policy: Policy = DEFAULT) -> dict[str, int]:

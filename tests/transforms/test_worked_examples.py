@@ -47,7 +47,7 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from tests.builders import DAY, TZ, ev, events, infusion
+from tests.builders import DAY, TZ, code_key, ev, events, expected_lines, infusion
 from transforms.coding import SETTING_PROFESSIONAL, code_facility, code_lines
 from transforms.policy import Policy
 from transforms.timeline import build_timeline
@@ -56,13 +56,8 @@ DEFAULT = Policy()
 DAY0 = dt.date.fromisoformat(DAY)
 
 
-def code(df: pd.DataFrame, policy: Policy = DEFAULT) -> pd.DataFrame:
-    """Facility expected lines of a classified MAR frame."""
-    return code_facility(build_timeline(df, policy), policy, TZ).expected_lines
-
-
-def _code_key(row) -> str:
-    return row.hcpcs + (f"-{row.modifiers}" if row.modifiers else "")
+code = expected_lines
+_code_key = code_key
 
 
 def view(lines: pd.DataFrame, how: str) -> dict:

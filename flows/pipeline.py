@@ -27,6 +27,7 @@ from transforms.quarantine import split_quarantine
 from transforms.readers import read_extract, stage_claims, stage_mar
 from transforms.report import render_markdown, summarise
 from transforms.report_html import render_run_dir, trend_from_findings
+from transforms.worklist import worklist
 from transforms.schemas import (
     CLAIM_ARROW,
     EXPECTED_ARROW,
@@ -116,7 +117,8 @@ def write_outputs(
     """Write the contract files and a summary into ``out_dir``.
 
     Files: ``expected_codes.csv``, ``findings.csv``, ``quarantine.csv``
-    (contract section 3), ``administrations.csv`` (the reconstructed
+    (contract section 3), ``worklist.csv`` (the findings ordered for
+    action, safe to open in a spreadsheet), ``administrations.csv`` (the reconstructed
     timeline), ``summary.json``, ``report.md`` and ``report.html`` (one
     self-contained page; ``trend`` adds the days of the lake).
 
@@ -131,6 +133,7 @@ def write_outputs(
     findings[list(FINDING_COLUMNS) + [c for c in findings.columns if c not in FINDING_COLUMNS]].to_csv(
         out_dir / "findings.csv", index=False
     )
+    worklist(findings).to_csv(out_dir / "worklist.csv", index=False)
     q = quarantine if not quarantine.empty else pd.DataFrame(columns=list(QUARANTINE_COLUMNS))
     q.to_csv(out_dir / "quarantine.csv", index=False)
     admin_cols = ["encounter_id", "admin_id", "site_group", "role", "drug_label", "drug_class", "kind", "route",

@@ -38,6 +38,18 @@ def test_nightly_flow_ingests_audits_and_reruns_idempotently(prefect_harness, ni
     assert len(findings) == summary["findings"]
     assert len(lake.read_days(settings.lake_root, "quarantine", DAY, DAY)) == len(x.bad_rows)
 
+    # The run publishes a markdown summary and a table of the top findings.
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        artifacts = {a.key: a for a in client.read_artifacts()}
+    assert f"audit-{DAY.isoformat()}" in artifacts
+    table = artifacts[f"top-findings-{DAY.isoformat()}"]
+    assert table.type == "table" and "finding" in str(table.data)
+    assert "MRN" not in str(table.data)  # no patient identifiers
+    worklist = pd.read_csv(out / "worklist.csv", dtype=str, keep_default_na=False)
+    assert len(worklist) == summary["findings"]
+
     # Rewriting the day replaces its partitions: nothing is appended twice.
     again = nightly_flow(DAY, paths["mar"], paths["claims"], settings, out, x.truth)
     assert again["findings"] == summary["findings"]

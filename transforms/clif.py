@@ -300,6 +300,12 @@ def _lower(values: pd.Series) -> pd.Series:
     return values.astype("string").str.strip().str.lower().fillna("")
 
 
+
+def _route_reason(route_cat: pd.Series) -> np.ndarray:
+    """Quarantine reason for rows whose CLIF route has no canonical route."""
+    return ("route " + route_cat.where(route_cat.ne(""), "(missing)")
+            + " is not a drug-administration route").to_numpy(dtype=object)
+
 def _float(values: pd.Series) -> pd.Series:
     """float64 through the shortest decimal text (float32 1.021622 stays)."""
     if values.dtype == np.float32:
@@ -369,8 +375,7 @@ def _continuous_actions(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np
         ["iv_infusion", "sc_infusion"],
         default="",
     ).astype(object)
-    route_reason = ("route " + route_cat.where(route_cat.ne(""), "(missing)")
-                    + " is not a drug-administration route").to_numpy(dtype=object)
+    route_reason = _route_reason(route_cat)
     action_reason = (
         "continuous action '" + name.fillna("") + "' (category '" + category
         + "') has no canonical MAR action"
@@ -433,8 +438,7 @@ def _intermittent_actions(
     action = np.where(additive.to_numpy(), "start", "given").astype(object)
     no_route = route == ""
     not_given = ~given.fillna(False).to_numpy(dtype=bool)
-    route_reason = ("route " + route_cat.where(route_cat.ne(""), "(missing)")
-                    + " is not a drug-administration route").to_numpy(dtype=object)
+    route_reason = _route_reason(route_cat)
     given_reason = (
         "intermittent action '" + action_name.fillna("") + "' (category '" + category
         + "') is not a given dose"

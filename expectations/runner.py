@@ -25,7 +25,7 @@ import pandas as pd  # noqa: E402
 from great_expectations.data_context.types.base import ProgressBarsConfig  # noqa: E402
 
 from expectations.suites import claims_suite, explain, mar_suite  # noqa: E402
-from transforms import schemas  # noqa: E402
+from transforms.vocab import schemas  # noqa: E402
 
 ExtractKind = Literal["mar", "claims"]
 
@@ -108,7 +108,7 @@ def validate_extract(
             ``source_row`` values.
         RuntimeError: an expectation raised inside GX, or a table-level
             expectation failed (both mean the frame was not staged by
-            ``transforms.readers``); rows are never silently passed.
+            ``transforms.ingest.readers``); rows are never silently passed.
     """
     if kind not in _REQUIRED_STAGED:
         raise ValueError(f"kind must be 'mar' or 'claims', not {kind!r}")

@@ -1,6 +1,6 @@
 """Great Expectations (GX Core 1.x) suites for the STAGED MAR and claim frames.
 
-The suites validate the output of ``transforms.readers.stage_mar`` /
+The suites validate the output of ``transforms.ingest.readers.stage_mar`` /
 ``stage_claims``: typed canonical columns plus helper columns. Every
 expectation carries ``meta`` that the runner turns into one failure row per
 failing input row:
@@ -38,7 +38,7 @@ import great_expectations.expectations as gxe  # noqa: E402
 import pandas as pd  # noqa: E402
 from great_expectations.expectations.row_conditions import Column  # noqa: E402
 
-from transforms import schemas  # noqa: E402
+from transforms.vocab import schemas  # noqa: E402
 
 MAR_SUITE_NAME = "mar_staged"
 CLAIMS_SUITE_NAME = "claims_staged"

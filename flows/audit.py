@@ -12,7 +12,7 @@ from prefect.cache_policies import NO_CACHE
 
 from flows import pipeline
 from flows.settings import Settings
-from transforms import lake
+from transforms.outputs import lake
 from transforms.audit import AuditResult
 
 TOP_FINDINGS = 25

@@ -37,15 +37,15 @@ from prefect.cache_policies import CachePolicy
 
 from flows import pipeline
 from flows.settings import Settings
-from transforms import lake
-from transforms.readers import ExtractError
+from transforms.outputs import lake
+from transforms.ingest.readers import ExtractError
 
 EXTRACT_SUFFIXES: tuple[str, ...] = (".csv", ".parquet")
 #: Bump to invalidate every cached day at once (e.g. after changing the key).
 CACHE_KEY_VERSION = "backfill-day-v1"
 #: Libraries whose version can change an output byte.
 _KEY_LIBRARIES = ("pandas", "pyarrow", "numpy", "great_expectations")
-_REPO = Path(__file__).resolve().parents[1]
+_PACKAGES_ROOT = Path(__file__).resolve().parents[1]  # site-packages or the checkout
 
 
 class MissingExtracts(ValueError):
@@ -131,15 +131,16 @@ def _sha256_file(path: Path) -> str:
 
 
 def _code_files() -> list[Path]:
-    from transforms.drugs import REFERENCE_DIR
+    """Every file whose bytes can change a day's outputs: the transforms and
+    expectations packages (reference tables included) and the run wiring."""
+    import expectations
+    import transforms
 
-    files = [
-        *sorted((_REPO / "transforms").glob("*.py")),
-        *sorted((_REPO / "expectations").glob("*.py")),
-        *sorted(p for p in Path(REFERENCE_DIR).rglob("*") if p.is_file()),
-        _REPO / "flows" / "pipeline.py",  # writes the run folder
-        Path(__file__).resolve(),  # this task's body
-    ]
+    files: list[Path] = []
+    for package in (transforms, expectations):
+        root = Path(package.__file__).resolve().parent
+        files += sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+    files += [Path(__file__).resolve().parent / "pipeline.py", Path(__file__).resolve()]
     return files
 
 
@@ -148,12 +149,12 @@ def code_version() -> str:
     """sha256 of the audit's code and reference data, computed once per process.
 
     Covers ``transforms/*.py``, ``expectations/*.py``, every file under
-    ``data/reference/``, ``flows/pipeline.py``, this module, and the versions
+    ``transforms/reference/tables/``, ``flows/pipeline.py``, this module, and the versions
     of pandas, pyarrow, numpy and great_expectations.
     """
     digest = hashlib.sha256()
     for path in _code_files():
-        name = path.relative_to(_REPO) if path.is_relative_to(_REPO) else path.name
+        name = path.relative_to(_PACKAGES_ROOT) if path.is_relative_to(_PACKAGES_ROOT) else path.name
         digest.update(f"{name}\0{_sha256_file(path)}\n".encode())
     for lib in _KEY_LIBRARIES:
         try:

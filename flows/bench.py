@@ -18,10 +18,10 @@ import flows  # noqa: F401  (telemetry off)
 from flows.pipeline import drug_reference, load_and_validate
 from flows.settings import Settings
 from transforms.audit import classify_events
-from transforms.coding import code_facility, evidence_text
-from transforms.compare import compare
-from transforms.synthetic import generate, write_extracts
-from transforms.timeline import build_timeline
+from transforms.engine.coding import code_facility, evidence_text
+from transforms.findings.compare import compare
+from transforms.synthetic.generator import generate, write_extracts
+from transforms.engine.timeline import build_timeline
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -23,8 +23,8 @@ from pathlib import Path
 
 import flows  # noqa: F401  (telemetry off before anything imports Prefect or GX)
 from flows.settings import Settings
-from transforms.policy import load_policy
-from transforms.readers import ExtractError
+from transforms.vocab.policy import load_policy
+from transforms.ingest.readers import ExtractError
 
 
 EXTRACTS_DEFAULT = os.environ.get("INFUSION_AUDIT_EXTRACTS", "data/extracts")
@@ -132,7 +132,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_explain(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from transforms.explain import explain_encounter
+    from transforms.outputs.explain import explain_encounter
 
     run = Path(args.run)
     tables = {}
@@ -154,7 +154,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from datetime import date as _date
 
     from flows.pipeline import lake_trend
-    from transforms.report_html import render_run_dir
+    from transforms.outputs.report_html import render_run_dir
 
     run = Path(args.run)
     if not (run / "findings.csv").exists():
@@ -191,9 +191,9 @@ Policies (--policy cms_facility|commercial_cpt, --set KEY=VALUE) are listed in t
         p.add_argument("--policy-file", help="TOML file of policy settings")
         p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one policy setting")
         p.add_argument("--tz", help="facility time zone (default $INFUSION_AUDIT_TZ or America/New_York)")
-        p.add_argument("--drugs", help="your own drug list CSV, same columns as data/reference/drugs.csv")
+        p.add_argument("--drugs", help="your own drug list CSV, same columns as transforms/reference/tables/drugs.csv")
         p.add_argument("--fees", help="fee schedule CSV (hcpcs, setting, amount, status_indicator); "
-                       "default: the illustrative sample in data/reference")
+                       "default: the illustrative sample in transforms/reference/tables")
         p.add_argument("--ncci-dir", help="folder of CMS MUE CSVs and NCCI PTP files to check units and pairs")
 
     p = sub.add_parser("audit", help="files in, files out (no lake, no Prefect)")
@@ -267,7 +267,7 @@ def _add_clif_parser(sub: argparse._SubParsersAction) -> None:
         "clif",
         help="run CLIF medication tables (no claims) through validation and the coding engine",
         description="Map CLIF continuous/intermittent medication-administration tables onto the "
-        "canonical MAR (transforms/clif.py), validate them, and code the expected "
+        "canonical MAR (transforms/ingest/adapters/clif.py), validate them, and code the expected "
         "drug-administration lines against an empty claim.",
     )
     p.add_argument("--dir", required=True, help="folder with the four clif_*.parquet tables")
@@ -278,7 +278,7 @@ def _add_clif_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--policy", help="policy profile: cms_facility (default) or commercial_cpt")
     p.add_argument("--policy-file", help="TOML file of policy settings")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one policy setting")
-    p.add_argument("--drugs", help="your own drug list CSV, same columns as data/reference/drugs.csv")
+    p.add_argument("--drugs", help="your own drug list CSV, same columns as transforms/reference/tables/drugs.csv")
     p.add_argument("--top", type=int, default=15, help="how many unclassified drugs to print")
     p.set_defaults(func=cmd_clif)
 
@@ -289,11 +289,11 @@ def cmd_clif(args: argparse.Namespace) -> int:
 
     from expectations.runner import validate_extract
     from flows.pipeline import drug_reference
-    from transforms import clif
+    from transforms.ingest.adapters import clif
     from transforms.audit import run_audit
-    from transforms.quarantine import split_quarantine
-    from transforms.readers import stage_mar
-    from transforms.schemas import EXPECTED_COLUMNS, FINDING_COLUMNS
+    from transforms.ingest.quarantine import split_quarantine
+    from transforms.ingest.readers import stage_mar
+    from transforms.vocab.schemas import EXPECTED_COLUMNS, FINDING_COLUMNS
 
     settings = _settings(args)
     tz = settings.facility_tz

@@ -18,8 +18,8 @@ from pathlib import Path
 import pandas as pd
 
 from flows.settings import Settings
-from transforms.report import score
-from transforms.synthetic import SyntheticExtracts, generate, write_extracts
+from transforms.outputs.summary import score
+from transforms.synthetic.generator import SyntheticExtracts, generate, write_extracts
 
 
 def split_by_night(extracts: SyntheticExtracts, facility_tz: str) -> dict[date, SyntheticExtracts]:

@@ -37,7 +37,7 @@ from prefect.schedules import Cron
 
 from flows.backfill import extract_paths, run_dir_for, yesterday
 from flows.settings import Settings
-from transforms.policy import Policy, validate
+from transforms.vocab.policy import Policy, validate
 
 FLOW_NAME = "scheduled-nightly"
 ADHOC_NAME = "adhoc"

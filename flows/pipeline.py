@@ -18,17 +18,17 @@ import pandas as pd
 
 from expectations.runner import validate_extract
 from flows.settings import Settings
-from transforms import lake
+from transforms.outputs import lake
 from transforms.audit import AuditResult, run_audit
-from transforms.drugs import DrugReference, load_drug_reference
-from transforms.edits import EditTables, load_edit_directory
-from transforms.fees import FeeSchedule, load_fee_schedule
-from transforms.quarantine import split_quarantine
-from transforms.readers import read_extract, stage_claims, stage_mar
-from transforms.report import render_markdown, summarise
-from transforms.report_html import render_run_dir, trend_from_findings
-from transforms.worklist import worklist
-from transforms.schemas import (
+from transforms.reference.drugs import DrugReference, load_drug_reference
+from transforms.reference.ncci import EditTables, load_edit_directory
+from transforms.reference.fees import FeeSchedule, load_fee_schedule
+from transforms.ingest.quarantine import split_quarantine
+from transforms.ingest.readers import read_extract, stage_claims, stage_mar
+from transforms.outputs.summary import render_markdown, summarise
+from transforms.outputs.report_html import render_run_dir, trend_from_findings
+from transforms.outputs.worklist import worklist
+from transforms.vocab.schemas import (
     CLAIM_ARROW,
     EXPECTED_ARROW,
     EXPECTED_COLUMNS,
@@ -73,7 +73,7 @@ def load_and_validate(path: Path, kind: str, settings: Settings, docs_dir: Path 
     """Read, stage and validate one extract; split kept and quarantined rows.
 
     Raises:
-        transforms.readers.ExtractError: the file cannot be used at all.
+        transforms.ingest.readers.ExtractError: the file cannot be used at all.
     """
     raw = read_extract(Path(path), kind)  # type: ignore[arg-type]
     staged = stage_mar(raw, settings.facility_tz) if kind == "mar" else stage_claims(raw)

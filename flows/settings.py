@@ -6,9 +6,9 @@
 | INFUSION_AUDIT_TZ | America/New_York | facility time zone for local times and line dates |
 | INFUSION_AUDIT_POLICY | cms_facility | policy profile |
 | INFUSION_AUDIT_POLICY_FILE | (none) | TOML file of policy overrides |
-| INFUSION_AUDIT_DRUGS | (none) | your own drug list (same columns as data/reference/drugs.csv) |
+| INFUSION_AUDIT_DRUGS | (none) | your own drug list (same columns as transforms/reference/tables/drugs.csv) |
 | INFUSION_AUDIT_LOOKBACK_DAYS | 7 | days of earlier extracts read to complete an encounter |
-| INFUSION_AUDIT_FEES | data/reference/fee_schedule_sample.csv | fee schedule for dollar impact (the sample's amounts are illustrative) |
+| INFUSION_AUDIT_FEES | transforms/reference/tables/fee_schedule_sample.csv | fee schedule for dollar impact (the sample's amounts are illustrative) |
 | INFUSION_AUDIT_NCCI_DIR | (none: no MUE/PTP checks) | folder of CMS MUE CSVs and NCCI PTP files (ccioph/ccipra) |
 """
 
@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from transforms.policy import Policy, load_policy
+from transforms.vocab.policy import Policy, load_policy
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from transforms.coding import code_facility
-from transforms.policy import Policy
-from transforms.timeline import build_timeline
+from transforms.engine.coding import code_facility
+from transforms.vocab.policy import Policy
+from transforms.engine.timeline import build_timeline
 
 TZ = "America/New_York"
 DAY = "2026-11-02"
@@ -120,3 +120,10 @@ def expected_lines(frame: pd.DataFrame, policy: Policy = Policy()) -> pd.DataFra
 def code_key(row) -> str:
     """``96374`` or ``96374-XU``: a line's code with its modifiers."""
     return row.hcpcs + (f"-{row.modifiers}" if row.modifiers else "")
+
+
+def mar_of(*rows) -> pd.DataFrame:
+    """MAR events whose class the audit must read from the drug text."""
+    mar = events(*rows)
+    mar["drug_class"] = None
+    return mar.drop(columns=["drug_key"])

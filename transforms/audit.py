@@ -10,21 +10,24 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from transforms.coding import SETTING_FACILITY, SETTING_PROFESSIONAL, code_facility, code_lines, evidence_text
-from transforms.compare import MEANING, OUTPUT_COLUMNS, annotate, compare
-from transforms.drugs import DrugReference, classify_drugs
-from transforms.edits import EditTables, check_edits
-from transforms.fees import FeeSchedule
-from transforms.policy import Policy
-from transforms.schemas import EXPECTED_COLUMNS, is_drug_admin_code
-from transforms.timeline import Timeline, build_timeline
-
-# Places of service where the physician does not report drug administration
-# (R-K1: the facility does).
-FACILITY_POS: frozenset[str] = frozenset(
-    {"19", "21", "22", "23", "24", "25", "31", "32", "34", "51", "52", "54", "61", "62", "65"}
+from transforms.engine.coding import code_facility, code_lines, evidence_text
+from transforms.findings.compare import annotate, compare
+from transforms.reference.drugs import DrugReference, classify_drugs
+from transforms.reference.ncci import EditTables, check_edits
+from transforms.reference.fees import FeeSchedule
+from transforms.vocab.policy import Policy
+from transforms.vocab.classes import ML_PER_HOUR
+from transforms.vocab.codes import (
+    FACILITY_ONLY_CODES,
+    FACILITY_POS,
+    SETTING_FACILITY,
+    SETTING_PROFESSIONAL,
+    is_drug_admin_code,
 )
-FACILITY_ONLY_CODES: frozenset[str] = frozenset({"96376"})  # R-F2, R-F3
+from transforms.vocab.findings import MEANING
+from transforms.vocab.schemas import EXPECTED_COLUMNS, FINDING_OUTPUT_COLUMNS
+from transforms.engine.timeline import Timeline, build_timeline
+
 
 
 @dataclass(frozen=True)
@@ -37,7 +40,7 @@ class AuditResult:
         expected_lines: contract ``expected_codes`` rows (both settings).
         findings: contract ``findings`` rows plus ``direction``,
             ``severity``, ``dollar_impact``, ``setting`` and ``evidence``
-            (:data:`transforms.compare.OUTPUT_COLUMNS`).
+            (:data:`transforms.vocab.schemas.FINDING_OUTPUT_COLUMNS`).
     """
 
     administrations: pd.DataFrame
@@ -52,7 +55,7 @@ def classify_events(mar: pd.DataFrame, reference: DrugReference, policy: Policy)
     # at or below the KVO rate is KVO; one ever run faster is not.
     rate = None
     if "rate_unit" in mar and "rate" in mar:
-        ml_h = mar["rate_unit"].fillna("").str.lower().str.replace(" ", "").isin({"ml/h", "ml/hr", "ml/hour"})
+        ml_h = mar["rate_unit"].fillna("").str.lower().str.replace(" ", "").isin(ML_PER_HOUR)
         per_row = pd.to_numeric(mar["rate"], errors="coerce").where(ml_h)
         rate = per_row.groupby([mar["encounter_id"], mar["infusate_id"]], sort=False).transform("max")
     cls = classify_drugs(
@@ -110,20 +113,20 @@ def run_audit(
     Args:
         mar: kept MAR rows (canonical, typed; ``event_time`` UTC).
         claims: kept claim lines (canonical, typed).
-        reference: drug reference (see :mod:`transforms.drugs`).
+        reference: drug reference (see :mod:`transforms.reference.drugs`).
         policy: coding policy.
         facility_tz: IANA zone for line dates.
-        edits: NCCI MUE / PTP tables (:mod:`transforms.edits`); ``None``
+        edits: NCCI MUE / PTP tables (:mod:`transforms.reference.ncci`); ``None``
             skips the claim-edit checks (``mue_exceeded``,
             ``ptp_pair_without_modifier``).
-        fees: fee schedule (:mod:`transforms.fees`) for ``dollar_impact``;
+        fees: fee schedule (:mod:`transforms.reference.fees`) for ``dollar_impact``;
             ``None`` leaves it empty (NaN).
 
     Returns:
         :class:`AuditResult`. Encounters present only in the MAR are audited
         against an empty claim (``administration_not_billed``); encounters
         billed without a MAR get ``no_administration_charted``. Every finding
-        has a key of :data:`transforms.compare.FINDING_KEYS`, its direction,
+        has a key of :data:`transforms.vocab.findings.FINDING_KEYS`, its direction,
         severity and dollar impact.
     """
     events = classify_events(mar, reference, policy)
@@ -183,7 +186,7 @@ def run_audit(
     kept = [p for p in parts if not p.empty]
     findings = pd.concat(kept, ignore_index=True) if kept else f_fac
     # Direction, severity and dollars once, over every source of findings.
-    findings = annotate(findings, fees)[list(OUTPUT_COLUMNS)]
+    findings = annotate(findings, fees)[list(FINDING_OUTPUT_COLUMNS)]
     findings = findings.sort_values(["encounter_id", "setting", "hcpcs", "finding"], kind="mergesort")
 
     expected = pd.concat([fac_exp.assign(setting=SETTING_FACILITY), prof_exp], ignore_index=True)

@@ -17,8 +17,8 @@ import pytest
 
 from expectations.runner import ValidationOutcome, validate_extract
 from expectations.suites import claims_suite, mar_suite
-from transforms import schemas
-from transforms.readers import stage_claims, stage_mar
+from transforms.vocab import schemas
+from transforms.ingest.readers import stage_claims, stage_mar
 
 TZ = "America/New_York"
 ROUTE_VOCAB = (

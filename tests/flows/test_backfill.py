@@ -25,7 +25,7 @@ from flows.backfill import (
 )
 from flows.pipeline import audit_files
 from flows.settings import Settings
-from transforms.synthetic import generate, write_extracts
+from transforms.synthetic.generator import generate, write_extracts
 
 DAYS = [date(2026, 11, 2), date(2026, 11, 3), date(2026, 11, 4)]
 
@@ -207,7 +207,7 @@ def test_only_transient_io_errors_are_retried():
     from prefect.states import Failed
 
     from flows.backfill import _retry_on_io_error
-    from transforms.readers import ExtractError
+    from transforms.ingest.readers import ExtractError
 
     def retried(exc: BaseException) -> bool:
         return _retry_on_io_error(None, None, Failed(data=exc))

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from transforms.synthetic import generate, write_extracts
+from transforms.synthetic.generator import generate, write_extracts
 
 EXE = [sys.executable, "-m", "flows.cli"]
 

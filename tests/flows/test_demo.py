@@ -1,11 +1,14 @@
 """The demo's figures: on its default data the audit finds >= 99 % of the
-injected errors and raises nothing on correctly billed encounters."""
+injected errors and raises nothing on correctly billed encounters, and every
+night's findings, expected codes, worklist and timeline are byte-identical to
+the golden digests (tests/golden/README.md)."""
 
 import json
 
 import pytest
 
 from flows.demo import run_demo
+from tests.golden.digests import mismatches
 
 pytestmark = pytest.mark.flow
 
@@ -21,3 +24,4 @@ def test_demo_default_data_scores(prefect_harness, tmp_path):
     for night in ("2026-11-02", "2026-11-03", "2026-11-04"):
         assert (tmp_path / "runs" / night / "report.md").exists()
         assert (tmp_path / "runs" / night / "findings.csv").exists()
+    assert mismatches("demo_runs", tmp_path / "runs") == []

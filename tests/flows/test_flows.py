@@ -8,8 +8,8 @@ import pytest
 from flows.audit import audit_flow, nightly_flow
 from flows.ingest import ingest_flow
 from flows.settings import Settings
-from transforms import lake
-from transforms.synthetic import generate, write_extracts
+from transforms.outputs import lake
+from transforms.synthetic.generator import generate, write_extracts
 
 pytestmark = pytest.mark.flow
 DAY = date(2026, 11, 2)

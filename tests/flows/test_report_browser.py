@@ -23,14 +23,14 @@ import pytest
 
 from flows.pipeline import audit_files
 from flows.settings import Settings
-from transforms.report_html import (
+from transforms.outputs.report_html import (
     CLASS_COLOURS,
     DIRECTION_COLOURS,
     rank_encounters,
     render_run_dir,
     trend_from_findings,
 )
-from transforms.synthetic import generate, write_extracts
+from transforms.synthetic.generator import generate, write_extracts
 
 pytestmark = pytest.mark.browser
 

@@ -22,9 +22,9 @@ import pytest
 
 from flows.deploy import ADHOC_NAME, FLOW_NAME, ServerRequired, build_deployments, require_server
 from flows.settings import Settings
-from transforms.synthetic import generate, write_extracts
+from tests.paths import REPO
+from transforms.synthetic.generator import generate, write_extracts
 
-REPO = Path(__file__).resolve().parents[2]
 DAY = date(2026, 11, 2)
 TZ = "America/New_York"
 WAIT = 180.0  # seconds, per bounded wait

@@ -11,8 +11,8 @@ import pytest
 
 from tests.builders import TZ, at, claim_lines
 from transforms.audit import run_audit
-from transforms.drugs import load_drug_reference
-from transforms.policy import Policy
+from transforms.reference.drugs import load_drug_reference
+from transforms.vocab.policy import Policy
 
 DRUGS = [
     "cefTRIAXone (ROCEPHIN) 1 g in sodium chloride 0.9 % 50 mL IVPB",

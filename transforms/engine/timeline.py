@@ -1,0 +1,358 @@
+"""MAR events -> administration timeline.
+
+Turns charted events (``start``/``rate_change``/``pause``/``resume``/``stop``/
+``given``) into the administrations a coder reasons about:
+
+* **blocks**: maximal intervals during which one *service* (one drug, or one
+  mixed bag ranked by its highest component) was actually running. Paused
+  minutes are excluded (D25); a rate change never starts a new service (R-D7);
+  a new bag or a restart of the same drug, even at a new site, continues the
+  same service (R-D4) and two bags of it running at once count once.
+* **administrations**: one row per service (its active minutes are the sum of
+  its blocks), per push and per injection.
+
+Every function is vectorised over encounters (sort + shift + cumsum); none
+loops over rows. Times are tz-aware UTC ``Timestamp``; minutes are whole
+minutes of active time (seconds truncated, as charted times are minute-exact).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from transforms.frames import join_unique
+from transforms.vocab.classes import CLASS_RANK, INFUSION_ROUTES, INJECTION_ROUTES, ML_PER_HOUR
+from transforms.vocab.codes import PROLONGED_PUMP_MINUTES, PUSH_MAX_MINUTES
+from transforms.vocab.policy import Policy
+
+# Order of simultaneous events of one infusate: a bag ends before the next one
+# starts at the same minute.
+ACTION_ORDER: dict[str, int] = {
+    "stop": 0,
+    "pause": 1,
+    "start": 2,
+    "resume": 3,
+    "rate_change": 4,
+    "given": 5,
+}
+RUNNING_AFTER: dict[str, bool] = {
+    "start": True,
+    "resume": True,
+    "rate_change": True,
+    "pause": False,
+    "stop": False,
+}
+
+_LUMEN_WORDS = (
+    r"\b(?:lumen|lm|port|line)\s*#?\s*\d+\b"
+    r"|\b(?:distal|proximal|medial|red|white|blue|purple|brown|gray|grey)\b(?:\s+lumen)?"
+    r"|\blumen\b"
+)
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """Reconstructed timeline of a set of encounters.
+
+    Attributes:
+        blocks: one row per running interval of a service: ``encounter_id``,
+            ``service_key``, ``start``, ``end``, ``site``, ``infusates``.
+        administrations: one row per service, push or injection (see
+            :func:`build_timeline`).
+        missing_stops: one row per infusate that was started but never
+            stopped, with how the policy resolved it.
+    """
+
+    blocks: pd.DataFrame
+    administrations: pd.DataFrame
+    missing_stops: pd.DataFrame
+
+
+def normalise_site(site: pd.Series) -> pd.Series:
+    """Access site text -> site identity; lumens of one catheter are one site.
+
+    ``R IJ CVC lumen 2`` and ``R IJ CVC red lumen`` both become ``r ij cvc``
+    (R-B4, NCCI ch. XI). A missing site becomes ``""``: the encounter's main
+    site.
+    """
+    s = site.astype("string").fillna("").str.lower()
+    s = s.str.replace(_LUMEN_WORDS, " ", regex=True)
+    s = s.str.replace(r"[^a-z0-9]+", " ", regex=True).str.strip()
+    return s.astype(object)
+
+
+def _infusate_attributes(events: pd.DataFrame) -> pd.DataFrame:
+    """One row per (encounter, infusate): class, service key and label.
+
+    A mixed bag is ranked by its highest component (R-D5). A bag with an
+    unclassified component and nothing above hydration is ``unknown``: the
+    fluid may be the carrier of the unknown drug, so it is never guessed to
+    be hydration.
+    """
+    ev = events[["encounter_id", "infusate_id", "drug_key", "drug_class", "hormonal", "drug", "route"]].copy()
+    ev["is_primary"] = (
+        events["primary"].fillna(False).astype(bool) if "primary" in events else False
+    )
+    ev["rank"] = ev["drug_class"].map(CLASS_RANK).astype(int)
+    ev["is_unknown"] = ev["rank"] < 0
+    ev["is_pump"] = ev["route"] == "pump"
+    # Unknown drugs get a key from their text so they stay distinguishable.
+    ev["component"] = ev["drug_key"].where(
+        ev["drug_key"].notna(), "?" + ev["drug"].astype(str).str.lower().str.strip()
+    )
+    keys = ["encounter_id", "infusate_id"]
+    g = ev.groupby(keys, sort=False)
+    attrs = g.agg(
+        top_rank=("rank", "max"),
+        has_unknown=("is_unknown", "max"),
+        hormonal=("hormonal", "any"),
+        on_pump=("is_pump", "max"),
+        primary=("is_primary", "max"),
+    )
+    comps = (
+        ev.drop_duplicates(keys + ["component"])
+        .sort_values(keys + ["component"])
+        .groupby(keys, sort=False)["component"]
+    )
+    # A pump started for a prolonged infusion is a service of its own: it
+    # never merges with a bolus or bag of the same drug (R-H8).
+    attrs["service_key"] = comps.agg("+".join)
+    # The class is part of the identity: saline as hydration, as a KVO line
+    # and as a flush are three different things, never one service.
+    attrs["service_key"] = attrs["service_key"] + np.where(attrs["on_pump"], "@pump", "")
+    attrs["n_components"] = comps.size()
+    # A component is kept in the label only if it ranks like the bag: the
+    # saline carrier of a drug is not part of what was given.
+    top = ev.merge(attrs["top_rank"].reset_index(), on=keys)
+    top = top[top["rank"] == top["top_rank"]].drop_duplicates(keys + ["component"])
+    attrs["drug_label"] = top.groupby(keys, sort=False)["component"].agg("+".join)
+    rank_to_class = {v: k for k, v in CLASS_RANK.items()}
+    cls = attrs["top_rank"].map(rank_to_class)
+    cls = cls.where(~(attrs["has_unknown"] & (attrs["top_rank"] < CLASS_RANK["therapeutic"])), "unknown")
+    attrs["drug_class"] = cls
+    attrs["service_key"] = attrs["service_key"] + "#" + cls
+    return attrs.drop(columns=["top_rank", "has_unknown", "on_pump"]).reset_index()
+
+
+def _timed_events(events: pd.DataFrame) -> pd.DataFrame:
+    """Infusion events, one per (encounter, infusate, time, action).
+
+    A ``given`` charted on an infusion route is a start without a stop.
+    """
+    ev = events.loc[
+        (events["action"] != "given") | events["route"].isin(INFUSION_ROUTES),
+        ["encounter_id", "infusate_id", "event_time", "action", "route", "access_site", "rate", "rate_unit", "volume_ml", "source_row"],
+    ].copy()
+    ev.loc[ev["action"] == "given", "action"] = "start"
+    ev = ev.drop_duplicates(["encounter_id", "infusate_id", "event_time", "action"])
+    ev["_ord"] = ev["action"].map(ACTION_ORDER)
+    return ev.sort_values(["encounter_id", "infusate_id", "event_time", "_ord"], kind="mergesort")
+
+
+def _segments(timed: pd.DataFrame, policy: Policy) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Running segments of each infusate, and the infusates with no stop.
+
+    A segment runs from an event after which the bag is running to the next
+    event of the same infusate. A segment with no next event has no stop
+    time: policy ``derive`` computes its end from the volume left and the
+    rate (mL/h) when both are charted (R-C8 a); otherwise, or under policy
+    ``push``, the infusate becomes a push at its first start (R-C8 c); under
+    ``exclude`` it is not coded. Every such infusate is reported.
+    """
+    ev = timed
+    running = ev["action"].map(RUNNING_AFTER).astype(bool)
+    running &= ~((ev["action"] == "rate_change") & (ev["rate"].fillna(1) <= 0))
+    grp = ev.groupby(["encounter_id", "infusate_id"], sort=False).ngroup()
+    same_next = grp.eq(grp.shift(-1))
+    nxt = ev["event_time"].shift(-1).where(same_next)
+    seg = ev.assign(end=nxt, _grp=grp)[running].rename(columns={"event_time": "start"})
+
+    # Volume infused before each segment, to derive the end of an open one.
+    is_ml_h = seg["rate_unit"].fillna("mL/h").str.lower().str.replace(" ", "").isin(ML_PER_HOUR)
+    rate = seg["rate"].where(is_ml_h & (seg["rate"] > 0))
+    hours = (seg["end"] - seg["start"]).dt.total_seconds() / 3600.0
+    infused = (rate * hours).fillna(0.0)
+    seg["_infused_before"] = infused.groupby(seg["_grp"]).cumsum() - infused
+    volume = seg.groupby("_grp")["volume_ml"].transform("max")
+    open_seg = seg["end"].isna()
+    remaining_h = (volume - seg["_infused_before"]) / rate
+    derivable = open_seg & remaining_h.gt(0) & np.isfinite(remaining_h)
+
+    first_start = seg.groupby("_grp")["start"].transform("min")
+    open_groups = seg.loc[open_seg, ["encounter_id", "infusate_id", "_grp"]].assign(
+        start=first_start[open_seg], open_start=seg.loc[open_seg, "start"]
+    )
+    missing = open_groups.assign(derivable=derivable[open_seg].to_numpy())
+    if policy.missing_stop == "derive":
+        seg.loc[derivable, "end"] = seg.loc[derivable, "start"] + pd.to_timedelta(
+            remaining_h[derivable], unit="h"
+        ).dt.floor("min")
+        missing["resolution"] = np.where(missing["derivable"], "derived", "push")
+    elif policy.missing_stop == "push":
+        missing["resolution"] = "push"
+    else:
+        missing["resolution"] = "excluded"
+    unresolved = missing.loc[missing["resolution"] != "derived", "_grp"]
+    seg = seg[~seg["_grp"].isin(unresolved) & seg["end"].notna()]
+    seg = seg[seg["end"] > seg["start"]]
+    return (
+        seg[["encounter_id", "infusate_id", "start", "end", "route", "access_site", "source_row"]],
+        missing.drop(columns=["_grp", "derivable", "open_start"]).reset_index(drop=True),
+    )
+
+
+def _merge_blocks(seg: pd.DataFrame) -> pd.DataFrame:
+    """Union of each service's segments (two bags at once count once)."""
+    keys = ["encounter_id", "service_key"]
+    seg = seg.sort_values(keys + ["start", "end"], kind="mergesort").reset_index(drop=True)
+    prev_end = seg.groupby(keys, sort=False)["end"].cummax().groupby(
+        [seg["encounter_id"], seg["service_key"]], sort=False
+    ).shift()
+    new_block = prev_end.isna() | (seg["start"] > prev_end)
+    seg["_block"] = new_block.cumsum()
+    seg["is_pump"] = seg["route"] == "pump"
+    blocks = seg.groupby("_block", sort=False).agg(
+        encounter_id=("encounter_id", "first"),
+        service_key=("service_key", "first"),
+        start=("start", "min"),
+        end=("end", "max"),
+        site=("site", "first"),
+        route=("route", "first"),
+        is_pump=("is_pump", "max"),
+    )
+    blocks["infusates"] = join_unique(seg, ["_block"], "infusate_id", ",")
+    return blocks.reset_index(drop=True)
+
+
+def build_timeline(events: pd.DataFrame, policy: Policy) -> Timeline:
+    """Reconstruct administrations from classified MAR events.
+
+    Args:
+        events: kept (validated) MAR rows with the canonical columns plus
+            ``drug_key``, ``drug_class`` and ``hormonal`` from
+            :func:`transforms.reference.drugs.classify_drugs`.
+        policy: the coding policy (missing-stop handling).
+
+    Returns:
+        A :class:`Timeline`. ``administrations`` has one row per service,
+        push and injection with ``admin_id`` (unique), ``encounter_id``,
+        ``service_key``, ``drug_label``, ``drug_class``, ``hormonal``,
+        ``kind`` (``infusion``, ``push``, ``hydration``, ``pump``,
+        ``sc_infusion``, ``injection``, ``intra_arterial``, ``none``),
+        ``route``, ``site``, ``start``, ``end``, ``minutes`` (active, whole
+        minutes; 0 for one-time events), ``infusates`` and ``n_components``.
+
+    Invariant: row order of ``events`` never changes the result.
+    """
+    events = events.copy()
+    for col in ("rate", "volume_ml"):
+        events[col] = pd.to_numeric(events[col], errors="coerce").astype(float) if col in events else np.nan
+    if "rate_unit" not in events:
+        events["rate_unit"] = None
+    events["site"] = normalise_site(events["access_site"]) if "access_site" in events else ""
+    # A piggyback charted once ("given" on an infusion route) is a dose of its
+    # own with no stop time; repeated doses of one order must not join up.
+    once_inf = (events["action"] == "given") & events["route"].isin(INFUSION_ROUTES)
+    events.loc[once_inf, "infusate_id"] = (
+        events.loc[once_inf, "infusate_id"].astype(str) + "@" + events.loc[once_inf, "event_time"].dt.strftime("%Y%m%dT%H%M%S")
+    )
+    attrs = _infusate_attributes(events)
+    site_of = events.sort_values("event_time").drop_duplicates(["encounter_id", "infusate_id"])[
+        ["encounter_id", "infusate_id", "site"]
+    ]
+
+    timed = _timed_events(events)
+    seg, missing = _segments(timed, policy)
+    seg["site"] = normalise_site(seg["access_site"])
+    seg = seg.merge(attrs[["encounter_id", "infusate_id", "service_key"]], on=["encounter_id", "infusate_id"])
+    blocks = _merge_blocks(seg)
+
+    # --- services from blocks -------------------------------------------
+    blocks["_sec"] = (blocks["end"] - blocks["start"]).dt.total_seconds()
+    svc_attrs = attrs.groupby(["encounter_id", "service_key"], sort=False).agg(
+        drug_label=("drug_label", "first"), drug_class=("drug_class", "first"),
+        hormonal=("hormonal", "max"), n_components=("n_components", "max"), primary=("primary", "max"),
+    ).reset_index()
+    blocks_first = blocks.sort_values("start", kind="mergesort")
+    svc = blocks_first.groupby(["encounter_id", "service_key"], sort=False)
+    services = svc.agg(
+        start=("start", "min"),
+        end=("end", "max"),
+        seconds=("_sec", "sum"),
+        site=("site", "first"),
+        route=("route", "first"),
+        is_pump=("is_pump", "max"),
+    )
+    services["route"] = services["route"].where(~services["is_pump"], "pump")
+    # Each block's infusates are already distinct; a bag spanning two blocks
+    # (a pause) repeats, so split, then keep distinct ones.
+    parts = blocks_first[["encounter_id", "service_key", "infusates"]].assign(
+        infusates=blocks_first["infusates"].str.split(",")
+    ).explode("infusates")
+    services["infusates"] = join_unique(parts, ["encounter_id", "service_key"], "infusates", ",")
+    services = services.drop(columns="is_pump").reset_index()
+    services["minutes"] = (services["seconds"] // 60).astype("int64")
+    services = services.drop(columns="seconds").merge(svc_attrs, on=["encounter_id", "service_key"])
+    kind = np.select(
+        [
+            services["drug_class"].isin(["diluent", "not_reportable", "unknown"]),
+            services["drug_class"] == "hydration",
+            (services["route"] == "pump") & (services["drug_class"] == "chemo")
+            & (services["minutes"] > PROLONGED_PUMP_MINUTES),
+            (services["route"] == "sc_infusion") & (services["minutes"] <= PUSH_MAX_MINUTES),
+            services["route"] == "sc_infusion",
+            services["minutes"] <= PUSH_MAX_MINUTES,
+        ],
+        ["none", "hydration", "pump", "injection", "sc_infusion", "push"],
+        default="infusion",
+    )
+    services["kind"] = kind
+
+    # --- one-time events: pushes, injections, and unresolved open infusions
+    once = events[(events["action"] == "given") & ~events["route"].isin(INFUSION_ROUTES)]
+    once = once.drop_duplicates(["encounter_id", "infusate_id", "event_time"])
+    pushed = missing[missing["resolution"] == "push"][["encounter_id", "infusate_id", "start"]]
+    pushed = pushed.sort_values("start").drop_duplicates(["encounter_id", "infusate_id"])
+    pushed = pushed.rename(columns={"start": "event_time"}).assign(route="iv_push")
+    pushed = pushed.merge(site_of, on=["encounter_id", "infusate_id"], how="left")
+    once = pd.concat(
+        [once[["encounter_id", "infusate_id", "event_time", "route", "site"]], pushed],
+        ignore_index=True,
+    ).merge(attrs, on=["encounter_id", "infusate_id"])
+    once_kind = np.select(
+        [
+            once["drug_class"].isin(["diluent", "not_reportable", "unknown", "hydration"]),
+            once["route"].isin(INJECTION_ROUTES),
+            once["route"] == "intra_arterial",
+        ],
+        ["none", "injection", "intra_arterial"],
+        default="push",
+    )
+    once = once.assign(
+        kind=once_kind,
+        start=once["event_time"],
+        end=once["event_time"],
+        minutes=0,
+        infusates=once["infusate_id"].astype(str),
+    ).drop(columns=["event_time", "infusate_id"])
+
+    cols = [
+        "encounter_id", "service_key", "drug_label", "drug_class", "hormonal", "kind",
+        "route", "site", "start", "end", "minutes", "infusates", "n_components", "has_blocks", "primary",
+    ]
+    services["has_blocks"] = True
+    once["has_blocks"] = False
+    admins = pd.concat([services[cols], once[cols]], ignore_index=True)
+    admins = admins.sort_values(
+        ["encounter_id", "start", "service_key", "kind", "infusates"], kind="mergesort"
+    ).reset_index(drop=True)
+    admins["admin_id"] = np.arange(len(admins), dtype="int64")
+    admins["hormonal"] = admins["hormonal"].astype(bool)
+    admins["primary"] = admins["primary"].astype(bool)
+    blocks = blocks.drop(columns=["_sec", "is_pump"]).sort_values(
+        ["encounter_id", "service_key", "start"], kind="mergesort"
+    ).reset_index(drop=True)
+    return Timeline(blocks=blocks, administrations=admins, missing_stops=missing)

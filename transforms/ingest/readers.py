@@ -1,0 +1,611 @@
+"""Read the MAR and claim extracts and stage them into typed canonical columns.
+
+Two steps, both pure (pandas, pyarrow, numpy, stdlib):
+
+1. :func:`read_extract` reads one file into the RAW frame: every input column,
+   names lower-cased and trimmed, values exactly as read (CSV: strings, with
+   ``""`` as missing; Parquet: the stored types), plus ``source_row``.
+   A file that cannot be used at all raises :class:`ExtractError`.
+2. :func:`stage_mar` / :func:`stage_claims` turn the raw frame into the typed
+   canonical columns of ``schemas.MAR_ARROW`` / ``schemas.CLAIM_ARROW`` plus
+   helper columns (``schemas.MAR_HELPERS`` / ``schemas.CLAIM_HELPERS``) that
+   validation uses to explain failures. Staging never drops or rejects a
+   row: a value that cannot be parsed becomes null and validation
+   (``expectations/``) quarantines the row.
+
+Invariants of every staged frame:
+    * same length and order as the raw frame, index ``0..n-1``;
+    * ``source_row`` is carried over unchanged (1-based data record number);
+    * strings are ``object`` columns holding ``str`` or ``None``, trimmed,
+      never ``""`` (except claim ``modifiers``: ``""`` when there are none);
+    * timestamps are ``datetime64[ns, UTC]`` (whole microseconds). Text with
+      a UTC offset or ``Z`` is that instant; text without one is local wall
+      time in the facility zone: a time in the spring-forward gap does not
+      exist (null, flagged ``event_time_nonexistent``) and a time in the
+      fall-back overlap is taken as its FIRST (daylight-time) occurrence;
+    * ``service_date`` holds ``datetime.date`` objects (``object`` dtype,
+      ``None`` when missing), matching what pyarrow ``date32`` reads back as;
+    * unknown extra input columns follow the canonical and helper columns,
+      with their raw values (unless a name clashes with a helper column, in
+      which case it stays in the raw frame only).
+
+Error messages name files, rows and columns, never values, because values
+may be protected health information.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from transforms.vocab import schemas
+
+ExtractKind = Literal["mar", "claims"]
+
+_CSV_SUFFIXES: tuple[str, ...] = (".csv", ".csv.gz")
+_PARQUET_SUFFIXES: tuple[str, ...] = (".parquet", ".pq")
+_REQUIRED: dict[str, tuple[str, ...]] = {
+    "mar": schemas.MAR_REQUIRED,
+    "claims": schemas.CLAIM_REQUIRED,
+}
+# ISO-8601 date + time, optionally followed by a UTC offset or Z (upper-cased
+# before matching). Date-only values are not accepted as event times.
+_ISO_DATETIME = r"^\d{4}-\d{1,2}-\d{1,2}[T ]\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?"
+_OFFSET_SUFFIX = r"\s*(?:Z|[+-]\d{2}(?::?\d{2})?)$"
+_TRUE_WORDS = frozenset({"true", "t", "yes", "y", "1"})
+_FALSE_WORDS = frozenset({"false", "f", "no", "n", "0"})
+
+
+class ExtractError(Exception):
+    """A file that cannot be used at all (unreadable, corrupt, wrong columns).
+
+    ``str(error)`` is one line, ``"<path>: <problem>"``, fit for standard
+    error. It never contains a data value.
+
+    Attributes:
+        path: the offending file.
+        problem: what is wrong with it.
+    """
+
+    def __init__(self, path: Path, problem: str) -> None:
+        self.path = Path(path)
+        self.problem = " ".join(str(problem).split())  # always one line
+        super().__init__(f"{self.path}: {self.problem}")
+
+
+# --------------------------------------------------------------------------
+# Reading
+# --------------------------------------------------------------------------
+def read_extract(path: Path, kind: ExtractKind) -> pd.DataFrame:
+    """Read one MAR or claims extract into the raw frame.
+
+    The format is chosen by suffix: ``.csv`` / ``.csv.gz`` (UTF-8, optional
+    BOM, header row, every column read as a string, empty cells are missing)
+    or ``.parquet`` / ``.pq`` (values kept as stored; a stored pandas index is
+    discarded).
+
+    Args:
+        path: file to read.
+        kind: ``"mar"`` or ``"claims"``; selects the required columns
+            (``schemas.MAR_REQUIRED`` / ``schemas.CLAIM_REQUIRED``).
+
+    Returns:
+        All input columns, named lower-cased and trimmed, in file order (CSV
+        values are ``str`` or ``None``), plus ``source_row`` (int64, 1-based
+        number of the data record: blank lines are not records and a quoted
+        multi-line cell is one record). Index ``0..n-1``.
+
+    Raises:
+        ExtractError: unsupported suffix; file missing, unreadable, not
+            UTF-8, corrupt or empty without a header; two columns that collide
+            after lower-casing and trimming; a column named ``source_row``;
+            missing required column(s) (all of them are named).
+        ValueError: ``kind`` is not ``"mar"`` or ``"claims"``.
+    """
+    if kind not in _REQUIRED:
+        raise ValueError(f"kind must be 'mar' or 'claims', not {kind!r}")
+    path = Path(path)
+    name = path.name.lower()
+    if name.endswith(_CSV_SUFFIXES):
+        raw = _read_csv(path)
+    elif name.endswith(_PARQUET_SUFFIXES):
+        raw = _read_parquet(path)
+    else:
+        raise ExtractError(
+            path,
+            "unsupported file type (expected .csv, .csv.gz, .parquet or .pq)",
+        )
+    missing = [c for c in _REQUIRED[kind] if c not in raw.columns]
+    if missing:
+        raise ExtractError(
+            path,
+            f"missing required column(s) for a {kind} extract: {', '.join(missing)}",
+        )
+    raw[schemas.SOURCE_ROW] = np.arange(1, len(raw) + 1, dtype="int64")
+    return raw.reset_index(drop=True)
+
+
+def _normalise_names(path: Path, names: list[object]) -> list[str]:
+    """Lower-case and trim column names; reject collisions and reserved names."""
+    out: list[str] = []
+    seen: dict[str, str] = {}
+    for position, original in enumerate(names, start=1):
+        norm = str(original).strip().lower()
+        if norm == "":
+            norm = f"unnamed_{position}"
+        if norm in seen:
+            raise ExtractError(
+                path,
+                f"columns {seen[norm]!r} and {str(original)!r} collide after "
+                f"lower-casing and trimming (both become {norm!r})",
+            )
+        if norm == schemas.SOURCE_ROW:
+            raise ExtractError(
+                path, f"column name {schemas.SOURCE_ROW!r} is reserved by the audit"
+            )
+        seen[norm] = str(original)
+        out.append(norm)
+    return out
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    """Read a CSV / CSV.gz as all-string columns; see :func:`read_extract`."""
+    compressed = path.name.lower().endswith(".gz")
+    try:
+        # The header is read with the csv module so that duplicate names are
+        # seen before pandas mangles them ("a", "a.1").
+        if compressed:
+            fh = gzip.open(path, "rt", encoding="utf-8-sig", newline="")
+        else:
+            fh = open(path, encoding="utf-8-sig", newline="")  # noqa: SIM115
+        with fh:
+            header = next(csv.reader(fh), None)
+        if header is None or all(h.strip() == "" for h in header):
+            raise ExtractError(path, "empty file: no header row")
+        names = _normalise_names(path, list(header))
+        # header=None + skiprows: pandas must neither guess an index column
+        # (rows one field longer than the header) nor truncate long rows.
+        try:
+            frame = pd.read_csv(
+                path,
+                header=None,
+                skiprows=1,
+                dtype=str,
+                keep_default_na=False,
+                na_values=[],
+                encoding="utf-8-sig",
+                compression="gzip" if compressed else None,
+            )
+        except pd.errors.EmptyDataError:  # header only
+            frame = pd.DataFrame({i: pd.Series([], dtype=object) for i in range(len(names))})
+    except ExtractError:
+        raise
+    except FileNotFoundError:
+        raise ExtractError(path, "file not found") from None
+    except IsADirectoryError:
+        raise ExtractError(path, "is a directory, not a file") from None
+    except PermissionError:
+        raise ExtractError(path, "permission denied") from None
+    except UnicodeDecodeError as err:
+        raise ExtractError(
+            path, f"not valid UTF-8 text (undecodable byte at offset {err.start})"
+        ) from None
+    except (gzip.BadGzipFile, EOFError, OSError) as err:
+        raise ExtractError(path, f"cannot read file ({type(err).__name__})") from None
+    except pd.errors.ParserError as err:
+        first_line = str(err).strip().splitlines()[-1] if str(err).strip() else ""
+        raise ExtractError(path, f"malformed CSV: {first_line}") from None
+    if frame.shape[1] > len(names):
+        raise ExtractError(
+            path,
+            f"malformed CSV: the header has {len(names)} columns but data rows "
+            f"have {frame.shape[1]}",
+        )
+    if frame.shape[1] < len(names):  # every data row is short: cells missing
+        for position in range(frame.shape[1], len(names)):
+            frame[position] = None
+    frame.columns = names
+    # Empty cells (and cells of short rows) are missing: None, never "".
+    frame = frame.astype(object)
+    return frame.where(frame.notna() & frame.ne(""), None)
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    """Read a Parquet file with values as stored; see :func:`read_extract`."""
+    try:
+        table = pq.read_table(path)
+    except FileNotFoundError:
+        raise ExtractError(path, "file not found") from None
+    except IsADirectoryError:
+        raise ExtractError(path, "is a directory, not a file") from None
+    except PermissionError:
+        raise ExtractError(path, "permission denied") from None
+    except (pa.ArrowException, OSError, ValueError) as err:
+        detail = str(err).strip().splitlines()[0][:200] if str(err).strip() else ""
+        raise ExtractError(
+            path, f"not a readable Parquet file ({type(err).__name__}: {detail})"
+        ) from None
+    # ignore_metadata: a stored pandas index becomes a plain column (named
+    # index) or "__index_level_N__" (unnamed, dropped): rows stay 0..n-1.
+    frame = table.to_pandas(ignore_metadata=True)
+    frame = frame.drop(
+        columns=[c for c in frame.columns if str(c).startswith("__index_level_")]
+    )
+    frame.columns = _normalise_names(path, list(frame.columns))
+    return frame.reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------
+# Value parsing (vectorised)
+# --------------------------------------------------------------------------
+def _text(values: pd.Series) -> pd.Series:
+    """Values as trimmed ``str`` in an object Series; missing/blank -> None.
+
+    A float column whose values are all whole (Parquet integers with nulls)
+    gives ``"123"``, not ``"123.0"``; other non-string values use ``str()``.
+    """
+    index = values.index
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        values = values.astype(object)
+    if pd.api.types.is_float_dtype(values.dtype):
+        finite = values.dropna()
+        if len(finite) and bool(np.all(np.mod(finite.to_numpy(dtype=float), 1) == 0)):
+            values = values.astype("Int64")
+    present = values.notna().to_numpy()
+    out = np.full(len(values), None, dtype=object)
+    if present.any():
+        out[present] = values[present].astype(str).str.strip().to_numpy(dtype=object)
+    result = pd.Series(out, index=index, dtype=object)
+    return result.where(result.ne(""), None)
+
+
+def _present(values: pd.Series) -> pd.Series:
+    """True where the raw value is given (not null, not blank text)."""
+    return _text(values).notna().astype(bool)
+
+
+def _lower(values: pd.Series) -> pd.Series:
+    text = _text(values)
+    return text.where(text.isna(), text.str.lower())
+
+
+def _upper(values: pd.Series) -> pd.Series:
+    text = _text(values)
+    return text.where(text.isna(), text.str.upper())
+
+
+def _to_float(values: pd.Series) -> pd.Series:
+    """Finite float64; unparseable, non-finite or missing -> NaN."""
+    if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(
+        values.dtype
+    ):
+        out = pd.to_numeric(values, errors="coerce").astype("float64")
+    else:
+        out = pd.to_numeric(_text(values), errors="coerce").astype("float64")
+    return out.where(np.isfinite(out), np.nan)
+
+
+def _to_int(values: pd.Series) -> pd.Series:
+    """Whole numbers as nullable Int64 ("2.0" -> 2); "2.5", "x" -> <NA>."""
+    as_float = _to_float(values)
+    whole = as_float.notna() & (np.mod(as_float.fillna(0.0), 1) == 0)
+    whole &= as_float.abs().fillna(0.0) < 2.0**53
+    return as_float.where(whole, np.nan).astype("Int64")
+
+
+def _to_bool(values: pd.Series) -> pd.Series:
+    """Nullable boolean from true/false, t/f, yes/no, y/n, 1/0 (any case)."""
+    if pd.api.types.is_bool_dtype(values.dtype):
+        return values.astype("boolean")
+    words = _lower(values)
+    out = pd.Series(pd.NA, index=values.index, dtype="boolean")
+    out[words.isin(_TRUE_WORDS)] = True
+    out[words.isin(_FALSE_WORDS)] = False
+    return out
+
+
+def _dates_to_objects(stamps: pd.Series) -> pd.Series:
+    """datetime64 Series -> object Series of ``datetime.date`` / None."""
+    dates = stamps.dt.date.astype(object)
+    return dates.where(stamps.notna(), None)
+
+
+def _to_date(values: pd.Series) -> pd.Series:
+    """Calendar dates from ISO ``YYYY-MM-DD`` or ``MM/DD/YYYY`` text, or from
+    date / datetime values (Parquet ``date32`` / timestamps, local date)."""
+    if pd.api.types.is_datetime64_any_dtype(values.dtype):
+        return _dates_to_objects(values)
+    if values.dtype == object and pd.api.types.infer_dtype(values, skipna=True) in (
+        "date",
+        "datetime",
+        "datetime64",
+    ):
+        return _dates_to_objects(pd.to_datetime(values, errors="coerce"))
+    text = _text(values)
+    parsed = pd.to_datetime(text, format="%Y-%m-%d", errors="coerce")
+    us = pd.to_datetime(text, format="%m/%d/%Y", errors="coerce")
+    return _dates_to_objects(parsed.fillna(us))
+
+
+def _to_utc(values: pd.Series, tz: str) -> tuple[pd.Series, pd.Series]:
+    """Parse event times to ``datetime64[ns, UTC]``.
+
+    * ISO-8601 with ``Z`` or a UTC offset -> that instant.
+    * ISO-8601 without offset (local wall time) -> read in ``tz``. A time in
+      the spring-forward gap does not exist -> NaT, flagged. A time in the
+      fall-back overlap is ambiguous -> the FIRST occurrence (daylight time,
+      e.g. 01:30 EDT = 05:30Z on 2026-11-01 in America/New_York).
+    * Date-only or any other text -> NaT.
+    * tz-aware datetime64 -> converted; naive datetime64 -> read in ``tz``.
+
+    Args:
+        values: raw event times (text, or datetime64 from Parquet).
+        tz: IANA zone name, already checked with ``zoneinfo``. The name (not
+            a ``ZoneInfo`` object) is handed to pandas, which localises with
+            its compiled tz database code; with ``ZoneInfo`` objects pandas 2
+            is about 50x slower (0.7 s per 100,000 rows).
+
+    Returns:
+        (UTC timestamps, boolean Series: local time does not exist in ``tz``).
+    """
+    index = values.index
+    utc = pd.Series(pd.NaT, index=index, dtype="datetime64[ns, UTC]")
+    nonexistent = pd.Series(False, index=index, dtype=bool)
+    if isinstance(values.dtype, pd.DatetimeTZDtype):
+        return values.dt.tz_convert("UTC").astype("datetime64[ns, UTC]"), nonexistent
+    if pd.api.types.is_datetime64_dtype(values.dtype):
+        naive = values.astype("datetime64[ns]")
+    else:
+        text = _upper(values)
+        has_time = text.str.match(_ISO_DATETIME, na=False)
+        has_offset = has_time & text.str.contains(
+            _ISO_DATETIME + _OFFSET_SUFFIX, regex=True, na=False
+        )
+        if has_offset.any():
+            utc[has_offset] = pd.to_datetime(
+                text[has_offset].str.replace(r"\s+(?=[Z+-]\d*:?\d*$)", "", regex=True),
+                format="ISO8601",
+                utc=True,
+                errors="coerce",
+            )
+        local = has_time & ~has_offset
+        naive = pd.Series(pd.NaT, index=index, dtype="datetime64[ns]")
+        if local.any():
+            naive[local] = pd.to_datetime(
+                text[local], format="ISO8601", errors="coerce"
+            ).astype("datetime64[ns]")
+    to_localize = naive.notna()
+    if to_localize.any():
+        localized = naive[to_localize].dt.tz_localize(
+            tz,
+            nonexistent="NaT",
+            ambiguous=np.ones(int(to_localize.sum()), dtype=bool),  # True = DST
+        )
+        nonexistent[to_localize] = localized.isna().to_numpy()
+        utc[to_localize] = localized.dt.tz_convert("UTC")
+    return utc, nonexistent
+
+
+def _normalise_ndc(values: pd.Series) -> pd.Series:
+    """NDC as digits only; hyphenated 10-digit forms padded to 11 digits.
+
+    4-4-2 -> 0+4-4-2, 5-3-2 -> 5-0+3-2, 5-4-1 -> 5-4-0+1; anything else just
+    loses its non-digits. Values are not validated further here.
+    """
+    text = _text(values)
+    padded = (
+        text.str.replace(r"^(\d{4})-(\d{4})-(\d{2})$", r"0\1\2\3", regex=True)
+        .str.replace(r"^(\d{5})-(\d{3})-(\d{2})$", r"\g<1>0\2\3", regex=True)
+        .str.replace(r"^(\d{5})-(\d{4})-(\d)$", r"\1\g<2>0\3", regex=True)
+    )
+    digits = padded.str.replace(r"\D", "", regex=True)
+    return digits.where(digits.notna() & digits.ne(""), None)
+
+
+def _first_occurrence(frame: pd.DataFrame, key: list[str], eligible: pd.Series) -> pd.Series:
+    """``source_row`` of the first eligible row with the same key, for the
+    later rows of the key; <NA> for first occurrences and ineligible rows.
+
+    Nulls in key columns compare equal to each other (``dropna=False``).
+    """
+    out = pd.Series(pd.NA, index=frame.index, dtype="Int64")
+    sub = frame.loc[eligible, [*key, schemas.SOURCE_ROW]]
+    if sub.empty:
+        return out
+    first = sub.groupby(key, dropna=False, sort=False)[schemas.SOURCE_ROW].transform("min")
+    dup = first.ne(sub[schemas.SOURCE_ROW])
+    out.loc[first.index[dup]] = first[dup].to_numpy()
+    return out
+
+
+def _nones(index: pd.Index) -> pd.Series:
+    """An object Series of ``None`` (``pd.Series(None, dtype=object)`` gives NaN)."""
+    return pd.Series(np.full(len(index), None, dtype=object), index=index, dtype=object)
+
+
+def _column(raw: pd.DataFrame, name: str) -> pd.Series:
+    """The raw column, or an all-missing object column if absent."""
+    if name in raw.columns:
+        return raw[name]
+    return _nones(raw.index)
+
+
+def _extras(raw: pd.DataFrame, known: set[str]) -> pd.DataFrame:
+    return raw[[c for c in raw.columns if c not in known]]
+
+
+def _check_raw(raw: pd.DataFrame) -> pd.DataFrame:
+    if schemas.SOURCE_ROW not in raw.columns:
+        raise ValueError("raw frame has no source_row column; use read_extract()")
+    return raw.reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------
+# Staging
+# --------------------------------------------------------------------------
+def stage_mar(raw: pd.DataFrame, facility_tz: str) -> pd.DataFrame:
+    """Type the raw MAR frame into the canonical columns (no row dropped).
+
+    Args:
+        raw: frame from ``read_extract(path, "mar")``.
+        facility_tz: IANA zone (e.g. ``"America/New_York"``) in which local
+            wall times without a UTC offset are read.
+
+    Returns:
+        Columns ``schemas.MAR_ARROW`` names in that order (strings: object
+        with None; ``event_time``: ``datetime64[ns, UTC]``, floored to whole
+        microseconds (the lake's precision); ``rate``, ``dose``,
+        ``volume_ml``: float64; ``primary``: nullable boolean;
+        ``service_date``: ``datetime.date`` of ``event_time`` in
+        ``facility_tz``), then ``schemas.MAR_HELPERS``:
+
+        * ``<c>_raw_present`` (bool) for ``c`` in ``schemas.MAR_PARSED``:
+          a value was given, so a null ``c`` means "not parseable";
+        * ``event_time_nonexistent`` (bool): a local wall time in the
+          spring-forward gap (``event_time`` is null);
+        * ``duplicate_of`` (Int64): ``source_row`` of the first row with
+          the same ``schemas.MAR_EVENT_KEY``; null for first occurrences and
+          for rows without a parsed ``event_time``;
+
+        then unknown extra columns. ``infusate_id`` defaults to ``order_id``;
+        ``route``, ``action``, ``drug_class`` are lower-cased; ``ndc`` is digits
+        only. Same length, order and ``source_row`` as ``raw``.
+
+    Raises:
+        ValueError: unknown ``facility_tz``, or ``raw`` lacks ``source_row``.
+    """
+    try:
+        ZoneInfo(facility_tz)
+    except (ZoneInfoNotFoundError, ValueError, TypeError):
+        raise ValueError(f"unknown facility time zone {facility_tz!r}") from None
+    tz = facility_tz
+    raw = _check_raw(raw)
+    out = pd.DataFrame(index=raw.index)
+    for name in ("encounter_id", "patient_id", "order_id", "drug", "access_site",
+                 "rate_unit", "dose_unit"):
+        out[name] = _text(_column(raw, name))
+    infusate = _text(_column(raw, "infusate_id"))
+    out["infusate_id"] = infusate.where(infusate.notna(), out["order_id"])
+    out["ndc"] = _normalise_ndc(_column(raw, "ndc"))
+    for name in ("drug_class", "route", "action"):
+        out[name] = _lower(_column(raw, name))
+    event_time, nonexistent = _to_utc(_column(raw, "event_time"), tz)
+    # Microseconds are the lake's precision (schemas.MAR_ARROW).
+    event_time = event_time.dt.floor("us")
+    out["event_time"] = event_time
+    for name in ("rate", "dose", "volume_ml"):
+        out[name] = _to_float(_column(raw, name))
+    out["primary"] = _to_bool(_column(raw, "primary"))
+    out[schemas.SOURCE_ROW] = raw[schemas.SOURCE_ROW].astype("int64")
+    out["service_date"] = _dates_to_objects(event_time.dt.tz_convert(tz))
+    staged = out[list(schemas.MAR_ARROW.names)].copy()
+    for name in schemas.MAR_PARSED:
+        staged[f"{name}_raw_present"] = _present(_column(raw, name))
+    staged["event_time_nonexistent"] = nonexistent
+    staged["duplicate_of"] = _first_occurrence(
+        staged, list(schemas.MAR_EVENT_KEY), staged["event_time"].notna()
+    )
+    known = set(schemas.MAR_ARROW.names) | set(schemas.MAR_HELPERS)
+    return pd.concat([staged, _extras(raw, known)], axis=1)
+
+
+def stage_claims(raw: pd.DataFrame) -> pd.DataFrame:
+    """Type the raw claims frame into the canonical columns (no row dropped).
+
+    Args:
+        raw: frame from ``read_extract(path, "claims")``.
+
+    Returns:
+        Columns ``schemas.CLAIM_ARROW`` names in that order (strings: object
+        with None; ``line_number``, ``units``: nullable Int64, whole numbers
+        only, so ``"2.0"`` -> 2 and ``"2.5"`` -> null; ``charge``: float64;
+        ``service_date``: ``datetime.date`` from ``YYYY-MM-DD`` or
+        ``MM/DD/YYYY``; ``hcpcs`` upper-cased; ``modifiers`` upper-cased,
+        comma-separated without spaces, ``""`` when none; ``claim_type``
+        lower-cased; ``claim_frequency`` defaults to ``"1"``), then
+        ``schemas.CLAIM_HELPERS``:
+
+        * ``<c>_raw_present`` (bool) for ``c`` in ``schemas.CLAIM_PARSED``;
+        * ``superseded_reason`` (str/None): ``schemas.VOIDED`` on every line
+          of a ``claim_id`` that has a frequency-8 line (the void included);
+          otherwise ``schemas.SUPERSEDED_BY_REPLACEMENT`` on the lines of a
+          ``claim_id`` with a frequency-7 line that are not part of its
+          latest replacement. Rows are ordered by ``source_row`` (later =
+          newer); a replacement is a run of consecutive frequency-7 lines of
+          the claim, and a new run starts where ``line_number`` goes down;
+        * ``duplicate_of`` (Int64): ``source_row`` of the first not-superseded
+          line with the same ``(claim_id, line_number)``;
+
+        then unknown extra columns. Same length, order and ``source_row`` as
+        ``raw``.
+
+    Raises:
+        ValueError: ``raw`` lacks ``source_row``.
+    """
+    raw = _check_raw(raw)
+    out = pd.DataFrame(index=raw.index)
+    for name in ("claim_id", "encounter_id", "patient_id", "bill_type",
+                 "place_of_service", "revenue_code"):
+        out[name] = _text(_column(raw, name))
+    out["claim_type"] = _lower(_column(raw, "claim_type"))
+    out["line_number"] = _to_int(_column(raw, "line_number"))
+    out["service_date"] = _to_date(_column(raw, "service_date"))
+    out["hcpcs"] = _upper(_column(raw, "hcpcs"))
+    modifiers = _upper(_column(raw, "modifiers"))
+    modifiers = modifiers.str.replace(r"[\s,;]+", ",", regex=True).str.strip(",")
+    out["modifiers"] = modifiers.where(modifiers.notna(), "").astype(object)
+    out["units"] = _to_int(_column(raw, "units"))
+    out["charge"] = _to_float(_column(raw, "charge"))
+    frequency = _text(_column(raw, "claim_frequency"))
+    out["claim_frequency"] = frequency.where(frequency.notna(), "1")
+    out[schemas.SOURCE_ROW] = raw[schemas.SOURCE_ROW].astype("int64")
+    staged = out[list(schemas.CLAIM_ARROW.names)].copy()
+    for name in schemas.CLAIM_PARSED:
+        staged[f"{name}_raw_present"] = _present(_column(raw, name))
+    staged["superseded_reason"] = _superseded_reason(staged)
+    staged["duplicate_of"] = _first_occurrence(
+        staged,
+        list(schemas.CLAIM_LINE_KEY),
+        staged["superseded_reason"].isna()
+        & staged["claim_id"].notna()
+        & staged["line_number"].notna(),
+    )
+    staged = staged[[*schemas.CLAIM_ARROW.names, *schemas.CLAIM_HELPERS]]
+    known = set(schemas.CLAIM_ARROW.names) | set(schemas.CLAIM_HELPERS)
+    return pd.concat([staged, _extras(raw, known)], axis=1)
+
+
+def _superseded_reason(staged: pd.DataFrame) -> pd.Series:
+    """Reason a claim line must not be used (replacement / void), else None.
+
+    See :func:`stage_claims`. Rows without ``claim_id`` are left alone (they
+    fail validation anyway). Input order is file order.
+    """
+    reason = _nones(staged.index)
+    has_id = staged["claim_id"].notna()
+    if not has_id.any():
+        return reason
+    sub = staged.loc[has_id, ["claim_id", "claim_frequency", "line_number"]]
+    claim = sub["claim_id"]
+    is7 = sub["claim_frequency"].eq("7")
+    is8 = sub["claim_frequency"].eq("8")
+    voided = is8.groupby(claim, sort=False).transform("any").astype(bool)
+    replaced_claim = is7.groupby(claim, sort=False).transform("any").astype(bool)
+    prev_is7 = is7.groupby(claim, sort=False).shift(1, fill_value=False).astype(bool)
+    prev_line = sub["line_number"].groupby(claim, sort=False).shift(1)
+    line_went_down = (sub["line_number"] < prev_line).fillna(False).astype(bool)
+    starts = is7 & (~prev_is7 | line_went_down)
+    version = starts.astype("int64").groupby(claim, sort=False).cumsum()
+    latest = version.groupby(claim, sort=False).transform("max")
+    superseded = replaced_claim & ~voided & (~is7 | (version < latest))
+    reason.loc[sub.index[superseded]] = schemas.SUPERSEDED_BY_REPLACEMENT
+    reason.loc[sub.index[voided]] = schemas.VOIDED
+    return reason

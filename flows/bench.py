@@ -17,7 +17,7 @@ from pathlib import Path
 import flows  # noqa: F401  (telemetry off)
 from flows.pipeline import drug_reference, load_and_validate
 from flows.settings import Settings
-from transforms.audit import classify_events
+from transforms.engine.classify import classify_events
 from transforms.engine.coding import code_facility, evidence_text
 from transforms.findings.compare import compare
 from transforms.synthetic.generator import generate, write_extracts

@@ -60,3 +60,31 @@ def coverage(first: pd.DataFrame, second: pd.DataFrame, key: str = "encounter_id
     pts["t_next"] = g["t"].shift(-1)
     out = pts[pts["t_next"] > pts["t"]].rename(columns={"t": "start", "t_next": "end"})
     return out[[key, "start", "end", "n_first", "n_second"]].reset_index(drop=True)
+
+
+def text(values: pd.Series) -> pd.Series:
+    """Values as trimmed ``str`` in an object Series; missing or blank -> ``None``.
+
+    A float column whose values are all whole (Parquet integers with nulls)
+    gives ``"123"``, not ``"123.0"``; other non-string values use ``str()``.
+    The one text normaliser of every reader and adapter.
+    """
+    index = values.index
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        values = values.astype(object)
+    if pd.api.types.is_float_dtype(values.dtype):
+        finite = values.dropna()
+        if len(finite) and bool(np.all(np.mod(finite.to_numpy(dtype=float), 1) == 0)):
+            values = values.astype("Int64")
+    present = values.notna().to_numpy()
+    out = np.full(len(values), None, dtype=object)
+    if present.any():
+        out[present] = values[present].astype(str).str.strip().to_numpy(dtype=object)
+    result = pd.Series(out, index=index, dtype=object)
+    return result.where(result.ne(""), None)
+
+
+def lower(values: pd.Series) -> pd.Series:
+    """:func:`text` in lower case (``None`` stays ``None``)."""
+    trimmed = text(values)
+    return trimmed.where(trimmed.isna(), trimmed.str.lower())

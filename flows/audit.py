@@ -12,10 +12,8 @@ from prefect.cache_policies import NO_CACHE
 
 from flows import pipeline
 from flows.settings import Settings
-from transforms.outputs import lake
 from transforms.audit import AuditResult
-
-TOP_FINDINGS = 25
+from transforms.outputs.worklist import top_findings
 
 
 @task(retries=2, retry_delay_seconds=[2, 10], cache_policy=NO_CACHE, persist_result=False)
@@ -27,7 +25,7 @@ def load_day(day: date, settings: Settings) -> tuple[pd.DataFrame, pd.DataFrame]
 @task(cache_policy=NO_CACHE, persist_result=False)
 def audit_day(mar: pd.DataFrame, claims: pd.DataFrame, settings: Settings) -> AuditResult:
     """Recompute the expected lines and compare them with the billed ones."""
-    return pipeline.audit_frames(mar, claims, settings)
+    return pipeline.audit(mar, claims, settings)
 
 
 @task(retries=2, retry_delay_seconds=[2, 10], cache_policy=NO_CACHE, persist_result=False)
@@ -36,33 +34,27 @@ def publish(
     counts: dict[str, dict[str, int]], truth: pd.DataFrame | None,
 ) -> dict[str, object]:
     """Write the lake partitions and the run's files; returns the summary."""
-    pipeline.audit_to_lake(result, day, settings)
-    q = lake.read_days(settings.lake_root, "quarantine", day, day).drop(columns=[lake.PARTITION_KEY], errors="ignore")
-    trend = pipeline.lake_trend(settings, day)
-    return pipeline.write_outputs(out_dir, result, q, counts, settings, truth, trend)
+    return pipeline.publish_day(result, day, settings, out_dir, counts, truth)
 
 
-def top_findings(findings: pd.DataFrame, n: int = TOP_FINDINGS) -> list[dict[str, str]]:
-    """The findings to act on first: over-billing, then the largest unit gaps."""
-    if findings.empty:
-        return []
-    f = findings.copy()
-    gap = (pd.to_numeric(f["billed_units"]) - pd.to_numeric(f["expected_units"])).abs()
-    order = f.assign(_over=f["direction"].eq("over_billed"), _gap=gap)
-    if "dollar_impact" in f:
-        order["_dollars"] = pd.to_numeric(f["dollar_impact"], errors="coerce").abs().fillna(0)
-    else:
-        order["_dollars"] = 0.0
-    order = order.sort_values(["_over", "_dollars", "_gap"], ascending=False, kind="mergesort").head(n)
-    cols = [c for c in ("encounter_id", "hcpcs", "billed_units", "expected_units", "finding", "direction",
-                        "severity", "dollar_impact") if c in order]
-    return order[cols].astype(str).to_dict(orient="records")
+def _artifacts(day: date, out_dir: Path, findings: pd.DataFrame) -> None:
+    """The run's report and its top findings as Prefect artifacts (encounter ids only)."""
+    create_markdown_artifact(
+        key=f"audit-{day.isoformat()}",
+        markdown=(out_dir / "report.md").read_text(encoding="utf-8"),
+        description=f"Infusion claim audit for {day}",
+    )
+    create_table_artifact(
+        key=f"top-findings-{day.isoformat()}",
+        table=top_findings(findings),
+        description=f"Top findings of {day} (encounter ids; no patient identifiers)",
+    )
 
 
 @flow(name="audit", validate_parameters=False)
 def audit_flow(
     service_date: date,
-    settings: Settings | None = None,
+    settings: Settings,
     out_dir: Path | None = None,
     counts: dict[str, dict[str, int]] | None = None,
     truth: pd.DataFrame | None = None,
@@ -70,23 +62,13 @@ def audit_flow(
     """Audit the encounters of ``service_date`` held in the lake.
 
     Writes ``findings`` and ``expected_lines`` partitions for the day and the
-    contract files into ``out_dir`` (default ``<lake>/../runs/<date>``).
+    run folder into ``out_dir`` (default :meth:`Settings.run_dir`).
     """
-    settings = settings or Settings.from_env()
-    out_dir = Path(out_dir or settings.lake_root.parent / "runs" / service_date.isoformat())
+    out_dir = Path(out_dir or settings.run_dir(service_date))
     mar, claims = load_day(service_date, settings)
     result = audit_day(mar, claims, settings)
     summary = publish(result, service_date, settings, out_dir, counts or {}, truth)
-    create_markdown_artifact(
-        key=f"audit-{service_date.isoformat()}",
-        markdown=(out_dir / "report.md").read_text(encoding="utf-8"),
-        description=f"Infusion claim audit for {service_date}",
-    )
-    create_table_artifact(
-        key=f"top-findings-{service_date.isoformat()}",
-        table=top_findings(pd.read_csv(out_dir / "findings.csv", dtype=str, keep_default_na=False)),
-        description=f"Top findings of {service_date} (encounter ids; no patient identifiers)",
-    )
+    _artifacts(service_date, out_dir, pd.read_csv(out_dir / "findings.csv", dtype=str, keep_default_na=False))
     get_run_logger().info("audit %s: %s findings", service_date, summary["findings"])
     return summary
 
@@ -96,14 +78,13 @@ def nightly_flow(
     service_date: date,
     mar_path: Path,
     claims_path: Path,
-    settings: Settings | None = None,
+    settings: Settings,
     out_dir: Path | None = None,
     truth: pd.DataFrame | None = None,
 ) -> dict[str, object]:
-    """Ingest one night's extracts, then audit that service date."""
+    """Ingest one night's extracts, then audit that service date (as :func:`flows.pipeline.nightly_day`)."""
     from flows.ingest import ingest_flow
 
-    settings = settings or Settings.from_env()
-    out_dir = Path(out_dir or settings.lake_root.parent / "runs" / service_date.isoformat())
+    out_dir = Path(out_dir or settings.run_dir(service_date))
     counts = ingest_flow(service_date, mar_path, claims_path, settings, out_dir)
     return audit_flow(service_date, settings, out_dir, counts, truth)

@@ -31,11 +31,13 @@ EXTRACTS_DEFAULT = os.environ.get("INFUSION_AUDIT_EXTRACTS", "data/extracts")
 
 
 def _settings(args: argparse.Namespace) -> Settings:
+    """The run's settings: the environment once, then this command's options."""
     settings = Settings.from_env()
-    overrides = dict(kv.split("=", 1) for kv in (args.set or []))
-    if args.policy or args.policy_file or overrides:
+    overrides = dict(kv.split("=", 1) for kv in (getattr(args, "set", None) or []))
+    profile, policy_file = getattr(args, "policy", None), getattr(args, "policy_file", None)
+    if profile or policy_file or overrides:
         settings = settings.with_(policy=load_policy(
-            args.policy or settings.policy.name, Path(args.policy_file) if args.policy_file else None, overrides
+            profile or settings.policy.name, Path(policy_file) if policy_file else None, overrides
         ))
     if getattr(args, "tz", None):
         settings = settings.with_(facility_tz=args.tz)
@@ -79,24 +81,26 @@ def cmd_audit(args: argparse.Namespace) -> int:
 def cmd_ingest(args: argparse.Namespace) -> int:
     from flows.ingest import ingest_flow
 
-    counts = ingest_flow(date.fromisoformat(args.date), Path(args.mar), Path(args.claims), _settings(args))
+    day = date.fromisoformat(args.date)
+    settings = _settings(args)
+    counts = ingest_flow(day, Path(args.mar), Path(args.claims), settings, settings.run_dir(day))
     print(json.dumps(counts, indent=2))
     return 0
 
 
 def cmd_nightly(args: argparse.Namespace) -> int:
     from flows.audit import nightly_flow
-    from flows.backfill import extract_paths, nightly_yesterday
+    from flows.pipeline import extract_paths, yesterday
 
     settings = _settings(args)
-    day = date.fromisoformat(args.date) if args.date else nightly_yesterday(settings)
+    day = date.fromisoformat(args.date) if args.date else yesterday(settings.facility_tz)
     if args.mar and args.claims:
         mar, claims = Path(args.mar), Path(args.claims)
     elif args.mar or args.claims:
         raise ValueError("give both --mar and --claims, or neither (then <extracts>/<date>/ is read)")
     else:
         mar, claims = extract_paths(Path(args.extracts), day)
-    out = Path(args.out) if args.out else settings.lake_root.parent / "runs" / day.isoformat()
+    out = Path(args.out) if args.out else settings.run_dir(day)
     summary = nightly_flow(day, mar, claims, settings, out)
     _print_summary(summary, out)
     return 0
@@ -117,8 +121,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from flows.deploy import serve_nightly
 
-    settings = _settings(args)
-    serve_nightly(Path(args.extracts), cron=args.cron, timezone=settings.facility_tz, settings=settings)
+    serve_nightly(Path(args.extracts), _settings(args), cron=args.cron, name=args.name)
     return 0
 
 
@@ -161,12 +164,24 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise ValueError(f"{run}: no findings.csv; --run must be the output folder of an audit")
     trend = None
     if args.lake:
-        settings = Settings.from_env().with_(lake_root=Path(args.lake))
-        trend = lake_trend(settings, _date.fromisoformat(args.until) if args.until else _date.max)
+        trend = lake_trend(_settings(args).with_(lake_root=Path(args.lake)), _date.fromisoformat(args.until) if args.until else _date.max)
     out = run / "report.html"
     out.write_text(render_run_dir(run, trend=trend, top_n=args.top), encoding="utf-8")
     print(f"report: {out}")
     return 0
+
+
+def _add_settings_options(p: argparse.ArgumentParser, tz_default: str | None = None) -> None:
+    """The options every auditing command shares: policy, time zone and reference tables."""
+    p.add_argument("--policy", help="policy profile: cms_facility (default) or commercial_cpt")
+    p.add_argument("--policy-file", help="TOML file of policy settings")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one policy setting")
+    p.add_argument("--tz", default=tz_default, help="facility time zone (default "
+                   + (tz_default or "$INFUSION_AUDIT_TZ or America/New_York") + ")")
+    p.add_argument("--drugs", help="your own drug list CSV, same columns as transforms/reference/tables/drugs.csv")
+    p.add_argument("--fees", help="fee schedule CSV (hcpcs, setting, amount, status_indicator); "
+                   "default: the illustrative sample in transforms/reference/tables")
+    p.add_argument("--ncci-dir", help="folder of CMS MUE CSVs and NCCI PTP files to check units and pairs")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -186,16 +201,7 @@ Policies (--policy cms_facility|commercial_cpt, --set KEY=VALUE) are listed in t
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
-    def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--policy", help="policy profile: cms_facility (default) or commercial_cpt")
-        p.add_argument("--policy-file", help="TOML file of policy settings")
-        p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one policy setting")
-        p.add_argument("--tz", help="facility time zone (default $INFUSION_AUDIT_TZ or America/New_York)")
-        p.add_argument("--drugs", help="your own drug list CSV, same columns as transforms/reference/tables/drugs.csv")
-        p.add_argument("--fees", help="fee schedule CSV (hcpcs, setting, amount, status_indicator); "
-                       "default: the illustrative sample in transforms/reference/tables")
-        p.add_argument("--ncci-dir", help="folder of CMS MUE CSVs and NCCI PTP files to check units and pairs")
-
+    common = _add_settings_options
     p = sub.add_parser("audit", help="files in, files out (no lake, no Prefect)")
     p.add_argument("--mar", required=True, help="MAR events extract (.csv or .parquet)")
     p.add_argument("--claims", required=True, help="claim lines extract (.csv or .parquet)")
@@ -233,7 +239,8 @@ Policies (--policy cms_facility|commercial_cpt, --set KEY=VALUE) are listed in t
 
     p = sub.add_parser("serve", help="serve the nightly deployment on a Cron schedule (needs `prefect server start`)")
     p.add_argument("--extracts", default=EXTRACTS_DEFAULT, help="folder of <YYYY-MM-DD>/ extract folders")
-    p.add_argument("--cron", default="30 2 * * *", help="Cron schedule (default 02:30 every day)")
+    p.add_argument("--cron", default="30 2 * * *", help="Cron schedule in the facility time zone (default 02:30 every day)")
+    p.add_argument("--name", default="nightly", help="name of the scheduled deployment (default nightly)")
     p.add_argument("--lake", help="lake root (default $INFUSION_AUDIT_LAKE or data/lake)")
     common(p)
     p.set_defaults(func=cmd_serve)
@@ -274,67 +281,17 @@ def _add_clif_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--limit-encounters", type=int, metavar="N",
                    help="only the first N hospitalizations (sorted hospitalization_id)")
-    p.add_argument("--tz", default="UTC", help="facility time zone for line dates (default UTC)")
-    p.add_argument("--policy", help="policy profile: cms_facility (default) or commercial_cpt")
-    p.add_argument("--policy-file", help="TOML file of policy settings")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one policy setting")
-    p.add_argument("--drugs", help="your own drug list CSV, same columns as transforms/reference/tables/drugs.csv")
+    _add_settings_options(p, tz_default="UTC")
     p.add_argument("--top", type=int, default=15, help="how many unclassified drugs to print")
     p.set_defaults(func=cmd_clif)
 
 
 def cmd_clif(args: argparse.Namespace) -> int:
-    """read_clif -> clif_to_mar -> stage -> validate -> quarantine -> audit -> files."""
-    import time
+    """CLIF tables -> map -> validate -> audit against an empty claim -> the run folder."""
+    from flows.pipeline import audit_clif
 
-    from expectations.runner import validate_extract
-    from flows.pipeline import drug_reference
-    from transforms.ingest.adapters import clif
-    from transforms.audit import run_audit
-    from transforms.ingest.quarantine import split_quarantine
-    from transforms.ingest.readers import stage_mar
-    from transforms.vocab.schemas import EXPECTED_COLUMNS, FINDING_COLUMNS
-
-    settings = _settings(args)
-    tz = settings.facility_tz
     out = Path(args.out)
-    clock = {"start": time.perf_counter()}
-    tables = clif.read_clif(Path(args.dir))
-    cont, inter = tables["continuous"], tables["intermittent"]
-    if args.limit_encounters is not None:
-        cont, inter = clif.limit_encounters(cont, inter, args.limit_encounters)
-    mapped = clif.clif_to_mar(cont, inter, tables["hospitalization"])
-    clock["mapped"] = time.perf_counter()
-    staged = stage_mar(mapped.mar, tz)
-    outcome = validate_extract(staged, "mar")
-    kept, rejected = split_quarantine(staged, mapped.mar, outcome.failures, "mar")
-    clock["validated"] = time.perf_counter()
-    result = run_audit(kept, clif.empty_claims(), drug_reference(settings), settings.policy, tz)
-    clock["audited"] = time.perf_counter()
-
-    summary = clif.summarise(mapped.counts, kept, rejected, mapped.unmapped, result.administrations,
-                             result.expected_lines, result.findings)
-    out.mkdir(parents=True, exist_ok=True)
-    result.expected_lines[list(EXPECTED_COLUMNS)].to_csv(out / "expected_codes.csv", index=False)
-    f = result.findings
-    f[[*FINDING_COLUMNS, *(c for c in f.columns if c not in FINDING_COLUMNS)]].to_csv(
-        out / "findings.csv", index=False)
-    admin_cols = ["encounter_id", "admin_id", "site_group", "role", "drug_label", "drug_class", "kind",
-                  "route", "site", "start", "end", "minutes", "infusates", "n_components"]
-    result.administrations[admin_cols].to_csv(out / "administrations.csv", index=False)
-    quarantine = clif.combine_quarantine(mapped.unmapped, rejected, clif.originals(cont, inter))
-    quarantine.to_csv(out / "quarantine.csv", index=False)
-    clock["written"] = time.perf_counter()
-    summary["settings"] = {"facility_tz": tz, "policy": settings.policy.name,
-                           "limit_encounters": args.limit_encounters}
-    summary["seconds"] = {
-        "read_and_map": round(clock["mapped"] - clock["start"], 3),
-        "stage_and_validate": round(clock["validated"] - clock["mapped"], 3),
-        "audit": round(clock["audited"] - clock["validated"], 3),
-        "total": round(clock["written"] - clock["start"], 3),
-    }
-    (out / "clif_summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
-
+    summary = audit_clif(Path(args.dir), out, _settings(args), args.limit_encounters)
     rows = summary["rows"]
     print(f"output:   {out}")
     print(f"rows in {rows['rows_in']} (continuous {rows['rows_continuous']}, intermittent "

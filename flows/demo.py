@@ -57,7 +57,7 @@ def run_demo(out: Path, *, days: int = 3, encounters_per_day: int = 120, seed: i
     from flows.audit import nightly_flow
 
     t0 = time.perf_counter()
-    settings = (settings or Settings.from_env()).with_(lake_root=Path(out) / "lake")
+    settings = (settings or Settings()).with_(lake_root=Path(out) / "lake")
     extracts = generate(seed=seed, start=start, days=days, encounters_per_day=encounters_per_day,
                         facility_tz=settings.facility_tz, bad_row_count=bad_rows)
     all_findings = []
@@ -66,7 +66,7 @@ def run_demo(out: Path, *, days: int = 3, encounters_per_day: int = 120, seed: i
         if night >= start + timedelta(days=days):
             continue
         paths = write_extracts(part, Path(out) / "extracts" / night.isoformat())
-        run_dir = Path(out) / "runs" / night.isoformat()
+        run_dir = settings.run_dir(night)
         summary = nightly_flow(night, paths["mar"], paths["claims"], settings, run_dir, part.truth)
         all_findings.append(pd.read_csv(run_dir / "findings.csv", dtype=str, keep_default_na=False))
         runs.append((night, run_dir, summary))

@@ -6,7 +6,7 @@ fire (../shared/stack/prefect-gx-notes.md 1.5-1.6)::
 
     prefect server start --host 127.0.0.1 --port 4200          # one terminal
     export PREFECT_API_URL=http://127.0.0.1:4200/api
-    python -m flows.deploy --extracts-root data/extracts        # another
+    infusion-audit serve --extracts data/extracts               # another
 
 Two deployments of the flow ``scheduled-nightly``:
 
@@ -22,11 +22,8 @@ Schedules stay active when the serve process stops (``pause_on_shutdown=False``)
 
 from __future__ import annotations
 
-import argparse
-import sys
 import urllib.error
 import urllib.request
-from dataclasses import asdict
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -35,9 +32,8 @@ from zoneinfo import ZoneInfo
 from prefect import flow, get_run_logger
 from prefect.schedules import Cron
 
-from flows.backfill import extract_paths, run_dir_for, yesterday
+from flows.pipeline import extract_paths, yesterday
 from flows.settings import Settings
-from transforms.vocab.policy import Policy, validate
 
 FLOW_NAME = "scheduled-nightly"
 ADHOC_NAME = "adhoc"
@@ -45,33 +41,6 @@ ADHOC_NAME = "adhoc"
 
 class ServerRequired(ValueError):
     """``PREFECT_API_URL`` is unset or no Prefect server answers there."""
-
-
-# --- settings as JSON-able deployment parameters ------------------------------
-
-def settings_to_params(settings: Settings) -> dict[str, Any]:
-    """``settings`` as JSON-able values (absolute paths) for deployment parameters."""
-    return {
-        "lake_root": str(Path(settings.lake_root).resolve()),
-        "facility_tz": settings.facility_tz,
-        "policy": asdict(settings.policy),
-        "drug_list": str(Path(settings.drug_list).resolve()) if settings.drug_list else None,
-        "lookback_days": settings.lookback_days,
-    }
-
-
-def settings_from_params(params: dict[str, Any] | None) -> Settings:
-    """Inverse of :func:`settings_to_params`; ``None`` -> :meth:`Settings.from_env`."""
-    if not params:
-        return Settings.from_env()
-    ZoneInfo(params["facility_tz"])
-    return Settings(
-        lake_root=Path(params["lake_root"]),
-        facility_tz=params["facility_tz"],
-        policy=validate(Policy(**params["policy"])),
-        drug_list=Path(params["drug_list"]) if params.get("drug_list") else None,
-        lookback_days=int(params["lookback_days"]),
-    )
 
 
 # --- the served flow -----------------------------------------------------------
@@ -93,7 +62,7 @@ def scheduled_nightly_flow(
         extracts_root: folder of ``<YYYY-MM-DD>/mar.*`` and ``claims.*``.
         service_date: ``YYYY-MM-DD``; default yesterday in the facility time
             zone, counted from the run's scheduled start.
-        settings: from :func:`settings_to_params`; ``None`` reads the
+        settings: from :meth:`Settings.to_params`; ``None`` reads the
             environment of the serving process.
 
     Returns:
@@ -101,11 +70,11 @@ def scheduled_nightly_flow(
     """
     from flows.audit import nightly_flow
 
-    resolved = settings_from_params(settings)
+    resolved = Settings.from_params(settings)
     day = date.fromisoformat(service_date) if service_date else yesterday(
         resolved.facility_tz, _scheduled_today(resolved.facility_tz))
     mar, claims = extract_paths(Path(extracts_root), day)
-    out_dir = run_dir_for(day, resolved)
+    out_dir = resolved.run_dir(day)
     summary = nightly_flow(day, mar, claims, resolved, out_dir)
     get_run_logger().info("nightly %s: %s findings -> %s", day, summary["findings"], out_dir)
     return {"service_date": day.isoformat(), "findings": int(summary["findings"]), "run_dir": str(out_dir)}
@@ -114,19 +83,14 @@ def scheduled_nightly_flow(
 # --- deployments ---------------------------------------------------------------
 
 def build_deployments(
-    extracts_root: Path,
-    cron: str = "30 2 * * *",
-    timezone: str | None = None,
-    settings: Settings | None = None,
-    name: str = "nightly",
+    extracts_root: Path, settings: Settings, cron: str = "30 2 * * *", name: str = "nightly",
 ) -> list[Any]:
-    """The scheduled deployment ``name`` and the unscheduled ``adhoc`` one (not yet served)."""
+    """The scheduled deployment ``name`` (``cron`` in the facility time zone) and the
+    unscheduled ``adhoc`` one, not yet served; both carry every setting as parameters."""
     from prefect.types.entrypoint import EntrypointType
 
-    settings = settings or Settings.from_env()
-    tz = timezone or settings.facility_tz
-    ZoneInfo(tz)
-    params = {"extracts_root": str(Path(extracts_root).resolve()), "settings": settings_to_params(settings)}
+    tz = settings.facility_tz
+    params = {"extracts_root": str(Path(extracts_root).resolve()), "settings": settings.to_params()}
     common = {"parameters": params, "tags": ["infusion-audit"], "entrypoint_type": EntrypointType.MODULE_PATH}
     nightly = scheduled_nightly_flow.to_deployment(
         name=name, schedules=[Cron(cron, timezone=tz)],
@@ -162,11 +126,7 @@ def require_server(timeout: float = 5.0) -> str:
 
 
 def serve_nightly(
-    extracts_root: Path,
-    cron: str = "30 2 * * *",
-    timezone: str | None = None,
-    settings: Settings | None = None,
-    name: str = "nightly",
+    extracts_root: Path, settings: Settings, cron: str = "30 2 * * *", name: str = "nightly",
 ) -> None:
     """Serve the nightly (cron, facility time zone) and ``adhoc`` deployments; blocks until stopped.
 
@@ -176,34 +136,4 @@ def serve_nightly(
     from prefect import serve
 
     require_server()
-    serve(*build_deployments(extracts_root, cron, timezone, settings, name), pause_on_shutdown=False)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m flows.deploy --extracts-root DIR [--lake DIR] [--cron EXPR] [--tz ZONE] [--name NAME]``."""
-    parser = argparse.ArgumentParser(prog="python -m flows.deploy", description=__doc__.splitlines()[0])
-    parser.add_argument("--extracts-root", required=True, help="folder of <YYYY-MM-DD>/mar.* and claims.*")
-    parser.add_argument("--lake", help="lake root (default $INFUSION_AUDIT_LAKE or data/lake)")
-    parser.add_argument("--cron", default="30 2 * * *")
-    parser.add_argument("--tz", help="facility time zone, also the schedule's (default $INFUSION_AUDIT_TZ)")
-    parser.add_argument("--name", default="nightly", help="name of the scheduled deployment")
-    args = parser.parse_args(argv)
-    settings = Settings.from_env()
-    if args.lake:
-        settings = settings.with_(lake_root=Path(args.lake))
-    if args.tz:
-        settings = settings.with_(facility_tz=args.tz)
-    try:
-        serve_nightly(Path(args.extracts_root), args.cron, None, settings, args.name)
-    except ServerRequired as exc:
-        print(f"infusion-audit: {exc}", file=sys.stderr)
-        return 2
-    return 0
-
-
-if __name__ == "__main__":
-    # Import the module under its package name so the served flow's entrypoint
-    # is ``flows.deploy.scheduled_nightly_flow``, not ``__main__``.
-    from flows.deploy import main as _main
-
-    raise SystemExit(_main())
+    serve(*build_deployments(extracts_root, settings, cron, name), pause_on_shutdown=False)

@@ -22,8 +22,7 @@ def ingest_extract(
     Returns:
         The quarantined rows and the extract's reconciled row counts.
     """
-    extract = pipeline.load_and_validate(path, kind, settings, docs_dir)
-    pipeline.ingest_to_lake(extract, day, settings)
+    extract = pipeline.ingest_extract(path, kind, day, settings, docs_dir)
     get_run_logger().info("%s extract: %s", kind, extract.counts)
     return extract.quarantine, extract.counts
 
@@ -37,22 +36,18 @@ def store_quarantine(quarantine: pd.DataFrame, day: date, settings: Settings) ->
 
 @flow(name="ingest", validate_parameters=False)
 def ingest_flow(
-    service_date: date,
-    mar_path: Path,
-    claims_path: Path,
-    settings: Settings | None = None,
-    run_dir: Path | None = None,
+    service_date: date, mar_path: Path, claims_path: Path, settings: Settings, run_dir: Path | None = None,
 ) -> dict[str, dict[str, int]]:
     """Validate both extracts of ``service_date`` and load them into the lake.
 
-    Returns:
-        Row counts per extract; each reconciles (in = kept + quarantined).
+    The two extracts are validated as concurrent tasks (the same steps as
+    :func:`flows.pipeline.ingest_day`). Returns row counts per extract; each
+    reconciles (in = kept + quarantined).
     """
-    settings = settings or Settings.from_env()
-    run_dir = Path(run_dir or settings.lake_root.parent / "runs" / service_date.isoformat())
+    run_dir = Path(run_dir or settings.run_dir(service_date))
     futures = {
         kind: ingest_extract.submit(Path(path), kind, service_date, settings, run_dir / "validation" / kind)
-        for kind, path in (("mar", mar_path), ("claims", claims_path))
+        for kind, path in zip(pipeline.EXTRACT_KINDS, (mar_path, claims_path))
     }
     counts: dict[str, dict[str, int]] = {}
     quarantined = []

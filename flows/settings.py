@@ -1,4 +1,4 @@
-"""Run settings: one object, read from the environment, overridable per call.
+"""Run settings: one object, read from the environment once, overridable per call.
 
 | variable | default | meaning |
 | --- | --- | --- |
@@ -10,16 +10,26 @@
 | INFUSION_AUDIT_LOOKBACK_DAYS | 7 | days of earlier extracts read to complete an encounter |
 | INFUSION_AUDIT_FEES | transforms/reference/tables/fee_schedule_sample.csv | fee schedule for dollar impact (the sample's amounts are illustrative) |
 | INFUSION_AUDIT_NCCI_DIR | (none: no MUE/PTP checks) | folder of CMS MUE CSVs and NCCI PTP files (ccioph/ccipra) |
+
+A ``Settings`` owns its serialisation: :meth:`Settings.to_params` and
+:meth:`Settings.from_params` carry every field to a served deployment and
+back, and :meth:`Settings.cache_key_parts` names every field in a backfill's
+cache key (files by their bytes). A test walks every field, so a field added
+later that is not carried or not keyed fails it.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
+from datetime import date
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from transforms.vocab.policy import Policy, load_policy
+from transforms.vocab.policy import Policy, load_policy, validate
 
 
 @dataclass(frozen=True)
@@ -38,6 +48,17 @@ class Settings:
         """A copy with ``changes`` applied."""
         return replace(self, **changes)
 
+    # --- where a run's files go (the one formula) -------------------------------
+    def run_dir(self, day: date) -> Path:
+        """The run folder of ``day``: ``<lake>/../runs/<YYYY-MM-DD>``."""
+        return Path(self.lake_root).parent / "runs" / day.isoformat()
+
+    @property
+    def results_dir(self) -> Path:
+        """Where backfill results and cache records are persisted: ``<lake>/../.prefect-results``."""
+        return Path(self.lake_root).parent / ".prefect-results"
+
+    # --- from the environment --------------------------------------------------
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
         """Settings from ``INFUSION_AUDIT_*`` variables (see module doc)."""
@@ -45,18 +66,100 @@ class Settings:
         tz = env.get("INFUSION_AUDIT_TZ", "America/New_York")
         ZoneInfo(tz)  # fail early on a misspelt zone
         policy_file = env.get("INFUSION_AUDIT_POLICY_FILE")
-        drugs = env.get("INFUSION_AUDIT_DRUGS")
-        fees = env.get("INFUSION_AUDIT_FEES")
-        ncci = env.get("INFUSION_AUDIT_NCCI_DIR")
+
+        def path(name: str) -> Path | None:
+            return Path(env[name]) if env.get(name) else None
+
         return cls(
             lake_root=Path(env.get("INFUSION_AUDIT_LAKE", "data/lake")),
             facility_tz=tz,
-            policy=load_policy(
-                env.get("INFUSION_AUDIT_POLICY", "cms_facility"),
-                Path(policy_file) if policy_file else None,
-            ),
-            drug_list=Path(drugs) if drugs else None,
+            policy=load_policy(env.get("INFUSION_AUDIT_POLICY", "cms_facility"),
+                               Path(policy_file) if policy_file else None),
+            drug_list=path("INFUSION_AUDIT_DRUGS"),
             lookback_days=int(env.get("INFUSION_AUDIT_LOOKBACK_DAYS", "7")),
-            fee_schedule=Path(fees) if fees else None,
-            ncci_dir=Path(ncci) if ncci else None,
+            fee_schedule=path("INFUSION_AUDIT_FEES"),
+            ncci_dir=path("INFUSION_AUDIT_NCCI_DIR"),
         )
+
+    # --- to and from deployment parameters ----------------------------------------
+    def to_params(self) -> dict[str, Any]:
+        """Every field as JSON-able values (paths absolute) for deployment parameters."""
+        params: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, Policy):
+                params[f.name] = asdict(value)
+            elif isinstance(value, Path):
+                params[f.name] = str(value.resolve())
+            else:
+                params[f.name] = value
+        return params
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any] | None) -> "Settings":
+        """Inverse of :meth:`to_params`; ``None`` or ``{}`` -> :meth:`from_env`.
+
+        Raises:
+            ValueError: an unknown parameter, a policy value out of range or
+                an unknown time zone.
+        """
+        if not params:
+            return cls.from_env()
+        known = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = set(params) - set(known)
+        if unknown:
+            raise ValueError(f"unknown settings parameters {sorted(unknown)}; known: {sorted(known)}")
+        values: dict[str, Any] = {}
+        for name, raw in params.items():
+            kind = str(known[name].type)
+            if raw is None:
+                values[name] = None
+            elif name == "policy":
+                values[name] = validate(Policy(**raw))
+            elif "Path" in kind:
+                values[name] = Path(raw)
+            elif kind == "int":
+                values[name] = int(raw)
+            else:
+                values[name] = raw
+        ZoneInfo(values.get("facility_tz", cls.facility_tz))
+        return cls(**values)
+
+    # --- the parts of a cache key ------------------------------------------------
+    def cache_key_parts(self) -> dict[str, Any]:
+        """Every field as a JSON-able value that changes whenever an output could.
+
+        Files count by their bytes (a drug list, fee schedule or NCCI folder
+        edited in place changes the key); the lake root by its absolute path,
+        since a cached result names files written there.
+        """
+        parts: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, Policy):
+                parts[f.name] = asdict(value)
+            elif f.name == "lake_root":
+                parts[f.name] = str(Path(value).resolve())
+            elif isinstance(value, Path):
+                parts[f.name] = content_digest(value)
+            else:
+                parts[f.name] = value
+        return parts
+
+
+def content_digest(path: Path) -> str:
+    """sha256 of a file, or of a folder's files (names and bytes, sorted); ``missing`` if absent."""
+    path = Path(path)
+    digest = hashlib.sha256()
+    if path.is_file():
+        files = [path]
+    elif path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.is_file())
+    else:
+        return "missing"
+    for file in files:
+        digest.update(f"{file.relative_to(path) if file != path else file.name}\0".encode())
+        with open(file, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()

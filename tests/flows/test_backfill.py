@@ -15,15 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from flows.backfill import (
-    MissingExtracts,
-    backfill_flow,
-    day_cache_key,
-    extract_paths,
-    nightly_yesterday,
-    yesterday,
-)
-from flows.pipeline import audit_files
+from flows.backfill import backfill_flow, day_cache_key
+from flows.pipeline import MissingExtracts, audit_files, extract_paths, yesterday
 from flows.settings import Settings
 from transforms.synthetic.generator import generate, write_extracts
 
@@ -64,7 +57,7 @@ def _task_runs(flow_state, expected: int, timeout: float = 30.0) -> list:
 
 
 def _findings(settings: Settings) -> dict[date, bytes]:
-    return {d: (settings.lake_root.parent / "runs" / d.isoformat() / "findings.csv").read_bytes() for d in DAYS}
+    return {d: (settings.run_dir(d) / "findings.csv").read_bytes() for d in DAYS}
 
 
 @pytest.mark.flow
@@ -101,7 +94,7 @@ def test_backfill_reruns_only_changed_days(prefect_harness, tmp_path):
     claims = paths[DAYS[2]]["claims"]
     lines = claims.read_text().splitlines(keepends=True)
     claims.write_text("".join(lines[:-1]))  # drop one billed line
-    shutil.rmtree(settings.lake_root.parent / "runs" / DAYS[1].isoformat())
+    shutil.rmtree(settings.run_dir(DAYS[1]))
     state = backfill_flow(start, end, extracts, settings, return_state=True)
     changed = state.result()
     assert changed["computed"] == [DAYS[1].isoformat(), DAYS[2].isoformat()]
@@ -192,15 +185,12 @@ def test_day_cache_key_covers_what_changes_outputs(tmp_path):
     assert key() != base
 
 
-def test_nightly_yesterday_uses_facility_time_zone(tmp_path):
+def test_yesterday_uses_facility_time_zone():
     from datetime import datetime
     from zoneinfo import ZoneInfo
 
-    settings = Settings(facility_tz="Pacific/Kiritimati")
-    assert nightly_yesterday(settings, today=date(2026, 3, 1)) == date(2026, 2, 28)
+    assert yesterday("Pacific/Kiritimati", today=date(2026, 3, 1)) == date(2026, 2, 28)
     assert yesterday("Pacific/Kiritimati") == datetime.now(ZoneInfo("Pacific/Kiritimati")).date() - timedelta(days=1)
-    with pytest.raises(MissingExtracts):
-        nightly_yesterday(settings, tmp_path, today=date(2026, 3, 1))
 
 
 def test_only_transient_io_errors_are_retried():

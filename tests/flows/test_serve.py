@@ -2,7 +2,7 @@
 
 The temporary server has no scheduler (../shared/stack/prefect-gx-notes.md
 1.5), so the served test starts its own server on loopback with its own
-PREFECT_HOME, serves ``python -m flows.deploy`` against it, triggers the
+PREFECT_HOME, serves ``infusion-audit serve`` against it, triggers the
 ad-hoc deployment and waits for the run. Both subprocesses are always stopped.
 """
 
@@ -123,7 +123,7 @@ def test_serve_runs_adhoc_deployment_on_real_server(tmp_path):
         _wait_healthy(api, server, server_log)
         clock["server"] = time.monotonic()
         serve = _start(
-            [sys.executable, "-m", "flows.deploy", "--extracts-root", str(tmp_path / "extracts"),
+            [sys.executable, "-m", "flows.cli", "serve", "--extracts", str(tmp_path / "extracts"),
              "--lake", str(tmp_path / "lake"), "--tz", TZ],
             _env(tmp_path / "serve-home", PREFECT_API_URL=api, PREFECT_RUNNER_POLL_FREQUENCY="2"), serve_log)
         with temporary_settings({PREFECT_API_URL: api}):
@@ -187,13 +187,13 @@ def test_deployments_schedule_in_facility_time_zone(tmp_path):
 @pytest.mark.flow
 def test_scheduled_flow_audits_yesterday_by_default(prefect_harness, tmp_path):
     """The cron deployment passes no service_date: the flow audits yesterday (facility zone)."""
-    from flows.backfill import yesterday
-    from flows.deploy import scheduled_nightly_flow, settings_to_params
+    from flows.deploy import scheduled_nightly_flow
+    from flows.pipeline import yesterday
 
     settings = Settings(lake_root=tmp_path / "lake", facility_tz="Pacific/Kiritimati")
     day = yesterday(settings.facility_tz)
     write_extracts(generate(seed=12, start=day, days=1, encounters_per_day=10, facility_tz=settings.facility_tz),
                    tmp_path / "extracts" / day.isoformat())
-    out = scheduled_nightly_flow(str(tmp_path / "extracts"), settings=settings_to_params(settings))
+    out = scheduled_nightly_flow(str(tmp_path / "extracts"), settings=settings.to_params())
     assert out["service_date"] == day.isoformat()
     assert (tmp_path / "runs" / day.isoformat() / "findings.csv").exists()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from transforms.vocab.findings import SEVERITY_ORDER
+from transforms.vocab.findings import OVER, SEVERITY_ORDER, UNDER
 
 FORMULA_START = r"^[=+\-@\t\r]"
 WORKLIST_COLUMNS = [
@@ -45,6 +45,25 @@ def worklist(findings: pd.DataFrame) -> pd.DataFrame:
     order = f.assign(
         _sev=f["severity"].map(SEVERITY_ORDER).fillna(3),
         _usd=-dollars,
-        _dir=f["direction"].map({"over_billed": 0, "under_billed": 1}).fillna(2),
+        _dir=f["direction"].map({OVER: 0, UNDER: 1}).fillna(2),
     ).sort_values(["_sev", "_usd", "_dir", "encounter_id", "hcpcs"], kind="mergesort")
     return neutralise_formulas(order[WORKLIST_COLUMNS].reset_index(drop=True))
+
+
+def top_findings(findings: pd.DataFrame, n: int = 25) -> list[dict[str, str]]:
+    """The ``n`` findings to act on first, as text records for a table artifact:
+    over-billing first, then the largest dollars at stake, then the largest
+    unit gaps. Encounter ids only: no patient identifier is among the columns."""
+    if findings.empty:
+        return []
+    f = findings.copy()
+    gap = (pd.to_numeric(f["billed_units"]) - pd.to_numeric(f["expected_units"])).abs()
+    order = f.assign(_over=f["direction"].eq(OVER), _gap=gap)
+    if "dollar_impact" in f:
+        order["_dollars"] = pd.to_numeric(f["dollar_impact"], errors="coerce").abs().fillna(0)
+    else:
+        order["_dollars"] = 0.0
+    order = order.sort_values(["_over", "_dollars", "_gap"], ascending=False, kind="mergesort").head(n)
+    cols = [c for c in ("encounter_id", "hcpcs", "billed_units", "expected_units", "finding", "direction",
+                        "severity", "dollar_impact") if c in order]
+    return order[cols].astype(str).to_dict(orient="records")

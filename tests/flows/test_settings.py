@@ -1,0 +1,147 @@
+"""Settings own their serialisation: every field travels to a served deployment
+and back, and every field is part of a backfill day's cache key.
+
+The tests walk ``dataclasses.fields``: a field added later without a variant
+here, or one that does not round-trip or does not change the key, fails them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from flows.backfill import day_cache_key
+from flows.deploy import build_deployments
+from flows.settings import Settings
+from transforms.reference import tables_dir
+from transforms.vocab.policy import Policy
+
+DAY = date(2026, 11, 2)
+
+
+@pytest.fixture()
+def files(tmp_path: Path) -> dict[str, Path]:
+    """Real reference files to point the settings at, two of each."""
+    out = {}
+    for n in (1, 2):
+        drugs = tmp_path / f"drugs{n}.csv"
+        drugs.write_text(f"drug_key,drug_class,hormonal,group,names,note\nmy_drug_{n},therapeutic,false,x,my drug {n},\n")
+        fees = tmp_path / f"fees{n}.csv"
+        shutil.copy(tables_dir() / "fee_schedule_sample.csv", fees)
+        ncci = tmp_path / f"ncci{n}"
+        shutil.copytree(tables_dir() / "ncci", ncci)
+        out |= {f"drugs{n}": drugs, f"fees{n}": fees, f"ncci{n}": ncci}
+    (out["fees2"]).write_text(out["fees2"].read_text() + "\n")
+    (out["ncci2"] / "extra.txt").write_text("x\n")
+    return out
+
+
+def _base(tmp_path: Path, files: dict[str, Path]) -> Settings:
+    return Settings(lake_root=(tmp_path / "lake").resolve(), facility_tz="America/Chicago",
+                    policy=Policy(), drug_list=files["drugs1"], lookback_days=7,
+                    fee_schedule=files["fees1"], ncci_dir=files["ncci1"])
+
+
+def _variants(tmp_path: Path, files: dict[str, Path]) -> dict[str, object]:
+    """Another value for every Settings field."""
+    return {
+        "lake_root": (tmp_path / "other-lake").resolve(),
+        "facility_tz": "Pacific/Honolulu",
+        "policy": Policy(name="commercial_cpt", line_date="start"),
+        "drug_list": files["drugs2"],
+        "lookback_days": 3,
+        "fee_schedule": files["fees2"],
+        "ncci_dir": files["ncci2"],
+    }
+
+
+POLICY_VARIANTS = {
+    "name": "commercial_cpt",
+    "concurrent_min_overlap_minutes": 31,
+    "extra_concurrent": "sequential",
+    "hydration_aggregation": "run",
+    "missing_stop": "push",
+    "line_date": "start",
+    "electrolyte_in_fluid": "therapeutic",
+    "kvo_max_rate_ml_h": 50.0,
+}
+
+
+def test_every_settings_field_round_trips_and_changes_the_cache_key(tmp_path, files):
+    base = _base(tmp_path, files)
+    variants = _variants(tmp_path, files)
+    names = [f.name for f in dataclasses.fields(Settings)]
+    assert sorted(variants) == sorted(names), "give every Settings field a variant here"
+    assert Settings.from_params(base.to_params()) == base
+    keys = {"base": repr(base.cache_key_parts())}
+    for name in names:
+        changed = base.with_(**{name: variants[name]})
+        assert Settings.from_params(changed.to_params()) == changed, name
+        keys[name] = repr(changed.cache_key_parts())
+    assert len(set(keys.values())) == len(keys), "a field does not change the cache key"
+
+
+def test_every_policy_field_round_trips_and_changes_the_cache_key(tmp_path, files):
+    base = _base(tmp_path, files)
+    names = [f.name for f in dataclasses.fields(Policy)]
+    assert sorted(POLICY_VARIANTS) == sorted(names), "give every Policy field a variant here"
+    keys = {repr(base.cache_key_parts())}
+    for name in names:
+        changed = base.with_(policy=dataclasses.replace(base.policy, **{name: POLICY_VARIANTS[name]}))
+        assert Settings.from_params(changed.to_params()) == changed, name
+        keys.add(repr(changed.cache_key_parts()))
+    assert len(keys) == len(names) + 1
+
+
+def test_a_file_edited_in_place_changes_the_key(tmp_path, files):
+    base = _base(tmp_path, files)
+    before = base.cache_key_parts()
+    (files["ncci1"] / "MCR_MUE_PractitionerServices_FIXTURE.csv").write_text("edited\n")
+    files["fees1"].write_text(files["fees1"].read_text() + "\n")
+    after = base.cache_key_parts()
+    assert after["ncci_dir"] != before["ncci_dir"] and after["fee_schedule"] != before["fee_schedule"]
+
+
+def test_deployment_parameters_carry_fees_and_ncci_tables(tmp_path, files):
+    """Defect fixed: a served run used the sample fees and no NCCI edits."""
+    settings = _base(tmp_path, files)
+    nightly, adhoc = build_deployments(tmp_path / "extracts", settings)
+    for deployment in (nightly, adhoc):
+        served = Settings.from_params(deployment.parameters["settings"])
+        assert served.fee_schedule == files["fees1"].resolve()
+        assert served.ncci_dir == files["ncci1"].resolve()
+        assert served == settings
+
+
+def test_backfill_cache_key_follows_fee_schedule_and_ncci_tables(tmp_path, files):
+    """Defect fixed: cached days went stale when fee or edit tables changed."""
+    mar, claims = tmp_path / "mar.csv", tmp_path / "claims.csv"
+    mar.write_text("m\n")
+    claims.write_text("c\n")
+    settings = _base(tmp_path, files)
+
+    def key(s: Settings) -> str:
+        return day_cache_key(DAY, mar, claims, s, tmp_path / "runs" / DAY.isoformat())
+
+    base = key(settings)
+    assert key(settings.with_(fee_schedule=files["fees2"])) != base
+    assert key(settings.with_(ncci_dir=files["ncci2"])) != base
+    assert key(settings.with_(ncci_dir=None)) != base
+    assert key(settings) == base
+
+
+def test_from_params_rejects_unknown_and_falls_back_to_the_environment(monkeypatch, tmp_path):
+    with pytest.raises(ValueError, match="unknown settings parameters"):
+        Settings.from_params({"lake_root": "x", "colour": "red"})
+    monkeypatch.setenv("INFUSION_AUDIT_LAKE", str(tmp_path / "env-lake"))
+    assert Settings.from_params(None).lake_root == tmp_path / "env-lake"
+
+
+def test_run_dir_and_results_dir_sit_beside_the_lake(tmp_path):
+    settings = Settings(lake_root=tmp_path / "lake")
+    assert settings.run_dir(DAY) == tmp_path / "runs" / "2026-11-02"
+    assert settings.results_dir == tmp_path / ".prefect-results"

@@ -72,13 +72,9 @@ class ValidationOutcome:
 
 
 def _empty_failures() -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "source_row": pd.Series([], dtype="int64"),
-            "column": pd.Series([], dtype=object),
-            "reason": pd.Series([], dtype=object),
-        }
-    )
+    source_row, column, reason = FAILURE_COLUMNS
+    return pd.DataFrame({source_row: pd.Series([], dtype="int64"), column: pd.Series([], dtype=object),
+                         reason: pd.Series([], dtype=object)})
 
 
 def validate_extract(

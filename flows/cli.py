@@ -200,58 +200,76 @@ Outputs per run: expected_codes.csv, findings.csv, quarantine.csv, report.html, 
 Policies (--policy cms_facility|commercial_cpt, --set KEY=VALUE) are listed in the README.""",
     )
     sub = parser.add_subparsers(dest="command", required=True)
+    _add_file_parsers(sub)
+    _add_lake_parsers(sub)
+    _add_reading_parsers(sub)
+    _add_clif_parser(sub)
+    return parser
 
-    common = _add_settings_options
+
+def _lake_and_extracts(p: argparse.ArgumentParser, extracts: bool = True) -> None:
+    p.add_argument("--lake", help="lake root (default $INFUSION_AUDIT_LAKE or data/lake)")
+    if extracts:
+        p.add_argument("--extracts", default=EXTRACTS_DEFAULT, help="folder of <YYYY-MM-DD>/ extract folders "
+                       "(default $INFUSION_AUDIT_EXTRACTS or data/extracts)")
+
+
+def _add_file_parsers(sub: argparse._SubParsersAction) -> None:
+    """``audit`` (files in, files out) and ``demo``."""
     p = sub.add_parser("audit", help="files in, files out (no lake, no Prefect)")
     p.add_argument("--mar", required=True, help="MAR events extract (.csv or .parquet)")
     p.add_argument("--claims", required=True, help="claim lines extract (.csv or .parquet)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--truth", help="ground-truth CSV of the synthetic generator, to score the audit")
-    common(p)
+    _add_settings_options(p)
     p.set_defaults(func=cmd_audit)
-
-    p = sub.add_parser("ingest", help="validate one night's extracts into the lake")
-    p.add_argument("--date", required=True, help="service date the extracts cover, YYYY-MM-DD")
-    p.add_argument("--mar", required=True)
-    p.add_argument("--claims", required=True)
-    p.add_argument("--lake", help="lake root (default $INFUSION_AUDIT_LAKE or data/lake)")
-    common(p)
-    p.set_defaults(func=cmd_ingest)
-
-    p = sub.add_parser("nightly", help="ingest one night's extracts, then audit that date (default: yesterday)")
-    p.add_argument("--date", help="service date, YYYY-MM-DD (default: yesterday in the facility time zone)")
-    p.add_argument("--mar", help="MAR extract (default <extracts>/<date>/mar.csv|parquet)")
-    p.add_argument("--claims", help="claims extract (default <extracts>/<date>/claims.csv|parquet)")
-    p.add_argument("--extracts", default=EXTRACTS_DEFAULT, help="folder of <YYYY-MM-DD>/ extract folders")
-    p.add_argument("--lake", help="lake root (default $INFUSION_AUDIT_LAKE or data/lake)")
-    p.add_argument("--out", help="run folder (default <lake>/../runs/<date>)")
-    common(p)
-    p.set_defaults(func=cmd_nightly)
-
-    p = sub.add_parser("backfill", help="re-run a date range, one cached task per day (unchanged days are skipped)")
-    p.add_argument("--start", required=True, help="first service date, YYYY-MM-DD")
-    p.add_argument("--end", required=True, help="last service date, YYYY-MM-DD")
-    p.add_argument("--force", action="store_true", help="recompute every day, even unchanged ones")
-    p.add_argument("--extracts", default=EXTRACTS_DEFAULT, help="folder of <YYYY-MM-DD>/ extract folders")
-    p.add_argument("--lake", help="lake root (default $INFUSION_AUDIT_LAKE or data/lake)")
-    common(p)
-    p.set_defaults(func=cmd_backfill)
-
-    p = sub.add_parser("serve", help="serve the nightly deployment on a Cron schedule (needs `prefect server start`)")
-    p.add_argument("--extracts", default=EXTRACTS_DEFAULT, help="folder of <YYYY-MM-DD>/ extract folders")
-    p.add_argument("--cron", default="30 2 * * *", help="Cron schedule in the facility time zone (default 02:30 every day)")
-    p.add_argument("--name", default="nightly", help="name of the scheduled deployment (default nightly)")
-    p.add_argument("--lake", help="lake root (default $INFUSION_AUDIT_LAKE or data/lake)")
-    common(p)
-    p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("demo", help="synthetic days with injected errors, audited nightly on ephemeral Prefect")
     p.add_argument("--out", default="data/demo", help="demo folder (extracts, lake, runs)")
     p.add_argument("--days", type=int, default=3)
     p.add_argument("--encounters", type=int, default=120, help="encounters per day")
     p.add_argument("--seed", type=int, default=7)
-    common(p)
+    _add_settings_options(p)
     p.set_defaults(func=cmd_demo)
+
+
+def _add_lake_parsers(sub: argparse._SubParsersAction) -> None:
+    """The commands that run through the lake: ``ingest``, ``nightly``, ``backfill``, ``serve``."""
+    p = sub.add_parser("ingest", help="validate one night's extracts into the lake")
+    p.add_argument("--date", required=True, help="service date the extracts cover, YYYY-MM-DD")
+    p.add_argument("--mar", required=True)
+    p.add_argument("--claims", required=True)
+    _lake_and_extracts(p, extracts=False)
+    _add_settings_options(p)
+    p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("nightly", help="ingest one night's extracts, then audit that date (default: yesterday)")
+    p.add_argument("--date", help="service date, YYYY-MM-DD (default: yesterday in the facility time zone)")
+    p.add_argument("--mar", help="MAR extract (default <extracts>/<date>/mar.csv|parquet)")
+    p.add_argument("--claims", help="claims extract (default <extracts>/<date>/claims.csv|parquet)")
+    p.add_argument("--out", help="run folder (default <lake>/../runs/<date>)")
+    _lake_and_extracts(p)
+    _add_settings_options(p)
+    p.set_defaults(func=cmd_nightly)
+
+    p = sub.add_parser("backfill", help="re-run a date range, one cached task per day (unchanged days are skipped)")
+    p.add_argument("--start", required=True, help="first service date, YYYY-MM-DD")
+    p.add_argument("--end", required=True, help="last service date, YYYY-MM-DD")
+    p.add_argument("--force", action="store_true", help="recompute every day, even unchanged ones")
+    _lake_and_extracts(p)
+    _add_settings_options(p)
+    p.set_defaults(func=cmd_backfill)
+
+    p = sub.add_parser("serve", help="serve the nightly deployment on a Cron schedule (needs `prefect server start`)")
+    p.add_argument("--cron", default="30 2 * * *", help="Cron schedule in the facility time zone (default 02:30 every day)")
+    p.add_argument("--name", default="nightly", help="name of the scheduled deployment (default nightly)")
+    _lake_and_extracts(p)
+    _add_settings_options(p)
+    p.set_defaults(func=cmd_serve)
+
+
+def _add_reading_parsers(sub: argparse._SubParsersAction) -> None:
+    """The commands that read a finished run: ``report`` and ``explain``."""
     p = sub.add_parser("report", help="(re)write a run's self-contained report.html, with the lake's trend")
     p.add_argument("--run", required=True, help="output folder of an audit")
     p.add_argument("--lake", help="lake root, to chart the trend across its days")
@@ -263,9 +281,6 @@ Policies (--policy cms_facility|commercial_cpt, --set KEY=VALUE) are listed in t
     p.add_argument("encounter_id")
     p.add_argument("--run", required=True, help="output folder of an audit (audit --out, or runs/<date>)")
     p.set_defaults(func=cmd_explain)
-
-    _add_clif_parser(sub)
-    return parser
 
 
 # --- clif -------------------------------------------------------------------

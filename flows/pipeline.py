@@ -33,9 +33,10 @@ import pandas as pd
 from expectations.runner import validate_extract
 from flows.settings import Settings
 from transforms.audit import AuditResult, run_audit
-from transforms.ingest.quarantine import split_quarantine
+from transforms.ingest.quarantine import reconcile, split_quarantine
 from transforms.ingest.readers import read_extract, stage_claims, stage_mar
 from transforms.outputs import lake
+from transforms.outputs.files import write_run_files
 from transforms.outputs.report_html import trend_from_findings
 from transforms.outputs.summary import summarise
 from transforms.reference.drugs import DrugReference, load_drug_reference
@@ -125,9 +126,7 @@ def validate(loaded: LoadedExtract, docs_dir: Path | None = None) -> ValidatedEx
     """
     outcome = validate_extract(loaded.staged, loaded.kind, docs_dir=docs_dir)  # type: ignore[arg-type]
     kept, quarantine = split_quarantine(loaded.staged, loaded.raw, outcome.failures, loaded.kind)  # type: ignore[arg-type]
-    counts = {"rows_in": len(loaded.raw), "rows_kept": len(kept), "rows_quarantined": len(quarantine)}
-    if counts["rows_in"] != counts["rows_kept"] + counts["rows_quarantined"]:
-        raise AssertionError(f"{loaded.kind}: row counts do not reconcile: {counts}")
+    counts = reconcile(loaded.raw, kept, quarantine)
     log.info("%s extract: %d rows in, %d kept, %d quarantined", loaded.kind, *counts.values())
     return ValidatedExtract(kind=loaded.kind, kept=kept, quarantine=quarantine, counts=counts)
 
@@ -177,33 +176,8 @@ def write(
 ) -> dict[str, object]:
     """Write the run folder (:func:`transforms.outputs.files.write_run_files`); returns the summary."""
     summary = summarise(result, counts, settings.policy, truth)
-    _write_run_files_interim(Path(out_dir), result, quarantine, summary, settings.facility_tz, trend)
+    write_run_files(Path(out_dir), result, quarantine, summary, settings.facility_tz, trend)
     return summary
-
-
-def _write_run_files_interim(out_dir, result, quarantine, summary, facility_tz, trend):
-    import json
-    from transforms.outputs.report_html import render_run_dir
-    from transforms.outputs.summary import render_markdown
-    from transforms.outputs.worklist import worklist
-    from transforms.vocab.schemas import EXPECTED_COLUMNS, FINDING_COLUMNS, QUARANTINE_COLUMNS
-    out_dir.mkdir(parents=True, exist_ok=True)
-    result.expected_lines[list(EXPECTED_COLUMNS)].to_csv(out_dir / "expected_codes.csv", index=False)
-    findings = result.findings
-    findings[list(FINDING_COLUMNS) + [c for c in findings.columns if c not in FINDING_COLUMNS]].to_csv(
-        out_dir / "findings.csv", index=False)
-    worklist(findings).to_csv(out_dir / "worklist.csv", index=False)
-    q = quarantine if not quarantine.empty else pd.DataFrame(columns=list(QUARANTINE_COLUMNS))
-    q.to_csv(out_dir / "quarantine.csv", index=False)
-    admin_cols = ["encounter_id", "admin_id", "site_group", "role", "drug_label", "drug_class", "kind", "route",
-                  "site", "start", "end", "minutes", "infusates", "n_components"]
-    admins = result.administrations[admin_cols].copy()
-    for col in ("start", "end"):
-        admins[col] = pd.to_datetime(admins[col], utc=True).dt.tz_convert(facility_tz).dt.strftime("%Y-%m-%dT%H:%M:%S%z")
-    admins.to_csv(out_dir / "administrations.csv", index=False)
-    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
-    (out_dir / "report.md").write_text(render_markdown(summary), encoding="utf-8")
-    (out_dir / "report.html").write_text(render_run_dir(out_dir, trend=trend), encoding="utf-8")
 
 
 # --- the lake -----------------------------------------------------------------------

@@ -23,10 +23,23 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from transforms.engine.sites import normalise_site
 from transforms.frames import join_unique
-from transforms.vocab.classes import CLASS_RANK, INFUSION_ROUTES, INJECTION_ROUTES, ML_PER_HOUR
+from transforms.vocab.classes import (
+    CHEMO,
+    CLASS_RANK,
+    HYDRATION,
+    INFUSION_ROUTES,
+    INJECTION_ROUTES,
+    ML_PER_HOUR,
+    NOT_CODED_CLASSES,
+    THERAPEUTIC,
+    UNKNOWN,
+)
 from transforms.vocab.codes import PROLONGED_PUMP_MINUTES, PUSH_MAX_MINUTES
 from transforms.vocab.policy import Policy
+
+__all__ = ["Timeline", "build_timeline", "normalise_site"]
 
 # Order of simultaneous events of one infusate: a bag ends before the next one
 # starts at the same minute.
@@ -46,11 +59,11 @@ RUNNING_AFTER: dict[str, bool] = {
     "stop": False,
 }
 
-_LUMEN_WORDS = (
-    r"\b(?:lumen|lm|port|line)\s*#?\s*\d+\b"
-    r"|\b(?:distal|proximal|medial|red|white|blue|purple|brown|gray|grey)\b(?:\s+lumen)?"
-    r"|\blumen\b"
-)
+#: Columns of ``Timeline.administrations`` (before ``admin_id``).
+ADMINISTRATION_COLUMNS = [
+    "encounter_id", "service_key", "drug_label", "drug_class", "hormonal", "kind",
+    "route", "site", "start", "end", "minutes", "infusates", "n_components", "has_blocks", "primary",
+]
 
 
 @dataclass(frozen=True)
@@ -71,26 +84,11 @@ class Timeline:
     missing_stops: pd.DataFrame
 
 
-def normalise_site(site: pd.Series) -> pd.Series:
-    """Access site text -> site identity; lumens of one catheter are one site.
+def _components(events: pd.DataFrame) -> pd.DataFrame:
+    """One row per event with the component's ``rank`` (:data:`CLASS_RANK`,
+    -1 for an unclassified drug) and ``component`` key.
 
-    ``R IJ CVC lumen 2`` and ``R IJ CVC red lumen`` both become ``r ij cvc``
-    (R-B4, NCCI ch. XI). A missing site becomes ``""``: the encounter's main
-    site.
-    """
-    s = site.astype("string").fillna("").str.lower()
-    s = s.str.replace(_LUMEN_WORDS, " ", regex=True)
-    s = s.str.replace(r"[^a-z0-9]+", " ", regex=True).str.strip()
-    return s.astype(object)
-
-
-def _infusate_attributes(events: pd.DataFrame) -> pd.DataFrame:
-    """One row per (encounter, infusate): class, service key and label.
-
-    A mixed bag is ranked by its highest component (R-D5). A bag with an
-    unclassified component and nothing above hydration is ``unknown``: the
-    fluid may be the carrier of the unknown drug, so it is never guessed to
-    be hydration.
+    An unknown drug gets a key from its text so it stays distinguishable.
     """
     ev = events[["encounter_id", "infusate_id", "drug_key", "drug_class", "hormonal", "drug", "route"]].copy()
     ev["is_primary"] = (
@@ -99,13 +97,23 @@ def _infusate_attributes(events: pd.DataFrame) -> pd.DataFrame:
     ev["rank"] = ev["drug_class"].map(CLASS_RANK).astype(int)
     ev["is_unknown"] = ev["rank"] < 0
     ev["is_pump"] = ev["route"] == "pump"
-    # Unknown drugs get a key from their text so they stay distinguishable.
     ev["component"] = ev["drug_key"].where(
         ev["drug_key"].notna(), "?" + ev["drug"].astype(str).str.lower().str.strip()
     )
+    return ev
+
+
+def _infusate_attributes(events: pd.DataFrame) -> pd.DataFrame:
+    """One row per (encounter, infusate): class, service key and label.
+
+    A mixed bag is ranked by its highest component (R-D5). A bag with an
+    unclassified component and nothing above hydration is ``unknown``: the
+    fluid may be the carrier of the unknown drug, so it is never guessed to
+    be hydration. The service key is ``components[@pump]#class``.
+    """
+    ev = _components(events)
     keys = ["encounter_id", "infusate_id"]
-    g = ev.groupby(keys, sort=False)
-    attrs = g.agg(
+    attrs = ev.groupby(keys, sort=False).agg(
         top_rank=("rank", "max"),
         has_unknown=("is_unknown", "max"),
         hormonal=("hormonal", "any"),
@@ -117,11 +125,9 @@ def _infusate_attributes(events: pd.DataFrame) -> pd.DataFrame:
         .sort_values(keys + ["component"])
         .groupby(keys, sort=False)["component"]
     )
+    attrs["service_key"] = comps.agg("+".join)
     # A pump started for a prolonged infusion is a service of its own: it
     # never merges with a bolus or bag of the same drug (R-H8).
-    attrs["service_key"] = comps.agg("+".join)
-    # The class is part of the identity: saline as hydration, as a KVO line
-    # and as a flush are three different things, never one service.
     attrs["service_key"] = attrs["service_key"] + np.where(attrs["on_pump"], "@pump", "")
     attrs["n_components"] = comps.size()
     # A component is kept in the label only if it ranks like the bag: the
@@ -131,8 +137,10 @@ def _infusate_attributes(events: pd.DataFrame) -> pd.DataFrame:
     attrs["drug_label"] = top.groupby(keys, sort=False)["component"].agg("+".join)
     rank_to_class = {v: k for k, v in CLASS_RANK.items()}
     cls = attrs["top_rank"].map(rank_to_class)
-    cls = cls.where(~(attrs["has_unknown"] & (attrs["top_rank"] < CLASS_RANK["therapeutic"])), "unknown")
+    cls = cls.where(~(attrs["has_unknown"] & (attrs["top_rank"] < CLASS_RANK[THERAPEUTIC])), UNKNOWN)
     attrs["drug_class"] = cls
+    # The class is part of the identity: saline as hydration, as a KVO line
+    # and as a flush are three different things, never one service.
     attrs["service_key"] = attrs["service_key"] + "#" + cls
     return attrs.drop(columns=["top_rank", "has_unknown", "on_pump"]).reset_index()
 
@@ -152,40 +160,48 @@ def _timed_events(events: pd.DataFrame) -> pd.DataFrame:
     return ev.sort_values(["encounter_id", "infusate_id", "event_time", "_ord"], kind="mergesort")
 
 
+def _remaining_hours(seg: pd.DataFrame) -> pd.Series:
+    """Hours an open segment would still run: (bag volume - mL infused
+    before it) / its rate, NaN or inf when not derivable (R-C8 a).
+
+    Only rates in mL/h count (a missing unit is taken as mL/h); the volume
+    infused before a segment sums rate x hours of the infusate's earlier
+    segments.
+    """
+    is_ml_h = seg["rate_unit"].fillna("mL/h").str.lower().str.replace(" ", "").isin(ML_PER_HOUR)
+    rate = seg["rate"].where(is_ml_h & (seg["rate"] > 0))
+    hours = (seg["end"] - seg["start"]).dt.total_seconds() / 3600.0
+    infused = (rate * hours).fillna(0.0)
+    infused_before = infused.groupby(seg["_grp"]).cumsum() - infused
+    volume = seg.groupby("_grp")["volume_ml"].transform("max")
+    return (volume - infused_before) / rate
+
+
 def _segments(timed: pd.DataFrame, policy: Policy) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Running segments of each infusate, and the infusates with no stop.
 
     A segment runs from an event after which the bag is running to the next
     event of the same infusate. A segment with no next event has no stop
     time: policy ``derive`` computes its end from the volume left and the
-    rate (mL/h) when both are charted (R-C8 a); otherwise, or under policy
-    ``push``, the infusate becomes a push at its first start (R-C8 c); under
-    ``exclude`` it is not coded. Every such infusate is reported.
+    rate (mL/h) when both are charted (R-C8 a, :func:`_remaining_hours`),
+    floored to the minute; otherwise, or under policy ``push``, the infusate
+    becomes a push at its first start (R-C8 c); under ``exclude`` it is not
+    coded. Every such infusate is reported, with its ``resolution``.
     """
     ev = timed
     running = ev["action"].map(RUNNING_AFTER).astype(bool)
     running &= ~((ev["action"] == "rate_change") & (ev["rate"].fillna(1) <= 0))
     grp = ev.groupby(["encounter_id", "infusate_id"], sort=False).ngroup()
-    same_next = grp.eq(grp.shift(-1))
-    nxt = ev["event_time"].shift(-1).where(same_next)
+    nxt = ev["event_time"].shift(-1).where(grp.eq(grp.shift(-1)))
     seg = ev.assign(end=nxt, _grp=grp)[running].rename(columns={"event_time": "start"})
 
-    # Volume infused before each segment, to derive the end of an open one.
-    is_ml_h = seg["rate_unit"].fillna("mL/h").str.lower().str.replace(" ", "").isin(ML_PER_HOUR)
-    rate = seg["rate"].where(is_ml_h & (seg["rate"] > 0))
-    hours = (seg["end"] - seg["start"]).dt.total_seconds() / 3600.0
-    infused = (rate * hours).fillna(0.0)
-    seg["_infused_before"] = infused.groupby(seg["_grp"]).cumsum() - infused
-    volume = seg.groupby("_grp")["volume_ml"].transform("max")
+    remaining_h = _remaining_hours(seg)
     open_seg = seg["end"].isna()
-    remaining_h = (volume - seg["_infused_before"]) / rate
     derivable = open_seg & remaining_h.gt(0) & np.isfinite(remaining_h)
-
     first_start = seg.groupby("_grp")["start"].transform("min")
-    open_groups = seg.loc[open_seg, ["encounter_id", "infusate_id", "_grp"]].assign(
-        start=first_start[open_seg], open_start=seg.loc[open_seg, "start"]
+    missing = seg.loc[open_seg, ["encounter_id", "infusate_id", "_grp"]].assign(
+        start=first_start[open_seg], derivable=derivable[open_seg].to_numpy()
     )
-    missing = open_groups.assign(derivable=derivable[open_seg].to_numpy())
     if policy.missing_stop == "derive":
         seg.loc[derivable, "end"] = seg.loc[derivable, "start"] + pd.to_timedelta(
             remaining_h[derivable], unit="h"
@@ -200,7 +216,7 @@ def _segments(timed: pd.DataFrame, policy: Policy) -> tuple[pd.DataFrame, pd.Dat
     seg = seg[seg["end"] > seg["start"]]
     return (
         seg[["encounter_id", "infusate_id", "start", "end", "route", "access_site", "source_row"]],
-        missing.drop(columns=["_grp", "derivable", "open_start"]).reset_index(drop=True),
+        missing.drop(columns=["_grp", "derivable"]).reset_index(drop=True),
     )
 
 
@@ -227,6 +243,121 @@ def _merge_blocks(seg: pd.DataFrame) -> pd.DataFrame:
     return blocks.reset_index(drop=True)
 
 
+def _prepare_events(events: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``events`` with numeric ``rate``/``volume_ml``, a
+    ``rate_unit`` column, the normalised ``site``, and each piggyback charted
+    once (``given`` on an infusion route) as an infusate of its own."""
+    events = events.copy()
+    for col in ("rate", "volume_ml"):
+        events[col] = pd.to_numeric(events[col], errors="coerce").astype(float) if col in events else np.nan
+    if "rate_unit" not in events:
+        events["rate_unit"] = None
+    events["site"] = normalise_site(events["access_site"]) if "access_site" in events else ""
+    # A piggyback charted once is a dose of its own with no stop time;
+    # repeated doses of one order must not join up.
+    once_inf = (events["action"] == "given") & events["route"].isin(INFUSION_ROUTES)
+    events.loc[once_inf, "infusate_id"] = (
+        events.loc[once_inf, "infusate_id"].astype(str) + "@" + events.loc[once_inf, "event_time"].dt.strftime("%Y%m%dT%H%M%S")
+    )
+    return events
+
+
+def _service_kind(services: pd.DataFrame) -> np.ndarray:
+    """Kind of a running service, by class, route and active minutes.
+
+    Uncoded classes are ``none``; hydration is ``hydration``; a chemo pump
+    infusion of more than 8 hours is ``pump`` (R-H8); an SC infusion of 15
+    minutes or less is an ``injection``, longer ``sc_infusion``; any other
+    service of 15 minutes or less is a ``push``, else an ``infusion`` (R-C2).
+    """
+    return np.select(
+        [
+            services["drug_class"].isin(NOT_CODED_CLASSES),
+            services["drug_class"] == HYDRATION,
+            (services["route"] == "pump") & (services["drug_class"] == CHEMO)
+            & (services["minutes"] > PROLONGED_PUMP_MINUTES),
+            (services["route"] == "sc_infusion") & (services["minutes"] <= PUSH_MAX_MINUTES),
+            services["route"] == "sc_infusion",
+            services["minutes"] <= PUSH_MAX_MINUTES,
+        ],
+        ["none", "hydration", "pump", "injection", "sc_infusion", "push"],
+        default="infusion",
+    )
+
+
+def _services(blocks: pd.DataFrame, attrs: pd.DataFrame) -> pd.DataFrame:
+    """One administration per service that ran: its blocks added up.
+
+    ``start``/``end`` span its blocks; ``minutes`` are whole minutes of the
+    summed running seconds; ``site`` and ``route`` are those of its first
+    block (``pump`` if any block ran on a pump).
+    """
+    keys = ["encounter_id", "service_key"]
+    svc_attrs = attrs.groupby(keys, sort=False).agg(
+        drug_label=("drug_label", "first"), drug_class=("drug_class", "first"),
+        hormonal=("hormonal", "max"), n_components=("n_components", "max"), primary=("primary", "max"),
+    ).reset_index()
+    blocks_first = blocks.assign(_sec=(blocks["end"] - blocks["start"]).dt.total_seconds()).sort_values(
+        "start", kind="mergesort"
+    )
+    services = blocks_first.groupby(keys, sort=False).agg(
+        start=("start", "min"),
+        end=("end", "max"),
+        seconds=("_sec", "sum"),
+        site=("site", "first"),
+        route=("route", "first"),
+        is_pump=("is_pump", "max"),
+    )
+    services["route"] = services["route"].where(~services["is_pump"], "pump")
+    # Each block's infusates are already distinct; a bag spanning two blocks
+    # (a pause) repeats, so split, then keep distinct ones.
+    parts = blocks_first[keys + ["infusates"]].assign(
+        infusates=blocks_first["infusates"].str.split(",")
+    ).explode("infusates")
+    services["infusates"] = join_unique(parts, keys, "infusates", ",")
+    services = services.drop(columns="is_pump").reset_index()
+    services["minutes"] = (services["seconds"] // 60).astype("int64")
+    services = services.drop(columns="seconds").merge(svc_attrs, on=keys)
+    services["kind"] = _service_kind(services)
+    services["has_blocks"] = True
+    return services
+
+
+def _one_time_administrations(events: pd.DataFrame, attrs: pd.DataFrame, missing: pd.DataFrame) -> pd.DataFrame:
+    """Pushes, injections and intra-arterial doses: one row per charted
+    ``given`` off an infusion route, plus each infusate with no stop that
+    policy resolved as a push at its first start (R-C8 c), on the site of
+    its first event. Uncoded classes and hydration are kind ``none``;
+    ``minutes`` is 0.
+    """
+    keys = ["encounter_id", "infusate_id"]
+    site_of = events.sort_values("event_time").drop_duplicates(keys)[keys + ["site"]]
+    once = events[(events["action"] == "given") & ~events["route"].isin(INFUSION_ROUTES)]
+    once = once.drop_duplicates(keys + ["event_time"])
+    pushed = missing[missing["resolution"] == "push"][keys + ["start"]]
+    pushed = pushed.sort_values("start").drop_duplicates(keys)
+    pushed = pushed.rename(columns={"start": "event_time"}).assign(route="iv_push")
+    pushed = pushed.merge(site_of, on=keys, how="left")
+    once = pd.concat([once[keys + ["event_time", "route", "site"]], pushed], ignore_index=True).merge(attrs, on=keys)
+    kind = np.select(
+        [
+            once["drug_class"].isin([*NOT_CODED_CLASSES, HYDRATION]),
+            once["route"].isin(INJECTION_ROUTES),
+            once["route"] == "intra_arterial",
+        ],
+        ["none", "injection", "intra_arterial"],
+        default="push",
+    )
+    return once.assign(
+        kind=kind,
+        start=once["event_time"],
+        end=once["event_time"],
+        minutes=0,
+        infusates=once["infusate_id"].astype(str),
+        has_blocks=False,
+    ).drop(columns=["event_time", "infusate_id"])
+
+
 def build_timeline(events: pd.DataFrame, policy: Policy) -> Timeline:
     """Reconstruct administrations from classified MAR events.
 
@@ -243,116 +374,28 @@ def build_timeline(events: pd.DataFrame, policy: Policy) -> Timeline:
         ``kind`` (``infusion``, ``push``, ``hydration``, ``pump``,
         ``sc_infusion``, ``injection``, ``intra_arterial``, ``none``),
         ``route``, ``site``, ``start``, ``end``, ``minutes`` (active, whole
-        minutes; 0 for one-time events), ``infusates`` and ``n_components``.
+        minutes; 0 for one-time events), ``infusates``, ``n_components``,
+        ``has_blocks`` and ``primary``; rows sorted by encounter and start,
+        ``admin_id`` numbering them from 0.
 
     Invariant: row order of ``events`` never changes the result.
     """
-    events = events.copy()
-    for col in ("rate", "volume_ml"):
-        events[col] = pd.to_numeric(events[col], errors="coerce").astype(float) if col in events else np.nan
-    if "rate_unit" not in events:
-        events["rate_unit"] = None
-    events["site"] = normalise_site(events["access_site"]) if "access_site" in events else ""
-    # A piggyback charted once ("given" on an infusion route) is a dose of its
-    # own with no stop time; repeated doses of one order must not join up.
-    once_inf = (events["action"] == "given") & events["route"].isin(INFUSION_ROUTES)
-    events.loc[once_inf, "infusate_id"] = (
-        events.loc[once_inf, "infusate_id"].astype(str) + "@" + events.loc[once_inf, "event_time"].dt.strftime("%Y%m%dT%H%M%S")
-    )
+    events = _prepare_events(events)
     attrs = _infusate_attributes(events)
-    site_of = events.sort_values("event_time").drop_duplicates(["encounter_id", "infusate_id"])[
-        ["encounter_id", "infusate_id", "site"]
-    ]
-
-    timed = _timed_events(events)
-    seg, missing = _segments(timed, policy)
+    seg, missing = _segments(_timed_events(events), policy)
     seg["site"] = normalise_site(seg["access_site"])
     seg = seg.merge(attrs[["encounter_id", "infusate_id", "service_key"]], on=["encounter_id", "infusate_id"])
     blocks = _merge_blocks(seg)
-
-    # --- services from blocks -------------------------------------------
-    blocks["_sec"] = (blocks["end"] - blocks["start"]).dt.total_seconds()
-    svc_attrs = attrs.groupby(["encounter_id", "service_key"], sort=False).agg(
-        drug_label=("drug_label", "first"), drug_class=("drug_class", "first"),
-        hormonal=("hormonal", "max"), n_components=("n_components", "max"), primary=("primary", "max"),
-    ).reset_index()
-    blocks_first = blocks.sort_values("start", kind="mergesort")
-    svc = blocks_first.groupby(["encounter_id", "service_key"], sort=False)
-    services = svc.agg(
-        start=("start", "min"),
-        end=("end", "max"),
-        seconds=("_sec", "sum"),
-        site=("site", "first"),
-        route=("route", "first"),
-        is_pump=("is_pump", "max"),
-    )
-    services["route"] = services["route"].where(~services["is_pump"], "pump")
-    # Each block's infusates are already distinct; a bag spanning two blocks
-    # (a pause) repeats, so split, then keep distinct ones.
-    parts = blocks_first[["encounter_id", "service_key", "infusates"]].assign(
-        infusates=blocks_first["infusates"].str.split(",")
-    ).explode("infusates")
-    services["infusates"] = join_unique(parts, ["encounter_id", "service_key"], "infusates", ",")
-    services = services.drop(columns="is_pump").reset_index()
-    services["minutes"] = (services["seconds"] // 60).astype("int64")
-    services = services.drop(columns="seconds").merge(svc_attrs, on=["encounter_id", "service_key"])
-    kind = np.select(
-        [
-            services["drug_class"].isin(["diluent", "not_reportable", "unknown"]),
-            services["drug_class"] == "hydration",
-            (services["route"] == "pump") & (services["drug_class"] == "chemo")
-            & (services["minutes"] > PROLONGED_PUMP_MINUTES),
-            (services["route"] == "sc_infusion") & (services["minutes"] <= PUSH_MAX_MINUTES),
-            services["route"] == "sc_infusion",
-            services["minutes"] <= PUSH_MAX_MINUTES,
-        ],
-        ["none", "hydration", "pump", "injection", "sc_infusion", "push"],
-        default="infusion",
-    )
-    services["kind"] = kind
-
-    # --- one-time events: pushes, injections, and unresolved open infusions
-    once = events[(events["action"] == "given") & ~events["route"].isin(INFUSION_ROUTES)]
-    once = once.drop_duplicates(["encounter_id", "infusate_id", "event_time"])
-    pushed = missing[missing["resolution"] == "push"][["encounter_id", "infusate_id", "start"]]
-    pushed = pushed.sort_values("start").drop_duplicates(["encounter_id", "infusate_id"])
-    pushed = pushed.rename(columns={"start": "event_time"}).assign(route="iv_push")
-    pushed = pushed.merge(site_of, on=["encounter_id", "infusate_id"], how="left")
-    once = pd.concat(
-        [once[["encounter_id", "infusate_id", "event_time", "route", "site"]], pushed],
-        ignore_index=True,
-    ).merge(attrs, on=["encounter_id", "infusate_id"])
-    once_kind = np.select(
-        [
-            once["drug_class"].isin(["diluent", "not_reportable", "unknown", "hydration"]),
-            once["route"].isin(INJECTION_ROUTES),
-            once["route"] == "intra_arterial",
-        ],
-        ["none", "injection", "intra_arterial"],
-        default="push",
-    )
-    once = once.assign(
-        kind=once_kind,
-        start=once["event_time"],
-        end=once["event_time"],
-        minutes=0,
-        infusates=once["infusate_id"].astype(str),
-    ).drop(columns=["event_time", "infusate_id"])
-
-    cols = [
-        "encounter_id", "service_key", "drug_label", "drug_class", "hormonal", "kind",
-        "route", "site", "start", "end", "minutes", "infusates", "n_components", "has_blocks", "primary",
-    ]
-    services["has_blocks"] = True
-    once["has_blocks"] = False
-    admins = pd.concat([services[cols], once[cols]], ignore_index=True)
+    services = _services(blocks, attrs)
+    once = _one_time_administrations(events, attrs, missing)
+    admins = pd.concat([services[ADMINISTRATION_COLUMNS], once[ADMINISTRATION_COLUMNS]], ignore_index=True)
     admins = admins.sort_values(
         ["encounter_id", "start", "service_key", "kind", "infusates"], kind="mergesort"
     ).reset_index(drop=True)
     admins["admin_id"] = np.arange(len(admins), dtype="int64")
     admins["hormonal"] = admins["hormonal"].astype(bool)
     admins["primary"] = admins["primary"].astype(bool)
-    blocks = blocks.drop(columns=["_sec", "is_pump"]).sort_values(
+    blocks = blocks.drop(columns="is_pump").sort_values(
         ["encounter_id", "service_key", "start"], kind="mergesort"
     ).reset_index(drop=True)
     return Timeline(blocks=blocks, administrations=admins, missing_stops=missing)

@@ -63,6 +63,29 @@ def split_quarantine(
     if source not in _HELPERS:
         raise ValueError(f"source must be 'mar' or 'claims', not {source!r}")
     src = schemas.SOURCE_ROW
+    failed_rows = _failed_rows(staged, raw, failures)
+    is_bad = staged[src].isin(failed_rows).to_numpy()
+    helpers = [c for c in _HELPERS[source] if c in staged.columns]
+    kept = staged.loc[~is_bad].drop(columns=helpers).reset_index(drop=True)
+    quarantine = _quarantine_rows(raw, failures, failed_rows, source)
+    if len(kept) + len(quarantine) != len(raw):
+        raise AssertionError(
+            f"{source}: rows in {len(raw)} != kept {len(kept)} + quarantined "
+            f"{len(quarantine)}"
+        )
+    if np.intersect1d(kept[src].to_numpy(), quarantine["row"].to_numpy()).size:
+        raise AssertionError(f"{source}: a source_row is both kept and quarantined")
+    return kept, quarantine
+
+
+def _failed_rows(staged: pd.DataFrame, raw: pd.DataFrame, failures: pd.DataFrame) -> np.ndarray:
+    """Sorted distinct ``source_row`` values of ``failures`` (int64).
+
+    Raises:
+        ValueError: ``raw`` repeats a ``source_row``; ``staged`` and ``raw``
+            do not hold the same rows; ``failures`` names a row not in ``raw``.
+    """
+    src = schemas.SOURCE_ROW
     raw_rows = raw[src].to_numpy(dtype="int64")
     staged_rows = staged[src].to_numpy(dtype="int64")
     if len(np.unique(raw_rows)) != len(raw_rows):
@@ -77,11 +100,15 @@ def split_quarantine(
         raise ValueError(
             f"failures name {len(unknown)} row(s) not in the input, e.g. row {unknown[0]}"
         )
+    return failed_rows
 
-    is_bad = staged[src].isin(failed_rows).to_numpy()
-    helpers = [c for c in _HELPERS[source] if c in staged.columns]
-    kept = staged.loc[~is_bad].drop(columns=helpers).reset_index(drop=True)
 
+def _quarantine_rows(
+    raw: pd.DataFrame, failures: pd.DataFrame, failed_rows: np.ndarray, source: str
+) -> pd.DataFrame:
+    """The quarantine frame of :func:`split_quarantine`: one row per failed
+    input row, sorted by ``row``, with the raw values as charted (``str``)."""
+    src = schemas.SOURCE_ROW
     summary = _summarise(failures)
     raw_bad = raw.loc[raw[src].isin(failed_rows)].sort_values(src, kind="stable")
     originals = _as_strings(raw_bad.drop(columns=[src]))
@@ -96,16 +123,7 @@ def split_quarantine(
     quarantine = pd.concat(
         [head.reset_index(drop=True), originals.reset_index(drop=True)], axis=1
     )
-    quarantine = quarantine.astype({"row": "int64"})
-
-    if len(kept) + len(quarantine) != len(raw):
-        raise AssertionError(
-            f"{source}: rows in {len(raw)} != kept {len(kept)} + quarantined "
-            f"{len(quarantine)}"
-        )
-    if np.intersect1d(kept[src].to_numpy(), quarantine["row"].to_numpy()).size:
-        raise AssertionError(f"{source}: a source_row is both kept and quarantined")
-    return kept, quarantine
+    return quarantine.astype({"row": "int64"})
 
 
 def empty_quarantine(raw_columns: list[str] | None = None) -> pd.DataFrame:

@@ -46,6 +46,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from transforms.frames import lower, text
+from transforms.reference.ndc import normalise_ndc
 from transforms.vocab import schemas
 
 ExtractKind = Literal["mar", "claims"]
@@ -160,32 +162,8 @@ def _read_csv(path: Path) -> pd.DataFrame:
     """Read a CSV / CSV.gz as all-string columns; see :func:`read_extract`."""
     compressed = path.name.lower().endswith(".gz")
     try:
-        # The header is read with the csv module so that duplicate names are
-        # seen before pandas mangles them ("a", "a.1").
-        if compressed:
-            fh = gzip.open(path, "rt", encoding="utf-8-sig", newline="")
-        else:
-            fh = open(path, encoding="utf-8-sig", newline="")  # noqa: SIM115
-        with fh:
-            header = next(csv.reader(fh), None)
-        if header is None or all(h.strip() == "" for h in header):
-            raise ExtractError(path, "empty file: no header row")
-        names = _normalise_names(path, list(header))
-        # header=None + skiprows: pandas must neither guess an index column
-        # (rows one field longer than the header) nor truncate long rows.
-        try:
-            frame = pd.read_csv(
-                path,
-                header=None,
-                skiprows=1,
-                dtype=str,
-                keep_default_na=False,
-                na_values=[],
-                encoding="utf-8-sig",
-                compression="gzip" if compressed else None,
-            )
-        except pd.errors.EmptyDataError:  # header only
-            frame = pd.DataFrame({i: pd.Series([], dtype=object) for i in range(len(names))})
+        names = _csv_header(path, compressed)
+        frame = _csv_body(path, compressed, len(names))
     except ExtractError:
         raise
     except FileNotFoundError:
@@ -218,6 +196,42 @@ def _read_csv(path: Path) -> pd.DataFrame:
     return frame.where(frame.notna() & frame.ne(""), None)
 
 
+def _csv_header(path: Path, compressed: bool) -> list[str]:
+    """The normalised column names of the header row (I/O errors propagate).
+
+    The header is read with the csv module so that duplicate names are seen
+    before pandas mangles them ("a", "a.1").
+    """
+    if compressed:
+        fh = gzip.open(path, "rt", encoding="utf-8-sig", newline="")
+    else:
+        fh = open(path, encoding="utf-8-sig", newline="")  # noqa: SIM115
+    with fh:
+        header = next(csv.reader(fh), None)
+    if header is None or all(h.strip() == "" for h in header):
+        raise ExtractError(path, "empty file: no header row")
+    return _normalise_names(path, list(header))
+
+
+def _csv_body(path: Path, compressed: bool, n_names: int) -> pd.DataFrame:
+    """The data records as strings, columns numbered ``0..`` (I/O errors propagate)."""
+    # header=None + skiprows: pandas must neither guess an index column
+    # (rows one field longer than the header) nor truncate long rows.
+    try:
+        return pd.read_csv(
+            path,
+            header=None,
+            skiprows=1,
+            dtype=str,
+            keep_default_na=False,
+            na_values=[],
+            encoding="utf-8-sig",
+            compression="gzip" if compressed else None,
+        )
+    except pd.errors.EmptyDataError:  # header only
+        return pd.DataFrame({i: pd.Series([], dtype=object) for i in range(n_names)})
+
+
 def _read_parquet(path: Path) -> pd.DataFrame:
     """Read a Parquet file with values as stored; see :func:`read_extract`."""
     try:
@@ -246,40 +260,15 @@ def _read_parquet(path: Path) -> pd.DataFrame:
 # --------------------------------------------------------------------------
 # Value parsing (vectorised)
 # --------------------------------------------------------------------------
-def _text(values: pd.Series) -> pd.Series:
-    """Values as trimmed ``str`` in an object Series; missing/blank -> None.
-
-    A float column whose values are all whole (Parquet integers with nulls)
-    gives ``"123"``, not ``"123.0"``; other non-string values use ``str()``.
-    """
-    index = values.index
-    if isinstance(values.dtype, pd.CategoricalDtype):
-        values = values.astype(object)
-    if pd.api.types.is_float_dtype(values.dtype):
-        finite = values.dropna()
-        if len(finite) and bool(np.all(np.mod(finite.to_numpy(dtype=float), 1) == 0)):
-            values = values.astype("Int64")
-    present = values.notna().to_numpy()
-    out = np.full(len(values), None, dtype=object)
-    if present.any():
-        out[present] = values[present].astype(str).str.strip().to_numpy(dtype=object)
-    result = pd.Series(out, index=index, dtype=object)
-    return result.where(result.ne(""), None)
-
-
 def _present(values: pd.Series) -> pd.Series:
     """True where the raw value is given (not null, not blank text)."""
-    return _text(values).notna().astype(bool)
-
-
-def _lower(values: pd.Series) -> pd.Series:
-    text = _text(values)
-    return text.where(text.isna(), text.str.lower())
+    return text(values).notna().astype(bool)
 
 
 def _upper(values: pd.Series) -> pd.Series:
-    text = _text(values)
-    return text.where(text.isna(), text.str.upper())
+    """:func:`transforms.frames.text` in upper case (``None`` stays ``None``)."""
+    trimmed = text(values)
+    return trimmed.where(trimmed.isna(), trimmed.str.upper())
 
 
 def _to_float(values: pd.Series) -> pd.Series:
@@ -289,7 +278,7 @@ def _to_float(values: pd.Series) -> pd.Series:
     ):
         out = pd.to_numeric(values, errors="coerce").astype("float64")
     else:
-        out = pd.to_numeric(_text(values), errors="coerce").astype("float64")
+        out = pd.to_numeric(text(values), errors="coerce").astype("float64")
     return out.where(np.isfinite(out), np.nan)
 
 
@@ -305,7 +294,7 @@ def _to_bool(values: pd.Series) -> pd.Series:
     """Nullable boolean from true/false, t/f, yes/no, y/n, 1/0 (any case)."""
     if pd.api.types.is_bool_dtype(values.dtype):
         return values.astype("boolean")
-    words = _lower(values)
+    words = lower(values)
     out = pd.Series(pd.NA, index=values.index, dtype="boolean")
     out[words.isin(_TRUE_WORDS)] = True
     out[words.isin(_FALSE_WORDS)] = False
@@ -329,9 +318,9 @@ def _to_date(values: pd.Series) -> pd.Series:
         "datetime64",
     ):
         return _dates_to_objects(pd.to_datetime(values, errors="coerce"))
-    text = _text(values)
-    parsed = pd.to_datetime(text, format="%Y-%m-%d", errors="coerce")
-    us = pd.to_datetime(text, format="%m/%d/%Y", errors="coerce")
+    trimmed = text(values)
+    parsed = pd.to_datetime(trimmed, format="%Y-%m-%d", errors="coerce")
+    us = pd.to_datetime(trimmed, format="%m/%d/%Y", errors="coerce")
     return _dates_to_objects(parsed.fillna(us))
 
 
@@ -364,14 +353,14 @@ def _to_utc(values: pd.Series, tz: str) -> tuple[pd.Series, pd.Series]:
     if pd.api.types.is_datetime64_dtype(values.dtype):
         naive = values.astype("datetime64[ns]")
     else:
-        text = _upper(values)
-        has_time = text.str.match(_ISO_DATETIME, na=False)
-        has_offset = has_time & text.str.contains(
+        upper = _upper(values)
+        has_time = upper.str.match(_ISO_DATETIME, na=False)
+        has_offset = has_time & upper.str.contains(
             _ISO_DATETIME + _OFFSET_SUFFIX, regex=True, na=False
         )
         if has_offset.any():
             utc[has_offset] = pd.to_datetime(
-                text[has_offset].str.replace(r"\s+(?=[Z+-]\d*:?\d*$)", "", regex=True),
+                upper[has_offset].str.replace(r"\s+(?=[Z+-]\d*:?\d*$)", "", regex=True),
                 format="ISO8601",
                 utc=True,
                 errors="coerce",
@@ -380,7 +369,7 @@ def _to_utc(values: pd.Series, tz: str) -> tuple[pd.Series, pd.Series]:
         naive = pd.Series(pd.NaT, index=index, dtype="datetime64[ns]")
         if local.any():
             naive[local] = pd.to_datetime(
-                text[local], format="ISO8601", errors="coerce"
+                upper[local], format="ISO8601", errors="coerce"
             ).astype("datetime64[ns]")
     to_localize = naive.notna()
     if to_localize.any():
@@ -394,20 +383,20 @@ def _to_utc(values: pd.Series, tz: str) -> tuple[pd.Series, pd.Series]:
     return utc, nonexistent
 
 
-def _normalise_ndc(values: pd.Series) -> pd.Series:
-    """NDC as digits only; hyphenated 10-digit forms padded to 11 digits.
+def _stage_ndc(values: pd.Series) -> pd.Series:
+    """The staged ``ndc``: the 11-digit key where the value is an NDC, else as charted.
 
-    4-4-2 -> 0+4-4-2, 5-3-2 -> 5-0+3-2, 5-4-1 -> 5-4-0+1; anything else just
-    loses its non-digits. Values are not validated further here.
+    An NDC by the rule of :func:`transforms.reference.ndc.normalise_ndc`
+    (the one the classifier looks codes up with) is staged as its 11 digits;
+    any other value is kept as charted (trimmed), so the lake and the
+    quarantine still show what the nurse entered, and the classifier, which
+    normalises again, finds no NDC in it. Values are text first: a numeric
+    Parquet column is staged as its decimal digits, leading zeros not
+    restored.
     """
-    text = _text(values)
-    padded = (
-        text.str.replace(r"^(\d{4})-(\d{4})-(\d{2})$", r"0\1\2\3", regex=True)
-        .str.replace(r"^(\d{5})-(\d{3})-(\d{2})$", r"\g<1>0\2\3", regex=True)
-        .str.replace(r"^(\d{5})-(\d{4})-(\d)$", r"\1\g<2>0\3", regex=True)
-    )
-    digits = padded.str.replace(r"\D", "", regex=True)
-    return digits.where(digits.notna() & digits.ne(""), None)
+    charted = text(values)
+    key = normalise_ndc(charted)
+    return charted.where(key.isna(), key.astype(object))
 
 
 def _first_occurrence(frame: pd.DataFrame, key: list[str], eligible: pd.Series) -> pd.Series:
@@ -476,8 +465,11 @@ def stage_mar(raw: pd.DataFrame, facility_tz: str) -> pd.DataFrame:
           for rows without a parsed ``event_time``;
 
         then unknown extra columns. ``infusate_id`` defaults to ``order_id``;
-        ``route``, ``action``, ``drug_class`` are lower-cased; ``ndc`` is digits
-        only. Same length, order and ``source_row`` as ``raw``.
+        ``route``, ``action``, ``drug_class`` are lower-cased; ``ndc`` is the
+        11-digit key where the value is an NDC by
+        :func:`transforms.reference.ndc.normalise_ndc`, else the charted text
+        (see :func:`_stage_ndc`). Same length, order and ``source_row`` as
+        ``raw``.
 
     Raises:
         ValueError: unknown ``facility_tz``, or ``raw`` lacks ``source_row``.
@@ -486,17 +478,30 @@ def stage_mar(raw: pd.DataFrame, facility_tz: str) -> pd.DataFrame:
         ZoneInfo(facility_tz)
     except (ZoneInfoNotFoundError, ValueError, TypeError):
         raise ValueError(f"unknown facility time zone {facility_tz!r}") from None
-    tz = facility_tz
     raw = _check_raw(raw)
+    staged, nonexistent = _mar_canonical(raw, facility_tz)
+    for name in schemas.MAR_PARSED:
+        staged[f"{name}_raw_present"] = _present(_column(raw, name))
+    staged["event_time_nonexistent"] = nonexistent
+    staged["duplicate_of"] = _first_occurrence(
+        staged, list(schemas.MAR_EVENT_KEY), staged["event_time"].notna()
+    )
+    known = set(schemas.MAR_ARROW.names) | set(schemas.MAR_HELPERS)
+    return pd.concat([staged, _extras(raw, known)], axis=1)
+
+
+def _mar_canonical(raw: pd.DataFrame, tz: str) -> tuple[pd.DataFrame, pd.Series]:
+    """The ``schemas.MAR_ARROW`` columns of :func:`stage_mar`, in order, and
+    the ``event_time_nonexistent`` flags (``tz``: a valid IANA zone name)."""
     out = pd.DataFrame(index=raw.index)
     for name in ("encounter_id", "patient_id", "order_id", "drug", "access_site",
                  "rate_unit", "dose_unit"):
-        out[name] = _text(_column(raw, name))
-    infusate = _text(_column(raw, "infusate_id"))
+        out[name] = text(_column(raw, name))
+    infusate = text(_column(raw, "infusate_id"))
     out["infusate_id"] = infusate.where(infusate.notna(), out["order_id"])
-    out["ndc"] = _normalise_ndc(_column(raw, "ndc"))
+    out["ndc"] = _stage_ndc(_column(raw, "ndc"))
     for name in ("drug_class", "route", "action"):
-        out[name] = _lower(_column(raw, name))
+        out[name] = lower(_column(raw, name))
     event_time, nonexistent = _to_utc(_column(raw, "event_time"), tz)
     # Microseconds are the lake's precision (schemas.MAR_ARROW).
     event_time = event_time.dt.floor("us")
@@ -506,15 +511,7 @@ def stage_mar(raw: pd.DataFrame, facility_tz: str) -> pd.DataFrame:
     out["primary"] = _to_bool(_column(raw, "primary"))
     out[schemas.SOURCE_ROW] = raw[schemas.SOURCE_ROW].astype("int64")
     out["service_date"] = _dates_to_objects(event_time.dt.tz_convert(tz))
-    staged = out[list(schemas.MAR_ARROW.names)].copy()
-    for name in schemas.MAR_PARSED:
-        staged[f"{name}_raw_present"] = _present(_column(raw, name))
-    staged["event_time_nonexistent"] = nonexistent
-    staged["duplicate_of"] = _first_occurrence(
-        staged, list(schemas.MAR_EVENT_KEY), staged["event_time"].notna()
-    )
-    known = set(schemas.MAR_ARROW.names) | set(schemas.MAR_HELPERS)
-    return pd.concat([staged, _extras(raw, known)], axis=1)
+    return out[list(schemas.MAR_ARROW.names)].copy(), nonexistent
 
 
 def stage_claims(raw: pd.DataFrame) -> pd.DataFrame:
@@ -551,23 +548,7 @@ def stage_claims(raw: pd.DataFrame) -> pd.DataFrame:
         ValueError: ``raw`` lacks ``source_row``.
     """
     raw = _check_raw(raw)
-    out = pd.DataFrame(index=raw.index)
-    for name in ("claim_id", "encounter_id", "patient_id", "bill_type",
-                 "place_of_service", "revenue_code"):
-        out[name] = _text(_column(raw, name))
-    out["claim_type"] = _lower(_column(raw, "claim_type"))
-    out["line_number"] = _to_int(_column(raw, "line_number"))
-    out["service_date"] = _to_date(_column(raw, "service_date"))
-    out["hcpcs"] = _upper(_column(raw, "hcpcs"))
-    modifiers = _upper(_column(raw, "modifiers"))
-    modifiers = modifiers.str.replace(r"[\s,;]+", ",", regex=True).str.strip(",")
-    out["modifiers"] = modifiers.where(modifiers.notna(), "").astype(object)
-    out["units"] = _to_int(_column(raw, "units"))
-    out["charge"] = _to_float(_column(raw, "charge"))
-    frequency = _text(_column(raw, "claim_frequency"))
-    out["claim_frequency"] = frequency.where(frequency.notna(), "1")
-    out[schemas.SOURCE_ROW] = raw[schemas.SOURCE_ROW].astype("int64")
-    staged = out[list(schemas.CLAIM_ARROW.names)].copy()
+    staged = _claim_canonical(raw)
     for name in schemas.CLAIM_PARSED:
         staged[f"{name}_raw_present"] = _present(_column(raw, name))
     staged["superseded_reason"] = _superseded_reason(staged)
@@ -581,6 +562,27 @@ def stage_claims(raw: pd.DataFrame) -> pd.DataFrame:
     staged = staged[[*schemas.CLAIM_ARROW.names, *schemas.CLAIM_HELPERS]]
     known = set(schemas.CLAIM_ARROW.names) | set(schemas.CLAIM_HELPERS)
     return pd.concat([staged, _extras(raw, known)], axis=1)
+
+
+def _claim_canonical(raw: pd.DataFrame) -> pd.DataFrame:
+    """The ``schemas.CLAIM_ARROW`` columns of :func:`stage_claims`, in order."""
+    out = pd.DataFrame(index=raw.index)
+    for name in ("claim_id", "encounter_id", "patient_id", "bill_type",
+                 "place_of_service", "revenue_code"):
+        out[name] = text(_column(raw, name))
+    out["claim_type"] = lower(_column(raw, "claim_type"))
+    out["line_number"] = _to_int(_column(raw, "line_number"))
+    out["service_date"] = _to_date(_column(raw, "service_date"))
+    out["hcpcs"] = _upper(_column(raw, "hcpcs"))
+    modifiers = _upper(_column(raw, "modifiers"))
+    modifiers = modifiers.str.replace(r"[\s,;]+", ",", regex=True).str.strip(",")
+    out["modifiers"] = modifiers.where(modifiers.notna(), "").astype(object)
+    out["units"] = _to_int(_column(raw, "units"))
+    out["charge"] = _to_float(_column(raw, "charge"))
+    frequency = text(_column(raw, "claim_frequency"))
+    out["claim_frequency"] = frequency.where(frequency.notna(), "1")
+    out[schemas.SOURCE_ROW] = raw[schemas.SOURCE_ROW].astype("int64")
+    return out[list(schemas.CLAIM_ARROW.names)].copy()
 
 
 def _superseded_reason(staged: pd.DataFrame) -> pd.Series:

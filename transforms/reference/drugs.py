@@ -9,31 +9,21 @@ keep-vein-open fluid, blood products, nutrition, contrast...).
 Reference
     ``transforms/reference/tables/drugs.csv`` has one row per canonical drug (``drug_key``)
     with its reference class (``chemo``, ``therapeutic``, ``hydration``,
-    ``electrolyte``, ``diluent``, ``not_reportable``), a ``hormonal`` flag and
-    the pipe-separated aliases (``names``) it is charted as. Users may add or
+    ``electrolyte``, ``diluent``, ``not_reportable``: ``REFERENCE_CLASSES``
+    of :mod:`transforms.vocab.classes`), a ``hormonal`` flag and the
+    pipe-separated aliases (``names``) it is charted as. Users may add or
     replace rows with their own CSV (``extra``) and load their licensed NDC
     mapping (``ndc``). :func:`load_drug_reference` validates everything once
     and compiles an alias index.
 
 Matching
-    Text is folded to lower-case ASCII and cut into tokens: runs of letters,
-    numbers (``1,000`` -> ``1000``, ``.9`` -> ``0.9``, ``1/2`` kept whole) and
-    ``%``; every other character separates tokens, so ``riTUXimab-abbs``,
-    ``rituximab abbs`` and ``RITUXIMAB/ABBS`` are the same, ``0.9 %`` equals
-    ``0.9%`` and ``D5W`` equals ``d 5 w``. Aliases are cut the same way.
-    Scanning left to right, the longest alias that starts at a token wins and
-    the scan resumes after it, so aliases only ever match whole words
-    (``ns`` never matches inside ``insulin``) and ``sodium chloride 0.45 %``
-    beats ``sodium chloride``.
-
-    The first free-standing ``in`` splits the drug from its vehicle
-    (``vancomycin 1 g in sodium chloride 0.9 % 250 mL``). Only aliases before
-    it compete, highest class first (chemo > therapeutic > electrolyte >
-    hydration > diluent > not_reportable, then the earliest); the vehicle
-    after it only counts when the part before is itself a fluid or an
-    electrolyte. A string with flush / KVO / TKO / keep-vein-open / lock
-    wording is ``diluent`` whatever else it names; ``carrier`` / ``diluent``
-    wording turns a plain fluid into ``diluent``.
+    Drug text is tokenised and matched against the aliases as described in
+    :mod:`transforms.reference.drug_names` (whole words, longest alias first,
+    the drug before a free-standing ``in`` beats its vehicle). NDCs are read
+    with :func:`transforms.reference.ndc.normalise_ndc`. A string with flush
+    / KVO / TKO / keep-vein-open / lock wording is ``diluent`` whatever else
+    it names; ``carrier`` / ``diluent`` wording turns a plain fluid into
+    ``diluent``.
 
 Electrolytes
     ``electrolyte`` is never an output class. An electrolyte in a large-volume
@@ -54,8 +44,7 @@ Everything here is pure pandas/numpy/stdlib and deterministic; each distinct
 from __future__ import annotations
 
 import re
-import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -64,113 +53,64 @@ import numpy as np
 import pandas as pd
 
 from transforms.reference import tables_dir
+from transforms.reference.drug_names import (
+    NO_TEXT,
+    AliasIndex,
+    TextAnalysis,
+    Tokens,
+    alias_problem,
+    tokenize,
+)
+from transforms.reference.ndc import NDC11_PATTERN, normalise_ndc
+from transforms.vocab import schemas
+from transforms.vocab.classes import (
+    CHEMO,
+    CLASS_RANK,
+    DILUENT,
+    ELECTROLYTE,
+    HYDRATION,
+    REFERENCE_CLASSES,
+    THERAPEUTIC,
+    UNKNOWN,
+)
+
+__all__ = [
+    "CLASS_SOURCES", "DRUG_COLUMNS", "LARGE_VOLUME_ML", "NDC_COLUMNS", "REFERENCE_DIR",
+    "RESULT_COLUMNS", "DrugReference", "classify_drugs", "load_drug_reference", "normalise_ndc",
+    "tokenize",
+]  # fmt: skip
 
 REFERENCE_DIR: Path = tables_dir()
 """Folder of the shipped ``drugs.csv`` and ``ndc_sample.csv``."""
 
 DRUG_COLUMNS: tuple[str, ...] = ("drug_key", "drug_class", "hormonal", "group", "names", "note")
 NDC_COLUMNS: tuple[str, ...] = ("ndc11", "drug_key")
-
-#: Reference classes, highest rank first (the rank decides between aliases).
-REFERENCE_CLASSES: tuple[str, ...] = (
-    "chemo",
-    "therapeutic",
-    "electrolyte",
-    "hydration",
-    "diluent",
-    "not_reportable",
-)
-#: Classes :func:`classify_drugs` can return.
-OUTPUT_CLASSES: tuple[str, ...] = (
-    "chemo",
-    "therapeutic",
-    "hydration",
-    "diluent",
-    "not_reportable",
-    "unknown",
-)
-#: Values the MAR ``drug_class`` override column may hold (contract section 1).
-OVERRIDE_CLASSES: tuple[str, ...] = ("chemo", "therapeutic", "hydration", "diluent")
 CLASS_SOURCES: tuple[str, ...] = ("override", "ndc", "name", "kvo_rate", "unknown")
 RESULT_COLUMNS: tuple[str, ...] = ("drug_key", "drug_class", "hormonal", "matched", "class_source")
 
 #: Vehicle volume (mL) from which an electrolyte counts as added to a fluid.
 LARGE_VOLUME_ML: float = 250.0
 
-_RANK: dict[str, int] = {c: len(REFERENCE_CLASSES) - i for i, c in enumerate(REFERENCE_CLASSES)}
+# The MAR drug_class override values are the contract's (schemas.DRUG_CLASSES);
+# ordered highest class first so error messages read the same every run.
+_OVERRIDE_ORDER: tuple[str, ...] = tuple(
+    sorted(schemas.DRUG_CLASSES, key=lambda c: (-CLASS_RANK.get(c, -99), c))
+)
 _KEY_RE = re.compile(r"^[a-z0-9]+(?:_[a-z0-9]+)*$")
-_TOKEN_RE = re.compile(r"\d+(?:\.\d+)?(?:/\d+(?:\.\d+)?)?|[a-z]+|%")
-_NUMBER_RE = re.compile(r"^\d+(?:\.\d+)?$")
-_THOUSANDS_RE = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
-_BARE_DECIMAL_RE = re.compile(r"(?<![\d.])\.(?=\d)")
-_APOSTROPHES_RE = re.compile("['\u2018\u2019`\u00b4]")
-# Single-token aliases that would match ordinary order text.
-_STOP_ALIASES = frozenset(
-    {
-        "in", "and", "with", "of", "per", "mg", "mcg", "g", "ml", "l", "meq", "unit",
-        "units", "iv", "im", "sc", "po", "bag", "inj", "injection", "infusion",
-        "solution", "bolus", "push", "drip", "premix", "ivpb", "vial", "dose",
-    }
-)  # fmt: skip
-# Wording that makes a string a diluent whatever it names (R-G3, R-I1, R-I5).
-_DILUENT_TOKENS = frozenset(
-    {"flush", "flushes", "flushed", "flushing", "kvo", "tko", "lock", "locks", "heplock"}
-)
-_DILUENT_PHRASES: tuple[tuple[str, ...], ...] = (
-    ("keep", "vein", "open"),
-    ("keep", "veins", "open"),
-    ("keep", "open"),
-)
-# Wording that makes a plain fluid a diluent (the carrier of a drug, R-G3).
-_CARRIER_TOKENS = frozenset({"carrier", "diluent"})
-_VOLUME_UNITS = {"ml": 1.0, "l": 1000.0, "liter": 1000.0, "liters": 1000.0, "litre": 1000.0}
-_RATE_WORDS = frozenset({"h", "hr", "hrs", "hour", "hours", "min", "mins", "minute", "minutes", "kg"})
 _TRUE = frozenset({"true", "t", "yes", "y", "1"})
 _FALSE = frozenset({"false", "f", "no", "n", "0", ""})
 
 
-def tokenize(text: str) -> tuple[str, ...]:
-    """Cut drug text (or an alias) into matching tokens.
-
-    Invariants: the result depends only on ``text``; letters are lower-case
-    ASCII; numbers keep their decimals and ``a/b`` fractions; thousands
-    separators are dropped; every other character only separates tokens.
-
-    Args:
-        text: drug text as charted, or one alias.
-
-    Returns:
-        The tokens, e.g. ``("d", "5", "1/2", "ns")`` for ``"D5 1/2NS"``.
-    """
-    s = unicodedata.normalize("NFKD", text)
-    s = "".join(ch for ch in s if not unicodedata.combining(ch)).lower()
-    s = s.replace("\u2044", "/")
-    s = _APOSTROPHES_RE.sub("", s)
-    s = _THOUSANDS_RE.sub("", s)
-    s = _BARE_DECIMAL_RE.sub("0.", s)
-    return tuple(_TOKEN_RE.findall(s))
-
-
-@dataclass(frozen=True)
-class _Analysis:
-    """What the text of one distinct drug string says (policy-free)."""
-
-    row: int  # reference row of the chosen alias, -1 when none
-    matched: str | None  # the alias as written in the reference
-    hydration_named: bool  # a hydration fluid is named anywhere
-    vehicle_named: bool  # a hydration fluid or a diluent is named anywhere
-    volume_ml: float | None  # largest volume written, None when none
-    diluent_word: str | None  # flush / KVO / TKO / keep vein open / lock wording found
-    carrier_wording: bool  # carrier / diluent
-
-
+# --------------------------------------------------------------------------
+# The reference
+# --------------------------------------------------------------------------
 @dataclass(frozen=True, eq=False)
 class DrugReference:
     """The validated drug table, the NDC mapping and the compiled alias index.
 
     Build it with :func:`load_drug_reference` (from CSV files) or
     :meth:`from_frames`; never mutate it. Invariants: ``drug_key`` is unique;
-    every class is in :data:`REFERENCE_CLASSES`; every alias, once tokenized,
+    every class is in ``REFERENCE_CLASSES``; every alias, once tokenized,
     belongs to exactly one key; every NDC is 11 digits and points at a key.
 
     Attributes:
@@ -180,10 +120,8 @@ class DrugReference:
 
     drugs: pd.DataFrame
     ndc: pd.DataFrame
-    _aliases: Mapping[tuple[str, ...], tuple[int, str]] = field(repr=False)
-    _max_alias_tokens: int = field(repr=False)
+    _index: AliasIndex = field(repr=False)
     _keys: tuple[str, ...] = field(repr=False)
-    _classes: tuple[str, ...] = field(repr=False)
     _hormonal: tuple[bool, ...] = field(repr=False)
     _ndc_rows: Mapping[str, int] = field(repr=False)
 
@@ -212,206 +150,140 @@ class DrugReference:
                 keys, a malformed or duplicate NDC, or an NDC naming an
                 unknown key. The message names the offending row.
         """
-        missing = [c for c in DRUG_COLUMNS if c not in drugs.columns]
-        if missing:
-            raise ValueError(f"drug reference: missing column(s) {missing}")
-        table = drugs.loc[:, list(DRUG_COLUMNS)].reset_index(drop=True)
-        labels = list(sources) if sources is not None else [f"drugs row {i + 1}" for i in range(len(table))]
-        if len(labels) != len(table):
-            raise ValueError("drug reference: one source label per row is required")
-
-        keys: list[str] = []
-        classes: list[str] = []
-        hormonal: list[bool] = []
-        seen_keys: dict[str, str] = {}
-        aliases: dict[tuple[str, ...], tuple[int, str]] = {}
-        alias_owner: dict[tuple[str, ...], str] = {}
-        for i, rec in enumerate(table.itertuples(index=False)):
-            where = labels[i]
-            key = _clean(rec.drug_key)
-            if not _KEY_RE.match(key):
-                raise ValueError(f"{where}: drug_key {key!r} must be lowercase snake_case")
-            if key in seen_keys:
-                raise ValueError(f"{where}: duplicate drug_key {key!r} (also {seen_keys[key]})")
-            seen_keys[key] = where
-            klass = _clean(rec.drug_class)
-            if klass not in _RANK:
-                raise ValueError(
-                    f"{where} (drug_key {key!r}): drug_class {klass!r} not in {list(REFERENCE_CLASSES)}"
-                )
-            flag = rec.hormonal
-            if isinstance(flag, (bool, np.bool_)):
-                is_hormonal = bool(flag)
-            else:
-                text = _clean(flag)
-                if text not in _TRUE and text not in _FALSE:
-                    raise ValueError(f"{where} (drug_key {key!r}): hormonal {flag!r} must be true or false")
-                is_hormonal = text in _TRUE
-            names = [n.strip() for n in _clean(rec.names, lower=False).split("|")]
-            if not any(names):
-                raise ValueError(f"{where} (drug_key {key!r}): names is empty")
-            for alias in names:
-                tokens = tokenize(alias)
-                if not alias or not tokens:
-                    raise ValueError(f"{where} (drug_key {key!r}): empty alias in names")
-                if not any(t.isalpha() for t in tokens):
-                    raise ValueError(f"{where} (drug_key {key!r}): alias {alias!r} has no letters")
-                if len(tokens) == 1 and tokens[0] in _STOP_ALIASES:
-                    raise ValueError(f"{where} (drug_key {key!r}): alias {alias!r} is too generic")
-                owner = alias_owner.get(tokens)
-                if owner is not None and owner != key:
-                    raise ValueError(
-                        f"{where} (drug_key {key!r}): alias {alias!r} is already claimed by "
-                        f"drug_key {owner!r} ({seen_keys[owner]})"
-                    )
-                if owner is None:
-                    alias_owner[tokens] = key
-                    aliases[tokens] = (i, alias.lower())
-            keys.append(key)
-            classes.append(klass)
-            hormonal.append(is_hormonal)
-
-        clean = pd.DataFrame(
-            {
-                "drug_key": pd.Series(keys, dtype="string"),
-                "drug_class": pd.Series(classes, dtype="string"),
-                "hormonal": pd.Series(hormonal, dtype=bool),
-                "group": table["group"].map(lambda v: _clean(v)).astype("string"),
-                "names": table["names"].map(lambda v: _clean(v)).astype("string"),
-                "note": table["note"].map(lambda v: _clean(v, lower=False)).astype("string"),
-            }
-        )
-
-        key_row = {k: i for i, k in enumerate(keys)}
-        ndc_rows: dict[str, int] = {}
-        ndc_list: list[tuple[str, str]] = []
-        if ndc is not None and len(ndc):
-            miss = [c for c in NDC_COLUMNS if c not in ndc.columns]
-            if miss:
-                raise ValueError(f"NDC mapping: missing column(s) {miss}")
-            nlabels = list(ndc_sources) if ndc_sources is not None else [f"ndc row {i + 1}" for i in range(len(ndc))]
-            seen_ndc: dict[str, str] = {}
-            for j, rec in enumerate(ndc.loc[:, list(NDC_COLUMNS)].itertuples(index=False)):
-                where = nlabels[j]
-                code = _clean(rec.ndc11, lower=False)
-                if not re.fullmatch(r"\d{11}", code):
-                    raise ValueError(f"{where}: ndc11 {rec.ndc11!r} must be 11 digits")
-                key = _clean(rec.drug_key)
-                if key not in key_row:
-                    raise ValueError(f"{where}: ndc11 {code} names unknown drug_key {key!r}")
-                if code in seen_ndc:
-                    raise ValueError(f"{where}: duplicate ndc11 {code} (also {seen_ndc[code]})")
-                seen_ndc[code] = where
-                ndc_rows[code] = key_row[key]
-                ndc_list.append((code, key))
-        ndc_frame = pd.DataFrame(ndc_list, columns=list(NDC_COLUMNS)).astype("string")
-
-        return cls(
-            drugs=clean,
-            ndc=ndc_frame,
-            _aliases=MappingProxyType(aliases),
-            _max_alias_tokens=max((len(t) for t in aliases), default=1),
-            _keys=tuple(keys),
-            _classes=tuple(classes),
-            _hormonal=tuple(hormonal),
-            _ndc_rows=MappingProxyType(ndc_rows),
-        )
-
-    def alias_table(self) -> pd.DataFrame:
-        """Every alias with its normalised token form and its ``drug_key``."""
-        rows = [
-            (alias, " ".join(tokens), self._keys[row])
-            for tokens, (row, alias) in self._aliases.items()
-        ]
-        return pd.DataFrame(rows, columns=["alias", "normalised", "drug_key"]).astype("string")
-
-    # -- text analysis ------------------------------------------------------
-    def _analyse(self, text: str) -> _Analysis:
-        """Match one distinct drug string against the alias index."""
-        tokens = tokenize(text)
-        n = len(tokens)
-        matches: list[tuple[int, int, int, str]] = []  # start, end, row, alias
-        i = 0
-        while i < n:
-            hit = None
-            for length in range(min(self._max_alias_tokens, n - i), 0, -1):
-                found = self._aliases.get(tokens[i : i + length])
-                if found is not None:
-                    hit = (i, i + length, found[0], found[1])
-                    break
-            if hit is None:
-                i += 1
-            else:
-                matches.append(hit)
-                i = hit[1]
-
-        covered = set()
-        for start, end, _, _ in matches:
-            covered.update(range(start, end))
-        split = next((k for k, t in enumerate(tokens) if t == "in" and k not in covered), n)
-        before = [m for m in matches if m[0] < split]
-
-        hydration_named = any(self._classes[m[2]] == "hydration" for m in matches)
-        vehicle_named = hydration_named or any(self._classes[m[2]] == "diluent" for m in matches)
-        diluent_word = _diluent_wording(tokens)
-        carrier_wording = bool(set(tokens) & _CARRIER_TOKENS)
-
-        chosen = None
-        if diluent_word is not None:
-            dil = [m for m in matches if self._classes[m[2]] == "diluent"]
-            pool = dil or before or matches
-            chosen = _best(pool, self._classes) if pool else None
-        elif before:
-            best = _best(before, self._classes)
-            if self._classes[best[2]] in ("hydration", "electrolyte"):
-                best = _best(matches, self._classes)  # the vehicle may decide
-            chosen = best
-
-        return _Analysis(
-            row=chosen[2] if chosen else -1,
-            matched=chosen[3] if chosen else None,
-            hydration_named=hydration_named,
-            vehicle_named=vehicle_named,
-            volume_ml=_largest_volume(tokens),
-            diluent_word=diluent_word,
-            carrier_wording=carrier_wording,
-        )
+        table, rows = _validate_drugs(drugs, sources)
+        ndc_rows, ndc_frame = _ndc_mapping(ndc, ndc_sources, {k: i for i, k in enumerate(rows.keys)})
+        index = AliasIndex(MappingProxyType(rows.aliases), tuple(rows.classes))
+        return cls(drugs=_drug_frame(table, rows), ndc=ndc_frame, _index=index, _keys=tuple(rows.keys),
+                   _hormonal=tuple(rows.hormonal), _ndc_rows=MappingProxyType(ndc_rows))
 
 
-def _diluent_wording(tokens: tuple[str, ...]) -> str | None:
-    """The flush / KVO / TKO / keep-vein-open / lock word of the text, if any.
+@dataclass
+class _DrugRows:
+    """Drug rows validated one by one, with the alias index they compile to.
 
-    ``luer lock`` describes a syringe tip, not a use, and is ignored.
+    Row ``i`` of ``keys`` / ``classes`` / ``hormonal`` is row ``i`` of the
+    input table; ``aliases`` maps an alias's tokens to ``(i, alias)`` of the
+    first row that names it.
     """
-    for i, t in enumerate(tokens):
-        if t in _DILUENT_TOKENS and not (t in ("lock", "locks") and i and tokens[i - 1] == "luer"):
-            return t
-    for phrase in _DILUENT_PHRASES:
-        k = len(phrase)
-        if any(tokens[i : i + k] == phrase for i in range(len(tokens) - k + 1)):
-            return " ".join(phrase)
-    return None
+
+    keys: list[str] = field(default_factory=list)
+    classes: list[str] = field(default_factory=list)
+    hormonal: list[bool] = field(default_factory=list)
+    aliases: dict[Tokens, tuple[int, str]] = field(default_factory=dict)
+    _where: dict[str, str] = field(default_factory=dict)  # drug_key -> its row label
+    _owner: dict[Tokens, str] = field(default_factory=dict)  # alias tokens -> drug_key
+
+    def add(self, rec: tuple, where: str) -> None:
+        """Validate one ``drugs.csv`` row (a namedtuple); ``where`` labels errors."""
+        key = _clean(rec.drug_key)
+        if not _KEY_RE.match(key):
+            raise ValueError(f"{where}: drug_key {key!r} must be lowercase snake_case")
+        if key in self._where:
+            raise ValueError(f"{where}: duplicate drug_key {key!r} (also {self._where[key]})")
+        self._where[key] = where
+        klass = _clean(rec.drug_class)
+        if klass not in REFERENCE_CLASSES:
+            raise ValueError(f"{where} (drug_key {key!r}): drug_class {klass!r} not in {list(REFERENCE_CLASSES)}")
+        is_hormonal = _hormonal_flag(rec.hormonal, f"{where} (drug_key {key!r})")
+        self._add_aliases(rec.names, len(self.keys), key, where)
+        self.keys.append(key)
+        self.classes.append(klass)
+        self.hormonal.append(is_hormonal)
+
+    def _add_aliases(self, names: object, row: int, key: str, where: str) -> None:
+        """Register the pipe-separated aliases of reference row ``row``."""
+        aliases = [n.strip() for n in _clean(names, lower=False).split("|")]
+        if not any(aliases):
+            raise ValueError(f"{where} (drug_key {key!r}): names is empty")
+        for alias in aliases:
+            tokens = tokenize(alias)
+            problem = alias_problem(alias, tokens)
+            if problem is not None:
+                raise ValueError(f"{where} (drug_key {key!r}): {problem}")
+            owner = self._owner.get(tokens)
+            if owner is not None and owner != key:
+                raise ValueError(
+                    f"{where} (drug_key {key!r}): alias {alias!r} is already claimed by "
+                    f"drug_key {owner!r} ({self._where[owner]})"
+                )
+            if owner is None:  # a row repeating its own alias keeps the first spelling
+                self._owner[tokens] = key
+                self.aliases[tokens] = (row, alias.lower())
 
 
-def _best(pool: list[tuple[int, int, int, str]], classes: tuple[str, ...]) -> tuple[int, int, int, str]:
-    """Highest-ranked class first, then the earliest position."""
-    return min(pool, key=lambda m: (-_RANK[classes[m[2]]], m[0]))
+def _validate_drugs(drugs: pd.DataFrame, sources: Iterable[str] | None) -> tuple[pd.DataFrame, _DrugRows]:
+    """The drug columns of ``drugs`` and their validated rows (see :meth:`DrugReference.from_frames`)."""
+    table = _select(drugs, DRUG_COLUMNS, "drug reference").reset_index(drop=True)
+    labels = list(sources) if sources is not None else [f"drugs row {i + 1}" for i in range(len(table))]
+    if len(labels) != len(table):
+        raise ValueError("drug reference: one source label per row is required")
+    rows = _DrugRows()
+    for where, rec in zip(labels, table.itertuples(index=False), strict=True):
+        rows.add(rec, where)
+    return table, rows
 
 
-def _largest_volume(tokens: tuple[str, ...]) -> float | None:
-    """Largest ``<number> mL`` / ``<number> L`` in the tokens, rates excluded."""
-    best: float | None = None
-    for i in range(len(tokens) - 1):
-        unit = _VOLUME_UNITS.get(tokens[i + 1])
-        if unit is None or not _NUMBER_RE.match(tokens[i]):
-            continue
-        nxt = tokens[i + 2] if i + 2 < len(tokens) else ""
-        nxt2 = tokens[i + 3] if i + 3 < len(tokens) else ""
-        if nxt in _RATE_WORDS or (nxt == "per" and nxt2 in _RATE_WORDS):
-            continue  # 125 mL/h is a rate, not a bag
-        value = float(tokens[i]) * unit
-        best = value if best is None else max(best, value)
-    return best
+def _drug_frame(table: pd.DataFrame, rows: _DrugRows) -> pd.DataFrame:
+    """The public ``drugs`` frame: validated key/class/flag, trimmed text columns."""
+    return pd.DataFrame(
+        {
+            "drug_key": pd.Series(rows.keys, dtype="string"),
+            "drug_class": pd.Series(rows.classes, dtype="string"),
+            "hormonal": pd.Series(rows.hormonal, dtype=bool),
+            "group": table["group"].map(lambda v: _clean(v)).astype("string"),
+            "names": table["names"].map(lambda v: _clean(v)).astype("string"),
+            "note": table["note"].map(lambda v: _clean(v, lower=False)).astype("string"),
+        }
+    )
+
+
+def _hormonal_flag(flag: object, where: str) -> bool:
+    """A bool, or true/false text (t/f, yes/no, y/n, 1/0; blank = false)."""
+    if isinstance(flag, (bool, np.bool_)):
+        return bool(flag)
+    text = _clean(flag)
+    if text not in _TRUE and text not in _FALSE:
+        raise ValueError(f"{where}: hormonal {flag!r} must be true or false")
+    return text in _TRUE
+
+
+def _ndc_mapping(
+    ndc: pd.DataFrame | None, sources: Iterable[str] | None, key_row: Mapping[str, int]
+) -> tuple[dict[str, int], pd.DataFrame]:
+    """Validate the NDC rows: ``(ndc11 -> reference row, ndc frame)``.
+
+    ``key_row`` maps every valid ``drug_key`` to its reference row. An NDC
+    here must already be in the 11-digit form (the key of
+    :func:`normalise_ndc`); only charted NDCs are normalised.
+    """
+    ndc_rows: dict[str, int] = {}
+    pairs: list[tuple[str, str]] = []
+    if ndc is not None and len(ndc):
+        table = _select(ndc, NDC_COLUMNS, "NDC mapping")
+        labels = list(sources) if sources is not None else [f"ndc row {i + 1}" for i in range(len(ndc))]
+        seen: dict[str, str] = {}
+        for j, rec in enumerate(table.itertuples(index=False)):
+            where = labels[j]
+            code = _clean(rec.ndc11, lower=False)
+            if not re.fullmatch(NDC11_PATTERN, code):
+                raise ValueError(f"{where}: ndc11 {rec.ndc11!r} must be 11 digits")
+            key = _clean(rec.drug_key)
+            if key not in key_row:
+                raise ValueError(f"{where}: ndc11 {code} names unknown drug_key {key!r}")
+            if code in seen:
+                raise ValueError(f"{where}: duplicate ndc11 {code} (also {seen[code]})")
+            seen[code] = where
+            ndc_rows[code] = key_row[key]
+            pairs.append((code, key))
+    return ndc_rows, pd.DataFrame(pairs, columns=list(NDC_COLUMNS)).astype("string")
+
+
+def _select(frame: pd.DataFrame, columns: tuple[str, ...], what: str) -> pd.DataFrame:
+    """``frame[columns]``, or a ValueError naming ``what`` and the missing ones."""
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{what}: missing column(s) {missing}")
+    return frame.loc[:, list(columns)]
 
 
 def _clean(value: object, *, lower: bool = True) -> str:
@@ -421,15 +293,15 @@ def _clean(value: object, *, lower: bool = True) -> str:
     return text.lower() if lower else text
 
 
+# --------------------------------------------------------------------------
+# Loading
+# --------------------------------------------------------------------------
 def _read_csv(path: Path, columns: tuple[str, ...]) -> pd.DataFrame:
     if not path.is_file():
         raise ValueError(f"{path}: file not found")
     frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
     frame.columns = [str(c).strip().lower() for c in frame.columns]
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise ValueError(f"{path}: missing column(s) {missing}")
-    return frame.loc[:, list(columns)]
+    return _select(frame, columns, str(path))
 
 
 def load_drug_reference(
@@ -465,75 +337,287 @@ def load_drug_reference(
     base = _read_csv(base_path, DRUG_COLUMNS)
     labels = [f"{base_path.name} row {i + 1}" for i in range(len(base))]
     if extra is not None:
-        extra_path = Path(extra)
-        user = _read_csv(extra_path, DRUG_COLUMNS)
-        position = {_clean(k): i for i, k in enumerate(base["drug_key"])}
-        rows = base.to_dict("records")
-        seen: dict[str, int] = {}
-        for j, rec in enumerate(user.to_dict("records")):
-            where = f"{extra_path.name} row {j + 1}"
-            key = _clean(rec["drug_key"])
-            if key in seen:
-                raise ValueError(f"{where}: duplicate drug_key {key!r} (also row {seen[key]})")
-            seen[key] = j + 1
-            if key in position:
-                rows[position[key]] = rec
-                labels[position[key]] = where
-            else:
-                position[key] = len(rows)
-                rows.append(rec)
-                labels.append(where)
-        base = pd.DataFrame(rows, columns=list(DRUG_COLUMNS))
-
-    ndc_frames: list[pd.DataFrame] = []
-    ndc_labels: list[str] = []
-    sample = folder / "ndc_sample.csv"
-    for path in [p for p in (sample if sample.is_file() else None, Path(ndc) if ndc else None) if p]:
-        frame = _read_csv(path, NDC_COLUMNS)
-        frame = frame.assign(ndc11=frame["ndc11"].str.strip())
-        ndc_frames.append(frame)
-        ndc_labels.extend(f"{path.name} row {i + 1}" for i in range(len(frame)))
-    if ndc_frames:
-        mapping = pd.concat(ndc_frames, ignore_index=True)
-        mapping["_label"] = ndc_labels
-        mapping = mapping.drop_duplicates("ndc11", keep="last")  # user file wins
-        ndc_labels = mapping.pop("_label").tolist()
-    else:
-        mapping = pd.DataFrame(columns=list(NDC_COLUMNS))
+        base, labels = _merge_extra(base, labels, Path(extra))
+    mapping, ndc_labels = _read_ndc_files(folder / "ndc_sample.csv", Path(ndc) if ndc else None)
     return DrugReference.from_frames(base, mapping, sources=labels, ndc_sources=ndc_labels)
 
 
-def normalise_ndc(values: pd.Series) -> pd.Series:
-    """Normalise NDCs to the 11-digit 5-4-2 form, vectorised.
+def _merge_extra(base: pd.DataFrame, labels: list[str], path: Path) -> tuple[pd.DataFrame, list[str]]:
+    """The shipped rows with a user's rows: same key replaces in place, new key appends.
 
-    Accepts 11 digits (with or without 5-4-2 dashes) and the 10-digit dashed
-    forms 4-4-2, 5-3-2 and 5-4-1, zero-padding the short segment. A numeric
-    column (leading zeros lost by a spreadsheet) is zero-filled to 11 digits.
-    Anything else, including 10 digits without dashes (ambiguous), is ``<NA>``.
+    Returns the merged rows and one error-message label per row (the user
+    file's label for a replaced or added row).
+    """
+    user = _read_csv(path, DRUG_COLUMNS)
+    position = {_clean(k): i for i, k in enumerate(base["drug_key"])}
+    rows = base.to_dict("records")
+    labels = list(labels)
+    seen: dict[str, int] = {}
+    for j, rec in enumerate(user.to_dict("records")):
+        where = f"{path.name} row {j + 1}"
+        key = _clean(rec["drug_key"])
+        if key in seen:
+            raise ValueError(f"{where}: duplicate drug_key {key!r} (also row {seen[key]})")
+        seen[key] = j + 1
+        if key in position:
+            rows[position[key]] = rec
+            labels[position[key]] = where
+        else:
+            position[key] = len(rows)
+            rows.append(rec)
+            labels.append(where)
+    return pd.DataFrame(rows, columns=list(DRUG_COLUMNS)), labels
+
+
+def _read_ndc_files(sample: Path, user: Path | None) -> tuple[pd.DataFrame, list[str]]:
+    """The shipped sample NDC mapping (if the file exists) then the user's.
+
+    A user row replaces a sample row with the same ``ndc11``. Returns the
+    rows and one error-message label per row.
+    """
+    frames: list[pd.DataFrame] = []
+    labels: list[str] = []
+    for path in [p for p in (sample if sample.is_file() else None, user) if p]:
+        frame = _read_csv(path, NDC_COLUMNS)
+        frames.append(frame.assign(ndc11=frame["ndc11"].str.strip()))
+        labels.extend(f"{path.name} row {i + 1}" for i in range(len(frame)))
+    if not frames:
+        return pd.DataFrame(columns=list(NDC_COLUMNS)), labels
+    mapping = pd.concat(frames, ignore_index=True)
+    mapping["_label"] = labels
+    mapping = mapping.drop_duplicates("ndc11", keep="last")  # user file wins
+    labels = mapping.pop("_label").tolist()
+    return mapping, labels
+
+
+# --------------------------------------------------------------------------
+# Classification
+# --------------------------------------------------------------------------
+def classify_drugs(
+    drug: pd.Series,
+    reference: DrugReference,
+    *,
+    ndc: pd.Series | None = None,
+    override: pd.Series | None = None,
+    rate_ml_h: pd.Series | None = None,
+    electrolyte_in_fluid: str = "hydration",
+    kvo_max_rate_ml_h: float = 30.0,
+) -> pd.DataFrame:
+    """Classify MAR drug entries.
+
+    Invariants of the result: same index (and order) as ``drug``; one row per
+    input row; ``drug_class`` in ``OUTPUT_CLASSES`` (never ``electrolyte``);
+    ``class_source`` in :data:`CLASS_SOURCES`, ``"unknown"`` exactly when
+    ``drug_class == "unknown"``; ``hormonal`` is True only for ``chemo``;
+    equal inputs give equal outputs.
+
+    Precedence: a non-null ``override`` wins (``class_source="override"``,
+    ``drug_key`` still from the NDC or the text); else an NDC found in the
+    mapping (``"ndc"``); else the text (``"name"``). Flush/KVO/lock wording
+    in the text makes any non-override result ``diluent``, because it
+    describes how the product was used. An electrolyte is resolved by the
+    volume rule of the module docstring. A ``hydration`` result (not an
+    override) with a known rate <= ``kvo_max_rate_ml_h`` becomes ``diluent``
+    with ``class_source="kvo_rate"``.
 
     Args:
-        values: NDCs as charted.
+        drug: drug text as charted (``<NA>`` allowed).
+        reference: from :func:`load_drug_reference`.
+        ndc: optional NDCs, read by :func:`normalise_ndc`; a value that is
+            not an NDC by its rule is ignored (as if missing).
+        override: optional MAR ``drug_class`` values (``schemas.DRUG_CLASSES``:
+            chemo, therapeutic, hydration, diluent; blank = none).
+        rate_ml_h: optional infusion rate in mL/h.
+        electrolyte_in_fluid: ``"hydration"`` or ``"therapeutic"``: the class
+            of an electrolyte added to a large-volume fluid (D21).
+        kvo_max_rate_ml_h: plain fluid at or below this rate (mL/h) is
+            keep-vein-open.
 
     Returns:
-        ``string`` Series aligned with ``values``.
+        DataFrame with :data:`RESULT_COLUMNS`: ``drug_key`` (string),
+        ``drug_class`` (string), ``hormonal`` (bool), ``matched`` (string,
+        the alias that decided), ``class_source`` (string).
+
+    Raises:
+        ValueError: an unknown policy value, a negative KVO rate, an override
+            value outside ``schemas.DRUG_CLASSES``, or misaligned inputs.
     """
-    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
-        num = pd.to_numeric(values, errors="coerce")
-        whole = num.notna() & (num >= 0) & (num < 1e11) & (num == np.floor(num.fillna(0)))
-        out = pd.Series(pd.NA, index=values.index, dtype="string")
-        out[whole] = num[whole].astype("int64").astype(str).str.zfill(11)
-        return out
-    text = values.astype("string").str.strip()
-    out = pd.Series(pd.NA, index=values.index, dtype="string")
-    plain = text.str.fullmatch(r"\d{11}").fillna(False).astype(bool)
-    out[plain] = text[plain]
-    parts = text.str.extract(r"^(\d{4,5})-(\d{3,4})-(\d{1,2})$")
-    lens = parts.apply(lambda c: c.str.len()).fillna(0).astype(int)
-    shape = lens[0].astype(str) + "-" + lens[1].astype(str) + "-" + lens[2].astype(str)
-    ok = shape.isin(["5-4-2", "4-4-2", "5-3-2", "5-4-1"]) & ~plain
-    if ok.any():
-        out[ok] = parts.loc[ok, 0].str.zfill(5) + parts.loc[ok, 1].str.zfill(4) + parts.loc[ok, 2].str.zfill(2)
-    return out
+    _check_policy(electrolyte_in_fluid, kvo_max_rate_ml_h)
+    index = drug.index
+    distinct = _Distinct.of(
+        drug,
+        _aligned(ndc, index, "ndc"),
+        _aligned(override, index, "override"),
+        _aligned(rate_ml_h, index, "rate_ml_h"),
+        kvo_max_rate_ml_h=kvo_max_rate_ml_h,
+    )
+    results = _resolve_distinct(distinct, reference, electrolyte_in_fluid)
+    return _spread(results, distinct.combo, index)
+
+
+def _check_policy(electrolyte_in_fluid: str, kvo_max_rate_ml_h: float) -> None:
+    if electrolyte_in_fluid not in (HYDRATION, THERAPEUTIC):
+        raise ValueError(f"electrolyte_in_fluid={electrolyte_in_fluid!r}: expected 'hydration' or 'therapeutic'")
+    if not kvo_max_rate_ml_h >= 0:  # also rejects NaN
+        raise ValueError("kvo_max_rate_ml_h must be >= 0")
+
+
+@dataclass(frozen=True)
+class _Distinct:
+    """The distinct input combinations of a classification.
+
+    Every ``*_codes`` array has one entry per input row: the position of the
+    row's normalised value in the matching uniques, ``-1`` when missing.
+    ``combo`` numbers the distinct (text, NDC, override, KVO) combinations
+    per row; ``first`` is the first row of each combination, in combo order.
+    """
+
+    text_codes: np.ndarray
+    texts: pd.Index
+    ndc_codes: np.ndarray
+    ndcs: pd.Index
+    override_codes: np.ndarray
+    overrides: pd.Index
+    kvo: np.ndarray
+    combo: np.ndarray
+    first: np.ndarray
+
+    @classmethod
+    def of(
+        cls,
+        drug: pd.Series,
+        ndc: pd.Series | None,
+        override: pd.Series | None,
+        rate_ml_h: pd.Series | None,
+        *,
+        kvo_max_rate_ml_h: float,
+    ) -> "_Distinct":
+        # Factorize the raw columns, normalise only their distinct values, then
+        # combine the codes: every later step works on distinct combinations.
+        n = len(drug)
+        text_codes, texts = pd.factorize(drug)
+        codes = text_codes.astype(np.int64) + 1
+        ndc_codes, ndcs = _normalised_codes(ndc, n, lambda u: normalise_ndc(pd.Series(u)))
+        if ndc is not None:
+            codes = _combine(codes, ndc_codes, len(ndcs))
+        override_codes, overrides = _normalised_codes(
+            override, n, lambda u: _override_values(pd.Series(u, dtype=object))
+        )
+        if override is not None:
+            codes = _combine(codes, override_codes, len(overrides))
+        kvo = np.zeros(n, dtype=bool)
+        if rate_ml_h is not None:
+            rate = pd.to_numeric(rate_ml_h, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+            kvo = ~np.isnan(rate) & (rate <= kvo_max_rate_ml_h)
+        combo, _ = pd.factorize(codes * 2 + kvo)
+        _, first = np.unique(combo, return_index=True)  # first row of each combination
+        return cls(text_codes, texts, ndc_codes, ndcs, override_codes, overrides, kvo, combo, first)
+
+
+
+def _resolve_distinct(distinct: _Distinct, reference: DrugReference, electrolyte_in_fluid: str) -> list[tuple]:
+    """The result of every distinct combination, in combo order.
+
+    Each distinct text is analysed once, whatever the number of rows or of
+    combinations it appears in.
+    """
+    d = distinct
+    analyses = [reference._index.analyse(str(t)) for t in d.texts]
+    results = []
+    for pos in d.first:
+        t, n, o = d.text_codes[pos], d.ndc_codes[pos], d.override_codes[pos]
+        results.append(
+            _resolve(
+                analyses[t] if t >= 0 else NO_TEXT,
+                reference._ndc_rows.get(d.ndcs[n], -1) if n >= 0 else -1,
+                d.overrides[o] if o >= 0 else None,
+                bool(d.kvo[pos]),
+                reference,
+                electrolyte_in_fluid,
+            )
+        )
+    return results
+
+
+def _normalised_codes(
+    values: pd.Series | None, n: int, normalise: Callable[[object], pd.Series]
+) -> tuple[np.ndarray, pd.Index]:
+    """Per-row codes into the distinct normalised values (``-1`` = missing).
+
+    ``normalise`` sees only the distinct raw values, so its cost does not
+    grow with the number of rows.
+    """
+    codes = np.full(n, -1, dtype=np.int64)
+    if values is None:
+        return codes, pd.Index([])
+    raw_codes, raw_uniques = pd.factorize(values)
+    norm_codes, uniques = pd.factorize(normalise(raw_uniques))
+    if len(raw_uniques):
+        codes = np.where(raw_codes >= 0, norm_codes[np.maximum(raw_codes, 0)], -1).astype(np.int64)
+    return codes, uniques
+
+
+def _combine(codes: np.ndarray, part: np.ndarray, n_part: int) -> np.ndarray:
+    """Dense codes of the pairs (``codes``, ``part``); ``part`` is -1..n_part-1."""
+    return pd.factorize(codes * (n_part + 1) + part + 1)[0].astype(np.int64)
+
+
+def _resolve(
+    a: TextAnalysis,
+    ndc_row: int,
+    override: str | None,
+    kvo: bool,
+    reference: DrugReference,
+    electrolyte_in_fluid: str,
+) -> tuple[str | None, str, bool, str | None, str]:
+    """Class one distinct combination: ``RESULT_COLUMNS`` values, in order.
+
+    ``ndc_row`` is the reference row of the NDC (-1: none or not mapped);
+    ``kvo`` says the rate is at or below the keep-vein-open rate.
+    """
+    row = ndc_row if ndc_row >= 0 else a.row
+    matched = a.matched
+    if override is not None:
+        klass, source = str(override), "override"
+    elif row < 0:
+        if a.diluent_word is not None:
+            klass, source, matched = DILUENT, "name", a.diluent_word
+        else:
+            klass, source = UNKNOWN, "unknown"
+    else:
+        source = "ndc" if ndc_row >= 0 else "name"
+        klass = reference._index.classes[row]
+        if a.diluent_word is not None:
+            klass = DILUENT
+        elif klass == ELECTROLYTE:
+            klass = electrolyte_in_fluid if _in_large_fluid(a) else THERAPEUTIC
+        if klass == HYDRATION and a.carrier_wording:
+            klass = DILUENT
+        if klass == HYDRATION and kvo:
+            klass, source = DILUENT, "kvo_rate"
+    key = reference._keys[row] if row >= 0 else None
+    hormonal = bool(row >= 0 and reference._hormonal[row] and klass == CHEMO)
+    return key, klass, hormonal, matched, source
+
+
+def _spread(results: list[tuple], combo: np.ndarray, index: pd.Index) -> pd.DataFrame:
+    """One result per distinct combination -> the result frame, one row per input row."""
+    columns = list(zip(*results)) if results else [()] * len(RESULT_COLUMNS)
+    dtypes: tuple[str | type, ...] = ("string", "string", bool, "string", "string")
+    data = {}
+    for name, values, dtype in zip(RESULT_COLUMNS, columns, dtypes):
+        arr = np.asarray(values, dtype=object)[combo] if results else np.asarray([], dtype=object)
+        data[name] = np.asarray(arr, dtype=bool) if dtype is bool else pd.array(arr, dtype=dtype)
+    return pd.DataFrame(data, index=index)
+
+
+def _in_large_fluid(a: TextAnalysis) -> bool:
+    """Electrolyte rule (R-D6 / R-G1): is the vehicle a large-volume fluid?"""
+    if a.hydration_named:
+        return a.volume_ml is None or a.volume_ml >= LARGE_VOLUME_ML
+    if a.vehicle_named:  # water or another diluent: a drug rider, not a fluid
+        return False
+    return a.volume_ml is not None and a.volume_ml >= LARGE_VOLUME_ML
 
 
 def _aligned(series: pd.Series | None, index: pd.Index, name: str) -> pd.Series | None:
@@ -550,160 +634,14 @@ def _aligned(series: pd.Series | None, index: pd.Index, name: str) -> pd.Series 
 
 
 def _override_values(override: pd.Series) -> pd.Series:
+    """Trimmed lower-case override values (blank -> missing), all in the contract's vocabulary."""
     text = override.astype("string").str.strip().str.lower()
     text = text.mask(text == "")
-    bad = text.notna() & ~text.isin(OVERRIDE_CLASSES)
+    bad = text.notna() & ~text.isin(schemas.DRUG_CLASSES)
     if bad.any():
         values = sorted(set(text[bad].dropna()))
         raise ValueError(
-            f"override drug_class value(s) {values} not in {list(OVERRIDE_CLASSES)}; "
+            f"override drug_class value(s) {values} not in {list(_OVERRIDE_ORDER)}; "
             "quarantine these rows before classifying"
         )
     return text
-
-
-def classify_drugs(
-    drug: pd.Series,
-    reference: DrugReference,
-    *,
-    ndc: pd.Series | None = None,
-    override: pd.Series | None = None,
-    rate_ml_h: pd.Series | None = None,
-    electrolyte_in_fluid: str = "hydration",
-    kvo_max_rate_ml_h: float = 30.0,
-) -> pd.DataFrame:
-    """Classify MAR drug entries.
-
-    Invariants of the result: same index (and order) as ``drug``; one row per
-    input row; ``drug_class`` in :data:`OUTPUT_CLASSES` (never
-    ``electrolyte``); ``class_source`` in :data:`CLASS_SOURCES`;
-    ``class_source == "unknown"`` exactly when ``drug_class == "unknown"``;
-    ``hormonal`` is True only for ``chemo``; equal inputs give equal outputs.
-
-    Precedence: a non-null ``override`` wins (``class_source="override"``,
-    ``drug_key`` still from the NDC or the text); else an NDC found in the
-    mapping (``"ndc"``); else the text (``"name"``). Flush/KVO/lock wording
-    in the text makes any non-override result ``diluent``, because it
-    describes how the product was used. An electrolyte is resolved by the
-    volume rule of the module docstring. A ``hydration`` result (not an
-    override) with a known rate <= ``kvo_max_rate_ml_h`` becomes ``diluent``
-    with ``class_source="kvo_rate"``.
-
-    Args:
-        drug: drug text as charted (``<NA>`` allowed).
-        reference: from :func:`load_drug_reference`.
-        ndc: optional NDCs, any form :func:`normalise_ndc` accepts.
-        override: optional MAR ``drug_class`` values (chemo, therapeutic,
-            hydration, diluent; blank = none).
-        rate_ml_h: optional infusion rate in mL/h.
-        electrolyte_in_fluid: ``"hydration"`` or ``"therapeutic"``: the class
-            of an electrolyte added to a large-volume fluid (D21).
-        kvo_max_rate_ml_h: plain fluid at or below this rate is keep-vein-open.
-
-    Returns:
-        DataFrame with :data:`RESULT_COLUMNS`: ``drug_key`` (string),
-        ``drug_class`` (string), ``hormonal`` (bool), ``matched`` (string,
-        the alias that decided), ``class_source`` (string).
-
-    Raises:
-        ValueError: an unknown policy value, a negative KVO rate, an override
-            value outside :data:`OVERRIDE_CLASSES`, or misaligned inputs.
-    """
-    if electrolyte_in_fluid not in ("hydration", "therapeutic"):
-        raise ValueError(f"electrolyte_in_fluid={electrolyte_in_fluid!r}: expected 'hydration' or 'therapeutic'")
-    if not kvo_max_rate_ml_h >= 0:
-        raise ValueError("kvo_max_rate_ml_h must be >= 0")
-    index = drug.index
-    n = len(drug)
-    ndc = _aligned(ndc, index, "ndc")
-    override = _aligned(override, index, "override")
-    rate_ml_h = _aligned(rate_ml_h, index, "rate_ml_h")
-
-    # Factorize the raw columns, normalise only their distinct values, then
-    # combine the codes: every later step works on distinct combinations.
-    t_codes, t_uniques = pd.factorize(drug)
-    codes = t_codes.astype(np.int64) + 1
-    n_codes = np.full(n, -1, dtype=np.int64)
-    n_uniques: pd.Index | pd.Series = pd.Index([])
-    if ndc is not None:
-        raw_codes, raw_uniques = pd.factorize(ndc)
-        norm_codes, n_uniques = pd.factorize(normalise_ndc(pd.Series(raw_uniques)))
-        if len(raw_uniques):
-            n_codes = np.where(raw_codes >= 0, norm_codes[np.maximum(raw_codes, 0)], -1).astype(np.int64)
-        codes = pd.factorize(codes * (len(n_uniques) + 1) + n_codes + 1)[0].astype(np.int64)
-    o_codes = np.full(n, -1, dtype=np.int64)
-    o_uniques: pd.Index | pd.Series = pd.Index([])
-    if override is not None:
-        raw_codes, raw_uniques = pd.factorize(override)
-        norm_codes, o_uniques = pd.factorize(_override_values(pd.Series(raw_uniques, dtype=object)))
-        if len(raw_uniques):
-            o_codes = np.where(raw_codes >= 0, norm_codes[np.maximum(raw_codes, 0)], -1).astype(np.int64)
-        codes = pd.factorize(codes * (len(o_uniques) + 1) + o_codes + 1)[0].astype(np.int64)
-    kvo = np.zeros(n, dtype=bool)
-    if rate_ml_h is not None:
-        rate = pd.to_numeric(rate_ml_h, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-        kvo = ~np.isnan(rate) & (rate <= kvo_max_rate_ml_h)
-    combo, _ = pd.factorize(codes * 2 + kvo)
-    _, first = np.unique(combo, return_index=True)  # first row of each combination
-    k = len(first)
-
-    analyses = [reference._analyse(str(t)) for t in t_uniques]
-    no_text = _Analysis(-1, None, False, False, None, None, False)
-    out_key: list[str | None] = []
-    out_class: list[str] = []
-    out_hormonal: list[bool] = []
-    out_matched: list[str | None] = []
-    out_source: list[str] = []
-    for pos in first:
-        a = analyses[t_codes[pos]] if t_codes[pos] >= 0 else no_text
-        ndc_row = reference._ndc_rows.get(n_uniques[n_codes[pos]], -1) if n_codes[pos] >= 0 else -1
-        ov = o_uniques[o_codes[pos]] if o_codes[pos] >= 0 else None
-        row = ndc_row if ndc_row >= 0 else a.row
-        matched = a.matched
-        if ov is not None:
-            klass, source = str(ov), "override"
-        elif row < 0:
-            if a.diluent_word is not None:
-                klass, source, matched = "diluent", "name", a.diluent_word
-            else:
-                klass, source = "unknown", "unknown"
-        else:
-            source = "ndc" if ndc_row >= 0 else "name"
-            klass = reference._classes[row]
-            if a.diluent_word is not None:
-                klass = "diluent"
-            elif klass == "electrolyte":
-                klass = electrolyte_in_fluid if _in_large_fluid(a) else "therapeutic"
-            if klass == "hydration" and a.carrier_wording:
-                klass = "diluent"
-            if klass == "hydration" and kvo[pos]:
-                klass, source = "diluent", "kvo_rate"
-        out_key.append(reference._keys[row] if row >= 0 else None)
-        out_class.append(klass)
-        out_hormonal.append(bool(row >= 0 and reference._hormonal[row] and klass == "chemo"))
-        out_matched.append(matched)
-        out_source.append(source)
-
-    def spread(values: list, dtype: str | type) -> pd.api.extensions.ExtensionArray | np.ndarray:
-        arr = np.asarray(values, dtype=object)[combo] if k else np.asarray([], dtype=object)
-        return np.asarray(arr, dtype=bool) if dtype is bool else pd.array(arr, dtype=dtype)
-
-    return pd.DataFrame(
-        {
-            "drug_key": spread(out_key, "string"),
-            "drug_class": spread(out_class, "string"),
-            "hormonal": spread(out_hormonal, bool),
-            "matched": spread(out_matched, "string"),
-            "class_source": spread(out_source, "string"),
-        },
-        index=index,
-    )
-
-
-def _in_large_fluid(a: _Analysis) -> bool:
-    """Electrolyte rule (R-D6 / R-G1): is the vehicle a large-volume fluid?"""
-    if a.hydration_named:
-        return a.volume_ml is None or a.volume_ml >= LARGE_VOLUME_ML
-    if a.vehicle_named:  # water or another diluent: a drug rider, not a fluid
-        return False
-    return a.volume_ml is not None and a.volume_ml >= LARGE_VOLUME_ML

@@ -14,6 +14,8 @@ UNKNOWN = "unknown"
 DRUG_CLASSES: tuple[str, ...] = (CHEMO, THERAPEUTIC)
 #: Classes that earn a code of their own.
 CODED_CLASSES: tuple[str, ...] = (CHEMO, THERAPEUTIC, HYDRATION)
+#: Classes that never earn a code of their own (an unknown drug is reported, not coded).
+NOT_CODED_CLASSES: tuple[str, ...] = (DILUENT, NOT_REPORTABLE, UNKNOWN)
 #: Reference classes of drugs.csv, highest rank first (the rank decides between aliases).
 REFERENCE_CLASSES: tuple[str, ...] = (CHEMO, THERAPEUTIC, ELECTROLYTE, HYDRATION, DILUENT, NOT_REPORTABLE)
 #: Classes the drug classifier can return (an electrolyte is resolved per row).

@@ -19,7 +19,9 @@ THER_SEQUENTIAL = "96367"        # sequential new-drug therapeutic infusion
 CONCURRENT = "96368"             # concurrent infusion (once per encounter, R-E1)
 SC_INITIAL = "96369"             # subcutaneous infusion, first hour
 SC_HOUR = "96370"                # subcutaneous infusion, each additional hour
+SC_NEW_SITE = "96371"            # further SC pump set-up with new site(s)
 INJECTION = "96372"              # SC/IM injection
+INTRA_ARTERIAL = "96373"         # intra-arterial injection
 THER_PUSH = "96374"              # therapeutic IV push, initial
 THER_PUSH_NEW_DRUG = "96375"     # sequential push of a new drug
 REPEAT_PUSH = "96376"            # repeat push of the same drug (facility only, R-F2)
@@ -31,6 +33,10 @@ CHEMO_INITIAL = "96413"          # chemo infusion, first hour
 CHEMO_HOUR = "96415"             # chemo infusion, each additional hour
 CHEMO_PUMP = "96416"             # prolonged chemo infusion started with a pump (R-H8)
 CHEMO_SEQUENTIAL = "96417"       # sequential chemo infusion of a new drug
+CHEMO_INTRA_ARTERIAL = "96420"   # chemo intra-arterial push
+
+#: Modifier of the initial line of a second, separate vascular access (R-B3).
+SEPARATE_SITE_MODIFIER = "XU"
 
 # --- code sets ------------------------------------------------------------------
 INITIAL_CODES: frozenset[str] = frozenset(

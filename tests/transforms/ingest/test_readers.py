@@ -215,6 +215,44 @@ def test_service_date_is_local_calendar_date() -> None:
     assert staged["service_date"].tolist() == [dt.date(2026, 3, 8), dt.date(2026, 3, 9), None]
 
 
+# (raw ndc, staged ndc): an NDC by transforms.reference.ndc.normalise_ndc is
+# staged as its 11 digits; anything else is kept as charted, never lost.
+NDC_CASES: list[tuple[str | None, str | None]] = [
+    ("0409-4888-02", "00409488802"),  # 4-4-2 padded
+    ("12345-678-90", "12345067890"),  # 5-3-2 padded
+    ("12345-6789-1", "12345678901"),  # 5-4-1 padded
+    (" 12345 6789 01 ", "12345678901"),  # 11 digits, any separators
+    ("4091234010", "4091234010"),  # 10 digits without hyphens: ambiguous
+    ("NDC 0409-4888-02", "NDC 0409-4888-02"),  # 10 digits, not a label form
+    ("abc", "abc"),
+    ("", None),
+    (None, None),
+]
+
+
+def test_ndc_is_the_11_digit_key_or_kept_as_charted() -> None:
+    raw = _mar_raw(["2026-03-09 10:00"] * len(NDC_CASES))
+    raw["ndc"] = [r for r, _ in NDC_CASES]
+    staged = stage_mar(raw, TZ)
+    assert staged["ndc"].tolist() == [e for _, e in NDC_CASES]
+
+
+def test_staged_ndc_classifies_like_the_charted_ndc() -> None:
+    """The reader and the classifier share one NDC rule: staging loses no match."""
+    from transforms.reference.drugs import classify_drugs, load_drug_reference
+
+    ref = load_drug_reference()
+    charted = pd.Series(["51662-1245-1", "51662 1245 01", "5166212451", "x", None], dtype=object)
+    raw = _mar_raw(["2026-03-09 10:00"] * len(charted))
+    raw["ndc"] = charted
+    drug = pd.Series(["mystery"] * len(charted))
+    staged = stage_mar(raw, TZ)
+    pd.testing.assert_frame_equal(
+        classify_drugs(drug, ref, ndc=staged["ndc"]), classify_drugs(drug, ref, ndc=charted)
+    )
+    assert classify_drugs(drug, ref, ndc=staged["ndc"])["class_source"].tolist()[:3] == ["ndc", "ndc", "unknown"]
+
+
 def test_duplicate_events_point_at_first_occurrence() -> None:
     raw = _mar_raw(["2026-03-09 10:00", "2026-03-09 10:00", "2026-03-09T15:00:00Z", "x", "x"])
     raw["order_id"] = "O1"

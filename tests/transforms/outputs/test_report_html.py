@@ -5,7 +5,8 @@ import re
 import pandas as pd
 import pytest
 
-from transforms.vocab.findings import FINDING_KEYS
+from transforms.vocab.codes import CHEMO_INITIAL, HYDRATION_HOUR, THER_INITIAL, THER_PUSH_NEW_DRUG
+from transforms.vocab.findings import FINDING_KEYS, SEVERITIES
 from transforms.outputs.report_html import (
     codes_for,
     rank_encounters,
@@ -46,7 +47,7 @@ def expected() -> pd.DataFrame:
     return pd.DataFrame({
         "encounter_id": ["E1", "E1", "E2", "E2", "E3"],
         "service_date": "2026-11-02", "setting": "facility",
-        "hcpcs": ["96365", "96375", "96413", "96375", "96365"],
+        "hcpcs": [THER_INITIAL, THER_PUSH_NEW_DRUG, CHEMO_INITIAL, THER_PUSH_NEW_DRUG, THER_INITIAL],
         "units": [1, 1, 1, 1, 1], "modifiers": "", "rule_ids": "", "evidence": "",
     })
 
@@ -56,7 +57,7 @@ def findings() -> pd.DataFrame:
     return pd.DataFrame({
         "encounter_id": ["E1", "E2"],
         "claim_id": ["C1", "C2"],
-        "hcpcs": ["96361", "96375"],
+        "hcpcs": [HYDRATION_HOUR, THER_PUSH_NEW_DRUG],
         "billed_units": [1, 0],
         "expected_units": [0, 1],
         "finding": ["hydration_during_drug", "push_missed"],
@@ -105,7 +106,7 @@ def test_totals_and_rows(findings, expected, admins, summary):
 def test_every_finding_key_appears_with_its_bar(expected, admins, summary):
     keys = list(FINDING_KEYS)
     f = pd.DataFrame({
-        "encounter_id": [f"E{i}" for i in range(len(keys))], "claim_id": "C", "hcpcs": "96365",
+        "encounter_id": [f"E{i}" for i in range(len(keys))], "claim_id": "C", "hcpcs": THER_INITIAL,
         "billed_units": 1, "expected_units": 0, "finding": keys,
         "explanation": "e", "direction": [FINDING_KEYS[k][0] for k in keys], "setting": "facility", "evidence": "",
     })
@@ -150,10 +151,10 @@ def test_timeline_axis_is_local_clock_with_hour_ticks(findings, expected, admins
 def test_codes_beside_the_chart(findings, expected):
     codes = codes_for("E1", expected, findings)
     assert codes.to_dict("records") == [
-        {"hcpcs": "96361", "expected_units": 0, "billed_units": 1, "finding": "hydration_during_drug",
+        {"hcpcs": HYDRATION_HOUR, "expected_units": 0, "billed_units": 1, "finding": "hydration_during_drug",
          "direction": "over_billed"},
-        {"hcpcs": "96365", "expected_units": 1, "billed_units": 1, "finding": "", "direction": ""},
-        {"hcpcs": "96375", "expected_units": 1, "billed_units": 1, "finding": "", "direction": ""},
+        {"hcpcs": THER_INITIAL, "expected_units": 1, "billed_units": 1, "finding": "", "direction": ""},
+        {"hcpcs": THER_PUSH_NEW_DRUG, "expected_units": 1, "billed_units": 1, "finding": "", "direction": ""},
     ]
 
 
@@ -203,6 +204,13 @@ def test_rank_encounters_orders():
     sev = usd.assign(severity=[1, 1, 1, 3])
     assert list(rank_encounters(sev)["encounter_id"]) == ["C", "A", "B"]
     assert list(severity_rank(pd.Series(["high", "LOW", "2", None, "odd"]))) == [3.0, 1.0, 2.0, 0.0, 0.0]
+
+
+def test_severity_rank_follows_the_vocabulary_order():
+    """One order of severities: the vocabulary's, most urgent first, every one above an unknown word."""
+    ranks = list(severity_rank(pd.Series([*SEVERITIES, "critical"])))
+    assert ranks[:-1] == sorted(ranks[:-1], reverse=True) and len(set(ranks[:-1])) == len(SEVERITIES)
+    assert min(ranks[:-1]) > ranks[-1] == 0.0
 
 
 def test_empty_findings(expected, admins, summary):

@@ -13,8 +13,6 @@ import pytest
 from transforms.reference.drugs import (
     CLASS_SOURCES,
     DRUG_COLUMNS,
-    OUTPUT_CLASSES,
-    REFERENCE_CLASSES,
     REFERENCE_DIR,
     DrugReference,
     classify_drugs,
@@ -22,6 +20,7 @@ from transforms.reference.drugs import (
     normalise_ndc,
     tokenize,
 )
+from transforms.vocab.classes import OUTPUT_CLASSES, REFERENCE_CLASSES
 
 
 @pytest.fixture(scope="module")
@@ -368,6 +367,15 @@ def test_ndc_normalisation() -> None:
         "00409123401", "12345012301", "12345678901", "12345678901", "12345678901", pd.NA, pd.NA, pd.NA,
     ]  # fmt: skip
     assert normalise_ndc(pd.Series([409123401.0, np.nan])).tolist() == ["00409123401", pd.NA]
+    # 11 digits with other separators are one code; a label form inside other text is not padded
+    other = pd.Series(["12345 6789 01", " ndc: 12345.6789.01 ", "NDC 0409-1234-01", "123456789012", ""])
+    assert normalise_ndc(other).tolist() == ["12345678901", "12345678901", pd.NA, pd.NA, pd.NA]
+
+
+def test_ndc_normalisation_is_idempotent() -> None:
+    raw = pd.Series(["0409-1234-01", "12345-123-01", "12345 6789 01", "x", None], dtype=object)
+    once = normalise_ndc(raw)
+    pd.testing.assert_series_equal(normalise_ndc(once.astype(object)), once)
 
 
 def test_shipped_ndc_sample_is_valid(ref: DrugReference) -> None:

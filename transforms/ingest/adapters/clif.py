@@ -135,8 +135,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from transforms.vocab import schemas
+from transforms.frames import lower, text
 from transforms.ingest.readers import ExtractError
+from transforms.vocab import schemas
 
 #: Table name -> file name in a CLIF folder.
 CLIF_FILES: dict[str, str] = {
@@ -289,22 +290,25 @@ def limit_encounters(
 # --------------------------------------------------------------------------
 # Helpers
 # --------------------------------------------------------------------------
-def _text(values: pd.Series) -> pd.Series:
-    """Trimmed ``str`` / ``None`` object column (never ``""``)."""
-    text = values.astype("string").str.strip()
-    text = text.mask(text.eq(""))
-    return text.astype(object).where(text.notna(), None)
+def _lowered(values: pd.Series) -> pd.Series:
+    """Trimmed lower-case text with ``""`` (not ``None``) for missing or blank.
+
+    The action and route rules compare with ``==`` / ``str.contains``, and
+    their reasons quote the value, so a missing value is the empty text.
+    """
+    return lower(values).fillna("")
 
 
-def _lower(values: pd.Series) -> pd.Series:
-    return values.astype("string").str.strip().str.lower().fillna("")
-
+def _action_category(frame: pd.DataFrame) -> pd.Series:
+    """:func:`_lowered` ``mar_action_category`` (``""`` everywhere when the table has none)."""
+    return _lowered(frame.get("mar_action_category", pd.Series([""] * len(frame), index=frame.index)))
 
 
 def _route_reason(route_cat: pd.Series) -> np.ndarray:
     """Quarantine reason for rows whose CLIF route has no canonical route."""
     return ("route " + route_cat.where(route_cat.ne(""), "(missing)")
             + " is not a drug-administration route").to_numpy(dtype=object)
+
 
 def _float(values: pd.Series) -> pd.Series:
     """float64 through the shortest decimal text (float32 1.021622 stays)."""
@@ -324,6 +328,11 @@ def _utc(values: pd.Series) -> pd.Series:
 
 def _nones(n: int) -> np.ndarray:
     return np.full(n, None, dtype=object)
+
+
+def _order_keys(frame: pd.DataFrame) -> pd.Series:
+    """Stay + order per row: the identity of a bag across the two tables."""
+    return frame["hospitalization_id"].astype(str) + "\x1f" + frame["med_order_id"].astype(str)
 
 
 def originals(continuous: pd.DataFrame, intermittent: pd.DataFrame) -> pd.DataFrame:
@@ -346,7 +355,7 @@ def originals(continuous: pd.DataFrame, intermittent: pd.DataFrame) -> pd.DataFr
     extra = [c for c in frame.columns if c not in ("row", TABLE_COLUMN, *MED_COLUMNS)]
     cols = ["row", TABLE_COLUMN, *[c for c in MED_COLUMNS if c in frame.columns], *extra]
     out = pd.DataFrame({"row": frame["row"].astype("int64")})
-    for name in cols[1:]:
+    for name in cols[1:]:  # one pass per column
         col = frame[name]
         if isinstance(col.dtype, pd.DatetimeTZDtype):
             text = col.dt.strftime("%Y-%m-%dT%H:%M:%S%z").str.replace(
@@ -362,14 +371,18 @@ def originals(continuous: pd.DataFrame, intermittent: pd.DataFrame) -> pd.DataFr
 # Mapping
 # --------------------------------------------------------------------------
 def _continuous_actions(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(route, action, unmapped reason) per continuous row; '' = mapped."""
-    n = len(frame)
+    """(route, action, unmapped reason/column) per continuous row; reason '' = mapped.
+
+    The action comes from the label (:data:`CONTINUOUS_ACTIONS`), else from
+    the category (:data:`CONTINUOUS_CATEGORY_ACTIONS`); a row without a
+    canonical route is unmapped for its route before its action.
+    """
     name = frame["mar_action_name"].astype("string").str.strip()
-    category = _lower(frame.get("mar_action_category", pd.Series([""] * n, index=frame.index)))
+    category = _action_category(frame)
     by_name = name.map(CONTINUOUS_ACTIONS)
     by_category = category.map(CONTINUOUS_CATEGORY_ACTIONS)
     action = by_name.fillna(by_category).astype(object)
-    route_cat = _lower(frame["med_route_category"])
+    route_cat = _lowered(frame["med_route_category"])
     route = np.select(
         [route_cat.eq("iv").to_numpy(), route_cat.isin(_SC_CATEGORIES).to_numpy()],
         ["iv_infusion", "sc_infusion"],
@@ -388,57 +401,65 @@ def _continuous_actions(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np
     return route, action_out, np.stack([reason, column])
 
 
-def _intermittent_actions(
-    frame: pd.DataFrame, continuous_orders: pd.Series
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(route, action, unmapped reason/column) per intermittent row."""
-    n = len(frame)
-    route_cat = _lower(frame["med_route_category"])
-    route_name = _lower(frame["med_route_name"])
+def _intermittent_routes(frame: pd.DataFrame, continuous_orders: pd.Index) -> tuple[np.ndarray, np.ndarray]:
+    """(route, is additive) per intermittent row: the route table of the module docstring.
+
+    The first matching condition wins (``np.select``); ``""`` = no
+    drug-administration route. An additive is an "Additives Ampoule" of an
+    order that also has continuous events (it rides in that bag).
+    """
+    route_cat = _lowered(frame["med_route_category"])
+    route_name = _lowered(frame["med_route_name"])
     first_group = route_name.str.split(";").str[0].fillna("").str.strip()
-    drug = _lower(frame["med_name"])
-    action_name = frame["mar_action_name"].astype("string").str.strip()
-    category = _lower(frame.get("mar_action_category", pd.Series([""] * n, index=frame.index)))
-    given = category.isin(INTERMITTENT_GIVEN_CATEGORIES) | (
-        category.eq("") & action_name.str.lower().isin(_INTERMITTENT_GIVEN_NAMES)
-    )
-    is_bolus = action_name.str.lower().eq("bolus").fillna(False)
-    key = frame["hospitalization_id"].astype(str) + "\x1f" + frame["med_order_id"].astype(str)
-    has_carrier = key.isin(continuous_orders)
+    drug = _lowered(frame["med_name"])
+    is_bolus = frame["mar_action_name"].astype("string").str.strip().str.lower().eq("bolus").fillna(False)
     iv = route_cat.eq("iv")
     im = route_cat.eq("im")
-    sc = route_cat.isin(_SC_CATEGORIES)
     subcut_text = route_name.str.contains("insulin (non iv)", regex=False) | (
         route_name.str.contains("(non iv)", regex=False) & drug.str.contains(_SUBCUT_DRUGS, regex=True)
     )
-    additive = iv & route_name.str.contains("additives ampoule", regex=False) & has_carrier
+    additive = iv & route_name.str.contains("additives ampoule", regex=False) & _order_keys(frame).isin(
+        continuous_orders)
     piggyback = iv & first_group.str.contains("antibiotics (iv)", regex=False)
-    fluid = iv & first_group.str.contains(
-        r"fluids \(|fluid bolus|parenteral nutrition", regex=True
-    )
+    fluid = iv & first_group.str.contains(r"fluids \(|fluid bolus|parenteral nutrition", regex=True)
     push = iv & (first_group.str.contains("med bolus", regex=False)
                  | route_name.str.contains("drug push", regex=False))
-    conditions = [
-        (iv & is_bolus).to_numpy(),
-        additive.to_numpy(),
-        piggyback.to_numpy(),
-        fluid.to_numpy(),
-        push.to_numpy(),
-        iv.to_numpy(),
-        (im & subcut_text).to_numpy(),
-        im.to_numpy(),
-        sc.to_numpy(),
+    rules = [
+        ((iv & is_bolus), "iv_push"),
+        (additive, "iv_infusion"),
+        (piggyback, "iv_infusion"),
+        (fluid, "iv_infusion"),
+        (push, "iv_push"),
+        (iv, "iv_infusion"),
+        ((im & subcut_text), "sc_injection"),
+        (im, "im_injection"),
+        (route_cat.isin(_SC_CATEGORIES), "sc_injection"),
     ]
-    route = np.select(
-        conditions,
-        ["iv_push", "iv_infusion", "iv_infusion", "iv_infusion", "iv_push", "iv_infusion",
-         "sc_injection", "im_injection", "sc_injection"],
-        default="",
-    ).astype(object)
-    action = np.where(additive.to_numpy(), "start", "given").astype(object)
+    route = np.select([c.to_numpy() for c, _ in rules], [r for _, r in rules], default="").astype(object)
+    return route, additive.to_numpy()
+
+
+def _intermittent_actions(
+    frame: pd.DataFrame, continuous_orders: pd.Index
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(route, action, unmapped reason/column) per intermittent row; reason '' = mapped.
+
+    A row is given when its category is in
+    :data:`INTERMITTENT_GIVEN_CATEGORIES`, or it has no category and its
+    label means given. Its action is ``given``, except an additive (``start``:
+    it starts with its carrier bag). A row without a route is unmapped for
+    its route before its action.
+    """
+    route, additive = _intermittent_routes(frame, continuous_orders)
+    action_name = frame["mar_action_name"].astype("string").str.strip()
+    category = _action_category(frame)
+    given = category.isin(INTERMITTENT_GIVEN_CATEGORIES) | (
+        category.eq("") & action_name.str.lower().isin(_INTERMITTENT_GIVEN_NAMES)
+    )
+    action = np.where(additive, "start", "given").astype(object)
     no_route = route == ""
     not_given = ~given.fillna(False).to_numpy(dtype=bool)
-    route_reason = _route_reason(route_cat)
+    route_reason = _route_reason(_lowered(frame["med_route_category"]))
     given_reason = (
         "intermittent action '" + action_name.fillna("") + "' (category '" + category
         + "') is not a given dose"
@@ -448,56 +469,39 @@ def _intermittent_actions(
     return route, action, np.stack([reason, column])
 
 
-def clif_to_mar(
-    continuous: pd.DataFrame, intermittent: pd.DataFrame, hospitalization: pd.DataFrame
-) -> ClifMar:
-    """Map the CLIF medication tables onto canonical MAR events.
-
-    Args:
-        continuous: ``clif_medication_admin_continuous`` rows.
-        intermittent: ``clif_medication_admin_intermittent`` rows.
-        hospitalization: ``clif_hospitalization`` (``hospitalization_id``,
-            ``patient_id``).
-
-    Returns:
-        :class:`ClifMar`; see the module docstring for every mapping choice.
-
-    Raises:
-        ValueError: a medication table lacks a column the mapping needs.
-        AssertionError: the row counts do not reconcile (a bug).
-    """
+def _check_columns(continuous: pd.DataFrame, intermittent: pd.DataFrame) -> None:
+    """Raise ``ValueError`` when a medication table lacks a column the mapping needs."""
     for name, frame in zip(SOURCES, (continuous, intermittent), strict=True):
         missing = [c for c in _MED_REQUIRED if c not in frame.columns]
         if missing:
             raise ValueError(f"CLIF {name} table lacks column(s): {', '.join(missing)}")
-    cont = continuous.reset_index(drop=True)
-    inter = intermittent.reset_index(drop=True)
-    n_c, n_i = len(cont), len(inter)
 
-    cont_orders = pd.Index(
-        (cont["hospitalization_id"].astype(str) + "\x1f" + cont["med_order_id"].astype(str)).unique()
-    )
-    c_route, c_action, c_why = _continuous_actions(cont)
-    i_route, i_action, i_why = _intermittent_actions(inter, cont_orders)
 
-    both = pd.concat([cont[list(_MED_REQUIRED)], inter[list(_MED_REQUIRED)]], ignore_index=True)
-    source = np.concatenate([np.full(n_c, "continuous", dtype=object), np.full(n_i, "intermittent", dtype=object)])
+def _patients(hospitalization: pd.DataFrame) -> pd.Series:
+    """``patient_id`` per stay (first row of a stay listed twice), keyed like ``encounter_id``.
+
+    Both sides go through :func:`transforms.frames.text`, so an id matches
+    whatever its stored type; a row without a stay id names no stay.
+    """
+    stay = text(hospitalization["hospitalization_id"])
+    hosp = pd.DataFrame({"stay": stay, "patient": text(hospitalization["patient_id"])})[stay.notna()]
+    return hosp.drop_duplicates("stay").set_index("stay")["patient"]
+
+
+def _mar_frame(both: pd.DataFrame, route: np.ndarray, action: np.ndarray, source: np.ndarray,
+               patient: pd.Series) -> pd.DataFrame:
+    """Every input row as canonical MAR columns, then ``source_row`` and ``source``.
+
+    ``med_dose`` is a rate on continuous rows and a dose on intermittent
+    ones; an intermittent dose in mL given on an infusion route is also its
+    ``volume_ml`` (a fluid bolus or piggy-back carrier).
+    """
     is_cont = source == "continuous"
-    route = np.concatenate([c_route, i_route])
-    action = np.concatenate([c_action, i_action])
-    reason = np.concatenate([c_why[0], i_why[0]])
-    column = np.concatenate([c_why[1], i_why[1]])
-
-    hosp = hospitalization[["hospitalization_id", "patient_id"]].copy()
-    hosp["hospitalization_id"] = hosp["hospitalization_id"].astype(str)
-    hosp = hosp.drop_duplicates("hospitalization_id")
-    patient = _text(hosp.set_index("hospitalization_id")["patient_id"])
-
-    dose = _float(both["med_dose"])
-    unit = _text(both["med_dose_unit"])
-    encounter = _text(both["hospitalization_id"])
-    order = _text(both["med_order_id"])
     n = len(both)
+    dose = _float(both["med_dose"])
+    unit = text(both["med_dose_unit"])
+    encounter = text(both["hospitalization_id"])
+    order = text(both["med_order_id"])
     is_ml = unit.fillna("").str.strip().str.lower().isin({"ml", "milliliter", "milliliters"})
     infusion_dose = ~is_cont & (route == "iv_infusion") & (action == "given") & is_ml.to_numpy()
     mar = pd.DataFrame(
@@ -505,7 +509,7 @@ def clif_to_mar(
             "encounter_id": encounter,
             "patient_id": encounter.map(patient).astype(object).where(lambda s: s.notna(), None),
             "order_id": order,
-            "drug": _text(both["med_name"]),
+            "drug": text(both["med_name"]),
             "route": route,
             "action": action,
             "event_time": _utc(both["admin_dttm"]),
@@ -523,28 +527,61 @@ def clif_to_mar(
             "source": source,
         }
     )
-    mar = mar[[*schemas.MAR_COLUMNS, schemas.SOURCE_ROW, "source"]]
-    mapped = reason == ""
-    kept = mar[mapped].reset_index(drop=True)
+    return mar[[*schemas.MAR_COLUMNS, schemas.SOURCE_ROW, "source"]]
 
-    orig = originals(cont, inter)
-    bad = orig[~mapped].reset_index(drop=True)
-    unmapped = pd.concat(
-        [
-            pd.DataFrame(
-                {
-                    "source": "mar",
-                    "row": bad["row"].astype("int64"),
-                    "column": column[~mapped],
-                    "reason": reason[~mapped],
-                }
-            ),
-            bad.drop(columns="row"),
-        ],
-        axis=1,
+
+def _unmapped(original: pd.DataFrame, mapped: np.ndarray, why: np.ndarray) -> pd.DataFrame:
+    """Rows not mapped: contract quarantine columns, then :data:`TABLE_COLUMN` and the CLIF values.
+
+    ``why`` is the stacked (reason, column) of every input row.
+    """
+    bad = original[~mapped].reset_index(drop=True)
+    head = pd.DataFrame({
+        "source": "mar",
+        "row": bad["row"].astype("int64"),
+        "column": why[1][~mapped],
+        "reason": why[0][~mapped],
+    })
+    return pd.concat([head, bad.drop(columns="row")], axis=1)
+
+
+def clif_to_mar(
+    continuous: pd.DataFrame, intermittent: pd.DataFrame, hospitalization: pd.DataFrame
+) -> ClifMar:
+    """Map the CLIF medication tables onto canonical MAR events.
+
+    Args:
+        continuous: ``clif_medication_admin_continuous`` rows.
+        intermittent: ``clif_medication_admin_intermittent`` rows.
+        hospitalization: ``clif_hospitalization`` (``hospitalization_id``,
+            ``patient_id``).
+
+    Returns:
+        :class:`ClifMar`; see the module docstring for every mapping choice.
+        Every input row is mapped or unmapped, never both, never dropped.
+
+    Raises:
+        ValueError: a medication table lacks a column the mapping needs.
+        AssertionError: the row counts do not reconcile (a bug).
+    """
+    _check_columns(continuous, intermittent)
+    cont = continuous.reset_index(drop=True)
+    inter = intermittent.reset_index(drop=True)
+    n_c, n_i = len(cont), len(inter)
+    c_route, c_action, c_why = _continuous_actions(cont)
+    i_route, i_action, i_why = _intermittent_actions(inter, pd.Index(_order_keys(cont).unique()))
+    source = np.concatenate([np.full(n_c, "continuous", dtype=object), np.full(n_i, "intermittent", dtype=object)])
+    why = np.concatenate([c_why, i_why], axis=1)
+    mar = _mar_frame(
+        pd.concat([cont[list(_MED_REQUIRED)], inter[list(_MED_REQUIRED)]], ignore_index=True),
+        np.concatenate([c_route, i_route]), np.concatenate([c_action, i_action]), source,
+        _patients(hospitalization),
     )
+    mapped = why[0] == ""
+    kept = mar[mapped].reset_index(drop=True)
+    unmapped = _unmapped(originals(cont, inter), mapped, why)
     counts = {
-        "rows_in": n,
+        "rows_in": n_c + n_i,
         "rows_continuous": n_c,
         "rows_intermittent": n_i,
         "rows_mapped": len(kept),

@@ -24,11 +24,24 @@ from flows.cli import main
 from tests.paths import CLIF_DIR
 from transforms.ingest.adapters import clif
 from transforms.vocab import schemas
-from transforms.vocab.codes import is_drug_admin_code
+from transforms.vocab.codes import (
+    CHEMO_INITIAL,
+    CHEMO_PUSH,
+    CONCURRENT,
+    HYDRATION_INITIAL,
+    INJECTION,
+    THER_HOUR,
+    THER_INITIAL,
+    THER_PUSH,
+    THER_PUSH_NEW_DRUG,
+    THER_SEQUENTIAL,
+    is_drug_admin_code,
+)
 from transforms.ingest.quarantine import split_quarantine
 from transforms.ingest.readers import ExtractError, stage_mar
 
-INITIAL_CODES = {"96360", "96365", "96374", "96409", "96413"}
+# Initial services of the IV families (no subcutaneous infusion in CLIF).
+INITIAL_CODES = {HYDRATION_INITIAL, THER_INITIAL, THER_PUSH, CHEMO_PUSH, CHEMO_INITIAL}
 BILLABLE_ROLES = {"initial", "sequential", "concurrent", "push", "repeat_push", "injection",
                   "hydration", "pump", "sc_infusion"}
 
@@ -190,7 +203,7 @@ def test_mixed_bag_components_share_infusate() -> None:
     admins = result.administrations
     assert len(admins) == 1
     assert admins.loc[0, "n_components"] == 2 and admins.loc[0, "minutes"] == 90
-    assert set(result.expected_lines["hcpcs"]) == {"96365"}
+    assert set(result.expected_lines["hcpcs"]) == {THER_INITIAL}
 
 
 @pytest.mark.parametrize(
@@ -349,9 +362,9 @@ def test_command_on_tiny_tables(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert list(q.columns[:5]) == [*schemas.QUARANTINE_COLUMNS, clif.TABLE_COLUMN]
     assert q["row"].tolist() == ["5", "9"] and (q["reason"] != "").all()
     expected = pd.read_csv(out / "expected_codes.csv", dtype=str)
-    assert sorted(expected["hcpcs"]) == ["96365", "96366", "96372", "96375"]
+    assert sorted(expected["hcpcs"]) == sorted([THER_INITIAL, THER_HOUR, INJECTION, THER_PUSH_NEW_DRUG])
     assert summary["unknown_drugs"] == {"zorblamab": 1}  # the engine folds case
-    assert "zorblamab" in printed and "96365" in printed and "R-A2" in printed
+    assert "zorblamab" in printed and THER_INITIAL in printed and "R-A2" in printed
     assert "P1" not in printed and "H1" not in printed
     for name in ("expected_codes.csv", "administrations.csv", "quarantine.csv", "findings.csv"):
         assert (out / name).is_file()
@@ -451,7 +464,7 @@ def test_real_expected_lines_are_well_formed(real: dict) -> None:
     assert e["rule_ids"].str.fullmatch(r"R-[A-Z]\d+(;R-[A-Z]\d+)*").all()
     assert (e["evidence"] != "").all()
     # 96368 at most once per encounter.
-    conc = e[e["hcpcs"] == "96368"].assign(units=units).groupby("encounter_id")["units"].sum()
+    conc = e[e["hcpcs"] == CONCURRENT].assign(units=units).groupby("encounter_id")["units"].sum()
     assert (conc <= 1).all()
     # No second initial line without XU.
     init = e[e["hcpcs"].isin(INITIAL_CODES)]
@@ -499,7 +512,7 @@ def _hours_bound_violations(real: dict) -> pd.DataFrame:
     svc["d0"] = pd.to_datetime(svc["start"], utc=True).dt.date
     svc["d1"] = pd.to_datetime(svc["end"], utc=True).dt.date
     e = real["expected"]
-    hours = e[e["hcpcs"] == "96366"].assign(units=e["units"].astype(int),
+    hours = e[e["hcpcs"] == THER_HOUR].assign(units=e["units"].astype(int),
                                             day=pd.to_datetime(e["service_date"]).dt.date)
     pairs = hours.merge(svc[["encounter_id", "d0", "d1"]], on="encounter_id")
     active = pairs[(pairs["d0"] <= pairs["day"]) & (pairs["day"] <= pairs["d1"])]
@@ -537,6 +550,6 @@ def test_engine_push_before_drip_of_same_drug() -> None:
 
     kept, _ = validated(mapped(c, i))
     e = run_audit(kept, clif.empty_claims(), load_drug_reference(), Settings().policy, "UTC").expected_lines
-    by_day = e[e["hcpcs"] == "96366"].set_index("service_date")["units"].to_dict()
-    assert "96368" in set(e["hcpcs"]) and "96367" not in set(e["hcpcs"])
+    by_day = e[e["hcpcs"] == THER_HOUR].set_index("service_date")["units"].to_dict()
+    assert CONCURRENT in set(e["hcpcs"]) and THER_SEQUENTIAL not in set(e["hcpcs"])
     assert [by_day[d] for d in sorted(by_day)] == [14, 13]  # 09:00-24:00, then 00:00-13:00

@@ -1,0 +1,145 @@
+"""The run-folder writer (transforms/outputs/files.py): every file, CSV bytes, the report from memory.
+
+The audit is a small synthetic one run through the pure transforms (read,
+stage, audit; no Prefect, no validation), with a fee schedule so findings
+carry dollars and a ground truth so the summary carries a score.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from pandas.testing import assert_frame_equal
+
+from transforms.audit import run_audit
+from transforms.ingest.readers import read_extract, stage_claims, stage_mar
+from transforms.outputs.files import (
+    ADMINISTRATION_COLUMNS,
+    RUN_FILES,
+    as_csv_text,
+    write_run_files,
+)
+from transforms.outputs.report_html import render_run_dir, trend_from_findings
+from transforms.outputs.summary import render_markdown, summarise
+from transforms.outputs.worklist import worklist
+from transforms.reference.drugs import load_drug_reference
+from transforms.reference.fees import load_fee_schedule
+from transforms.synthetic.generator import generate, write_extracts
+from transforms.vocab.policy import Policy
+from transforms.vocab.schemas import EXPECTED_COLUMNS, FINDING_COLUMNS, QUARANTINE_COLUMNS
+
+TZ = "America/New_York"
+CSV_FILES = ("expected_codes.csv", "findings.csv", "worklist.csv", "quarantine.csv", "administrations.csv")
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """(result, quarantine, summary, trend) of a 2-day synthetic audit."""
+    extracts = generate(seed=11, days=2, encounters_per_day=60)
+    paths = write_extracts(extracts, tmp_path_factory.mktemp("in"))
+    mar = stage_mar(read_extract(paths["mar"], "mar"), TZ)
+    claims = stage_claims(read_extract(paths["claims"], "claims"))
+    policy = Policy()
+    result = run_audit(mar, claims, load_drug_reference(), policy, TZ, fees=load_fee_schedule())
+    quarantine = pd.DataFrame({
+        "source": ["mar", "claims"], "row": [3, 7], "column": ["event_time", "units"],
+        "reason": ["event_time unreadable", "units 0"], "drug": ["=HYPERLINK(\"x\")", None],
+    })
+    counts = {"mar": {"rows_in": len(mar) + 1, "rows_kept": len(mar), "rows_quarantined": 1},
+              "claims": {"rows_in": len(claims) + 1, "rows_kept": len(claims), "rows_quarantined": 1}}
+    summary = summarise(result, counts, policy, extracts.truth)
+    days = ["2026-11-01", "2026-11-02"]
+    trend = trend_from_findings(result.findings.assign(audit_date=days[1]), days=days)
+    return result, quarantine, summary, trend
+
+
+def plain_csvs(result, quarantine, facility_tz: str) -> dict[str, bytes]:
+    """The five CSVs as the pipeline wrote them before the writer existed (plain ``to_csv``)."""
+    findings = result.findings
+    admins = result.administrations[list(ADMINISTRATION_COLUMNS)].copy()
+    for col in ("start", "end"):
+        admins[col] = pd.to_datetime(admins[col], utc=True).dt.tz_convert(facility_tz).dt.strftime(
+            "%Y-%m-%dT%H:%M:%S%z")
+    q = quarantine if not quarantine.empty else pd.DataFrame(columns=list(QUARANTINE_COLUMNS))
+    frames = {
+        "expected_codes.csv": result.expected_lines[list(EXPECTED_COLUMNS)],
+        "findings.csv": findings[list(FINDING_COLUMNS) + [c for c in findings.columns if c not in FINDING_COLUMNS]],
+        "worklist.csv": worklist(findings),
+        "quarantine.csv": q,
+        "administrations.csv": admins,
+    }
+    return {name: frame.to_csv(index=False).encode("utf-8") for name, frame in frames.items()}
+
+
+def test_every_file_is_written(tmp_path, run):
+    result, quarantine, summary, trend = run
+    paths = write_run_files(tmp_path / "out", result, quarantine, summary, TZ, trend)
+    assert list(paths) == list(RUN_FILES)
+    assert all(p.is_file() and p.parent == tmp_path / "out" for p in paths.values())
+    assert json.loads(paths["summary.json"].read_text(encoding="utf-8")) == json.loads(
+        json.dumps(summary, default=str))
+    assert paths["report.md"].read_text(encoding="utf-8") == render_markdown(summary)
+    assert "Against the ground truth" in paths["report.html"].read_text(encoding="utf-8")
+
+
+def test_csvs_are_byte_identical_to_plain_to_csv(tmp_path, run):
+    result, quarantine, summary, trend = run
+    assert len(result.findings) and result.findings["dollar_impact"].notna().any()
+    paths = write_run_files(tmp_path, result, quarantine, summary, TZ, trend)
+    expected = plain_csvs(result, quarantine, TZ)
+    for name in CSV_FILES:
+        assert paths[name].read_bytes() == expected[name], name
+
+
+def test_empty_quarantine_is_the_contract_header(tmp_path, run):
+    result, _, summary, _ = run
+    empty = pd.DataFrame(columns=["source", "row", "column", "reason", "drug"])
+    paths = write_run_files(tmp_path, result, empty, summary, TZ)
+    assert paths["quarantine.csv"].read_text(encoding="utf-8") == ",".join(QUARANTINE_COLUMNS) + "\n"
+
+
+def test_administration_times_on_the_facility_clock(tmp_path, run):
+    result, quarantine, summary, _ = run
+    paths = write_run_files(tmp_path, result, quarantine, summary, "America/Chicago")
+    admins = pd.read_csv(paths["administrations.csv"], dtype=str, keep_default_na=False)
+    assert list(admins.columns) == list(ADMINISTRATION_COLUMNS)
+    start = admins["start"]
+    assert start.str.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}-0[56]00").all()
+    # the same instants as the audit's UTC times, only read on the Chicago clock
+    assert (pd.to_datetime(start, utc=True) == result.administrations["start"].reset_index(drop=True)).all()
+
+
+@pytest.mark.parametrize("with_trend", [True, False])
+def test_report_from_memory_equals_report_of_the_folder(tmp_path, run, with_trend):
+    result, quarantine, summary, trend = run
+    trend = trend if with_trend else None
+    paths = write_run_files(tmp_path, result, quarantine, summary, TZ, trend)
+    assert paths["report.html"].read_text(encoding="utf-8") == render_run_dir(tmp_path, trend=trend)
+
+
+def test_report_without_findings_equals_report_of_the_folder(tmp_path, run):
+    result, quarantine, summary, _ = run
+    no_findings = type(result)(result.administrations, result.expected_lines, result.findings.iloc[:0])
+    paths = write_run_files(tmp_path, no_findings, quarantine, summary, TZ)
+    html = paths["report.html"].read_text(encoding="utf-8")
+    assert "No findings" in html and html == render_run_dir(tmp_path)
+
+
+def test_as_csv_text_is_what_a_csv_reads_back():
+    frame = pd.DataFrame({
+        "text": ["a, b", 'say "hi"', None, "NA", " padded ", "two\nlines"],
+        "int": np.arange(6, dtype="int64"),
+        "float": [0.1, 1.0, np.nan, 1e20, -2.5, 1 / 3],
+        "nullable": pd.array([1, None, 3, 4, None, 6], dtype="Int64"),
+        "flag": [True, False, True, True, False, False],
+        "mixed": [1, 2.0, "x", None, np.nan, True],
+    }, index=[10, 11, 12, 13, 14, 15])
+    back = pd.read_csv(io.StringIO(frame.to_csv(index=False)), dtype=str, keep_default_na=False)
+    assert_frame_equal(as_csv_text(frame), back)
+    empty = frame.iloc[:0]
+    assert_frame_equal(as_csv_text(empty), pd.read_csv(io.StringIO(empty.to_csv(index=False)), dtype=str,
+                                                       keep_default_na=False), check_index_type=False)

@@ -1,0 +1,86 @@
+"""Line items, unit formulas and roles shared by the rule families.
+
+A *line item* is one code earned by one administration (or one hydration
+run) before its units are dated: ``units`` of ``hcpcs``, unit k earned at
+active minute ``first_minute + k * step_minutes`` of the item's timing
+pieces (``timing_id``). :func:`transforms.engine.line_dates.date_units` turns
+items into dated claim lines.
+
+Every rule family (``initial``, ``infusions``, ``pushes``, ``injections``,
+``hydration``) returns a :class:`FamilyLines`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+LINE_ITEM_COLUMNS = [
+    "encounter_id", "site_group", "timing_id", "hcpcs", "modifiers", "units",
+    "first_minute", "step_minutes", "rule_ids", "evidence", "anchor",
+]
+
+
+@dataclass(frozen=True)
+class FamilyLines:
+    """What one rule family contributes to an encounter's coding.
+
+    Attributes:
+        items: line-item frames (:data:`LINE_ITEM_COLUMNS`), in the order
+            their lines' evidence is listed.
+        roles: role of each administration the family coded, indexed by
+            ``admin_id``; a later family's role replaces an earlier one.
+    """
+
+    items: list[pd.DataFrame]
+    roles: pd.Series
+
+
+def extra_hours(minutes: pd.Series) -> pd.Series:
+    """Additional-hour units after a first hour: max(0, (T - 31) // 60).
+
+    ``minutes`` is active time T in whole minutes. 91-150 minutes -> 1,
+    151-210 -> 2 (section 0, R-C3; Ex 17: 90 -> 0, 91 -> 1).
+    """
+    return ((minutes - 31) // 60).clip(lower=0).astype("int64")
+
+
+def secondary_hydration_units(minutes: pd.Series) -> pd.Series:
+    """96361 units for hydration that is not the initial service (R-G5).
+
+    (T - 31) // 60 + 1 when T >= 31 minutes: 31-90 -> 1, 91-150 -> 2
+    (Medlearn Ex 5: 175 -> 3); 0 below 31 minutes (R-C4).
+    """
+    units = (minutes - 31) // 60 + 1
+    return units.where(minutes >= 31, 0).astype("int64")
+
+
+def line_items(frame: pd.DataFrame, **cols: object) -> pd.DataFrame:
+    """Line items for ``frame`` rows; ``cols`` are constants or Series.
+
+    ``frame`` is administrations (``admin_id`` becomes the ``timing_id``) or
+    hydration runs (which carry their own ``timing_id``), with
+    ``encounter_id``, ``site_group``, ``start`` and ``evidence``. The unit
+    anchor is the row's start: the date of an untimed unit.
+    """
+    out = pd.DataFrame(index=frame.index)
+    out["encounter_id"] = frame["encounter_id"]
+    out["site_group"] = frame["site_group"]
+    out["timing_id"] = frame["admin_id"] if "admin_id" in frame else frame["timing_id"]
+    out["anchor"] = frame["start"]
+    out["evidence"] = frame["evidence"]
+    out["modifiers"] = ""
+    for name, value in cols.items():
+        out[name] = value
+    return out[LINE_ITEM_COLUMNS]
+
+
+def role_updates(*assignments: tuple[pd.Series, object]) -> pd.Series:
+    """Role by ``admin_id`` from ``(admin_ids, role)`` pairs; a later pair wins.
+
+    ``role`` is one string for all the ids or an array aligned with them.
+    """
+    parts = [pd.Series(role, index=pd.Index(ids.to_numpy()), dtype=object) for ids, role in assignments]
+    roles = pd.concat(parts)
+    return roles[~roles.index.duplicated(keep="last")]

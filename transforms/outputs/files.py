@@ -1,0 +1,160 @@
+"""The run folder: every file of one audit run, written from memory.
+
+:func:`write_run_files` is the one writer of a run folder (the files-in /
+files-out audit, the nightly flow and the CLIF command all call it). It is
+pure file output: no Prefect, no validation.
+
+Files (names in :data:`RUN_FILES`):
+
+``expected_codes.csv``
+    the expected lines, contract columns (``schemas.EXPECTED_COLUMNS``).
+``findings.csv``
+    the contract columns (``schemas.FINDING_COLUMNS``) first, then the
+    findings' other columns in their frame order, so readers of the contract
+    columns are unaffected.
+``worklist.csv``
+    the findings ordered for action, safe to open in a spreadsheet
+    (:func:`transforms.outputs.worklist.worklist`).
+``quarantine.csv``
+    the quarantined rows; an empty quarantine is written as the contract
+    header alone (``schemas.QUARANTINE_COLUMNS``).
+``administrations.csv``
+    the reconstructed timeline (:data:`ADMINISTRATION_COLUMNS`); ``start``
+    and ``end`` in facility wall time with their offset
+    (``2026-11-02T09:03:00-0500``), like the evidence text.
+``summary.json``, ``report.md``
+    the run summary and its Markdown rendering.
+``report.html``
+    :func:`transforms.outputs.report_html.render_report` of the same frames,
+    converted once to the text a re-read of the CSVs gives
+    (:func:`as_csv_text`), so the page is byte-identical to
+    ``render_run_dir`` of the folder (the ``report`` command) without
+    reading anything back.
+
+Every CSV is ``DataFrame.to_csv(path, index=False)`` with pandas' defaults:
+the bytes are the contract and must not change.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from transforms.audit import AuditResult
+from transforms.outputs.report_html import REPORT_INPUTS, SUMMARY_FILE, render_report
+from transforms.outputs.summary import render_markdown
+from transforms.outputs.worklist import worklist
+from transforms.vocab.schemas import EXPECTED_COLUMNS, FINDING_COLUMNS, QUARANTINE_COLUMNS
+
+#: Columns of ``administrations.csv``, in file order.
+ADMINISTRATION_COLUMNS: tuple[str, ...] = (
+    "encounter_id", "admin_id", "site_group", "role", "drug_label", "drug_class", "kind", "route",
+    "site", "start", "end", "minutes", "infusates", "n_components",
+)
+#: ``start`` / ``end`` of ``administrations.csv``: local wall time with its UTC offset.
+WALL_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S%z"
+#: Every file of a run folder, in writing order.
+RUN_FILES: tuple[str, ...] = (
+    REPORT_INPUTS["expected"], REPORT_INPUTS["findings"], "worklist.csv", "quarantine.csv",
+    REPORT_INPUTS["administrations"], SUMMARY_FILE, "report.md", "report.html",
+)
+
+
+def findings_file_frame(findings: pd.DataFrame) -> pd.DataFrame:
+    """``findings.csv`` rows: contract columns first, then the others in frame order."""
+    return findings[[*FINDING_COLUMNS, *(c for c in findings.columns if c not in FINDING_COLUMNS)]]
+
+
+def administrations_file_frame(administrations: pd.DataFrame, facility_tz: str) -> pd.DataFrame:
+    """``administrations.csv`` rows: :data:`ADMINISTRATION_COLUMNS`, times on the facility clock.
+
+    ``start`` / ``end`` become text in :data:`WALL_TIME_FORMAT` in
+    ``facility_tz`` (a missing time stays missing and is written empty).
+    """
+    admins = administrations[list(ADMINISTRATION_COLUMNS)].copy()
+    for col in ("start", "end"):
+        admins[col] = pd.to_datetime(admins[col], utc=True).dt.tz_convert(facility_tz).dt.strftime(WALL_TIME_FORMAT)
+    return admins
+
+
+def quarantine_file_frame(quarantine: pd.DataFrame) -> pd.DataFrame:
+    """``quarantine.csv`` rows; a quarantine without rows is the contract header alone."""
+    return quarantine if not quarantine.empty else pd.DataFrame(columns=list(QUARANTINE_COLUMNS))
+
+
+def as_csv_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` as ``read_csv(..., dtype=str, keep_default_na=False)`` reads back its ``to_csv``.
+
+    Each cell becomes the text ``to_csv`` writes for it: missing values
+    (``None``, NaN, ``NaT``, ``pd.NA``) become ``""``, float columns keep
+    numpy's shortest text (``1.0``, ``0.1``, as ``to_csv`` writes them) and
+    every other value is ``str()`` of it (``True``, ``42``, text as is).
+    Columns and their order are kept; the index becomes ``0..n-1``.
+
+    The run frames hold text, integers, floats and booleans (times are
+    formatted before, see :func:`administrations_file_frame`); a datetime
+    column would print as ``str()`` of its timestamps.
+    """
+    columns = {}
+    for i, name in enumerate(frame.columns):  # one pass per column; the cells are converted in bulk
+        col = frame.iloc[:, i]
+        if col.dtype.kind == "f":
+            text = col.to_numpy().astype(str)  # what to_csv writes for a float column
+        else:
+            text = col.astype(object).astype(str).to_numpy(dtype=object)
+        columns[i] = pd.Series(text, dtype=object).where(~col.isna().to_numpy(), "")
+    out = pd.DataFrame(columns, index=pd.RangeIndex(len(frame)), dtype=object)
+    out.columns = frame.columns
+    return out
+
+
+def write_run_files(
+    out_dir: Path,
+    result: AuditResult,
+    quarantine: pd.DataFrame,
+    summary: dict[str, object],
+    facility_tz: str,
+    trend: pd.DataFrame | None = None,
+) -> dict[str, Path]:
+    """Write every file of a run folder into ``out_dir`` (created if missing).
+
+    Args:
+        out_dir: the run folder; existing files of the same names are replaced.
+        result: the audit (administrations, expected lines, findings).
+        quarantine: the run's quarantined rows (any columns; the contract ones first).
+        summary: the run summary (:func:`transforms.outputs.summary.summarise`),
+            written as ``summary.json`` and rendered as ``report.md``.
+        facility_tz: IANA zone of the facility clock of ``administrations.csv``.
+        trend: findings per audit date for the report's trend section
+            (:func:`transforms.outputs.report_html.trend_from_findings`);
+            ``None`` for no trend.
+
+    Returns:
+        File name -> path, one entry per name of :data:`RUN_FILES`.
+
+    The report is drawn from the frames written, converted once by
+    :func:`as_csv_text` and ``summary`` as ``summary.json`` reads back, so it
+    equals ``render_run_dir(out_dir, trend=trend)`` byte for byte.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {name: out_dir / name for name in RUN_FILES}
+    frames = {
+        "expected": result.expected_lines[list(EXPECTED_COLUMNS)],
+        "findings": findings_file_frame(result.findings),
+        "administrations": administrations_file_frame(result.administrations, facility_tz),
+    }
+    frames["expected"].to_csv(paths[REPORT_INPUTS["expected"]], index=False)
+    frames["findings"].to_csv(paths[REPORT_INPUTS["findings"]], index=False)
+    worklist(result.findings).to_csv(paths["worklist.csv"], index=False)
+    quarantine_file_frame(quarantine).to_csv(paths["quarantine.csv"], index=False)
+    frames["administrations"].to_csv(paths[REPORT_INPUTS["administrations"]], index=False)
+    summary_text = json.dumps(summary, indent=2, default=str)
+    paths[SUMMARY_FILE].write_text(summary_text, encoding="utf-8")
+    paths["report.md"].write_text(render_markdown(summary), encoding="utf-8")
+    html = render_report(**{arg: as_csv_text(frame) for arg, frame in frames.items()},
+                         summary=json.loads(summary_text), trend=trend)
+    paths["report.html"].write_text(html, encoding="utf-8")
+    return paths

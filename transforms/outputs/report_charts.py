@@ -1,0 +1,429 @@
+"""Inline SVG charts of the HTML report: bars, the trend, encounter timelines.
+
+Each chart is one ``<svg>`` string with no script and no external resource;
+every text from the data is escaped. Elements carry stable class names for
+tests and styling: ``chart-bar`` (bars of :func:`hbar_chart`),
+``trend-point`` (one per audit date) and ``trend-bar`` (over/under bars per
+date) of :func:`trend_chart`, and ``timeline`` (one chart per encounter),
+``timeline-bar`` (one group per administration; pushes and injections hold a
+``timeline-marker`` instead of a ``timeline-span`` rectangle) and
+``timeline-tick`` (hour ticks) of :func:`timeline_chart`.
+
+Marks of many rows (trend dates, timeline administrations) are built as
+whole columns of markup, not one Python string per row.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from transforms.outputs.report_markup import day_labels, esc, esc_series, num, one_decimal
+from transforms.vocab.classes import CHEMO, DILUENT, HYDRATION, THERAPEUTIC, UNKNOWN
+from transforms.vocab.findings import DOCUMENTATION, OVER, UNDER
+
+#: Not a class of the drug reference (its classes are ``vocab.classes.REFERENCE_CLASSES``):
+#: kept so a run folder whose drug list had blood products still draws them apart.
+BLOOD = "blood"
+# Timeline colours by drug class (colour-blind-safe hues, print-friendly).
+CLASS_COLOURS: dict[str, str] = {
+    CHEMO: "#c0392b",
+    THERAPEUTIC: "#2f6db5",
+    HYDRATION: "#2a9d8f",
+    DILUENT: "#9aa5b1",
+    BLOOD: "#8e44ad",
+    UNKNOWN: "#e69f00",
+}
+CLASS_LABELS: dict[str, str] = {
+    CHEMO: "chemotherapy / complex drug",
+    THERAPEUTIC: "therapeutic / prophylactic / diagnostic",
+    HYDRATION: "hydration",
+    DILUENT: "diluent / none",
+    BLOOD: "blood product",
+    UNKNOWN: "unknown (not in the drug reference)",
+}
+#: Classes always in the timeline legend (others only when drawn).
+LEGEND_ALWAYS: tuple[str, ...] = (CHEMO, THERAPEUTIC, HYDRATION, DILUENT, UNKNOWN)
+#: Classes with a light fill: a label inside their bar is drawn dark.
+LIGHT_CLASSES: tuple[str, ...] = (DILUENT, UNKNOWN)
+DIRECTION_COLOURS: dict[str, str] = {OVER: "#d35400", UNDER: "#2874a6", DOCUMENTATION: "#7f8c8d"}
+#: Colour of a direction the vocabulary does not know.
+OTHER_DIRECTION_COLOUR = "#7f8c8d"
+DIRECTION_ORDER: tuple[str, ...] = (OVER, UNDER, DOCUMENTATION)
+#: Administration kinds drawn as a diamond at their time, not a start-to-stop bar.
+MARKER_KINDS: frozenset[str] = frozenset({"push", "injection", "intra_arterial"})
+
+CHAR_W = 6.6  # average glyph width (px) of the 11-12 px sans-serif used in the charts
+_INK = "#1f2933"
+# Timeline layout (px): role gutter, plot width, right margin, top margin, row height.
+_TL_GUTTER, _TL_PLOT_W, _TL_RIGHT, _TL_TOP, _TL_ROW_H = 112, 560, 16, 34, 24
+_TL_MARKER_R = 6.5  # half-diagonal of a push / injection diamond
+# Trend layout (px): margins and plot height; the width grows with the dates.
+_TR_LEFT, _TR_RIGHT, _TR_TOP, _TR_BOTTOM, _TR_PLOT_H = 52, 20, 16, 46, 200
+
+
+# --- small pieces ----------------------------------------------------------
+
+def nice_max(value: float) -> tuple[float, float]:
+    """A round axis maximum >= ``value`` and its tick step (about 4-5 ticks)."""
+    if value <= 0:
+        return 1.0, 1.0
+    raw = value / 4
+    mag = 10 ** math.floor(math.log10(raw))
+    step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
+    if mag >= 1:
+        step = max(1.0, round(step))
+    return step * math.ceil(value / step), step
+
+
+def swatch(colour: str) -> str:
+    """A small colour square for a legend."""
+    return f'<svg width="14" height="14" class="legend-swatch"><rect width="14" height="14" rx="2" fill="{colour}"/></svg>'
+
+
+def direction_colours(directions: pd.Series) -> list[str]:
+    """Fill colour per direction (:data:`OTHER_DIRECTION_COLOUR` for one the vocabulary lacks)."""
+    return list(directions.map(DIRECTION_COLOURS).fillna(OTHER_DIRECTION_COLOUR))
+
+
+def wall_time(s: pd.Series) -> pd.Series:
+    """Local clock time of ISO strings with an offset, or of timestamps.
+
+    ``2026-11-02T05:15:00-0500`` is 05:15 on the clock of the facility that
+    wrote it; tz-aware timestamps are read on their own zone's clock.
+
+    Args:
+        s: ISO-8601 strings (any offset, or none) or timestamps.
+
+    Returns:
+        Naive timestamps of the local clock (``NaT`` where unreadable).
+    """
+    if pd.api.types.is_datetime64_any_dtype(s):
+        return s.dt.tz_localize(None) if getattr(s.dt, "tz", None) is not None else s
+    parts = s.astype(object).where(s.notna(), "").astype(str).str.extract(
+        r"^\s*(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}(?::\d{2})?)")
+    text = parts[0] + "T" + parts[1]
+    return pd.to_datetime(text, format="ISO8601", errors="coerce")
+
+
+def class_of(admins: pd.DataFrame) -> pd.Series:
+    """Colour class per administration: the drug class, diluent for none.
+
+    Always a key of :data:`CLASS_COLOURS`: a class without a colour of its
+    own (e.g. ``not_reportable``) is drawn as unknown.
+    """
+    cls = admins["drug_class"].astype(object).where(admins["drug_class"].notna(), UNKNOWN).astype(str)
+    cls = cls.str.strip().str.lower()
+    cls = cls.mask(cls.isin(["none", "", DILUENT]) | admins["kind"].astype(str).eq("none"), DILUENT)
+    return cls.where(cls.isin(list(CLASS_COLOURS)), UNKNOWN)
+
+
+def legend(classes: Iterable[str]) -> str:
+    """Legend of the timeline colours (the five main classes plus any other shown) and shapes."""
+    shown = list(LEGEND_ALWAYS) + [c for c in CLASS_COLOURS if c not in LEGEND_ALWAYS and c in set(classes)]
+    items = "".join(f"<span>{swatch(CLASS_COLOURS[c])}{esc(CLASS_LABELS[c])}</span>" for c in shown)
+    marker = ('<span><svg width="14" height="14" class="legend-swatch"><polygon points="7,1 13,7 7,13 1,7" '
+              f'fill="#fff" stroke="{_INK}"/></svg>push / injection</span>'
+              '<span><svg width="22" height="14" class="legend-swatch"><rect y="3" width="22" height="8" rx="2" '
+              f'fill="#fff" stroke="{_INK}"/></svg>infusion / hydration (start to stop)</span>')
+    return f'<div class="legend">{items}{marker}</div>'
+
+
+# --- bars ------------------------------------------------------------------
+
+def hbar_chart(labels: Sequence[str], values: Sequence[float], colours: Sequence[str], *,
+               value_labels: Sequence[str] | None = None, title: str = "", bar_width: int = 380) -> str:
+    """A horizontal bar chart as inline SVG; each bar has class ``chart-bar``.
+
+    Args:
+        labels: category labels (plain text; escaped here).
+        values: bar lengths (absolute values are drawn).
+        colours: one fill colour per bar.
+        value_labels: texts shown after the bars (defaults to the values).
+        title: accessible name of the chart.
+        bar_width: pixels of the longest bar.
+
+    Returns:
+        The ``<svg>`` markup (an empty string when there are no bars).
+    """
+    n = len(labels)
+    if n == 0:
+        return ""
+    vals = np.abs(np.asarray(values, dtype=float))
+    texts = list(value_labels) if value_labels is not None else [f"{v:,.0f}" for v in vals]
+    label_w = int(min(360, max(60, max(len(str(s)) for s in labels) * CHAR_W + 12)))
+    value_w = int(max(len(t) for t in texts) * CHAR_W + 14)
+    row_h, pad = 22, 6
+    width = label_w + bar_width + value_w
+    height = n * row_h + 2 * pad
+    top = vals.max() if vals.max() > 0 else 1.0
+    # A non-zero value keeps a visible sliver even beside a much larger bar.
+    lengths = np.maximum(vals / top * bar_width, np.where(vals > 0, 2.0, 0.0))
+    ys = pad + np.arange(n) * row_h
+    parts = [
+        f'<svg class="hbar-chart" role="img" aria-label="{esc(title)}" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}">',
+        f'<line class="axis" x1="{label_w}" y1="{pad - 2}" x2="{label_w}" y2="{height - pad + 2}"/>',
+    ]
+    for y, length, label, text, colour in zip(ys, lengths, labels, texts, colours):  # one per category
+        parts.append(
+            f'<text x="{label_w - 6}" y="{y + 15}" text-anchor="end">{esc(label)}</text>'
+            f'<rect class="chart-bar" x="{label_w}" y="{y + 3}" width="{length:.1f}" height="{row_h - 6}" '
+            f'fill="{esc(colour)}"><title>{esc(label)}: {esc(text)}</title></rect>'
+            f'<text x="{label_w + length + 5:.1f}" y="{y + 15}">{esc(text)}</text>'
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+# --- trend -----------------------------------------------------------------
+
+def _trend_counts(t: pd.DataFrame, column: str) -> pd.Series:
+    """A count column of the trend as floats (zeros when the column is absent)."""
+    return num(t[column]) if column in t else pd.Series(0.0, index=t.index)
+
+
+def _trend_bars(days: pd.Series, over: pd.Series, under: pd.Series, cx: np.ndarray, slot: float,
+                y_of, base: int, plot_w: int) -> str:
+    """Per date: the over- and under-billed bars side by side, and the date on every few dates."""
+    n = len(days)
+    bw = float(min(22.0, slot / 3.2))
+    every = max(1, math.ceil(n / max(1, plot_w // 80)))  # date labels at least ~80 px apart
+    marks = pd.Series("", index=days.index, dtype=object)
+    for j, (series, direction) in enumerate(((over, OVER), (under, UNDER))):
+        y = y_of(series.to_numpy())
+        marks = (marks + '<rect class="trend-bar" x="' + one_decimal(cx - bw + j * bw) + '" y="' + one_decimal(y)
+                 + f'" width="{bw:.1f}" height="' + one_decimal(base - y)
+                 + f'" fill="{DIRECTION_COLOURS[direction]}" opacity="0.55"><title>' + days + f": {direction} "
+                 + series.map("{:,.0f}".format) + "</title></rect>")
+    labelled = (np.arange(n) % every == 0) | (np.arange(n) == n - 1)
+    labels = ('<text class="small" x="' + one_decimal(cx) + f'" y="{base + 16}" text-anchor="middle">' + days
+              + "</text>")
+    return "".join(marks + labels.where(labelled, ""))
+
+
+def _trend_points(days: pd.Series, total: pd.Series, cx: np.ndarray, y_of) -> str:
+    """The total per date: a line through the dates (when several) and one point each."""
+    ys = y_of(total.to_numpy())
+    line = ""
+    if len(days) > 1:
+        pts = " ".join(one_decimal(cx) + "," + one_decimal(ys))
+        line = f'<polyline class="trend-line" points="{pts}" fill="none" stroke="{_INK}" stroke-width="2"/>'
+    points = ('<circle class="trend-point" cx="' + one_decimal(cx) + '" cy="' + one_decimal(ys)
+              + f'" r="4.5" fill="{_INK}"><title>' + days + ": " + total.map("{:,.0f}".format)
+              + " findings</title></circle>")
+    return line + "".join(points)
+
+
+def _trend_legend(y: int) -> str:
+    """Legend of the trend marks, below the plot."""
+    return (
+        f'<g class="trend-legend" transform="translate({_TR_LEFT + 4},{y})">'
+        f'<circle cx="5" cy="-4" r="4.5" fill="{_INK}"/><text x="14" y="0">all findings</text>'
+        f'<rect x="104" y="-10" width="12" height="12" fill="{DIRECTION_COLOURS[OVER]}" opacity="0.55"/>'
+        f'<text x="120" y="0">over-billed</text>'
+        f'<rect x="210" y="-10" width="12" height="12" fill="{DIRECTION_COLOURS[UNDER]}" opacity="0.55"/>'
+        f'<text x="226" y="0">under-billed</text></g>'
+    )
+
+
+def trend_chart(trend: pd.DataFrame) -> str:
+    """Findings per audit date as inline SVG.
+
+    Over- and under-billed counts are paired bars (class ``trend-bar``);
+    the total is a line through one ``trend-point`` circle per date. A
+    single date renders as one group of bars and one point.
+
+    Args:
+        trend: one row per ``audit_date`` with ``findings`` and optionally
+            ``over_billed`` and ``under_billed``.
+
+    Returns:
+        The ``<svg>`` markup (empty when ``trend`` has no rows).
+    """
+    if trend.empty:
+        return ""
+    t = trend.reset_index(drop=True)
+    days = esc_series(pd.Series(day_labels(t["audit_date"]), dtype=object))
+    total, over, under = (_trend_counts(t, c) for c in ("findings", "over_billed", "under_billed"))
+    n = len(t)
+    left, top, plot_h = _TR_LEFT, _TR_TOP, _TR_PLOT_H
+    plot_w = max(300, min(1000, 70 * n))
+    width, height = left + plot_w + _TR_RIGHT, top + plot_h + _TR_BOTTOM
+    ymax, ystep = nice_max(float(max(total.max(), over.max(), under.max())))
+    slot = plot_w / n
+    cx = left + slot * (np.arange(n) + 0.5)
+
+    def y_of(v: np.ndarray | float) -> np.ndarray:
+        """Pixel row of a count."""
+        return top + plot_h - np.asarray(v, dtype=float) / ymax * plot_h
+
+    parts = [f'<svg class="trend-chart" role="img" aria-label="Findings per audit date" width="{width}" '
+             f'height="{height}" viewBox="0 0 {width} {height}">']
+    for tick in np.arange(0, ymax + ystep / 2, ystep):  # a handful of gridlines
+        y = float(y_of(tick))
+        parts.append(f'<line class="grid" x1="{left}" y1="{y:.1f}" x2="{left + plot_w}" y2="{y:.1f}"/>'
+                     f'<text class="small" x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{tick:,.0f}</text>')
+    parts.append(f'<line class="axis" x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" y2="{top + plot_h}"/>')
+    parts.append(_trend_bars(days, over, under, cx, slot, y_of, top + plot_h, plot_w))
+    parts.append(_trend_points(days, total, cx, y_of))
+    parts.append(_trend_legend(top + plot_h + 30))
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+# --- timeline --------------------------------------------------------------
+
+def _timeline_frame(admins: pd.DataFrame) -> pd.DataFrame:
+    """The administrations in start order, with what the drawing needs.
+
+    Adds ``_start`` / ``_end`` (local clock; a missing or earlier stop
+    becomes start + minutes), ``_min``, ``_kind`` (lower case), ``_no_stop``
+    (an infusion charted without a stop), ``_marker`` (drawn as a diamond:
+    a push or injection, or no positive duration) and ``_class`` (colour
+    class). Index ``0..n-1``.
+    """
+    a = admins.copy()
+    a["_start"] = wall_time(a["start"])
+    a["_end"] = wall_time(a["end"]) if "end" in a else pd.NaT
+    a["_min"] = num(a["minutes"]) if "minutes" in a else 0.0
+    a = a.sort_values(["_start", "_end"], kind="mergesort", na_position="last").reset_index(drop=True)
+    kind = a["kind"].astype(str).str.lower()
+    a["_kind"] = kind
+    a["_no_stop"] = a["_end"].isna() & ~kind.isin(MARKER_KINDS)
+    fallback = a["_start"] + pd.to_timedelta(a["_min"], unit="min")
+    a["_end"] = a["_end"].where(a["_end"].notna() & (a["_end"] >= a["_start"]), fallback)
+    a["_marker"] = kind.isin(MARKER_KINDS) | (a["_end"] <= a["_start"])
+    a["_class"] = class_of(a)
+    return a
+
+
+def _timeline_window(a: pd.DataFrame) -> tuple[pd.Timestamp, pd.Timestamp, int]:
+    """Whole hours around the administrations (at least two) and the hour step of the ticks (<= 12 ticks)."""
+    known = a["_start"].notna()
+    if known.any():
+        t0 = a.loc[known, "_start"].min().floor("h")
+        t1 = pd.concat([a.loc[known, "_end"], a.loc[known, "_start"]]).max().ceil("h")
+    else:
+        t0 = pd.Timestamp("2000-01-01")
+        t1 = t0
+    if t1 - t0 < pd.Timedelta(hours=2):
+        t1 = t0 + pd.Timedelta(hours=2)
+    span_h = (t1 - t0) / pd.Timedelta(hours=1)
+    return t0, t1, next(s for s in (1, 2, 3, 4, 6, 12, 24, 48) if span_h / s <= 12)
+
+
+def _timeline_ticks(t0: pd.Timestamp, t1: pd.Timestamp, step_h: int, scale: float, height: int) -> str:
+    """Hour ticks and their clock labels; the date above the first tick of each day."""
+    parts = []
+    tick = t0
+    prev_day = None
+    while tick <= t1:  # at most 13 ticks (see _timeline_window)
+        x = _TL_GUTTER + (tick - t0) / pd.Timedelta(minutes=1) * scale
+        day = tick.strftime("%b %d")
+        parts.append(f'<line class="timeline-tick" x1="{x:.1f}" y1="{_TL_TOP - 6}" x2="{x:.1f}" y2="{height - 8}" '
+                     f'stroke="#e4e7eb" stroke-width="1"/>'
+                     f'<text class="small" x="{x:.1f}" y="{_TL_TOP - 10}" text-anchor="middle">'
+                     f'{tick.strftime("%H:%M")}</text>')
+        if day != prev_day:
+            parts.append(f'<text class="small" x="{x:.1f}" y="{_TL_TOP - 22}" text-anchor="middle">{day}</text>')
+            prev_day = day
+        tick += pd.Timedelta(hours=step_h)
+    return "".join(parts)
+
+
+def _timeline_labels(a: pd.DataFrame, xs: np.ndarray, xe: np.ndarray) -> pd.DataFrame:
+    """Row label text, its x, anchor and class: right of the bar when it fits, else left, else inside."""
+    marker = a["_marker"].to_numpy()
+    minutes = a["_min"].map("{:g}".format)
+    text = a["drug_label"].astype(object).where(a["drug_label"].notna(), "?").astype(str)
+    text = text + np.where(marker, " \u00b7 " + a["_kind"], " \u00b7 " + minutes + " min")
+    text = text + np.where(a["_no_stop"], " (no stop time)", "")
+    tw = text.str.len().to_numpy() * CHAR_W
+    place_right = xe + 8 + tw <= _TL_GUTTER + _TL_PLOT_W + _TL_RIGHT
+    place_left = ~place_right & (xs - 8 - tw >= _TL_GUTTER)
+    inside = ~place_right & ~place_left & ~marker
+    light = a["_class"].isin(LIGHT_CLASSES).to_numpy()
+    return pd.DataFrame({
+        "text": text,
+        "x": np.where(place_right, xe + 8, np.where(place_left, xs - 8, xs + 6)),
+        "anchor": np.where(place_left, "end", "start"),
+        "css": np.where(inside & ~light, "lbl in", np.where(inside, "lbl in dark", "lbl")),
+    })
+
+
+def _timeline_tip(a: pd.DataFrame, text: pd.Series) -> pd.Series:
+    """Tooltip per row: label, role, route and site, clock times, infusates."""
+    def col(name: str) -> pd.Series:
+        return a.get(name, pd.Series("", index=a.index)).astype(str)
+
+    start_txt = a["_start"].dt.strftime("%H:%M").fillna("?")
+    end_txt = a["_end"].dt.strftime("%H:%M").fillna("?")
+    return (text + " | " + col("role") + " | " + col("route") + " " + col("site") + " | "
+            + start_txt + np.where(a["_marker"], "", "\u2013" + end_txt) + " | " + col("infusates"))
+
+
+def _timeline_marks(a: pd.DataFrame, xs: np.ndarray, xe: np.ndarray) -> str:
+    """One ``timeline-bar`` group per row: role, a span or a diamond, and the label."""
+    ys = _TL_TOP + np.arange(len(a)) * _TL_ROW_H
+    mid = ys + _TL_ROW_H / 2
+    r = _TL_MARKER_R
+    fill = a["_class"].map(CLASS_COLOURS)
+    diamond = ('<polygon class="timeline-marker" points="' + one_decimal(xs) + "," + one_decimal(mid - r) + " "
+               + one_decimal(xs + r) + "," + one_decimal(mid) + " " + one_decimal(xs) + "," + one_decimal(mid + r)
+               + " " + one_decimal(xs - r) + "," + one_decimal(mid) + '" fill="' + fill
+               + f'" stroke="{_INK}" stroke-width="0.8"/>')
+    span = ('<rect class="timeline-span" x="' + one_decimal(xs) + '" y="' + pd.Series(ys + 4).astype(str)
+            + '" width="' + one_decimal(xe - xs) + f'" height="{_TL_ROW_H - 8}" rx="3" fill="' + fill + '"/>')
+    label = _timeline_labels(a, xs, xe)
+    role = a.get("role", pd.Series("", index=a.index)).astype(object).fillna("").astype(str)
+    y_text = one_decimal(mid + 4)
+    marks = ('<g class="timeline-bar" data-class="' + esc_series(a["_class"]) + '" data-kind="'
+             + esc_series(a["_kind"]) + '"><title>' + esc_series(_timeline_tip(a, label["text"])) + "</title>"
+             + f'<text class="small" x="{_TL_GUTTER - 8}" y="' + y_text + '" text-anchor="end">'
+             + esc_series(role) + "</text>" + diamond.where(a["_marker"], span)
+             + '<text class="' + label["css"] + '" x="' + one_decimal(label["x"]) + '" y="' + y_text
+             + '" text-anchor="' + label["anchor"] + '">' + esc_series(label["text"]) + "</text></g>")
+    return "".join(marks)
+
+
+def timeline_chart(admins: pd.DataFrame, *, label: str = "") -> str:
+    """One encounter's administrations as an inline SVG timeline.
+
+    One row per administration, in start order: infusions, hydration and
+    pumps are bars from start to stop; pushes and injections are diamond
+    markers. The x axis is the local clock with hour ticks; colours follow
+    :data:`CLASS_COLOURS`; each row is labelled with the drug and its
+    minutes, and the left gutter shows the coding role.
+
+    Args:
+        admins: administrations of one encounter (``drug_label``,
+            ``drug_class``, ``kind``, ``role``, ``start``, ``end``,
+            ``minutes``; ``route``, ``site``, ``infusates`` in tooltips).
+        label: accessible name of the chart.
+
+    Returns:
+        The ``<svg class="timeline">`` markup.
+    """
+    a = _timeline_frame(admins)
+    t0, t1, step_h = _timeline_window(a)
+    width = _TL_GUTTER + _TL_PLOT_W + _TL_RIGHT
+    height = _TL_TOP + max(len(a), 1) * _TL_ROW_H + 10
+    scale = _TL_PLOT_W / ((t1 - t0) / pd.Timedelta(minutes=1))
+
+    def x_of(times: pd.Series) -> np.ndarray:
+        """Pixel column of clock times (an unknown time at the left edge)."""
+        return _TL_GUTTER + ((times - t0) / pd.Timedelta(minutes=1)).fillna(0).to_numpy() * scale
+
+    xs = x_of(a["_start"])
+    # A span is at least 2 px wide so a very short infusion stays visible.
+    xe = np.where(a["_marker"].to_numpy(), xs, np.maximum(x_of(a["_end"]), xs + 2))
+    return (f'<svg class="timeline" role="img" aria-label="{esc(label)}" width="{width}" height="{height}" '
+            f'viewBox="0 0 {width} {height}">'
+            + _timeline_ticks(t0, t1, step_h, scale, height)
+            + f'<line class="axis" x1="{_TL_GUTTER}" y1="{_TL_TOP - 4}" x2="{_TL_GUTTER + _TL_PLOT_W}" '
+            f'y2="{_TL_TOP - 4}"/>'
+            + _timeline_marks(a, xs, xe) + "</svg>")

@@ -77,6 +77,35 @@ def _empty_failures() -> pd.DataFrame:
                          reason: pd.Series([], dtype=object)})
 
 
+def _checked_frame(staged: pd.DataFrame, kind: str) -> pd.DataFrame:
+    """``staged`` with a fresh index, after checking it came from the readers."""
+    if kind not in _REQUIRED_STAGED:
+        raise ValueError(f"kind must be 'mar' or 'claims', not {kind!r}")
+    missing = [c for c in _REQUIRED_STAGED[kind] if c not in staged.columns]
+    if missing:
+        raise ValueError(f"staged {kind} frame lacks column(s): {', '.join(missing)}")
+    if staged[schemas.SOURCE_ROW].duplicated().any():
+        raise ValueError(f"staged {kind} frame has duplicate source_row values")
+    return staged.reset_index(drop=True)
+
+
+def _definition(context: Any, kind: str) -> Any:
+    """A validation definition of the kind's suite over one whole in-memory frame."""
+    suite = mar_suite() if kind == "mar" else claims_suite()
+    with _SUITE_LOCK:
+        context_suite = context.suites.add(suite)
+    batch_definition = (
+        context.data_sources.add_pandas(f"{kind}_extract")
+        .add_dataframe_asset(f"{kind}_staged")
+        .add_batch_definition_whole_dataframe("whole_frame")
+    )
+    return context.validation_definitions.add(
+        gx.ValidationDefinition(
+            name=f"{kind}_extract_{uuid.uuid4().hex[:8]}", data=batch_definition, suite=context_suite,
+        )
+    )
+
+
 def validate_extract(
     staged: pd.DataFrame,
     kind: ExtractKind,
@@ -106,35 +135,10 @@ def validate_extract(
             expectation failed (both mean the frame was not staged by
             ``transforms.ingest.readers``); rows are never silently passed.
     """
-    if kind not in _REQUIRED_STAGED:
-        raise ValueError(f"kind must be 'mar' or 'claims', not {kind!r}")
-    missing = [c for c in _REQUIRED_STAGED[kind] if c not in staged.columns]
-    if missing:
-        raise ValueError(f"staged {kind} frame lacks column(s): {', '.join(missing)}")
-    if staged[schemas.SOURCE_ROW].duplicated().any():
-        raise ValueError(f"staged {kind} frame has duplicate source_row values")
-    frame = staged.reset_index(drop=True)
-
-    suite = mar_suite() if kind == "mar" else claims_suite()
+    frame = _checked_frame(staged, kind)
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
-    with _SUITE_LOCK:
-        context_suite = context.suites.add(suite)
-    batch_definition = (
-        context.data_sources.add_pandas(f"{kind}_extract")
-        .add_dataframe_asset(f"{kind}_staged")
-        .add_batch_definition_whole_dataframe("whole_frame")
-    )
-    definition = context.validation_definitions.add(
-        gx.ValidationDefinition(
-            name=f"{kind}_extract_{uuid.uuid4().hex[:8]}",
-            data=batch_definition,
-            suite=context_suite,
-        )
-    )
-    result = definition.run(
-        batch_parameters={"dataframe": frame}, result_format=RESULT_FORMAT
-    )
+    result = _definition(context, kind).run(batch_parameters={"dataframe": frame}, result_format=RESULT_FORMAT)
     failures = _collect_failures(result, frame, kind)
 
     statistics: dict[str, Any] = dict(result.statistics)

@@ -1,10 +1,10 @@
-"""``make bench``: time each stage on a larger synthetic workload.
+"""``make bench``: time each stage of the composition root on a synthetic workload.
 
 Usage: python -m flows.bench [--days 30] [--encounters 400]
 
-Prints seconds and rows per second for reading + staging + validating the
-extracts (Great Expectations), classifying drugs, rebuilding the timeline,
-coding and comparing. A benchmark, not a test: nothing asserts a time.
+Runs the stages of :mod:`flows.pipeline` exactly as a run does (load,
+validate, audit with its engine steps, write) and prints seconds and rows per
+second for each. A benchmark, not a test: nothing asserts a time.
 """
 
 from __future__ import annotations
@@ -12,16 +12,37 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
+
+import pandas as pd
 
 import flows  # noqa: F401  (telemetry off)
-from flows.pipeline import drug_reference, load_and_validate
+from flows import pipeline
 from flows.settings import Settings
-from transforms.engine.classify import classify_events
-from transforms.engine.coding import code_facility, evidence_text
-from transforms.findings.compare import compare
 from transforms.synthetic.generator import generate, write_extracts
-from transforms.engine.timeline import build_timeline
+
+
+class StageClock:
+    """Seconds per named stage, in the order the stages ran."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[str, float, int]] = []
+
+    def run(self, name: str, rows: int, fn: Callable[[], Any]) -> Any:
+        t0 = time.perf_counter()
+        out = fn()
+        self.rows.append((name, time.perf_counter() - t0, rows))
+        return out
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        """A context manager per engine step (handed to :func:`flows.pipeline.audit`)."""
+        t0 = time.perf_counter()
+        yield
+        self.rows.append((f"  audit: {name}", time.perf_counter() - t0, 0))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -30,42 +51,32 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--encounters", type=int, default=400, help="encounters per day")
     args = parser.parse_args(argv)
     settings = Settings()
-    timings: list[tuple[str, float, int]] = []
-
-    def step(name: str, rows: int, fn):
-        t0 = time.perf_counter()
-        out = fn()
-        timings.append((name, time.perf_counter() - t0, rows))
-        return out
-
-    x = step("generate synthetic extracts", 0, lambda: generate(seed=1, days=args.days,
-                                                                encounters_per_day=args.encounters))
+    clock = StageClock()
+    x = clock.run("generate synthetic extracts", 0,
+                  lambda: generate(seed=1, days=args.days, encounters_per_day=args.encounters))
     n_mar, n_claims = len(x.mar), len(x.claims)
+    pipeline.drug_reference(settings)  # load once, outside the timings
     with tempfile.TemporaryDirectory() as tmp:
-        paths = step("write CSV extracts", n_mar + n_claims, lambda: write_extracts(x, Path(tmp)))
-        drug_reference(settings)  # load once, outside the timings
-        mar = step("read + stage + validate MAR (GX)", n_mar, lambda: load_and_validate(paths["mar"], "mar", settings))
-        claims = step("read + stage + validate claims (GX)", n_claims,
-                      lambda: load_and_validate(paths["claims"], "claims", settings))
-    events = step("classify drugs", n_mar, lambda: classify_events(mar.kept, drug_reference(settings), settings.policy))
-    tl = step("rebuild timeline", n_mar, lambda: build_timeline(events, settings.policy))
-    coding = step("code expected lines", len(tl.administrations),
-                  lambda: code_facility(tl, settings.policy, settings.facility_tz))
-    admins = tl.administrations.merge(coding.roles, on=["admin_id", "encounter_id"])
-    admins["evidence"] = evidence_text(admins, settings.facility_tz)
-    step("compare with billed lines", n_claims,
-         lambda: compare(coding.expected_lines, claims.kept, admins, coding.hydration, tl.missing_stops, tl.blocks,
-                         min_overlap_minutes=settings.policy.concurrent_min_overlap_minutes))
-
+        paths = clock.run("write CSV extracts", n_mar + n_claims, lambda: write_extracts(x, Path(tmp) / "in"))
+        loaded = {kind: clock.run(f"load {kind}", n, lambda kind=kind: pipeline.load(paths[kind], kind, settings))
+                  for kind, n in (("mar", n_mar), ("claims", n_claims))}
+        valid = {kind: clock.run(f"validate {kind} (GX)", len(loaded[kind].raw),
+                                 lambda kind=kind: pipeline.validate(loaded[kind]))
+                 for kind in loaded}
+        result = clock.run("audit", n_mar, lambda: pipeline.audit(valid["mar"].kept, valid["claims"].kept,
+                                                                   settings, timer=clock.step))
+        counts = {kind: v.counts for kind, v in valid.items()}
+        quarantine = pd.concat([v.quarantine for v in valid.values()], ignore_index=True)
+        clock.run("write run folder", len(result.findings),
+                  lambda: pipeline.write(Path(tmp) / "out", result, quarantine, counts, settings))
     encounters = x.truth["encounter_id"].nunique()
     print(f"workload: {encounters} encounters, {n_mar} MAR events, {n_claims} claim lines")
-    print(f"{'step':40s} {'seconds':>8s} {'rows/s':>10s}")
-    for name, seconds, rows in timings:
+    print(f"{'stage':40s} {'seconds':>8s} {'rows/s':>10s}")
+    for name, seconds, rows in clock.rows:
         rate = f"{rows / seconds:10.0f}" if rows and seconds else f"{'':>10s}"
         print(f"{name:40s} {seconds:8.2f} {rate}")
-    engine = sum(s for n, s, _ in timings if n in {"classify drugs", "rebuild timeline", "code expected lines",
-                                                     "compare with billed lines"})
-    print(f"{'engine total (classify..compare)':40s} {engine:8.2f} {encounters / engine:10.0f} encounters/s")
+    audit_seconds = next(s for n, s, _ in clock.rows if n == "audit")
+    print(f"{'audit total':40s} {audit_seconds:8.2f} {encounters / audit_seconds:10.0f} encounters/s")
 
 
 if __name__ == "__main__":

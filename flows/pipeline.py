@@ -32,7 +32,7 @@ import pandas as pd
 
 from expectations.runner import validate_extract
 from flows.settings import Settings
-from transforms.audit import AuditResult, run_audit
+from transforms.audit import AuditResult, StepTimer, run_audit
 from transforms.ingest.quarantine import reconcile, split_quarantine
 from transforms.ingest.readers import read_extract, stage_claims, stage_mar
 from transforms.outputs import lake
@@ -156,12 +156,16 @@ def drug_reference(settings: Settings) -> DrugReference:
     return _drug_reference(settings.drug_list)
 
 
-def audit(mar: pd.DataFrame, claims: pd.DataFrame, settings: Settings) -> AuditResult:
+def audit(
+    mar: pd.DataFrame, claims: pd.DataFrame, settings: Settings, timer: StepTimer | None = None
+) -> AuditResult:
     """The pure audit on validated frames, with the reference tables of ``settings``
-    (drug list, fee schedule, NCCI/MUE tables; each loaded once per process)."""
+    (drug list, fee schedule, NCCI/MUE tables; each loaded once per process).
+
+    ``timer`` (the bench's) is entered around each engine step."""
     return run_audit(
         mar, claims, drug_reference(settings), settings.policy, settings.facility_tz,
-        edits=_edits(settings.ncci_dir), fees=_fees(settings.fee_schedule),
+        edits=_edits(settings.ncci_dir), fees=_fees(settings.fee_schedule), timer=timer,
     )
 
 

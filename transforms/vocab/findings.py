@@ -75,7 +75,7 @@ FINDING_KEYS: dict[str, tuple[str, str]] = {
         OVER, "physician claim bills drug administration in a facility place of service (R-K1)"),
     "facility_only_code_on_professional": (
         OVER, "a facility-only code (96376) billed on a physician claim (R-F2)"),
-    # --- NCCI claim edits (transforms.reference.ncci; from the claim alone, may restate a MAR finding) ----
+    # --- NCCI claim edits (transforms.findings.claim_edits; from the claim alone, may restate a MAR finding) ----
     "mue_exceeded": (OVER, "units above the CMS MUE of the setting, per line (MAI 1) or per date (MAI 2/3) (R-M3)"),
     "ptp_pair_without_modifier": (
         OVER, "both codes of an NCCI PTP edit on one claim and date, without a modifier the edit allows (R-M1)"),

@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from tests.builders import TZ, claim_lines, ev, events, infusion
-from transforms.engine.coding import code_facility, evidence_text
+from transforms.engine.coding import code_facility
 from transforms.findings.compare import compare
 from transforms.vocab.findings import FINDING_KEYS
 from transforms.vocab.policy import Policy
@@ -14,9 +14,7 @@ from transforms.engine.timeline import build_timeline
 def findings_for(mar: pd.DataFrame, billed: pd.DataFrame, policy: Policy = Policy()) -> pd.DataFrame:
     tl = build_timeline(mar, policy)
     coding = code_facility(tl, policy, TZ)
-    admins = tl.administrations.merge(coding.roles, on=["admin_id", "encounter_id"])
-    admins["evidence"] = evidence_text(admins, TZ)
-    return compare(coding.expected_lines, billed, admins, coding.hydration, tl.missing_stops)
+    return compare(coding.expected_lines, billed, coding.administrations, coding.hydration, tl.missing_stops)
 
 
 def three_piggybacks(same_bag: bool) -> pd.DataFrame:

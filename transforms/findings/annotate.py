@@ -1,0 +1,89 @@
+"""Direction, severity and dollar impact: the last step of every finding.
+
+Runs ONCE per audit, over every source of findings together (the MAR
+comparison of both settings, professional lines in a facility place of
+service, the NCCI claim edits): :func:`transforms.audit.run_audit` calls it
+after concatenating them; :func:`transforms.findings.compare.compare` calls
+it for its one setting.
+
+* ``direction``: ``over_billed`` (compliance risk), ``under_billed`` (lost
+  revenue) or ``documentation``; fixed by the key
+  (:data:`transforms.vocab.findings.DIRECTION`).
+* ``severity``: ``high`` / ``medium`` / ``low`` by :func:`severity` (the rule
+  is in its docstring).
+* ``dollar_impact``: ``(billed_units - expected_units) x amount`` from a fee
+  schedule (:mod:`transforms.reference.fees`); NaN without a schedule and for
+  documentation findings; 0 for a code paid only as part of another service
+  (OPPS status ``N``), which keeps its severity.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from transforms.reference.fees import FeeSchedule, dollar_impact
+from transforms.vocab.codes import STRUCTURAL_CODES
+from transforms.vocab.findings import DIRECTION, DOCUMENTATION, HIGH, HIGH_KEYS, LOW, MEDIUM, OVER, UNDER
+from transforms.vocab.schemas import FINDING_OUTPUT_COLUMNS
+
+
+def severity(findings: pd.DataFrame) -> pd.Series:
+    """Severity of each finding (``high`` / ``medium`` / ``low``).
+
+    The rule:
+
+    * over-billed (compliance risk): ``high`` when the code is an initial,
+      sequential or concurrent code (96360, 96365, 96369, 96374, 96409,
+      96413, 96367, 96417, 96368: the codes that set a claim's structure and
+      that RAC and payer audits target), or the key is one where the whole
+      line should not be on the claim (:data:`HIGH_KEYS`); otherwise
+      ``medium`` (add-on hours, pushes, hydration units, injections, MUE and
+      PTP edits on other codes).
+    * under-billed (lost revenue): ``medium`` for a structural code or
+      ``administration_not_billed``; otherwise ``low``.
+    * documentation: ``medium`` for ``missing_stop_time`` (units depend on
+      it, D3); otherwise ``low``.
+
+    Severity never depends on dollars: an add-on packaged under OPPS status
+    ``N`` (0 direct dollars) keeps it.
+    """
+    d = findings["direction"]
+    h = findings["hcpcs"].fillna("")
+    k = findings["finding"]
+    structural = h.isin(STRUCTURAL_CODES)
+    out = np.select(
+        [
+            (d == OVER) & (structural | k.isin(HIGH_KEYS)),
+            d == OVER,
+            (d == UNDER) & (structural | (k == "administration_not_billed")),
+            d == UNDER,
+            (d == DOCUMENTATION) & (k == "missing_stop_time"),
+        ],
+        [HIGH, MEDIUM, MEDIUM, LOW, MEDIUM],
+        default=LOW,
+    )
+    return pd.Series(out, index=findings.index, dtype=object)
+
+
+def annotate(findings: pd.DataFrame, fees: FeeSchedule | None = None) -> pd.DataFrame:
+    """Set ``direction`` (from the key), ``severity`` and ``dollar_impact``.
+
+    Args:
+        findings: rows with at least ``finding``, ``hcpcs``, ``setting``,
+            ``billed_units`` and ``expected_units``.
+        fees: fee schedule; ``None`` leaves ``dollar_impact`` NaN.
+
+    Returns:
+        A copy with the three columns set, in :data:`FINDING_OUTPUT_COLUMNS` order
+        (extra columns dropped; a missing one is ``""``).
+    """
+    f = findings.copy()
+    f["direction"] = f["finding"].map(DIRECTION).fillna(f.get("direction", pd.Series(index=f.index, dtype=object)))
+    f["severity"] = severity(f)
+    f["dollar_impact"] = dollar_impact(f, fees)
+    for col in FINDING_OUTPUT_COLUMNS:
+        if col not in f:
+            f[col] = ""
+    f["claim_id"] = f["claim_id"].astype(object)
+    return f[list(FINDING_OUTPUT_COLUMNS)]

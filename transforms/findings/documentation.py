@@ -1,0 +1,79 @@
+"""Findings about the charting itself: no stop time, a drug not classified.
+
+Invariants: direction ``documentation``; ``hcpcs`` empty and both unit
+columns 0 (no line is compared); one row per unclassified administration and
+per infusate without a stop time (whatever the policy resolved it to, D3),
+so an encounter whose billing is right still gets them.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from transforms.vocab.classes import UNKNOWN
+from transforms.vocab.findings import DOCUMENTATION
+
+_UTC_MINUTE = "%Y-%m-%dT%H:%MZ"
+
+
+def _not_classified(admins: pd.DataFrame) -> pd.DataFrame:
+    """``drug_not_classified``: a drug the reference does not know (class ``unknown``)."""
+    unknown = admins[admins["drug_class"] == UNKNOWN]
+    return pd.DataFrame(
+        {
+            "encounter_id": unknown["encounter_id"],
+            "hcpcs": "",
+            "billed_units": 0,
+            "expected_units": 0,
+            "finding": "drug_not_classified",
+            "explanation": "Drug '" + unknown["drug_label"].astype(str).str.lstrip("?")
+            + "' is not in the drug reference and was not coded; add it to the reference or set drug_class on the MAR.",
+            "evidence": unknown["evidence"] if "evidence" in unknown else "",
+        }
+    )
+
+
+def _missing_stops(admins: pd.DataFrame, missing_stops: pd.DataFrame) -> pd.DataFrame:
+    """``missing_stop_time``: an infusate started and never stopped, named by
+    the administration it was coded as (its drug and local times)."""
+    ms = missing_stops
+    bags = admins[["encounter_id", "infusates"]].assign(
+        infusate_id=admins["infusates"].astype(str).str.split(","),
+        ev=admins["evidence"].astype(str) if "evidence" in admins else admins["drug_label"].astype(str),
+    ).explode("infusate_id").drop_duplicates(["encounter_id", "infusate_id"])
+    where = ms[["encounter_id", "infusate_id"]].astype({"infusate_id": str}).merge(
+        bags[["encounter_id", "infusate_id", "ev"]], on=["encounter_id", "infusate_id"], how="left")["ev"]
+    started = "infusate " + ms["infusate_id"].astype(str) + " started " + ms["start"].dt.strftime(_UTC_MINUTE)
+    about = pd.Series(where.to_numpy(), index=ms.index).fillna(started)
+    return pd.DataFrame(
+        {
+            "encounter_id": ms["encounter_id"],
+            "hcpcs": "",
+            "billed_units": 0,
+            "expected_units": 0,
+            "finding": "missing_stop_time",
+            "explanation": "Infusate " + ms["infusate_id"].astype(str) + " started "
+            + ms["start"].dt.strftime(_UTC_MINUTE) + " has no stop time; policy resolved it as "
+            + ms["resolution"].astype(str) + " (coded as: " + about + "); chart the stop time.",
+            "evidence": about,
+        }
+    )
+
+
+def documentation_findings(admins: pd.DataFrame, missing_stops: pd.DataFrame, claims: pd.Series) -> pd.DataFrame:
+    """Charting findings of ``admins`` and the timeline's ``missing_stops``.
+
+    Args:
+        admins: administrations (``drug_class``, ``drug_label``,
+            ``infusates``, ``evidence``).
+        missing_stops: infusates with no stop time (timeline step).
+        claims: claim id per encounter (:func:`transforms.findings.matching.claim_of`).
+
+    Returns:
+        Unclassified drugs first, then missing stop times; ``claim_id`` from
+        ``claims`` (NaN when not billed), ``direction`` ``documentation``.
+    """
+    doc = pd.concat([_not_classified(admins), _missing_stops(admins, missing_stops)], ignore_index=True)
+    doc["claim_id"] = doc["encounter_id"].map(claims)
+    doc["direction"] = DOCUMENTATION
+    return doc

@@ -1,0 +1,137 @@
+"""Explanation sentences and MAR evidence of keyed differences.
+
+Invariants:
+
+* ``evidence`` is the MAR administrations behind the key (``drug [infusate
+  ids] local start-end (N min)`` joined with `` | ``): the fact's own
+  administrations for the keys of :func:`_specific` when the timeline has
+  them, else the expected line's evidence (the whole timeline for a line
+  with no expected counterpart); never null.
+* ``explanation`` is one sentence a coder can act on: the key's meaning, the
+  code and both unit counts, the MAR detail, then what the MAR supports and
+  what was billed for the whole encounter
+  (``MAR supports 96365x1, 96368x1; billed 96365x1.``). A key of
+  :data:`OWN_SENTENCE` has a sentence of its own instead.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from transforms.vocab.codes import CONCURRENT
+from transforms.vocab.findings import MEANING
+
+_SETTING_ONLY = "facility_only_code_on_professional"
+
+
+def _capitalised(text: pd.Series) -> pd.Series:
+    return text.str[0].str.upper() + text.str[1:]
+
+
+def _summary(lines: pd.DataFrame, units: str) -> pd.Series:
+    """``96365x1, 96368x1`` per encounter, codes sorted."""
+    if lines.empty:
+        return pd.Series(dtype=object)
+    s = lines.sort_values("hcpcs")
+    return (s["hcpcs"] + "x" + s[units].astype(str)).groupby(s["encounter_id"]).agg(", ".join)
+
+
+def _specific(diff: pd.DataFrame, f: pd.DataFrame, min_overlap_minutes: int) -> dict[str, tuple[pd.Series, pd.Series]]:
+    """Per key: (the administrations behind it, the detail sentence), aligned with ``diff``.
+
+    ``f`` is :func:`transforms.findings.facts.row_facts` of ``diff``.
+    """
+    credited = f["hyd_credited"].astype("int64").astype(str)
+    return {
+        "concurrent_different_sites": (
+            f["diff_site_ev"], f["diff_site_text"] + f": two initial services, not {CONCURRENT}"),
+        "concurrent_mixed_bag": (f["mixed_ev"], "mixed in one bag: " + f["mixed_ev"].fillna("")),
+        "concurrent_with_hydration": (
+            f["hyd_conc_ev"], f["hyd_conc_text"] + f"; hydration never earns {CONCURRENT}"),
+        "concurrent_no_overlap": (
+            f["drug_inf_ev"],
+            f"no two separate drug infusates overlapped {min_overlap_minutes} min or more on one access site; "
+            "drug infusions: " + f["drug_inf_ev"].fillna("none")),
+        "infusion_under_16_minutes": (
+            f["short_infusion_ev"], f["short_infusion_ev"] + " ran 15 active minutes or less: a push or injection"),
+        "sequential_same_drug": (f["same_drug_ev"], f["same_drug_ev"].fillna("")
+                                 + " is one drug in several bags, one continuing service"),
+        "hydration_during_drug": (
+            f["hyd_ev"], "hydration " + f["hyd_ev"].fillna("") + " ran " + f["hyd_clock"].astype("int64").astype(str)
+            + " min, of which " + (f["hyd_clock"] - f["hyd_free"]).astype("int64").astype(str)
+            + " min while another infusion ran; creditable " + credited + " min"),
+        "hydration_under_31_minutes": (
+            f["hyd_ev"], "hydration " + f["hyd_ev"].fillna("none charted") + " has "
+            + credited + " creditable min ("
+            + f["hyd_free"].astype("int64").astype(str) + " min with no other infusion)"),
+        "repeat_push_within_30_minutes": (f["fast_ev"], f["fast_text"] + ", 30 min or less"),
+        "second_initial_missed": (
+            diff["evidence"], "separate access sites in use at the same time (sites charted: "
+            + f["sites"].fillna("none") + "); " + diff["evidence"]),
+        "second_initial_without_second_site": (
+            f["all_ev"], "only one access site was in use at a time (sites charted: "
+            + f["sites"].fillna("none") + "); administrations: " + f["all_ev"].fillna("")),
+        # The setting rule has its own sentence (OWN_SENTENCE); its evidence is
+        # the repeat pushes when one came within 30 minutes (R-F2).
+        _SETTING_ONLY: (f["fast_ev"], f["fast_text"]),
+    }
+
+
+def _own_sentences(diff: pd.DataFrame) -> dict[str, pd.Series]:
+    """Keys whose explanation is a sentence of its own, not the standard one."""
+    head = MEANING[_SETTING_ONLY][0].upper() + MEANING[_SETTING_ONLY][1:]
+    return {
+        _SETTING_ONLY: head + ": " + diff["hcpcs"] + " billed " + diff["billed_units"].astype(str)
+        + " on the physician claim; only the hospital reports a repeat push of the same drug.",
+    }
+
+
+#: Keys with a sentence of their own (see :func:`_own_sentences`).
+OWN_SENTENCE: frozenset[str] = frozenset({_SETTING_ONLY})
+
+
+def _sentence(diff: pd.DataFrame, detail: pd.Series, expected_summary: pd.Series,
+              billed_summary: pd.Series) -> pd.Series:
+    """One sentence a coder can act on: the rule, the units, the MAR facts."""
+    meaning = diff["finding"].map(MEANING)
+    head = (
+        meaning.str[0].str.upper() + meaning.str[1:] + ": " + diff["hcpcs"] + " billed "
+        + diff["billed_units"].astype(str) + ", supported " + diff["expected_units"].astype(str) + "."
+    )
+    tail = " MAR supports " + expected_summary.fillna("nothing").astype(str) + "; billed " + billed_summary.fillna(
+        "nothing").astype(str) + "."
+    body = np.where(detail != "", " " + detail.astype(str) + ".", "")
+    return head + body + tail
+
+
+def explain(diff: pd.DataFrame, lines: pd.DataFrame, f: pd.DataFrame,
+            min_overlap_minutes: int) -> tuple[pd.Series, pd.Series]:
+    """Evidence and explanation of each keyed difference.
+
+    Args:
+        diff: differences with their ``finding`` key and the expected
+            line's ``evidence``.
+        lines: every (encounter, code) of :func:`transforms.findings.matching.match_lines`.
+        f: :func:`transforms.findings.facts.row_facts` of ``diff``.
+        min_overlap_minutes: the policy's concurrent minimum, quoted.
+
+    Returns:
+        ``(evidence, explanation)``, both aligned with ``diff``.
+    """
+    k = diff["finding"]
+    ev = diff["evidence"].astype(object)
+    detail = "Evidence: " + diff["evidence"].astype(str)
+    for key, (ev_k, text_k) in _specific(diff, f, min_overlap_minutes).items():  # keys, not rows
+        sel = (k == key) & ev_k.notna() & (ev_k.astype(str) != "")
+        ev = ev.mask(sel, ev_k)
+        detail = detail.mask(sel, _capitalised(text_k.astype(str)))
+    # No evidence at all: no "Evidence:" clause.
+    detail = detail.mask(diff["evidence"].astype(str).eq("") & detail.str.startswith("Evidence: "),
+                         pd.Series("", index=diff.index, dtype=object))
+    e = diff["encounter_id"]
+    explanation = _sentence(diff, detail, e.map(_summary(lines[lines["expected_units"] > 0], "expected_units")),
+                            e.map(_summary(lines[lines["billed_units"] > 0], "billed_units")))
+    for key, sentence in _own_sentences(diff).items():
+        explanation = explanation.mask(k == key, sentence)
+    return ev.fillna(""), explanation

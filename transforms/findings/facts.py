@@ -1,0 +1,222 @@
+"""Per-encounter timeline facts that decide a finding's key and evidence.
+
+What the MAR shows about an encounter, as booleans, minutes and the
+evidence text behind each (``*_ev``, ``drug [infusate ids] local
+start-end (N min)`` joined with `` | ``):
+
+* drug infusions overlapping on one access site (concurrent, R-E2) or on two
+  (two initial services, R-B3), for at least the policy minutes (D4);
+* a drug infusion overlapping only hydration (never concurrent, R-E4);
+* several drugs in one bag (R-D5); one drug in several bags (R-D4);
+* administrations of 15 active minutes or less, per family (a push or
+  injection, R-C2);
+* hydration minutes on the clock and free of any other infusion (R-G7);
+* a repeat push of the same drug 30 minutes or less after the last (R-F2);
+* the access sites charted, and every administration.
+
+All computed per encounter with merges, sweeps and group-bys: no loop over
+encounters or rows. ``kind`` values (``infusion``, ``hydration``, ``push``,
+``injection``, ``none``) are the timeline's (:mod:`transforms.engine.timeline`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from transforms.frames import coverage, join_unique
+from transforms.vocab.classes import CHEMO, DILUENT, DRUG_CLASSES, HYDRATION
+from transforms.vocab.codes import INFUSION_FAMILIES, REPEAT_PUSH_MINUTES
+
+
+def _blocks(admins: pd.DataFrame, blocks: pd.DataFrame | None) -> pd.DataFrame:
+    """Running intervals with the attributes of their administration.
+
+    ``blocks`` are the timeline's (paused minutes excluded); without them the
+    administrations' start-end intervals stand in.
+    """
+    cols = ["encounter_id", "service_key", "admin_id", "kind", "drug_class", "route", "grp", "site", "ev"]
+    a = admins.loc[admins["has_blocks"].astype(bool), cols]
+    src = a[["encounter_id", "service_key"]].join(admins[["start", "end"]]) if blocks is None else blocks
+    return src[["encounter_id", "service_key", "start", "end"]].merge(a, on=["encounter_id", "service_key"])
+
+
+def _overlaps(x: pd.DataFrame, y: pd.DataFrame, distinct: bool) -> pd.DataFrame:
+    """Whole minutes each pair of administrations ran at the same time.
+
+    Returns:
+        one row per (encounter, admin x, admin y) with ``minutes`` > 0 and
+        the attributes of both (suffixes ``_x`` / ``_y``).
+    """
+    p = x.merge(y, on="encounter_id", suffixes=("_x", "_y"))
+    p = p[p["admin_id_x"] < p["admin_id_y"]] if distinct else p[p["admin_id_x"] != p["admin_id_y"]]
+    sec = (p[["end_x", "end_y"]].min(axis=1) - p[["start_x", "start_y"]].max(axis=1)).dt.total_seconds()
+    p = p.assign(sec=sec.clip(lower=0))
+    keys = ["encounter_id", "admin_id_x", "admin_id_y"]
+    attrs = [c for c in p.columns if c.endswith(("_x", "_y")) and c not in keys and not c.startswith(("start", "end"))]
+    g = p.groupby(keys, as_index=False, sort=False).agg(sec=("sec", "sum"), **{c: (c, "first") for c in attrs})
+    g["minutes"] = (g["sec"] // 60).astype("int64")
+    return g[g["minutes"] > 0]
+
+
+def _best(pairs: pd.DataFrame) -> pd.DataFrame:
+    """The longest overlap per encounter (ties: lowest admin ids), indexed by encounter."""
+    s = pairs.sort_values(["encounter_id", "minutes", "admin_id_x", "admin_id_y"],
+                          ascending=[True, False, True, True], kind="mergesort")
+    return s.drop_duplicates("encounter_id").set_index("encounter_id")
+
+
+def _hydration_minutes(b: pd.DataFrame) -> pd.DataFrame:
+    """Per encounter: ``hyd_clock`` minutes any hydration ran and
+    ``hyd_free`` minutes it ran while no other infusion did (R-G7), before
+    the 31-minute threshold; a sweep over start/end points.
+    """
+    hyd = b[b["kind"] == "hydration"]
+    other = b[~b["drug_class"].isin([HYDRATION, DILUENT]) & b["encounter_id"].isin(hyd["encounter_id"])]
+    if hyd.empty:
+        return pd.DataFrame({"hyd_clock": pd.Series(dtype="int64"), "hyd_free": pd.Series(dtype="int64")})
+    sweep = coverage(hyd, other)
+    sweep["sec"] = (sweep["end"] - sweep["start"]).dt.total_seconds()
+    running = sweep["n_first"] > 0
+    out = pd.DataFrame(
+        {
+            "hyd_clock": sweep["sec"].where(running, 0).groupby(sweep["encounter_id"]).sum(),
+            "hyd_free": sweep["sec"].where(running & (sweep["n_second"] == 0), 0).groupby(sweep["encounter_id"]).sum(),
+        }
+    )
+    return (out // 60).astype("int64")
+
+
+def _ev_by_encounter(part: pd.DataFrame) -> pd.Series:
+    return join_unique(part, ["encounter_id"], "ev", " | ")
+
+
+def _overlap_facts(facts: pd.DataFrame, a: pd.DataFrame, b: pd.DataFrame, min_overlap_minutes: int) -> None:
+    """Drug infusions overlapping each other (same site: concurrent; two
+    sites: two initial services) or only hydration. Sets columns of ``facts``."""
+    enc = facts.index
+    dinf = b[b["drug_class"].isin(list(DRUG_CLASSES)) & (b["kind"] == "infusion")]
+    dd = _overlaps(dinf, dinf, distinct=True)
+    dd = dd[dd["minutes"] >= min_overlap_minutes]
+    same = dd["grp_x"] == dd["grp_y"]
+    facts["same_site_overlap"] = enc.isin(dd.loc[same, "encounter_id"])
+    diff = _best(dd[~same])
+    facts["diff_site_overlap"] = enc.isin(diff.index)
+    facts["diff_site_ev"] = diff["ev_x"] + " | " + diff["ev_y"]
+    facts["diff_site_text"] = (diff["ev_x"] + " at site '" + diff["site_x"] + "' and " + diff["ev_y"]
+                               + " at site '" + diff["site_y"] + "' overlapped " + diff["minutes"].astype(str)
+                               + " min through two different access sites")
+    facts["drug_inf_ev"] = _ev_by_encounter(a[(a["kind"] == "infusion") & a["drug_class"].isin(list(DRUG_CLASSES))])
+    # Hydration never earns the concurrent code (R-E4): which drug it overlapped.
+    dh = _best(_overlaps(dinf, b[b["kind"] == "hydration"], distinct=False))
+    facts["hyd_overlap"] = enc.isin(dh.index)
+    facts["hyd_conc_ev"] = dh["ev_x"] + " | " + dh["ev_y"]
+    facts["hyd_conc_text"] = (dh["ev_x"] + " overlapped only hydration " + dh["ev_y"] + " ("
+                              + dh["minutes"].astype(str) + " min)")
+
+
+def _bag_facts(facts: pd.DataFrame, a: pd.DataFrame) -> None:
+    """Several drugs in one bag (R-D5); one drug in several bags (R-D4)."""
+    enc = facts.index
+    mixed = a[a["drug_class"].isin(list(DRUG_CLASSES)) & a["drug_label"].astype(str).str.contains("+", regex=False)]
+    facts["mixed_bag"] = enc.isin(mixed["encounter_id"])
+    facts["mixed_ev"] = _ev_by_encounter(mixed)
+    multi = a[(a["kind"] == "infusion") & a["infusates"].astype(str).str.contains(",", regex=False)]
+    facts["same_drug_bags"] = enc.isin(multi["encounter_id"])
+    facts["same_drug_ev"] = _ev_by_encounter(multi)
+
+
+def _short_facts(facts: pd.DataFrame, a: pd.DataFrame) -> None:
+    """Infusions of 15 active minutes or less, a push or injection (R-C2),
+    per family of :data:`INFUSION_FAMILIES` (``short_<family>`` and its ``_ev``)."""
+    enc = facts.index
+    short = a[a["has_blocks"].astype(bool) & a["drug_class"].isin(list(DRUG_CLASSES))
+              & a["kind"].isin(["push", "injection"])]
+    family = np.select([short["kind"] == "injection", short["drug_class"] == CHEMO], ["sc", "chemo"], "ther")
+    short = short.assign(family=family)
+    for fam in INFUSION_FAMILIES:  # three families, not rows
+        part = short[short["family"] == fam]
+        facts[f"short_{fam}"] = enc.isin(part["encounter_id"])
+        facts[f"short_{fam}_ev"] = _ev_by_encounter(part)
+
+
+def _repeat_push_facts(facts: pd.DataFrame, a: pd.DataFrame) -> None:
+    """A push of the same drug on one site 30 minutes or less after the
+    previous one (R-F2): the first such pair per encounter."""
+    pushes = a[(a["kind"] == "push") & a["drug_class"].isin(list(DRUG_CLASSES))].sort_values(
+        ["encounter_id", "grp", "service_key", "start", "admin_id"], kind="mergesort")
+    g = pushes.groupby(["encounter_id", "grp", "service_key"], sort=False)
+    gap = (pushes["start"] - g["start"].shift()).dt.total_seconds() / 60
+    fast = pushes.assign(gap=gap, prev_ev=g["ev"].shift())[gap.le(REPEAT_PUSH_MINUTES)]
+    fast = fast.drop_duplicates("encounter_id").set_index("encounter_id")
+    facts["fast_repeat"] = facts.index.isin(fast.index)
+    facts["fast_ev"] = fast["prev_ev"] + " | " + fast["ev"]
+    facts["fast_text"] = (fast["prev_ev"] + " and " + fast["ev"] + " are "
+                          + fast["gap"].astype("int64").astype(str) + " min apart")
+
+
+def encounter_facts(admins: pd.DataFrame, blocks: pd.DataFrame | None, min_overlap_minutes: int) -> pd.DataFrame:
+    """Per-encounter timeline facts that decide a finding's key and evidence.
+
+    Returns:
+        indexed by ``encounter_id`` (every encounter of ``admins``):
+        booleans (``same_site_overlap``, ``diff_site_overlap``,
+        ``hyd_overlap``, ``mixed_bag``, ``same_drug_bags``, ``short_ther`` /
+        ``short_chemo`` / ``short_sc``, ``fast_repeat``), minutes
+        (``hyd_clock``, ``hyd_free``, int64), the evidence text behind each
+        (``*_ev``, ``*_text``; NaN where the fact does not hold), ``sites``
+        and ``all_ev``.
+    """
+    a = admins.copy()
+    a["grp"] = a["site_group"].astype(str) if "site_group" in a else a["site"].astype(str)
+    a["ev"] = a["evidence"].astype(str) if "evidence" in a else a["drug_label"].astype(str)
+    a["site"] = a["site"].fillna("").astype(str)
+    facts = pd.DataFrame(index=pd.Index(a["encounter_id"].drop_duplicates(), name="encounter_id"))
+    b = _blocks(a, blocks)
+    _overlap_facts(facts, a, b, min_overlap_minutes)
+    _bag_facts(facts, a)
+    _short_facts(facts, a)
+    facts = facts.join(_hydration_minutes(b))
+    facts["hyd_ev"] = _ev_by_encounter(a[a["kind"] == "hydration"])
+    _repeat_push_facts(facts, a)
+    facts["sites"] = join_unique(a[a["site"] != ""], ["encounter_id"], "site", ", ", sort=True)
+    facts["all_ev"] = _ev_by_encounter(a[a["kind"] != "none"])
+    facts[["hyd_clock", "hyd_free"]] = facts[["hyd_clock", "hyd_free"]].fillna(0).astype("int64")
+    return facts
+
+
+def _short_infusion(f: pd.DataFrame, diff: pd.DataFrame, lines: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """An infusion code billed for an administration of 15 active minutes or
+    less, and the push / injection code it displaced, in the same family
+    (R-C2): both rows of the pair hit, with the short administrations as
+    evidence."""
+    e, h = diff["encounter_id"], diff["hcpcs"]
+    hit_any = pd.Series(False, index=diff.index)
+    ev = pd.Series("", index=diff.index, dtype=object)
+    for fam, (inf_codes, short_codes) in INFUSION_FAMILIES.items():  # three families, not rows
+        inf_over = e.isin(lines.loc[lines["hcpcs"].isin(inf_codes) & lines["over"], "encounter_id"])
+        short_under = e.isin(lines.loc[lines["hcpcs"].isin(short_codes) & lines["under"], "encounter_id"])
+        hit = f[f"short_{fam}"] & (
+            (h.isin(inf_codes) & diff["over"] & short_under) | (h.isin(short_codes) & diff["under"] & inf_over))
+        hit_any |= hit
+        ev = ev.mask(hit, f[f"short_{fam}_ev"])
+    return hit_any, ev
+
+
+def row_facts(facts: pd.DataFrame, diff: pd.DataFrame, lines: pd.DataFrame, hydration: pd.DataFrame) -> pd.DataFrame:
+    """:func:`encounter_facts` aligned with the differences (index ``0..n-1``).
+
+    An encounter with nothing charted has every flag False and 0 minutes.
+    Adds ``hyd_credited`` (creditable hydration minutes of the coding step,
+    runs of >= 31 minutes, 0 when none) and ``short_infusion`` /
+    ``short_infusion_ev`` (:func:`_short_infusion`).
+    """
+    f = facts.reindex(diff["encounter_id"]).reset_index(drop=True)
+    flags = [c for c in facts.columns if facts[c].dtype == bool]
+    f[flags] = f[flags].fillna(False).astype(bool)
+    f[["hyd_clock", "hyd_free"]] = f[["hyd_clock", "hyd_free"]].fillna(0).astype("int64")
+    credited = hydration.set_index("encounter_id")["hydration_minutes"] if not hydration.empty else pd.Series(
+        dtype=float)
+    f["hyd_credited"] = diff["encounter_id"].map(credited).fillna(0)
+    f["short_infusion"], f["short_infusion_ev"] = _short_infusion(f, diff, lines)
+    return f

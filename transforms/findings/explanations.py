@@ -11,7 +11,7 @@ Invariants:
   code and both unit counts, the MAR detail, then what the MAR supports and
   what was billed for the whole encounter
   (``MAR supports 96365x1, 96368x1; billed 96365x1.``). A key of
-  :data:`OWN_SENTENCE` has a sentence of its own instead.
+  key listed in :func:`_own_sentences` has a sentence of its own instead.
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ def _specific(diff: pd.DataFrame, f: pd.DataFrame, min_overlap_minutes: int) -> 
         "second_initial_without_second_site": (
             f["all_ev"], "only one access site was in use at a time (sites charted: "
             + f["sites"].fillna("none") + "); administrations: " + f["all_ev"].fillna("")),
-        # The setting rule has its own sentence (OWN_SENTENCE); its evidence is
+        # The setting rule has its own sentence (_own_sentences); its evidence is
         # the repeat pushes when one came within 30 minutes (R-F2).
         _SETTING_ONLY: (f["fast_ev"], f["fast_text"]),
     }
@@ -85,10 +85,6 @@ def _own_sentences(diff: pd.DataFrame) -> dict[str, pd.Series]:
         _SETTING_ONLY: head + ": " + diff["hcpcs"] + " billed " + diff["billed_units"].astype(str)
         + " on the physician claim; only the hospital reports a repeat push of the same drug.",
     }
-
-
-#: Keys with a sentence of their own (see :func:`_own_sentences`).
-OWN_SENTENCE: frozenset[str] = frozenset({_SETTING_ONLY})
 
 
 def _sentence(diff: pd.DataFrame, detail: pd.Series, expected_summary: pd.Series,

@@ -126,13 +126,6 @@ def _quarantine_rows(
     return quarantine.astype({"row": "int64"})
 
 
-def empty_quarantine(raw_columns: list[str] | None = None) -> pd.DataFrame:
-    """A header-only quarantine frame (contract columns plus ``raw_columns``)."""
-    columns = [*schemas.QUARANTINE_COLUMNS, *(raw_columns or [])]
-    frame = pd.DataFrame({c: pd.Series([], dtype=object) for c in columns})
-    return frame.astype({"row": "int64"})
-
-
 def reconcile(
     raw: pd.DataFrame | int, kept: pd.DataFrame | int, quarantine: pd.DataFrame | int
 ) -> dict[str, int]:

@@ -39,16 +39,17 @@ import numpy as np
 import pandas as pd
 
 from transforms.reference import tables_dir
+from transforms.vocab.codes import SETTING_FACILITY, SETTING_PROFESSIONAL, SETTINGS
+from transforms.vocab.findings import DOCUMENTATION
 
 SAMPLE_PATH: Path = tables_dir() / "fee_schedule_sample.csv"
 FEE_COLUMNS: tuple[str, ...] = ("hcpcs", "setting", "amount", "status_indicator")
-SETTINGS: frozenset[str] = frozenset({"facility", "professional"})
 # Status indicators that mean "paid as part of another service, no direct
 # dollars" per setting: OPPS N (packaged); MPFS B (bundled) and X (excluded
 # by statute, e.g. a facility-only code on the physician claim).
 NO_SEPARATE_PAYMENT: dict[str, frozenset[str]] = {
-    "facility": frozenset({"N"}),
-    "professional": frozenset({"B", "X"}),
+    SETTING_FACILITY: frozenset({"N"}),
+    SETTING_PROFESSIONAL: frozenset({"B", "X"}),
 }
 
 
@@ -150,4 +151,4 @@ def dollar_impact(findings: pd.DataFrame, fees: FeeSchedule | None) -> pd.Series
     per_unit = unit_amounts(findings["hcpcs"].fillna(""), findings["setting"].fillna(""), fees)
     units = findings["billed_units"].astype("int64") - findings["expected_units"].astype("int64")
     out = (units * per_unit).round(2)
-    return out.where(findings["direction"] != "documentation", np.nan)
+    return out.where(findings["direction"] != DOCUMENTATION, np.nan)

@@ -43,13 +43,9 @@ import numpy as np
 import pandas as pd
 
 from transforms.reference import tables_dir
+from transforms.vocab.codes import SETTING_FACILITY, SETTING_PROFESSIONAL, SETTINGS
 
 FIXTURE_DIR: Path = tables_dir() / "ncci"
-MAI_LABELS: dict[int, str] = {
-    1: "Line Edit",
-    2: "Date of Service Edit: Policy",
-    3: "Date of Service Edit: Clinical",
-}
 MUE_COLUMNS: tuple[str, ...] = ("hcpcs", "setting", "mue", "mai", "mai_label", "rationale", "source")
 PTP_COLUMNS: tuple[str, ...] = (
     "column1", "column2", "setting", "prior_1996", "effective", "deletion", "modifier_indicator", "rationale",
@@ -126,9 +122,9 @@ def _table_after_header(
 def _mue_setting(value_header: str) -> str | None:
     h = _norm(value_header)
     if "practitioner" in h:
-        return "professional"
+        return SETTING_PROFESSIONAL
     if "outpatient hospital" in h or "facility" in h:
-        return "facility"
+        return SETTING_FACILITY
     return None
 
 
@@ -165,7 +161,7 @@ def load_mue(path: Path | str, setting: str | None = None) -> pd.DataFrame:
 
     i_code, i_val, i_mai, i_rat = col("hcpcs", "cpt code"), col("mue value"), col("adjudication"), col("rationale")
     setting = setting or _mue_setting(header[i_val])
-    if setting not in ("facility", "professional"):
+    if setting not in SETTINGS:
         raise ValueError(f"{path}: cannot tell the setting from the header {_norm(header[i_val])!r}; "
                          "only the practitioner and outpatient hospital tables are used")
     raw = raw[raw[i_code] != ""]
@@ -191,9 +187,9 @@ def load_mue(path: Path | str, setting: str | None = None) -> pd.DataFrame:
 def _ptp_setting(name: str) -> str | None:
     n = name.lower()
     if "ccioph" in n:
-        return "facility"
+        return SETTING_FACILITY
     if "ccipra" in n:
-        return "professional"
+        return SETTING_PROFESSIONAL
     return None
 
 
@@ -215,7 +211,7 @@ def load_ptp(path: Path | str, setting: str | None = None) -> pd.DataFrame:
     """
     path = Path(path)
     setting = setting or _ptp_setting(path.name)
-    if setting not in ("facility", "professional"):
+    if setting not in SETTINGS:
         raise ValueError(f"{path}: cannot tell the setting from the file name; pass setting= "
                          "(ccioph = facility, ccipra = professional)")
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 # --- claim settings ----------------------------------------------------------
 SETTING_FACILITY = "facility"
 SETTING_PROFESSIONAL = "professional"
+SETTINGS: tuple[str, ...] = (SETTING_FACILITY, SETTING_PROFESSIONAL)
 
 # --- single codes, by role ---------------------------------------------------
 HYDRATION_INITIAL = "96360"      # hydration, first hour

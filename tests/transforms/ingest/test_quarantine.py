@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from expectations.runner import validate_extract
 from transforms.vocab import schemas
-from transforms.ingest.quarantine import empty_quarantine, reconcile, split_quarantine
+from transforms.ingest.quarantine import reconcile, split_quarantine
 from transforms.ingest.readers import read_extract, stage_mar
 
 TZ = "America/New_York"
@@ -152,11 +152,6 @@ def test_reconcile_detects_lost_rows() -> None:
     assert reconcile(5, 3, 2) == {"rows_in": 5, "rows_kept": 3, "rows_quarantined": 2}
     with pytest.raises(AssertionError, match="rows in 5"):
         reconcile(5, 3, 1)
-
-
-def test_empty_quarantine_has_contract_columns() -> None:
-    q = empty_quarantine(["route"])
-    assert list(q.columns) == [*schemas.QUARANTINE_COLUMNS, "route"] and q.empty
 
 
 @settings(max_examples=60, deadline=None)

@@ -76,8 +76,8 @@ def audit_flow(
 @flow(name="nightly", validate_parameters=False)
 def nightly_flow(
     service_date: date,
-    mar_path: Path,
-    claims_path: Path,
+    mar_path: pipeline.Inputs,
+    claims_path: pipeline.Inputs,
     settings: Settings,
     out_dir: Path | None = None,
     truth: pd.DataFrame | None = None,

@@ -81,8 +81,14 @@ def code_version() -> str:
     return digest.hexdigest()
 
 
+def _inputs_digest(paths: pipeline.Inputs) -> list[tuple[str, str]]:
+    """Name and content digest of each input file or folder, in order."""
+    paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
+    return [(Path(p).name, content_digest(Path(p))) for p in paths]
+
+
 def day_cache_key(
-    day: date, mar_path: Path, claims_path: Path, settings: Settings, run_dir: Path,
+    day: date, mar_path: pipeline.Inputs, claims_path: pipeline.Inputs, settings: Settings, run_dir: Path,
     lookback_inputs: tuple[Path, ...] = (),
 ) -> str:
     """The cache key of one backfilled day (hex sha256).
@@ -97,8 +103,8 @@ def day_cache_key(
     parts: dict[str, Any] = {
         "version": CACHE_KEY_VERSION,
         "day": day.isoformat(),
-        "mar": content_digest(mar_path),
-        "claims": content_digest(claims_path),
+        "mar": _inputs_digest(mar_path),
+        "claims": _inputs_digest(claims_path),
         "lookback": sorted((Path(p).parent.name + "/" + Path(p).name, content_digest(p)) for p in lookback_inputs),
         "code": code_version(),
         "settings": settings.cache_key_parts(),
@@ -133,7 +139,7 @@ def _retry_on_io_error(_task: object, _task_run: object, state: Any) -> bool:
     cache_result_in_memory=False,
 )
 def backfill_day(
-    day: date, mar_path: Path, claims_path: Path, settings: Settings, run_dir: Path,
+    day: date, mar_path: pipeline.Inputs, claims_path: pipeline.Inputs, settings: Settings, run_dir: Path,
     lookback_inputs: tuple[Path, ...] = (),
 ) -> dict[str, Any]:
     """Ingest and audit one service date (:func:`flows.pipeline.nightly_day`);
@@ -189,7 +195,8 @@ def _lookback_inputs(extracts_root: Path, day: date, lookback_days: int) -> tupl
     found: list[Path] = []
     for back in range(1, lookback_days + 1):
         try:
-            found.extend(extract_paths(extracts_root, day - timedelta(days=back)))
+            mar, claims = extract_paths(extracts_root, day - timedelta(days=back))
+            found.extend([*mar, *claims])
         except MissingExtracts:
             pass
     return tuple(found)

@@ -9,6 +9,7 @@ Commands:
   demo     generate synthetic days with injected errors and run nightly on each
   report   (re)write a run's self-contained HTML report, with the trend across the lake's days
   explain  one encounter's timeline, expected lines and findings from a run folder
+  formats  the input formats (canonical, FHIR, CLIF, EHR mapping profiles, X12) it reads
   clif     map CLIF medication tables (e.g. the MIMIC-IV demo) onto the MAR, validate, code
 """
 
@@ -28,6 +29,8 @@ from transforms.ingest.readers import ExtractError
 
 
 EXTRACTS_DEFAULT = os.environ.get("INFUSION_AUDIT_EXTRACTS", "data/extracts")
+MAR_HELP = "MAR extract: a file or folder, any supported format; may be given more than once"
+CLAIMS_HELP = "claim lines: a file or folder (canonical CSV/Parquet or X12 837); may be given more than once"
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -49,7 +52,18 @@ def _settings(args: argparse.Namespace) -> Settings:
         settings = settings.with_(fee_schedule=Path(args.fees))
     if getattr(args, "ncci_dir", None):
         settings = settings.with_(ncci_dir=Path(args.ncci_dir))
+    if getattr(args, "mar_format", None):
+        settings = settings.with_(mar_format=args.mar_format)
+    if getattr(args, "claims_format", None):
+        settings = settings.with_(claims_format=args.claims_format)
+    if getattr(args, "x12_account", None):
+        settings = settings.with_(x12_account_ref=args.x12_account)
     return settings
+
+
+def _paths(values: list[str]) -> list[Path]:
+    """``--mar`` / ``--claims`` given once or more: files or folders."""
+    return [Path(v) for v in values]
 
 
 def _print_summary(summary: dict, out_dir: Path) -> None:
@@ -73,7 +87,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
         truth = pd.read_csv(args.truth, dtype=str, keep_default_na=False).replace({"": None})
     out = Path(args.out)
-    summary = audit_files(Path(args.mar), Path(args.claims), out, _settings(args), truth)
+    remits = _paths(args.remits) if args.remits else None
+    summary = audit_files(_paths(args.mar), _paths(args.claims), out, _settings(args), truth, remits)
     _print_summary(summary, out)
     return 0
 
@@ -83,7 +98,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
     day = date.fromisoformat(args.date)
     settings = _settings(args)
-    counts = ingest_flow(day, Path(args.mar), Path(args.claims), settings, settings.run_dir(day))
+    counts = ingest_flow(day, _paths(args.mar), _paths(args.claims), settings, settings.run_dir(day))
     print(json.dumps(counts, indent=2))
     return 0
 
@@ -95,7 +110,7 @@ def cmd_nightly(args: argparse.Namespace) -> int:
     settings = _settings(args)
     day = date.fromisoformat(args.date) if args.date else yesterday(settings.facility_tz)
     if args.mar and args.claims:
-        mar, claims = Path(args.mar), Path(args.claims)
+        mar, claims = _paths(args.mar), _paths(args.claims)
     elif args.mar or args.claims:
         raise ValueError("give both --mar and --claims, or neither (then <extracts>/<date>/ is read)")
     else:
@@ -153,6 +168,30 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
+FORMAT_NOTES = {
+    "canonical": "the contract's CSV or Parquet columns (docs: README, Input formats)",
+    "fhir": "FHIR MedicationAdministration R4, R4B or R5: $export NDJSON, a Bundle, or a folder of them",
+    "clif": "CLIF medication tables: a folder of clif_*.parquet (the `clif` command reads them too)",
+    "x12": "X12 837I (005010X223A2) or 837P (005010X222A1) claim files",
+}
+
+
+def cmd_formats(args: argparse.Namespace) -> int:
+    """The input formats and shipped mapping profiles."""
+    from transforms.ingest.inputs import mapping_profiles
+
+    print("MAR formats (--mar-format; default: told from each file's content):")
+    for name in ("canonical", "fhir", "clif"):
+        print(f"  {name:12s} {FORMAT_NOTES[name]}")
+    for name in mapping_profiles():
+        print(f"  {name:12s} EHR MAR report through the shipped mapping profile {name}.toml")
+    print(f"  {'FILE.toml':12s} your own mapping file: copy a shipped profile, edit it, pass its path")
+    print("claims formats (--claims-format):")
+    for name in ("canonical", "x12"):
+        print(f"  {name:12s} {FORMAT_NOTES[name]}")
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from datetime import date as _date
 
@@ -182,6 +221,12 @@ def _add_settings_options(p: argparse.ArgumentParser, tz_default: str | None = N
     p.add_argument("--fees", help="fee schedule CSV (hcpcs, setting, amount, status_indicator); "
                    "default: the illustrative sample in transforms/reference/tables")
     p.add_argument("--ncci-dir", help="folder of CMS MUE CSVs and NCCI PTP files to check units and pairs")
+    p.add_argument("--mar-format", help="force the MAR format: canonical, fhir, clif, a mapping profile "
+                   "(see `infusion-audit formats`) or a mapping file path (default: told from each file)")
+    p.add_argument("--claims-format", choices=("canonical", "x12"),
+                   help="force the claims format (default: told from each file)")
+    p.add_argument("--x12-account", choices=("CLM01", "REF[D9]", "REF[EA]"),
+                   help="where an 837 carries the hospital account (the encounter; default CLM01)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -217,9 +262,11 @@ def _lake_and_extracts(p: argparse.ArgumentParser, extracts: bool = True) -> Non
 def _add_file_parsers(sub: argparse._SubParsersAction) -> None:
     """``audit`` (files in, files out) and ``demo``."""
     p = sub.add_parser("audit", help="files in, files out (no lake, no Prefect)")
-    p.add_argument("--mar", required=True, help="MAR events extract (.csv or .parquet)")
-    p.add_argument("--claims", required=True, help="claim lines extract (.csv or .parquet)")
+    p.add_argument("--mar", required=True, action="append", help=MAR_HELP)
+    p.add_argument("--claims", required=True, action="append", help=CLAIMS_HELP)
     p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--remits", action="append", help="X12 835 remittance file or folder: paid amounts replace "
+                   "the fee schedule's estimate in the dollar impact of paid lines; may be given more than once")
     p.add_argument("--truth", help="ground-truth CSV of the synthetic generator, to score the audit")
     _add_settings_options(p)
     p.set_defaults(func=cmd_audit)
@@ -237,16 +284,16 @@ def _add_lake_parsers(sub: argparse._SubParsersAction) -> None:
     """The commands that run through the lake: ``ingest``, ``nightly``, ``backfill``, ``serve``."""
     p = sub.add_parser("ingest", help="validate one night's extracts into the lake")
     p.add_argument("--date", required=True, help="service date the extracts cover, YYYY-MM-DD")
-    p.add_argument("--mar", required=True)
-    p.add_argument("--claims", required=True)
+    p.add_argument("--mar", required=True, action="append", help=MAR_HELP)
+    p.add_argument("--claims", required=True, action="append", help=CLAIMS_HELP)
     _lake_and_extracts(p, extracts=False)
     _add_settings_options(p)
     p.set_defaults(func=cmd_ingest)
 
     p = sub.add_parser("nightly", help="ingest one night's extracts, then audit that date (default: yesterday)")
     p.add_argument("--date", help="service date, YYYY-MM-DD (default: yesterday in the facility time zone)")
-    p.add_argument("--mar", help="MAR extract (default <extracts>/<date>/mar.csv|parquet)")
-    p.add_argument("--claims", help="claims extract (default <extracts>/<date>/claims.csv|parquet)")
+    p.add_argument("--mar", action="append", help=MAR_HELP + " (default <extracts>/<date>/mar.*)")
+    p.add_argument("--claims", action="append", help=CLAIMS_HELP + " (default <extracts>/<date>/claims.*)")
     p.add_argument("--out", help="run folder (default <lake>/../runs/<date>)")
     _lake_and_extracts(p)
     _add_settings_options(p)
@@ -276,6 +323,9 @@ def _add_reading_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--until", help="last audit date of the trend, YYYY-MM-DD (default: all)")
     p.add_argument("--top", type=int, default=10, help="encounters with a timeline chart")
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("formats", help="the input formats and the shipped EHR mapping profiles")
+    p.set_defaults(func=cmd_formats)
 
     p = sub.add_parser("explain", help="an encounter's timeline, expected lines with rule ids and evidence, findings")
     p.add_argument("encounter_id")

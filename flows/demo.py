@@ -60,12 +60,17 @@ def run_demo(out: Path, *, days: int = 3, encounters_per_day: int = 120, seed: i
     settings = (settings or Settings()).with_(lake_root=Path(out) / "lake")
     extracts = generate(seed=seed, start=start, days=days, encounters_per_day=encounters_per_day,
                         facility_tz=settings.facility_tz, bad_row_count=bad_rows)
+    # The nights can be written as FHIR NDJSON and X12 837 instead of the canonical CSV.
+    formats = {"mar_format": "fhir" if settings.mar_format == "fhir" else "canonical",
+               "claims_format": "x12" if settings.claims_format == "x12" else "canonical"}
+    if formats["claims_format"] == "x12":
+        settings = settings.with_(x12_account_ref="REF[D9]")  # where the writer puts the encounter
     all_findings = []
     runs = []
     for night, part in split_by_night(extracts, settings.facility_tz).items():
         if night >= start + timedelta(days=days):
             continue
-        paths = write_extracts(part, Path(out) / "extracts" / night.isoformat())
+        paths = write_extracts(part, Path(out) / "extracts" / night.isoformat(), **formats)
         run_dir = settings.run_dir(night)
         summary = nightly_flow(night, paths["mar"], paths["claims"], settings, run_dir, part.truth)
         all_findings.append(pd.read_csv(run_dir / "findings.csv", dtype=str, keep_default_na=False))

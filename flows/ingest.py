@@ -15,7 +15,7 @@ from flows.settings import Settings
 
 @task(retries=2, retry_delay_seconds=[2, 10], cache_policy=NO_CACHE, persist_result=False)
 def ingest_extract(
-    path: Path, kind: str, day: date, settings: Settings, docs_dir: Path
+    path: pipeline.Inputs, kind: str, day: date, settings: Settings, docs_dir: Path
 ) -> tuple[pd.DataFrame, dict[str, int]]:
     """Validate one extract and write its kept rows to the lake.
 
@@ -36,7 +36,8 @@ def store_quarantine(quarantine: pd.DataFrame, day: date, settings: Settings) ->
 
 @flow(name="ingest", validate_parameters=False)
 def ingest_flow(
-    service_date: date, mar_path: Path, claims_path: Path, settings: Settings, run_dir: Path | None = None,
+    service_date: date, mar_path: pipeline.Inputs, claims_path: pipeline.Inputs, settings: Settings,
+    run_dir: Path | None = None,
 ) -> dict[str, dict[str, int]]:
     """Validate both extracts of ``service_date`` and load them into the lake.
 
@@ -46,7 +47,7 @@ def ingest_flow(
     """
     run_dir = Path(run_dir or settings.run_dir(service_date))
     futures = {
-        kind: ingest_extract.submit(Path(path), kind, service_date, settings, run_dir / "validation" / kind)
+        kind: ingest_extract.submit(path, kind, service_date, settings, run_dir / "validation" / kind)
         for kind, path in zip(pipeline.EXTRACT_KINDS, (mar_path, claims_path))
     }
     counts: dict[str, dict[str, int]] = {}

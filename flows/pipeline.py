@@ -22,6 +22,7 @@ orchestrator.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import lru_cache
@@ -33,8 +34,11 @@ import pandas as pd
 from expectations.runner import validate_extract
 from flows.settings import Settings
 from transforms.audit import AuditResult, StepTimer, run_audit
+from transforms.ingest.formats import CANONICAL
+from transforms.ingest.formats import detect as detect_formats
+from transforms.ingest.inputs import combine_parts, mapping_profiles, read_format
 from transforms.ingest.quarantine import reconcile, split_quarantine
-from transforms.ingest.readers import read_extract, stage_claims, stage_mar
+from transforms.ingest.readers import stage_claims, stage_mar
 from transforms.outputs import lake
 from transforms.outputs.files import write_run_files
 from transforms.outputs.report_html import trend_from_findings
@@ -52,17 +56,27 @@ LAKE_DATASET = {"mar": "mar_events", "claims": "claim_lines"}
 LAKE_SCHEMA = {"mar": MAR_ARROW, "claims": CLAIM_ARROW}
 
 
+#: One extract's inputs: a file, a folder, or several of them.
+Inputs = Path | Sequence[Path]
+
+
 class MissingExtracts(ValueError):
     """A service date whose extract folder or files are missing or ambiguous."""
 
 
 @dataclass(frozen=True)
 class LoadedExtract:
-    """One extract as read (``raw``) and mapped onto the contract (``staged``), row for row."""
+    """One extract as read (``raw``) and mapped onto the contract (``staged``), row for row.
+
+    ``unmapped`` holds the input records an adapter could not map (already
+    quarantine rows with their reasons); they count as rows in.
+    """
 
     kind: str
     raw: pd.DataFrame
     staged: pd.DataFrame
+    unmapped: pd.DataFrame | None = None
+    formats: tuple[str, ...] = (CANONICAL,)
 
 
 @dataclass(frozen=True)
@@ -78,24 +92,29 @@ class ValidatedExtract:
 
 # --- where a day's extracts are ------------------------------------------------
 
-def extract_paths(extracts_root: Path, day: date) -> tuple[Path, Path]:
-    """The MAR and claims extracts of ``day``: ``<root>/<YYYY-MM-DD>/{mar,claims}.(csv|parquet)``.
+def extract_paths(extracts_root: Path, day: date) -> tuple[list[Path], list[Path]]:
+    """The MAR and claims inputs of ``day`` in ``<root>/<YYYY-MM-DD>/``.
+
+    Every file named ``mar.<ext>`` (``mar.csv``, ``mar.parquet``,
+    ``mar.ndjson``...) or a folder named ``mar`` is the MAR extract; likewise
+    ``claims.<ext>`` (``claims.csv``, ``claims.837``...) or ``claims/``.
 
     Raises:
-        MissingExtracts: no folder for the day, a file missing, or both a
-            ``.csv`` and a ``.parquet`` for one kind (the message says which).
+        MissingExtracts: no folder for the day, a kind missing, or both a
+            ``.csv`` and a ``.parquet`` for one kind (the same rows twice).
     """
     folder = Path(extracts_root) / day.isoformat()
     if not folder.is_dir():
         raise MissingExtracts(f"{day}: no extract folder {folder}")
     found = []
     for kind in EXTRACT_KINDS:
-        hits = [folder / f"{kind}{suffix}" for suffix in EXTRACT_SUFFIXES if (folder / f"{kind}{suffix}").is_file()]
+        hits = sorted(p for p in folder.iterdir() if p.name == kind or p.name.startswith(f"{kind}."))
         if not hits:
-            raise MissingExtracts(f"{day}: no {kind}.csv or {kind}.parquet in {folder}")
-        if len(hits) > 1:
-            raise MissingExtracts(f"{day}: both {hits[0].name} and {hits[1].name} in {folder}; keep one")
-        found.append(hits[0])
+            raise MissingExtracts(f"{day}: no {kind}.csv, {kind}.parquet or other {kind}.* input in {folder}")
+        twins = [p for p in hits if p.suffix in EXTRACT_SUFFIXES]
+        if len(twins) > 1:
+            raise MissingExtracts(f"{day}: both {twins[0].name} and {twins[1].name} in {folder}; keep one")
+        found.append(hits)
     return found[0], found[1]
 
 
@@ -107,15 +126,25 @@ def yesterday(facility_tz: str, today: date | None = None) -> date:
 
 # --- the stages ---------------------------------------------------------------------
 
-def load(path: Path, kind: str, settings: Settings) -> LoadedExtract:
-    """Read one extract and map it onto the contract (UTC times, typed columns).
+def load(paths: Inputs, kind: str, settings: Settings) -> LoadedExtract:
+    """Read one extract (one or more files or folders, any supported format) and
+    map it onto the contract (UTC times, typed columns).
+
+    Each file's format is told from its content unless the settings force one
+    (``mar_format``: ``canonical``, ``fhir``, ``clif``, a mapping-profile name
+    or a mapping file path; ``claims_format``: ``canonical`` or ``x12``); see
+    :mod:`transforms.ingest.formats`.
 
     Raises:
-        transforms.ingest.readers.ExtractError: the file cannot be used at all.
+        transforms.ingest.readers.ExtractError: a file cannot be used at all.
     """
-    raw = read_extract(Path(path), kind)  # type: ignore[arg-type]
+    paths = [Path(paths)] if isinstance(paths, (str, Path)) else [Path(p) for p in paths]
+    forced = settings.mar_format if kind == "mar" else settings.claims_format
+    groups = detect_formats(paths, kind, forced, profiles=mapping_profiles())
+    parts = [read_format(files, kind, name, settings.x12_account_ref) for name, files in groups.items()]
+    raw, unmapped = combine_parts(parts)
     staged = stage_mar(raw, settings.facility_tz) if kind == "mar" else stage_claims(raw)
-    return LoadedExtract(kind=kind, raw=raw, staged=staged)
+    return LoadedExtract(kind=kind, raw=raw, staged=staged, unmapped=unmapped, formats=tuple(groups))
 
 
 def validate(loaded: LoadedExtract, docs_dir: Path | None = None) -> ValidatedExtract:
@@ -126,14 +155,20 @@ def validate(loaded: LoadedExtract, docs_dir: Path | None = None) -> ValidatedEx
     """
     outcome = validate_extract(loaded.staged, loaded.kind, docs_dir=docs_dir)  # type: ignore[arg-type]
     kept, quarantine = split_quarantine(loaded.staged, loaded.raw, outcome.failures, loaded.kind)  # type: ignore[arg-type]
-    counts = reconcile(loaded.raw, kept, quarantine)
+    if loaded.unmapped is not None and len(loaded.unmapped):
+        quarantine = pd.concat([quarantine, loaded.unmapped], ignore_index=True).sort_values("row", kind="mergesort")
+        quarantine = quarantine.reset_index(drop=True)
+    unmapped = 0 if loaded.unmapped is None else len(loaded.unmapped)
+    counts = reconcile(len(loaded.raw) + unmapped, kept, quarantine)
     log.info("%s extract: %d rows in, %d kept, %d quarantined", loaded.kind, *counts.values())
     return ValidatedExtract(kind=loaded.kind, kept=kept, quarantine=quarantine, counts=counts)
 
 
-def load_and_validate(path: Path, kind: str, settings: Settings, docs_dir: Path | None = None) -> ValidatedExtract:
+def load_and_validate(
+    paths: Inputs, kind: str, settings: Settings, docs_dir: Path | None = None,
+) -> ValidatedExtract:
     """:func:`load` then :func:`validate`."""
-    return validate(load(path, kind, settings), docs_dir)
+    return validate(load(paths, kind, settings), docs_dir)
 
 
 @lru_cache(maxsize=4)
@@ -186,7 +221,7 @@ def write(
 
 # --- the lake -----------------------------------------------------------------------
 
-def ingest_extract(path: Path, kind: str, day: date, settings: Settings, docs_dir: Path) -> ValidatedExtract:
+def ingest_extract(path: Inputs, kind: str, day: date, settings: Settings, docs_dir: Path) -> ValidatedExtract:
     """Load and validate one extract, then replace ``day``'s partition of its lake dataset."""
     extract = load_and_validate(path, kind, settings, docs_dir)
     lake.write_day(extract.kept, settings.lake_root, LAKE_DATASET[kind], day, LAKE_SCHEMA[kind])
@@ -253,20 +288,35 @@ def publish_day(
 
 # --- whole runs ----------------------------------------------------------------------
 
+def with_remittances(claims: pd.DataFrame, remits: Inputs | None) -> pd.DataFrame:
+    """Claim lines with what the payer paid, from 835 files (``None``: unchanged)."""
+    if remits is None:
+        return claims
+    from transforms.ingest.adapters.x12 import match_remits, read_835
+    from transforms.ingest.formats import expand_inputs
+
+    paths = [Path(remits)] if isinstance(remits, (str, Path)) else [Path(p) for p in remits]
+    return match_remits(claims, read_835(expand_inputs(paths)))
+
+
 def audit_files(
-    mar_path: Path, claims_path: Path, out_dir: Path, settings: Settings, truth: pd.DataFrame | None = None
+    mar_path: Inputs, claims_path: Inputs, out_dir: Path, settings: Settings, truth: pd.DataFrame | None = None,
+    remits: Inputs | None = None,
 ) -> dict[str, object]:
-    """Files in, files out: validate both extracts, audit, write the run folder (no lake)."""
+    """Files in, files out: validate both extracts, audit, write the run folder (no lake).
+
+    ``remits``: 835 files whose paid amounts replace the fee schedule's
+    estimate in the dollar impact of over-billed, paid lines."""
     out_dir = Path(out_dir)
     mar = load_and_validate(mar_path, "mar", settings, out_dir / "validation" / "mar")
     claims = load_and_validate(claims_path, "claims", settings, out_dir / "validation" / "claims")
-    result = audit(mar.kept, claims.kept, settings)
+    result = audit(mar.kept, with_remittances(claims.kept, remits), settings)
     quarantine = pd.concat([mar.quarantine, claims.quarantine], ignore_index=True)
     return write(out_dir, result, quarantine, {"mar": mar.counts, "claims": claims.counts}, settings, truth)
 
 
 def ingest_day(
-    day: date, mar_path: Path, claims_path: Path, settings: Settings, run_dir: Path
+    day: date, mar_path: Inputs, claims_path: Inputs, settings: Settings, run_dir: Path
 ) -> dict[str, dict[str, int]]:
     """Validate both extracts of ``day`` into the lake, with their quarantine; returns the counts."""
     extracts = [ingest_extract(p, kind, day, settings, run_dir / "validation" / kind)
@@ -276,7 +326,7 @@ def ingest_day(
 
 
 def nightly_day(
-    day: date, mar_path: Path, claims_path: Path, settings: Settings, run_dir: Path | None = None,
+    day: date, mar_path: Inputs, claims_path: Inputs, settings: Settings, run_dir: Path | None = None,
     truth: pd.DataFrame | None = None,
 ) -> dict[str, object]:
     """Ingest one night's extracts, then audit that service date from the lake; returns the summary."""

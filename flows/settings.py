@@ -10,6 +10,9 @@
 | INFUSION_AUDIT_LOOKBACK_DAYS | 7 | days of earlier extracts read to complete an encounter |
 | INFUSION_AUDIT_FEES | transforms/reference/tables/fee_schedule_sample.csv | fee schedule for dollar impact (the sample's amounts are illustrative) |
 | INFUSION_AUDIT_NCCI_DIR | (none: no MUE/PTP checks) | folder of CMS MUE CSVs and NCCI PTP files (ccioph/ccipra) |
+| INFUSION_AUDIT_MAR_FORMAT | (none: told from content) | canonical, fhir, clif, a mapping profile name or a mapping file |
+| INFUSION_AUDIT_CLAIMS_FORMAT | (none: told from content) | canonical or x12 |
+| INFUSION_AUDIT_X12_ACCOUNT_REF | CLM01 | where an 837 carries the hospital account: CLM01, REF[D9] or REF[EA] |
 
 A ``Settings`` owns its serialisation: :meth:`Settings.to_params` and
 :meth:`Settings.from_params` carry every field to a served deployment and
@@ -43,6 +46,11 @@ class Settings:
     lookback_days: int = 7
     fee_schedule: Path | None = None
     ncci_dir: Path | None = None
+    #: Input formats forced for every file (``None``: told from each file's content).
+    mar_format: str | None = None
+    claims_format: str | None = None
+    #: Where an 837 carries the hospital account (the encounter): CLM01, REF[D9] or REF[EA].
+    x12_account_ref: str = "CLM01"
 
     def with_(self, **changes: object) -> "Settings":
         """A copy with ``changes`` applied."""
@@ -79,6 +87,9 @@ class Settings:
             lookback_days=int(env.get("INFUSION_AUDIT_LOOKBACK_DAYS", "7")),
             fee_schedule=path("INFUSION_AUDIT_FEES"),
             ncci_dir=path("INFUSION_AUDIT_NCCI_DIR"),
+            mar_format=env.get("INFUSION_AUDIT_MAR_FORMAT") or None,
+            claims_format=env.get("INFUSION_AUDIT_CLAIMS_FORMAT") or None,
+            x12_account_ref=env.get("INFUSION_AUDIT_X12_ACCOUNT_REF", "CLM01"),
         )
 
     # --- to and from deployment parameters ----------------------------------------
@@ -142,6 +153,8 @@ class Settings:
                 parts[f.name] = str(Path(value).resolve())
             elif isinstance(value, Path):
                 parts[f.name] = content_digest(value)
+            elif isinstance(value, str) and value.endswith(".toml"):
+                parts[f.name] = [value, content_digest(Path(value))]  # a mapping file: its bytes count
             else:
                 parts[f.name] = value
         return parts

@@ -20,6 +20,7 @@ from transforms.findings import place_of_service
 from transforms.findings.annotate import annotate
 from transforms.findings.claim_edits import check_edits
 from transforms.findings.compare import keyed_findings
+from transforms.findings.remits import apply_remits
 from transforms.reference.drugs import DrugReference
 from transforms.reference.fees import FeeSchedule
 from transforms.reference.ncci import EditTables
@@ -144,7 +145,9 @@ def run_audit(
         edits: NCCI MUE / PTP tables (:mod:`transforms.reference.ncci`); ``None``
             skips the claim-edit checks (``mue_exceeded``, ``ptp_pair_without_modifier``).
         fees: fee schedule (:mod:`transforms.reference.fees`) for ``dollar_impact``;
-            ``None`` leaves it empty (NaN).
+            ``None`` leaves it empty (NaN). Claim lines carrying an 835's paid
+            amounts (``remit_matched``, ``paid_amount``) price their
+            over-billing instead (:mod:`transforms.findings.remits`).
         timer: entered around each step (classify, timeline, coding, compare).
 
     Returns:
@@ -171,7 +174,7 @@ def run_audit(
         kept = [p for p in parts if not p.empty]
         findings = pd.concat(kept, ignore_index=True) if kept else parts[0]
         # Direction, severity and dollars: the one annotation, over every source of findings.
-        findings = annotate(findings, fees)
+        findings = apply_remits(annotate(findings, fees), claims)  # paid amounts, when an 835 was matched
         findings = findings.sort_values(["encounter_id", "setting", "hcpcs", "finding"], kind="mergesort")
     return AuditResult(
         administrations=coding.administrations,

@@ -128,7 +128,7 @@ def test_backfill_reports_bad_and_incomplete_days(prefect_harness, tmp_path):
     assert out["failed"] == [DAYS[1].isoformat()]
     assert out["days"][DAYS[1].isoformat()]["reason"].startswith("ExtractError:")
     assert out["skipped"] == [DAYS[2].isoformat()]
-    assert "no claims.csv or claims.parquet" in out["days"][DAYS[2].isoformat()]["reason"]
+    assert "no claims.csv, claims.parquet" in out["days"][DAYS[2].isoformat()]["reason"]
     runs = {r.name: r for r in _task_runs(state, 2)}
     assert {n: r.state.name for n, r in runs.items()} == {
         f"backfill-{DAYS[0]}": "Completed", f"backfill-{DAYS[1]}": "Failed"}
@@ -147,7 +147,11 @@ def test_extract_paths_convention(tmp_path):
     with pytest.raises(MissingExtracts, match="no claims.csv"):
         extract_paths(tmp_path, day)
     (folder / "claims.csv").write_text("x")
-    assert extract_paths(tmp_path, day) == (folder / "mar.parquet", folder / "claims.csv")
+    assert extract_paths(tmp_path, day) == ([folder / "mar.parquet"], [folder / "claims.csv"])
+    (folder / "mar.ndjson").write_text("{}")  # another format of the same kind: one more input
+    (folder / "claims").mkdir()
+    assert extract_paths(tmp_path, day) == ([folder / "mar.ndjson", folder / "mar.parquet"],
+                                            [folder / "claims", folder / "claims.csv"])
     (folder / "claims.parquet").write_bytes(b"x")
     with pytest.raises(MissingExtracts, match="both"):
         extract_paths(tmp_path, day)

@@ -56,6 +56,9 @@ def _variants(tmp_path: Path, files: dict[str, Path]) -> dict[str, object]:
         "lookback_days": 3,
         "fee_schedule": files["fees2"],
         "ncci_dir": files["ncci2"],
+        "mar_format": "fhir",
+        "claims_format": "x12",
+        "x12_account_ref": "REF[D9]",
     }
 
 

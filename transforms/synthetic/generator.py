@@ -478,19 +478,26 @@ def _arrow_table(frame: pd.DataFrame, lake: pa.Schema) -> pa.Table:
 
 
 def write_extracts(
-    extracts: SyntheticExtracts, directory: Path, fmt: Literal["csv", "parquet"] = "csv"
+    extracts: SyntheticExtracts, directory: Path, fmt: Literal["csv", "parquet"] = "csv", *,
+    mar_format: Literal["canonical", "fhir"] = "canonical", claims_format: Literal["canonical", "x12"] = "canonical",
 ) -> dict[str, Path]:
-    """Write ``mar.<fmt>``, ``claims.<fmt>``, ``truth.csv`` and ``bad_rows.csv``.
+    """Write the MAR and claims extracts, ``truth.csv`` and ``bad_rows.csv``.
 
     Args:
         extracts: what :func:`generate` returned.
         directory: created if missing.
-        fmt: ``csv`` (``event_time`` as ISO-8601 with the facility's UTC
-            offset) or ``parquet`` (``event_time`` as a UTC timestamp, or the
-            ISO strings when a malformed time makes the column text).
+        fmt: canonical files as ``csv`` (``event_time`` as ISO-8601 with the
+            facility's UTC offset) or ``parquet`` (``event_time`` as a UTC
+            timestamp, or the ISO strings when a malformed time makes the
+            column text).
+        mar_format: ``canonical`` (``mar.<fmt>``) or ``fhir`` (``mar.ndjson``,
+            R4 MedicationAdministration resources).
+        claims_format: ``canonical`` (``claims.<fmt>``) or ``x12``
+            (``claims/`` with ``837i.x12`` and ``837p.x12``; the encounter in
+            ``REF*D9``, so read them with ``x12_account_ref="REF[D9]"``).
 
     Returns:
-        Paths keyed ``mar``, ``claims``, ``truth``, ``bad_rows``.
+        Paths keyed ``mar``, ``claims`` (a file or a folder), ``truth``, ``bad_rows``.
 
     Raises:
         ValueError: unknown ``fmt``.
@@ -499,24 +506,46 @@ def write_extracts(
         raise ValueError(f"fmt must be 'csv' or 'parquet', got {fmt!r}")
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    paths = {
-        "mar": directory / f"mar.{fmt}",
-        "claims": directory / f"claims.{fmt}",
-        "truth": directory / "truth.csv",
-        "bad_rows": directory / "bad_rows.csv",
-    }
-    mar = extracts.mar
-    if fmt == "csv" or not isinstance(mar["event_time"].dtype, pd.DatetimeTZDtype):
-        mar = mar.assign(event_time=_iso_local(mar["event_time"], extracts.facility_tz))
-    if fmt == "csv":
-        mar.to_csv(paths["mar"], index=False)
-        extracts.claims.to_csv(paths["claims"], index=False)
-    else:
-        pq.write_table(_arrow_table(mar, schemas.MAR_ARROW), paths["mar"])
-        pq.write_table(_arrow_table(extracts.claims, schemas.CLAIM_ARROW), paths["claims"])
+    paths = {"truth": directory / "truth.csv", "bad_rows": directory / "bad_rows.csv"}
+    paths["mar"] = _write_mar(extracts, directory, fmt, mar_format)
+    paths["claims"] = _write_claims(extracts, directory, fmt, claims_format)
     extracts.truth.to_csv(paths["truth"], index=False)
     extracts.bad_rows.to_csv(paths["bad_rows"], index=False)
     return paths
+
+
+def _write_mar(extracts: SyntheticExtracts, directory: Path, fmt: str, mar_format: str) -> Path:
+    if mar_format == "fhir":
+        from transforms.synthetic.fhir_export import mar_to_fhir_ndjson
+
+        return mar_to_fhir_ndjson(extracts.mar, directory / "mar.ndjson", facility_tz=extracts.facility_tz)
+    path, mar = directory / f"mar.{fmt}", extracts.mar
+    if fmt == "csv" or not isinstance(mar["event_time"].dtype, pd.DatetimeTZDtype):
+        mar = mar.assign(event_time=_iso_local(mar["event_time"], extracts.facility_tz))
+    if fmt == "csv":
+        mar.to_csv(path, index=False)
+    else:
+        pq.write_table(_arrow_table(mar, schemas.MAR_ARROW), path)
+    return path
+
+
+def _write_claims(extracts: SyntheticExtracts, directory: Path, fmt: str, claims_format: str) -> Path:
+    if claims_format == "x12":
+        from transforms.synthetic.x12_export import claims_to_837
+
+        folder = directory / "claims"
+        folder.mkdir(exist_ok=True)
+        for kind, name in (("institutional", "837i.x12"), ("professional", "837p.x12")):
+            if (extracts.claims["claim_type"] == kind).any():
+                claims_to_837(extracts.claims, folder / name, kind, account_ref="REF[D9]",
+                              created=datetime(2026, 1, 1, tzinfo=timezone.utc))
+        return folder
+    path = directory / f"claims.{fmt}"
+    if fmt == "csv":
+        extracts.claims.to_csv(path, index=False)
+    else:
+        pq.write_table(_arrow_table(extracts.claims, schemas.CLAIM_ARROW), path)
+    return path
 
 
 def summary(extracts: SyntheticExtracts) -> dict[str, Any]:

@@ -129,6 +129,7 @@ encounter is the CLIF hospitalization.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -136,6 +137,7 @@ import numpy as np
 import pandas as pd
 
 from transforms.frames import lower, text
+from transforms.ingest.adapters import MappedExtract
 from transforms.ingest.readers import ExtractError
 from transforms.vocab import schemas
 
@@ -694,3 +696,25 @@ def summarise(
         "findings_by_key": as_dict(findings["finding"].value_counts()),
     }
 
+
+
+def read_mapped(folders: Sequence[Path]) -> MappedExtract:
+    """CLIF folder(s) as a :class:`~transforms.ingest.adapters.MappedExtract` (``--mar-format clif``).
+
+    ``source_file`` names the CLIF table of each row (``continuous`` or
+    ``intermittent``) and ``source_record`` its 1-based ``source_row``; a
+    mapped row is staged and validated like any MAR row, and a row with no
+    canonical meaning is an ``unmapped`` record with its reason.
+    """
+    parts = []
+    for folder in folders:
+        tables = read_clif(Path(folder))
+        mapped = clif_to_mar(tables["continuous"], tables["intermittent"], tables["hospitalization"])
+        rows = mapped.mar.assign(source_file=mapped.mar["source"], source_record=mapped.mar[schemas.SOURCE_ROW])
+        unmapped = mapped.unmapped.assign(source_file=mapped.unmapped[TABLE_COLUMN],
+                                          source_record=mapped.unmapped["row"])
+        parts.append(MappedExtract(kind="mar", format="clif", rows=rows.drop(columns=["source"]), unmapped=unmapped))
+    if len(parts) == 1:
+        return parts[0]
+    return MappedExtract(kind="mar", format="clif", rows=pd.concat([p.rows for p in parts], ignore_index=True),
+                         unmapped=pd.concat([p.unmapped for p in parts], ignore_index=True))

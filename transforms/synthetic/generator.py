@@ -112,6 +112,25 @@ class _Encounter:
     split_concurrent: bool = False
 
 
+def _truth(encounters: list[_Encounter]) -> pd.DataFrame:
+    """One row per encounter: its scenario, injected error, correct and billed lines."""
+    return pd.DataFrame(
+        [
+            {
+                "encounter_id": e.encounter_id,
+                "setting": e.sc.setting,
+                "scenario": e.sc.name,
+                "injected_error": e.error,
+                "expected_findings": e.error,
+                "correct_lines": e.sc.correct.render(),
+                "billed_lines": (e.billed or e.sc.correct).render(),
+            }
+            for e in encounters
+        ],
+        columns=list(TRUTH_COLUMNS),
+    )
+
+
 def generate(
     *,
     seed: int = 7,
@@ -159,21 +178,7 @@ def generate(
 
     mar = _mar_frame(rng, encounters, tz)
     claims = _claims_frame(rng, encounters, tz)
-    truth = pd.DataFrame(
-        [
-            {
-                "encounter_id": e.encounter_id,
-                "setting": e.sc.setting,
-                "scenario": e.sc.name,
-                "injected_error": e.error,
-                "expected_findings": e.error,
-                "correct_lines": e.sc.correct.render(),
-                "billed_lines": (e.billed or e.sc.correct).render(),
-            }
-            for e in encounters
-        ],
-        columns=list(TRUTH_COLUMNS),
-    )
+    truth = _truth(encounters)
     bad = pd.DataFrame(columns=list(BAD_ROW_COLUMNS))
     if bad_row_count:
         # MRNs above the generated range: the good frames do not depend on bad_row_count

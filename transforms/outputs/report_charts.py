@@ -313,7 +313,22 @@ def _timeline_window(a: pd.DataFrame) -> tuple[pd.Timestamp, pd.Timestamp, int]:
     if t1 - t0 < pd.Timedelta(hours=2):
         t1 = t0 + pd.Timedelta(hours=2)
     span_h = (t1 - t0) / pd.Timedelta(hours=1)
-    return t0, t1, next(s for s in (1, 2, 3, 4, 6, 12, 24, 48) if span_h / s <= 12)
+    return t0, t1, tick_hours(span_h)
+
+
+#: Tick steps in hours, up to a week; longer stays step by whole weeks.
+_TICK_HOURS: tuple[int, ...] = (1, 2, 3, 4, 6, 12, 24, 48, 72, 168)
+
+
+def tick_hours(span_h: float, max_ticks: int = 12) -> int:
+    """The smallest round step (hours) that puts at most ``max_ticks`` ticks on ``span_h``.
+
+    Any span has one: ICU stays of weeks or months step by whole weeks.
+    """
+    for step in _TICK_HOURS:
+        if span_h / step <= max_ticks:
+            return step
+    return 168 * math.ceil(span_h / (168 * max_ticks))
 
 
 def _timeline_ticks(t0: pd.Timestamp, t1: pd.Timestamp, step_h: int, scale: float, height: int) -> str:
@@ -323,7 +338,7 @@ def _timeline_ticks(t0: pd.Timestamp, t1: pd.Timestamp, step_h: int, scale: floa
     prev_day = None
     while tick <= t1:  # at most 13 ticks (see _timeline_window)
         x = _TL_GUTTER + (tick - t0) / pd.Timedelta(minutes=1) * scale
-        day = tick.strftime("%b %d")
+        day = tick.strftime("%b %d") if step_h < 24 * 365 else tick.strftime("%Y %b %d")
         parts.append(f'<line class="timeline-tick" x1="{x:.1f}" y1="{_TL_TOP - 6}" x2="{x:.1f}" y2="{height - 8}" '
                      f'stroke="#e4e7eb" stroke-width="1"/>'
                      f'<text class="small" x="{x:.1f}" y="{_TL_TOP - 10}" text-anchor="middle">'

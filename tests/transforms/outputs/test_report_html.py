@@ -274,3 +274,20 @@ def test_render_run_dir_reads_text_columns(tmp_path, findings, expected, admins,
     (tmp_path / "summary.json").write_text(json.dumps(summary))
     html = render_run_dir(tmp_path)
     assert html == render(findings, expected, admins, summary)
+
+
+@pytest.mark.parametrize("days", [1, 20, 30, 45, 400])
+def test_timeline_chart_renders_stays_of_any_length(days):
+    """A multi-week ICU stay once crashed the axis (no tick step fitted)."""
+    from transforms.outputs.report_charts import tick_hours, timeline_chart
+
+    start = pd.Timestamp("2026-11-02T08:00:00-05:00")
+    admins = pd.DataFrame({
+        "drug_label": ["heparin", "cefazolin"], "drug_class": ["therapeutic", "therapeutic"],
+        "kind": ["infusion", "push"], "role": ["initial", "push"],
+        "start": [start, start + pd.Timedelta(days=days)], "end": [start + pd.Timedelta(days=days), None],
+        "minutes": [days * 1440, 0],
+    })
+    svg = timeline_chart(admins, label="E1")
+    assert svg.startswith("<svg") and svg.count('class="timeline-tick"') <= 13
+    assert tick_hours(days * 24 + 2) * 12 >= days * 24

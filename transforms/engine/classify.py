@@ -23,6 +23,7 @@ def classify_events(mar: pd.DataFrame, reference: DrugReference, policy: Policy)
         mar["drug"],
         reference,
         ndc=mar.get("ndc"),
+        rxnorm=mar.get("rxnorm"),  # extra column of the FHIR adapter; absent elsewhere
         override=mar.get("drug_class"),
         rate_ml_h=rate,
         electrolyte_in_fluid=policy.electrolyte_in_fluid,

@@ -11,19 +11,21 @@ Reference
     with its reference class (``chemo``, ``therapeutic``, ``hydration``,
     ``electrolyte``, ``diluent``, ``not_reportable``: ``REFERENCE_CLASSES``
     of :mod:`transforms.vocab.classes`), a ``hormonal`` flag and the
-    pipe-separated aliases (``names``) it is charted as. Users may add or
-    replace rows with their own CSV (``extra``) and load their licensed NDC
-    mapping (``ndc``). :func:`load_drug_reference` validates everything once
-    and compiles an alias index.
+    pipe-separated aliases (``names``) it is charted as, and optionally
+    (column ``rxnorm``) the pipe-separated RxNorm concept ids (RxCUIs) that
+    mean it; the shipped table carries none. Users may add or replace rows
+    with their own CSV (``extra``) and load their licensed NDC mapping
+    (``ndc``). :func:`load_drug_reference` validates everything once and
+    compiles an alias index.
 
 Matching
     Drug text is tokenised and matched against the aliases as described in
     :mod:`transforms.reference.drug_names` (whole words, longest alias first,
     the drug before a free-standing ``in`` beats its vehicle). NDCs are read
-    with :func:`transforms.reference.ndc.normalise_ndc`. A string with flush
-    / KVO / TKO / keep-vein-open / lock wording is ``diluent`` whatever else
-    it names; ``carrier`` / ``diluent`` wording turns a plain fluid into
-    ``diluent``.
+    with :func:`transforms.reference.ndc.normalise_ndc` and RxCUIs with
+    :func:`normalise_rxcui`. A string with flush / KVO / TKO /
+    keep-vein-open / lock wording is ``diluent`` whatever else it names;
+    ``carrier`` / ``diluent`` wording turns a plain fluid into ``diluent``.
 
 Electrolytes
     ``electrolyte`` is never an output class. An electrolyte in a large-volume
@@ -33,12 +35,14 @@ Electrolytes
     small rider (< 250 mL) or in water it is ``therapeutic`` (R-D6).
 
 Precedence per row: the MAR's own ``drug_class`` override, then the NDC
-mapping, then the text. A plain-fluid result whose rate is known and at or
-below ``kvo_max_rate_ml_h`` is ``diluent`` (keep-vein-open, R-G3). Nothing
-matched is ``unknown``: the classifier never guesses.
+mapping, then the RxNorm codes, then the text; a row found by a code follows
+the same class rules as one found by its text. A plain-fluid result whose
+rate is known and at or below ``kvo_max_rate_ml_h`` is ``diluent``
+(keep-vein-open, R-G3). Nothing matched is ``unknown``: the classifier never
+guesses.
 
 Everything here is pure pandas/numpy/stdlib and deterministic; each distinct
-(text, NDC, override, KVO-rate) combination is classified once and mapped back.
+(text, NDC, RxCUI, override, KVO-rate) combination is classified once and mapped back.
 """
 
 from __future__ import annotations
@@ -76,8 +80,8 @@ from transforms.vocab.classes import (
 
 __all__ = [
     "CLASS_SOURCES", "DRUG_COLUMNS", "LARGE_VOLUME_ML", "NDC_COLUMNS", "REFERENCE_DIR",
-    "RESULT_COLUMNS", "DrugReference", "classify_drugs", "load_drug_reference", "normalise_ndc",
-    "tokenize",
+    "RESULT_COLUMNS", "RXNORM_COLUMN", "RXNORM_COLUMNS", "DrugReference", "classify_drugs",
+    "load_drug_reference", "normalise_ndc", "normalise_rxcui", "tokenize",
 ]  # fmt: skip
 
 REFERENCE_DIR: Path = tables_dir()
@@ -85,7 +89,11 @@ REFERENCE_DIR: Path = tables_dir()
 
 DRUG_COLUMNS: tuple[str, ...] = ("drug_key", "drug_class", "hormonal", "group", "names", "note")
 NDC_COLUMNS: tuple[str, ...] = ("ndc11", "drug_key")
-CLASS_SOURCES: tuple[str, ...] = ("override", "ndc", "name", "kvo_rate", "unknown")
+#: The optional ``drugs.csv`` column of pipe-separated RxCUIs.
+RXNORM_COLUMN: str = "rxnorm"
+#: Columns of :attr:`DrugReference.rxnorm` (one row per RxCUI).
+RXNORM_COLUMNS: tuple[str, ...] = ("rxcui", "drug_key")
+CLASS_SOURCES: tuple[str, ...] = ("override", "ndc", "rxnorm", "name", "kvo_rate", "unknown")
 RESULT_COLUMNS: tuple[str, ...] = ("drug_key", "drug_class", "hormonal", "matched", "class_source")
 
 #: Vehicle volume (mL) from which an electrolyte counts as added to a fluid.
@@ -97,6 +105,7 @@ _OVERRIDE_ORDER: tuple[str, ...] = tuple(
     sorted(schemas.DRUG_CLASSES, key=lambda c: (-CLASS_RANK.get(c, -99), c))
 )
 _KEY_RE = re.compile(r"^[a-z0-9]+(?:_[a-z0-9]+)*$")
+_RXCUI_RE = re.compile(r"[0-9]+")
 _TRUE = frozenset({"true", "t", "yes", "y", "1"})
 _FALSE = frozenset({"false", "f", "no", "n", "0", ""})
 
@@ -106,24 +115,30 @@ _FALSE = frozenset({"false", "f", "no", "n", "0", ""})
 # --------------------------------------------------------------------------
 @dataclass(frozen=True, eq=False)
 class DrugReference:
-    """The validated drug table, the NDC mapping and the compiled alias index.
+    """The validated drug table, the NDC and RxNorm mappings and the compiled alias index.
 
     Build it with :func:`load_drug_reference` (from CSV files) or
     :meth:`from_frames`; never mutate it. Invariants: ``drug_key`` is unique;
     every class is in ``REFERENCE_CLASSES``; every alias, once tokenized,
-    belongs to exactly one key; every NDC is 11 digits and points at a key.
+    belongs to exactly one key; every NDC is 11 digits and points at a key;
+    every RxCUI is digits with no leading zero and belongs to exactly one key.
 
     Attributes:
         drugs: the drug rows, columns :data:`DRUG_COLUMNS`, ``hormonal`` bool.
         ndc: columns ``ndc11`` (11-digit string, unique) and ``drug_key``.
+        rxnorm: columns :data:`RXNORM_COLUMNS`: ``rxcui`` (unique) and
+            ``drug_key``, from the optional ``rxnorm`` column of the drug rows
+            (empty when no row has one).
     """
 
     drugs: pd.DataFrame
     ndc: pd.DataFrame
+    rxnorm: pd.DataFrame
     _index: AliasIndex = field(repr=False)
     _keys: tuple[str, ...] = field(repr=False)
     _hormonal: tuple[bool, ...] = field(repr=False)
     _ndc_rows: Mapping[str, int] = field(repr=False)
+    _rxnorm_rows: Mapping[str, int] = field(repr=False)
 
     @classmethod
     def from_frames(
@@ -137,7 +152,8 @@ class DrugReference:
         """Validate in-memory tables and compile the alias index.
 
         Args:
-            drugs: rows in the ``drugs.csv`` format (strings or bools).
+            drugs: rows in the ``drugs.csv`` format (strings or bools),
+                optionally with an ``rxnorm`` column.
             ndc: rows with ``ndc11`` and ``drug_key``; ``None`` for no NDCs.
             sources: a label per drug row used in error messages
                 (default ``"drugs row N"``).
@@ -147,14 +163,16 @@ class DrugReference:
             ValueError: a missing column, an empty or malformed key, a
                 duplicate key, a class outside the vocabulary, a bad hormonal
                 flag, an empty or too generic alias, an alias claimed by two
-                keys, a malformed or duplicate NDC, or an NDC naming an
-                unknown key. The message names the offending row.
+                keys, a malformed or duplicate NDC, an NDC naming an
+                unknown key, an RxCUI that is not digits, or an RxCUI claimed
+                by two keys. The message names the offending row.
         """
         table, rows = _validate_drugs(drugs, sources)
         ndc_rows, ndc_frame = _ndc_mapping(ndc, ndc_sources, {k: i for i, k in enumerate(rows.keys)})
         index = AliasIndex(MappingProxyType(rows.aliases), tuple(rows.classes))
-        return cls(drugs=_drug_frame(table, rows), ndc=ndc_frame, _index=index, _keys=tuple(rows.keys),
-                   _hormonal=tuple(rows.hormonal), _ndc_rows=MappingProxyType(ndc_rows))
+        return cls(drugs=_drug_frame(table, rows), ndc=ndc_frame, rxnorm=rows.rxnorm_frame(), _index=index,
+                   _keys=tuple(rows.keys), _hormonal=tuple(rows.hormonal), _ndc_rows=MappingProxyType(ndc_rows),
+                   _rxnorm_rows=MappingProxyType(dict(rows.rxcuis)))
 
 
 @dataclass
@@ -163,13 +181,15 @@ class _DrugRows:
 
     Row ``i`` of ``keys`` / ``classes`` / ``hormonal`` is row ``i`` of the
     input table; ``aliases`` maps an alias's tokens to ``(i, alias)`` of the
-    first row that names it.
+    first row that names it; ``rxcuis`` maps an RxCUI to the row ``i`` that
+    names it (one row only).
     """
 
     keys: list[str] = field(default_factory=list)
     classes: list[str] = field(default_factory=list)
     hormonal: list[bool] = field(default_factory=list)
     aliases: dict[Tokens, tuple[int, str]] = field(default_factory=dict)
+    rxcuis: dict[str, int] = field(default_factory=dict)
     _where: dict[str, str] = field(default_factory=dict)  # drug_key -> its row label
     _owner: dict[Tokens, str] = field(default_factory=dict)  # alias tokens -> drug_key
 
@@ -186,6 +206,7 @@ class _DrugRows:
             raise ValueError(f"{where} (drug_key {key!r}): drug_class {klass!r} not in {list(REFERENCE_CLASSES)}")
         is_hormonal = _hormonal_flag(rec.hormonal, f"{where} (drug_key {key!r})")
         self._add_aliases(rec.names, len(self.keys), key, where)
+        self._add_rxcuis(getattr(rec, RXNORM_COLUMN, None), len(self.keys), key, where)
         self.keys.append(key)
         self.classes.append(klass)
         self.hormonal.append(is_hormonal)
@@ -210,10 +231,31 @@ class _DrugRows:
                 self._owner[tokens] = key
                 self.aliases[tokens] = (row, alias.lower())
 
+    def _add_rxcuis(self, codes: object, row: int, key: str, where: str) -> None:
+        """Register the pipe-separated RxCUIs of reference row ``row`` (blank = none)."""
+        text = _clean(codes, lower=False)
+        for code in (c.strip() for c in text.split("|")) if text else ():
+            if not _RXCUI_RE.fullmatch(code) or not code.strip("0"):
+                raise ValueError(f"{where} (drug_key {key!r}): rxnorm code {code!r} must be an RxCUI (digits only)")
+            code = code.lstrip("0")  # the same canonical form as a charted RxCUI (normalise_rxcui)
+            owner = self.rxcuis.get(code, row)
+            if owner != row:
+                raise ValueError(
+                    f"{where} (drug_key {key!r}): rxnorm code {code} is already claimed by "
+                    f"drug_key {self.keys[owner]!r} ({self._where[self.keys[owner]]})"
+                )
+            self.rxcuis[code] = row
+
+    def rxnorm_frame(self) -> pd.DataFrame:
+        """The public ``rxnorm`` frame: one row per RxCUI, in first-named order."""
+        pairs = [(code, self.keys[row]) for code, row in self.rxcuis.items()]
+        return pd.DataFrame(pairs, columns=list(RXNORM_COLUMNS)).astype("string")
+
 
 def _validate_drugs(drugs: pd.DataFrame, sources: Iterable[str] | None) -> tuple[pd.DataFrame, _DrugRows]:
     """The drug columns of ``drugs`` and their validated rows (see :meth:`DrugReference.from_frames`)."""
-    table = _select(drugs, DRUG_COLUMNS, "drug reference").reset_index(drop=True)
+    columns = DRUG_COLUMNS + ((RXNORM_COLUMN,) if RXNORM_COLUMN in drugs.columns else ())
+    table = _select(drugs, columns, "drug reference").reset_index(drop=True)
     labels = list(sources) if sources is not None else [f"drugs row {i + 1}" for i in range(len(table))]
     if len(labels) != len(table):
         raise ValueError("drug reference: one source label per row is required")
@@ -296,12 +338,13 @@ def _clean(value: object, *, lower: bool = True) -> str:
 # --------------------------------------------------------------------------
 # Loading
 # --------------------------------------------------------------------------
-def _read_csv(path: Path, columns: tuple[str, ...]) -> pd.DataFrame:
+def _read_csv(path: Path, columns: tuple[str, ...], optional: tuple[str, ...] = ()) -> pd.DataFrame:
+    """``columns`` of the CSV at ``path`` (all text), then those of ``optional`` it has."""
     if not path.is_file():
         raise ValueError(f"{path}: file not found")
     frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
     frame.columns = [str(c).strip().lower() for c in frame.columns]
-    return _select(frame, columns, str(path))
+    return _select(frame, columns + tuple(c for c in optional if c in frame.columns), str(path))
 
 
 def load_drug_reference(
@@ -314,10 +357,11 @@ def load_drug_reference(
 
     Reads ``directory/drugs.csv`` and, when present, ``directory/ndc_sample.csv``.
     ``extra`` is a user's CSV in the ``drugs.csv`` format: a row whose
-    ``drug_key`` exists replaces the shipped row in place, a new key is
-    appended. ``ndc`` is a user's NDC CSV (``ndc11,drug_key``) whose rows
-    replace sample rows with the same ``ndc11`` and may name keys from
-    ``extra``.
+    ``drug_key`` exists replaces the shipped row in place (its ``rxnorm``
+    codes too), a new key is appended. Either file may have the optional
+    ``rxnorm`` column; a row without it has no RxCUIs. ``ndc`` is a user's
+    NDC CSV (``ndc11,drug_key``) whose rows replace sample rows with the same
+    ``ndc11`` and may name keys from ``extra``.
 
     Args:
         directory: folder with ``drugs.csv``; defaults to :data:`REFERENCE_DIR`.
@@ -334,7 +378,7 @@ def load_drug_reference(
     """
     folder = Path(directory) if directory is not None else REFERENCE_DIR
     base_path = folder / "drugs.csv"
-    base = _read_csv(base_path, DRUG_COLUMNS)
+    base = _read_csv(base_path, DRUG_COLUMNS, (RXNORM_COLUMN,))
     labels = [f"{base_path.name} row {i + 1}" for i in range(len(base))]
     if extra is not None:
         base, labels = _merge_extra(base, labels, Path(extra))
@@ -348,7 +392,7 @@ def _merge_extra(base: pd.DataFrame, labels: list[str], path: Path) -> tuple[pd.
     Returns the merged rows and one error-message label per row (the user
     file's label for a replaced or added row).
     """
-    user = _read_csv(path, DRUG_COLUMNS)
+    user = _read_csv(path, DRUG_COLUMNS, (RXNORM_COLUMN,))
     position = {_clean(k): i for i, k in enumerate(base["drug_key"])}
     rows = base.to_dict("records")
     labels = list(labels)
@@ -366,7 +410,9 @@ def _merge_extra(base: pd.DataFrame, labels: list[str], path: Path) -> tuple[pd.
             position[key] = len(rows)
             rows.append(rec)
             labels.append(where)
-    return pd.DataFrame(rows, columns=list(DRUG_COLUMNS)), labels
+    # the optional column only when one file has it, so a list without it loads as before
+    optional = [RXNORM_COLUMN] if RXNORM_COLUMN in base.columns or RXNORM_COLUMN in user.columns else []
+    return pd.DataFrame(rows, columns=list(DRUG_COLUMNS) + optional), labels
 
 
 def _read_ndc_files(sample: Path, user: Path | None) -> tuple[pd.DataFrame, list[str]]:
@@ -398,6 +444,7 @@ def classify_drugs(
     reference: DrugReference,
     *,
     ndc: pd.Series | None = None,
+    rxnorm: pd.Series | None = None,
     override: pd.Series | None = None,
     rate_ml_h: pd.Series | None = None,
     electrolyte_in_fluid: str = "hydration",
@@ -412,19 +459,21 @@ def classify_drugs(
     equal inputs give equal outputs.
 
     Precedence: a non-null ``override`` wins (``class_source="override"``,
-    ``drug_key`` still from the NDC or the text); else an NDC found in the
-    mapping (``"ndc"``); else the text (``"name"``). Flush/KVO/lock wording
-    in the text makes any non-override result ``diluent``, because it
-    describes how the product was used. An electrolyte is resolved by the
-    volume rule of the module docstring. A ``hydration`` result (not an
-    override) with a known rate <= ``kvo_max_rate_ml_h`` becomes ``diluent``
-    with ``class_source="kvo_rate"``.
+    ``drug_key`` still from the codes or the text); else an NDC found in the
+    mapping (``"ndc"``); else an RxCUI of the reference (``"rxnorm"``); else
+    the text (``"name"``). A code match follows the text's rules: flush/KVO/
+    lock wording in the text makes any non-override result ``diluent``,
+    because it describes how the product was used. An electrolyte is
+    resolved by the volume rule of the module docstring. A ``hydration``
+    result (not an override) with a known rate <= ``kvo_max_rate_ml_h``
+    becomes ``diluent`` with ``class_source="kvo_rate"``.
 
     Args:
         drug: drug text as charted (``<NA>`` allowed).
         reference: from :func:`load_drug_reference`.
         ndc: optional NDCs, read by :func:`normalise_ndc`; a value that is
             not an NDC by its rule is ignored (as if missing).
+        rxnorm: optional RxCUIs, read by :func:`normalise_rxcui` (likewise).
         override: optional MAR ``drug_class`` values (``schemas.DRUG_CLASSES``:
             chemo, therapeutic, hydration, diluent; blank = none).
         rate_ml_h: optional infusion rate in mL/h.
@@ -443,16 +492,11 @@ def classify_drugs(
             value outside ``schemas.DRUG_CLASSES``, or misaligned inputs.
     """
     _check_policy(electrolyte_in_fluid, kvo_max_rate_ml_h)
-    index = drug.index
-    distinct = _Distinct.of(
-        drug,
-        _aligned(ndc, index, "ndc"),
-        _aligned(override, index, "override"),
-        _aligned(rate_ml_h, index, "rate_ml_h"),
-        kvo_max_rate_ml_h=kvo_max_rate_ml_h,
-    )
+    columns = {"ndc": ndc, "rxnorm": rxnorm, "override": override, "rate_ml_h": rate_ml_h}
+    aligned = {name: _aligned(values, drug.index, name) for name, values in columns.items()}
+    distinct = _Distinct.of(drug, **aligned, kvo_max_rate_ml_h=kvo_max_rate_ml_h)
     results = _resolve_distinct(distinct, reference, electrolyte_in_fluid)
-    return _spread(results, distinct.combo, index)
+    return _spread(results, distinct.combo, drug.index)
 
 
 def _check_policy(electrolyte_in_fluid: str, kvo_max_rate_ml_h: float) -> None:
@@ -468,7 +512,7 @@ class _Distinct:
 
     Every ``*_codes`` array has one entry per input row: the position of the
     row's normalised value in the matching uniques, ``-1`` when missing.
-    ``combo`` numbers the distinct (text, NDC, override, KVO) combinations
+    ``combo`` numbers the distinct (text, NDC, RxCUI, override, KVO) combinations
     per row; ``first`` is the first row of each combination, in combo order.
     """
 
@@ -476,6 +520,8 @@ class _Distinct:
     texts: pd.Index
     ndc_codes: np.ndarray
     ndcs: pd.Index
+    rxnorm_codes: np.ndarray
+    rxnorms: pd.Index
     override_codes: np.ndarray
     overrides: pd.Index
     kvo: np.ndarray
@@ -487,6 +533,7 @@ class _Distinct:
         cls,
         drug: pd.Series,
         ndc: pd.Series | None,
+        rxnorm: pd.Series | None,
         override: pd.Series | None,
         rate_ml_h: pd.Series | None,
         *,
@@ -498,38 +545,45 @@ class _Distinct:
         text_codes, texts = pd.factorize(drug)
         codes = text_codes.astype(np.int64) + 1
         ndc_codes, ndcs = _normalised_codes(ndc, n, lambda u: normalise_ndc(pd.Series(u)))
-        if ndc is not None:
-            codes = _combine(codes, ndc_codes, len(ndcs))
+        rxnorm_codes, rxnorms = _normalised_codes(rxnorm, n, lambda u: normalise_rxcui(pd.Series(u)))
         override_codes, overrides = _normalised_codes(
             override, n, lambda u: _override_values(pd.Series(u, dtype=object))
         )
-        if override is not None:
-            codes = _combine(codes, override_codes, len(overrides))
+        for values, part, uniques in ((ndc, ndc_codes, ndcs), (rxnorm, rxnorm_codes, rxnorms),
+                                      (override, override_codes, overrides)):
+            if values is not None:  # an absent input leaves the combinations as they were
+                codes = _combine(codes, part, len(uniques))
         kvo = np.zeros(n, dtype=bool)
         if rate_ml_h is not None:
             rate = pd.to_numeric(rate_ml_h, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
             kvo = ~np.isnan(rate) & (rate <= kvo_max_rate_ml_h)
         combo, _ = pd.factorize(codes * 2 + kvo)
         _, first = np.unique(combo, return_index=True)  # first row of each combination
-        return cls(text_codes, texts, ndc_codes, ndcs, override_codes, overrides, kvo, combo, first)
+        return cls(text_codes, texts, ndc_codes, ndcs, rxnorm_codes, rxnorms, override_codes, overrides,
+                   kvo, combo, first)
 
 
 
 def _resolve_distinct(distinct: _Distinct, reference: DrugReference, electrolyte_in_fluid: str) -> list[tuple]:
     """The result of every distinct combination, in combo order.
 
-    Each distinct text is analysed once, whatever the number of rows or of
-    combinations it appears in.
+    Each distinct text, NDC and RxCUI is analysed or looked up once,
+    whatever the number of rows or of combinations it appears in.
     """
     d = distinct
     analyses = [reference._index.analyse(str(t)) for t in d.texts]
+    ndc_rows = _code_rows(d.ndc_codes[d.first], d.ndcs, reference._ndc_rows)
+    rxnorm_rows = _code_rows(d.rxnorm_codes[d.first], d.rxnorms, reference._rxnorm_rows)
+    # An NDC names the product charted; an RxCUI only the concept, so it comes second.
+    code_rows = np.where(ndc_rows >= 0, ndc_rows, rxnorm_rows)
+    code_sources = np.where(ndc_rows >= 0, "ndc", "rxnorm")
     results = []
-    for pos in d.first:
-        t, n, o = d.text_codes[pos], d.ndc_codes[pos], d.override_codes[pos]
+    for i, pos in enumerate(d.first):
+        t, o = d.text_codes[pos], d.override_codes[pos]
         results.append(
             _resolve(
                 analyses[t] if t >= 0 else NO_TEXT,
-                reference._ndc_rows.get(d.ndcs[n], -1) if n >= 0 else -1,
+                (int(code_rows[i]), str(code_sources[i])),
                 d.overrides[o] if o >= 0 else None,
                 bool(d.kvo[pos]),
                 reference,
@@ -557,6 +611,16 @@ def _normalised_codes(
     return codes, uniques
 
 
+def _code_rows(codes: np.ndarray, uniques: pd.Index, rows: Mapping[str, int]) -> np.ndarray:
+    """The reference row of each code (``-1``: missing, or not in ``rows``).
+
+    ``codes`` index ``uniques`` (``-1`` = missing); each distinct value is
+    looked up once, then spread by position.
+    """
+    table = np.fromiter((rows.get(u, -1) for u in uniques), dtype=np.int64, count=len(uniques))
+    return np.append(table, -1)[codes]  # code -1 takes the appended "not found"
+
+
 def _combine(codes: np.ndarray, part: np.ndarray, n_part: int) -> np.ndarray:
     """Dense codes of the pairs (``codes``, ``part``); ``part`` is -1..n_part-1."""
     return pd.factorize(codes * (n_part + 1) + part + 1)[0].astype(np.int64)
@@ -564,7 +628,7 @@ def _combine(codes: np.ndarray, part: np.ndarray, n_part: int) -> np.ndarray:
 
 def _resolve(
     a: TextAnalysis,
-    ndc_row: int,
+    code: tuple[int, str],
     override: str | None,
     kvo: bool,
     reference: DrugReference,
@@ -572,10 +636,12 @@ def _resolve(
 ) -> tuple[str | None, str, bool, str | None, str]:
     """Class one distinct combination: ``RESULT_COLUMNS`` values, in order.
 
-    ``ndc_row`` is the reference row of the NDC (-1: none or not mapped);
-    ``kvo`` says the rate is at or below the keep-vein-open rate.
+    ``code`` is the reference row of the NDC or RxCUI (-1: none or not
+    mapped) and its ``class_source`` (``"ndc"`` / ``"rxnorm"``); ``kvo``
+    says the rate is at or below the keep-vein-open rate.
     """
-    row = ndc_row if ndc_row >= 0 else a.row
+    code_row, code_source = code
+    row = code_row if code_row >= 0 else a.row
     matched = a.matched
     if override is not None:
         klass, source = str(override), "override"
@@ -585,7 +651,7 @@ def _resolve(
         else:
             klass, source = UNKNOWN, "unknown"
     else:
-        source = "ndc" if ndc_row >= 0 else "name"
+        source = code_source if code_row >= 0 else "name"
         klass = reference._index.classes[row]
         if a.diluent_word is not None:
             klass = DILUENT
@@ -631,6 +697,31 @@ def _aligned(series: pd.Series | None, index: pd.Index, name: str) -> pd.Series 
     if not index.is_unique or not series.index.is_unique:
         raise ValueError(f"{name}: index differs from drug.index and cannot be aligned by label")
     return series.reindex(index)
+
+
+def normalise_rxcui(values: pd.Series) -> pd.Series:
+    """RxCUIs as charted -> the canonical RxCUI, or ``<NA>`` when not one.
+
+    Text is trimmed and is an RxCUI when it is digits only; leading zeros
+    are dropped (an RxCUI is a number). A numeric Series (not bool) is read
+    as whole numbers >= 1. Anything else (blank, a display name, a code with
+    a prefix or two codes) is ``<NA>``: the classifier never guesses.
+
+    Invariants: the result is ``<NA>`` or digits without a leading zero, the
+    form of :attr:`DrugReference.rxnorm`; the function is idempotent.
+
+    Returns:
+        ``string`` Series aligned with ``values``.
+    """
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        num = pd.to_numeric(values, errors="coerce")
+        whole = num.notna() & (num >= 1) & (num < 2**53) & (num == np.floor(num.fillna(0)))
+        out = pd.Series(pd.NA, index=values.index, dtype="string")
+        out[whole] = num[whole].astype("int64").astype(str)
+        return out
+    text = values.astype("string").str.strip().str.lstrip("0")
+    is_rxcui = text.str.fullmatch(_RXCUI_RE.pattern).fillna(False).astype(bool)
+    return text.where(is_rxcui, pd.NA).astype("string")
 
 
 def _override_values(override: pd.Series) -> pd.Series:

@@ -14,10 +14,12 @@ from transforms.reference.drugs import (
     CLASS_SOURCES,
     DRUG_COLUMNS,
     REFERENCE_DIR,
+    RXNORM_COLUMN,
     DrugReference,
     classify_drugs,
     load_drug_reference,
     normalise_ndc,
+    normalise_rxcui,
     tokenize,
 )
 from transforms.vocab.classes import OUTPUT_CLASSES, REFERENCE_CLASSES
@@ -438,15 +440,18 @@ def test_policy_positions(ref: DrugReference) -> None:
 
 # --- user files -------------------------------------------------------------------
 def write_drugs(path: Path, rows: list[dict[str, str]]) -> Path:
+    """A drugs.csv-format file; with the optional rxnorm column when a row has one."""
+    optional = [RXNORM_COLUMN] if any(RXNORM_COLUMN in r for r in rows) else []
     with path.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(DRUG_COLUMNS))
+        writer = csv.DictWriter(fh, fieldnames=list(DRUG_COLUMNS) + optional, restval="")
         writer.writeheader()
         writer.writerows(rows)
     return path
 
 
-def row(key: str, klass: str, names: str, hormonal: str = "false") -> dict[str, str]:
-    return {"drug_key": key, "drug_class": klass, "hormonal": hormonal, "group": "test", "names": names, "note": "test"}
+def row(key: str, klass: str, names: str, hormonal: str = "false", rxnorm: str | None = None) -> dict[str, str]:
+    out = {"drug_key": key, "drug_class": klass, "hormonal": hormonal, "group": "test", "names": names, "note": "test"}
+    return out if rxnorm is None else {**out, RXNORM_COLUMN: rxnorm}
 
 
 def test_extra_csv_overrides_and_extends(tmp_path: Path, ref: DrugReference) -> None:
@@ -569,3 +574,141 @@ def test_all_null_ndc_and_override_columns_are_ignored():
     empty = pd.Series([None, None], dtype=object)
     out = classify_drugs(drug, ref, ndc=empty, override=empty)
     assert out["drug_class"].tolist() == ["therapeutic", "hydration"]
+
+
+# --- RxNorm codes from the user's list --------------------------------------------
+# RxCUIs in these tests are made up (99000xx): the shipped table carries none.
+def shipped_row(ref: DrugReference, key: str, rxnorm: str) -> dict[str, str]:
+    """The shipped row of ``key`` as a user would copy it, with RxCUIs added."""
+    rec = ref.drugs.set_index("drug_key").loc[key]
+    return {"drug_key": key, "drug_class": rec["drug_class"], "hormonal": str(rec["hormonal"]).lower(),
+            "group": rec["group"], "names": rec["names"], "note": rec["note"], RXNORM_COLUMN: rxnorm}  # fmt: skip
+
+
+@pytest.fixture()
+def rx_list(tmp_path: Path, ref: DrugReference) -> Path:
+    return write_drugs(
+        tmp_path / "mine.csv",
+        [
+            row("zorblimab", "therapeutic", "zorblimab", rxnorm="9900001| 9900002 "),
+            row("zorbrelin", "chemo", "zorbrelin", hormonal="true", rxnorm="9900003"),
+            row("no_codes_drug", "therapeutic", "no codes drug", rxnorm=""),
+            shipped_row(ref, "potassium_chloride", "9900010"),
+            shipped_row(ref, "sodium_chloride_0_9", "9900020"),
+        ],
+    )
+
+
+@pytest.fixture()
+def rx_ref(rx_list: Path, tmp_path: Path) -> DrugReference:
+    ndc = tmp_path / "ndc.csv"
+    ndc.write_text("ndc11,drug_key\n12345012301,cisplatin\n", encoding="utf-8")
+    return load_drug_reference(extra=rx_list, ndc=ndc)
+
+
+def test_rxnorm_list_loads_beside_the_drug_rows(rx_ref: DrugReference, ref: DrugReference) -> None:
+    assert list(rx_ref.drugs.columns) == list(DRUG_COLUMNS)  # the codes live in their own frame
+    assert rx_ref.rxnorm.to_dict("list") == {
+        "rxcui": ["9900010", "9900020", "9900001", "9900002", "9900003"],  # reference row order
+        "drug_key": ["potassium_chloride", "sodium_chloride_0_9", "zorblimab", "zorblimab", "zorbrelin"],
+    }
+    assert ref.rxnorm.empty and list(ref.rxnorm.columns) == ["rxcui", "drug_key"]
+
+
+def test_rxnorm_classifies_text_the_reference_does_not_know(rx_ref: DrugReference) -> None:
+    drug = pd.Series(["Med 12345", "Med 12345", "Med 777", "Med 42 20 mEq", "Fluid bag 1000 mL", None,
+                      "Med 1", "Med 2", "flush 10 mL"])  # fmt: skip
+    rxnorm = pd.Series(["9900001", " 009900002 ", "9900003", "9900010", "9900020", "9900020",
+                        "99 00001", "1111111", "9900001"])  # fmt: skip
+    rate = pd.Series([None, None, None, None, 20.0, None, None, None, None], dtype=float)
+    out = classify_drugs(drug, rx_ref, rxnorm=rxnorm, rate_ml_h=rate)
+    nacl = "sodium_chloride_0_9"
+    assert out["drug_key"].tolist() == ["zorblimab", "zorblimab", "zorbrelin", "potassium_chloride",
+                                        nacl, nacl, pd.NA, pd.NA, "zorblimab"]  # fmt: skip
+    # the NDC rules apply to an RxNorm match: electrolyte alone, KVO rate, flush wording
+    assert out["drug_class"].tolist() == ["therapeutic", "therapeutic", "chemo", "therapeutic", "diluent",
+                                          "hydration", "unknown", "unknown", "diluent"]  # fmt: skip
+    assert out["class_source"].tolist() == ["rxnorm", "rxnorm", "rxnorm", "rxnorm", "kvo_rate",
+                                            "rxnorm", "unknown", "unknown", "rxnorm"]  # fmt: skip
+    assert out["hormonal"].tolist() == [False, False, True] + [False] * 6
+
+
+def test_rxnorm_precedence(rx_ref: DrugReference) -> None:
+    """Override > NDC > RxNorm > text; a code not in the reference leaves the text to decide."""
+    out = classify_drugs(
+        pd.Series(["ondansetron 4 mg"] * 5),
+        rx_ref,
+        ndc=pd.Series([None, "12345012301", None, "00000000000", None]),
+        rxnorm=pd.Series(["9900003", "9900003", "9900003", "9900003", "1111111"]),
+        override=pd.Series([None, None, "therapeutic", None, None]),
+    )
+    assert out["class_source"].tolist() == ["rxnorm", "ndc", "override", "rxnorm", "name"]
+    assert out["drug_key"].tolist() == ["zorbrelin", "cisplatin", "zorbrelin", "zorbrelin", "ondansetron"]
+    assert out["drug_class"].tolist() == ["chemo", "chemo", "therapeutic", "chemo", "therapeutic"]
+
+
+def test_rxnorm_is_classified_once_per_distinct_value(rx_ref: DrugReference) -> None:
+    rng = np.random.default_rng(3)
+    codes = np.array(["9900001", "9900003", "9900010", "1111111", None], dtype=object)
+    texts = np.array(["Med 12345", "ondansetron 4 mg", None], dtype=object)
+    drug = pd.Series(texts[rng.integers(0, 3, 5000)])
+    rxnorm = pd.Series(codes[rng.integers(0, 5, 5000)])
+    out = classify_drugs(drug, rx_ref, rxnorm=rxnorm)
+    sample = rng.integers(0, 5000, 40)
+    one_by_one = classify_drugs(drug.iloc[sample], rx_ref, rxnorm=rxnorm.iloc[sample])
+    pd.testing.assert_frame_equal(out.iloc[sample], one_by_one)
+
+
+def test_normalise_rxcui() -> None:
+    raw = pd.Series([" 204520 ", "00313002", "RXCUI:204520", "204520|313002", "12.0", "", "000", None])
+    assert normalise_rxcui(raw).tolist() == ["204520", "313002", pd.NA, pd.NA, pd.NA, pd.NA, pd.NA, pd.NA]
+    assert normalise_rxcui(pd.Series([204520.0, 0.5, np.nan, 0])).tolist() == ["204520", pd.NA, pd.NA, pd.NA]
+    once = normalise_rxcui(raw)
+    pd.testing.assert_series_equal(normalise_rxcui(once.astype(object)), once)
+
+
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        (
+            [row("x", "therapeutic", "xx", rxnorm="12a")],
+            r"mine\.csv row 1 \(drug_key 'x'\): rxnorm code '12a' must be an RxCUI",
+        ),
+        ([row("x", "therapeutic", "xx", rxnorm="123||456")], r"mine\.csv row 1 .*rxnorm code '' must be an RxCUI"),
+        ([row("x", "therapeutic", "xx", rxnorm="0")], r"rxnorm code '0' must be an RxCUI"),
+        ([row("x", "therapeutic", "xx", rxnorm="123 456")], r"rxnorm code '123 456'"),
+        (
+            [row("x", "therapeutic", "xx", rxnorm="123"), row("y", "chemo", "yy", rxnorm="456|0123")],
+            r"mine\.csv row 2 \(drug_key 'y'\): rxnorm code 123 is already claimed by drug_key 'x' \(mine\.csv row 1\)",
+        ),
+    ],
+)
+def test_bad_rxnorm_values_raise_naming_the_row(tmp_path: Path, rows: list[dict[str, str]], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        load_drug_reference(extra=write_drugs(tmp_path / "mine.csv", rows))
+
+
+def test_rxnorm_in_a_whole_reference_folder(tmp_path: Path) -> None:
+    write_drugs(tmp_path / "drugs.csv", [row("a_drug", "therapeutic", "a drug", rxnorm="777"),
+                                         row("b_drug", "chemo", "b drug")])  # fmt: skip
+    mine = load_drug_reference(tmp_path)
+    got = classify_drugs(pd.Series(["Med 12345"]), mine, rxnorm=pd.Series(["777"])).iloc[0]
+    assert (got["drug_key"], got["class_source"]) == ("a_drug", "rxnorm")
+    write_drugs(tmp_path / "drugs.csv", [row("a_drug", "therapeutic", "a drug", rxnorm="777"),
+                                         row("b_drug", "chemo", "b drug", rxnorm="777")])  # fmt: skip
+    with pytest.raises(ValueError, match=r"drugs\.csv row 2 .*already claimed by drug_key 'a_drug'"):
+        load_drug_reference(tmp_path)
+
+
+def test_no_rxnorm_column_or_codes_changes_nothing(tmp_path: Path, ref: DrugReference) -> None:
+    texts = [t for t, _ in THERAPEUTIC + CHEMO + HYDRATION + NOT_REPORTABLE + DILUENT] + IN_FLUID + RIDERS
+    drug = pd.Series(texts + ["Med 12345", None])
+    rate = pd.Series(([5.0, None, 100.0] * len(drug))[: len(drug)])
+    before = classify_drugs(drug, ref, rate_ml_h=rate)
+    # a user list without the column, an RxNorm column with codes no list has, an all-null column
+    plain = load_drug_reference(extra=write_drugs(tmp_path / "plain.csv", [row("zorblimab", "chemo", "zorblimab")]))
+    assert plain.rxnorm.empty
+    assert plain.drugs.iloc[: len(ref.drugs)].equals(ref.drugs)
+    for rxnorm in (pd.Series(["204520", "313002"] * (len(drug) // 2 + 1))[: len(drug)], pd.Series([None] * len(drug))):
+        pd.testing.assert_frame_equal(classify_drugs(drug, ref, rxnorm=rxnorm, rate_ml_h=rate), before)
+        pd.testing.assert_frame_equal(classify_drugs(drug, plain, rxnorm=rxnorm, rate_ml_h=rate), before)

@@ -19,7 +19,7 @@ from expectations.runner import validate_extract
 from tests.paths import REPO
 from transforms.audit import AuditResult, run_audit
 from transforms.ingest.adapters import PROVENANCE, MappedExtract
-from transforms.ingest.adapters.fhir import ORIGINAL_COLUMN, RXNORM_COLUMN, looks_like_fhir, read_fhir
+from transforms.ingest.adapters.fhir import ORIGINAL_COLUMN, RXNORM_COLUMN, RXNORM_SYSTEM, looks_like_fhir, read_fhir
 from transforms.ingest.quarantine import split_quarantine
 from transforms.ingest.readers import read_extract, stage_claims, stage_mar
 from transforms.reference.drugs import load_drug_reference
@@ -99,6 +99,41 @@ def test_question_fhir_audits_like_canonical_csv(reference, csv_name, fhir_name,
     exp_fhir, fnd_fhir = comparable(from_fhir)
     pd.testing.assert_frame_equal(exp_fhir, exp_csv)
     pd.testing.assert_frame_equal(fnd_fhir, fnd_csv)
+
+
+# The RxCUIs below are made up (the shipped reference has none): a user's list
+# maps them, as it would map the codes of its own formulary.
+RXNORM_CASES = {"MA-PB-1": ("9900001", "ceftriaxone"), "MA-PB-2": ("9900002", "vancomycin"),
+                "MA-PB-3": ("9900003", "azithromycin")}  # fmt: skip
+
+
+def test_rxnorm_code_in_a_user_list_codes_unknown_text(tmp_path, reference):
+    """THE QUESTION's piggy-backs charted as "Med 1234x" with an RxNorm coding:
+    the text is unknown to the reference, the user's list knows the codes."""
+    lines = fixture("question_three_piggybacks_r4.ndjson").read_text(encoding="utf-8").splitlines()
+    resources = [json.loads(line) for line in lines]
+    for r in resources:
+        code = RXNORM_CASES[r["id"]][0]
+        r["medicationCodeableConcept"] = {"coding": [{"system": RXNORM_SYSTEM, "code": code, "display": f"Med {code}"}],
+                                          "text": f"Med {code[-5:]} 1 g IVPB"}  # fmt: skip
+    path = tmp_path / "coded.ndjson"
+    path.write_text("\n".join(json.dumps(r) for r in resources) + "\n", encoding="utf-8")
+    shipped = reference.drugs.set_index("drug_key")
+    user_rows = pd.DataFrame([{**shipped.loc[key].to_dict(), "drug_key": key, "rxnorm": code}
+                              for code, key in RXNORM_CASES.values()])  # fmt: skip
+    user_list = tmp_path / "my_drugs.csv"
+    user_rows.assign(hormonal=user_rows["hormonal"].map(str).str.lower()).to_csv(user_list, index=False)
+
+    mapped = read_fhir([path])
+    assert mapped.unmapped.empty and set(mapped.rows[RXNORM_COLUMN]) == {"9900001", "9900002", "9900003"}
+    claims = QUESTION / "claims_96365_96368.csv"
+    with_list = audit(mapped.rows, claims, load_drug_reference(extra=user_list))
+    assert with_list.expected_lines.groupby("hcpcs")["units"].sum().to_dict() == {"96365": 1, "96368": 1}
+    canonical = audit(read_extract(QUESTION / "mar_three_piggybacks.csv", "mar"), claims, reference)
+    for got, want in zip(comparable(with_list), comparable(canonical), strict=True):
+        pd.testing.assert_frame_equal(got, want)
+    without = audit(mapped.rows, claims, reference)  # same resources, shipped reference: not coded
+    assert not without.expected_lines["hcpcs"].isin(["96365", "96368"]).any()
 
 
 def test_mixed_bag_is_one_infusate_with_three_components():

@@ -74,6 +74,8 @@ def test_wheel_installed_outside_the_checkout_audits_the_demo(tmp_path):
                            "--out", str(work / "out")], cwd=work, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "findings:" in proc.stdout
+    formats = subprocess.run([str(exe), "formats"], cwd=work, capture_output=True, text=True, timeout=120)
+    assert formats.returncode == 0 and "epic" in formats.stdout and "cerner" in formats.stdout  # profiles shipped
     audit_files(extracts["mar"], extracts["claims"], tmp_path / "checkout", Settings())
     for name in ("findings.csv", "expected_codes.csv", "worklist.csv", "quarantine.csv"):
         assert (work / "out" / name).read_bytes() == (tmp_path / "checkout" / name).read_bytes(), name

@@ -37,6 +37,8 @@ from __future__ import annotations
 
 import csv
 import gzip
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -158,20 +160,28 @@ def _normalise_names(path: Path, names: list[object]) -> list[str]:
     return out
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
-    """Read a CSV / CSV.gz as all-string columns; see :func:`read_extract`."""
-    compressed = path.name.lower().endswith(".gz")
+@contextmanager
+def _file_errors(path: Path) -> Iterator[None]:
+    """The file-system errors every reader turns into one-line :class:`ExtractError`s."""
     try:
-        names = _csv_header(path, compressed)
-        frame = _csv_body(path, compressed, len(names))
-    except ExtractError:
-        raise
+        yield
     except FileNotFoundError:
         raise ExtractError(path, "file not found") from None
     except IsADirectoryError:
         raise ExtractError(path, "is a directory, not a file") from None
     except PermissionError:
         raise ExtractError(path, "permission denied") from None
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    """Read a CSV / CSV.gz as all-string columns; see :func:`read_extract`."""
+    compressed = path.name.lower().endswith(".gz")
+    try:
+        with _file_errors(path):
+            names = _csv_header(path, compressed)
+            frame = _csv_body(path, compressed, len(names))
+    except ExtractError:
+        raise
     except UnicodeDecodeError as err:
         raise ExtractError(
             path, f"not valid UTF-8 text (undecodable byte at offset {err.start})"
@@ -235,13 +245,10 @@ def _csv_body(path: Path, compressed: bool, n_names: int) -> pd.DataFrame:
 def _read_parquet(path: Path) -> pd.DataFrame:
     """Read a Parquet file with values as stored; see :func:`read_extract`."""
     try:
-        table = pq.read_table(path)
-    except FileNotFoundError:
-        raise ExtractError(path, "file not found") from None
-    except IsADirectoryError:
-        raise ExtractError(path, "is a directory, not a file") from None
-    except PermissionError:
-        raise ExtractError(path, "permission denied") from None
+        with _file_errors(path):
+            table = pq.read_table(path)
+    except ExtractError:
+        raise
     except (pa.ArrowException, OSError, ValueError) as err:
         detail = str(err).strip().splitlines()[0][:200] if str(err).strip() else ""
         raise ExtractError(

@@ -61,7 +61,8 @@ def _only(timeline: Timeline, encounters: set[str]) -> Timeline:
     def keep(frame: pd.DataFrame) -> pd.DataFrame:
         return frame[frame["encounter_id"].isin(encounters)]
 
-    return Timeline(keep(timeline.blocks), keep(timeline.administrations), keep(timeline.missing_stops))
+    return Timeline(keep(timeline.blocks), keep(timeline.administrations), keep(timeline.missing_stops),
+                    keep(timeline.unused_events))
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,7 @@ def _setting_findings(
         _in(coding.expected_lines, fac), split.billed[~split.professional], _in(coding.administrations, fac),
         coding.hydration, _in(timeline.missing_stops, fac), _in(timeline.blocks, fac),
         setting=SETTING_FACILITY, min_overlap_minutes=overlap,
+        unused_events=_in(timeline.unused_events, fac),
     )
     prof_timeline = _only(timeline, prof_enc)
     prof_coding = code_lines(prof_timeline, policy, facility_tz, SETTING_PROFESSIONAL)
@@ -113,6 +115,7 @@ def _setting_findings(
         _in(coding.administrations, prof_enc), prof_coding.hydration,
         _in(timeline.missing_stops, prof_enc - fac), prof_timeline.blocks,
         setting=SETTING_PROFESSIONAL, min_overlap_minutes=overlap,
+        unused_events=_in(timeline.unused_events, prof_enc - fac),
     )
     return [facility, professional], prof_coding.expected_lines
 
@@ -165,7 +168,9 @@ def run_audit(
     with step("coding"):
         coding = code_facility(timeline, policy, facility_tz)
     with step("compare"):
-        split = _split_settings(claims, coding.administrations["encounter_id"])
+        # An encounter whose only charting is unusable events is still audited (never nothing).
+        charted = pd.concat([coding.administrations["encounter_id"], timeline.unused_events["encounter_id"]])
+        split = _split_settings(claims, charted)
         parts, prof_expected = _setting_findings(timeline, coding, split, policy, facility_tz)
         if split.in_facility_pos.any():
             parts.append(place_of_service.professional_in_facility_pos(split.billed[split.in_facility_pos]))

@@ -10,6 +10,9 @@ Turns charted events (``start``/``rate_change``/``pause``/``resume``/``stop``/
   same service (R-D4) and two bags of it running at once count once.
 * **administrations**: one row per service (its active minutes are the sum of
   its blocks), per push and per injection.
+* **unused events**: infusion events the sequence of their bag makes
+  unusable (a stop with no start before it, a second stop, a rate change on
+  a stopped bag, ...), each with its ``issue``; never silently dropped.
 
 Every function is vectorised over encounters (sort + shift + cumsum); none
 loops over rows. Times are tz-aware UTC ``Timestamp``; minutes are whole
@@ -18,7 +21,7 @@ minutes of active time (seconds truncated, as charted times are minute-exact).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -39,7 +42,7 @@ from transforms.vocab.classes import (
 from transforms.vocab.codes import PROLONGED_PUMP_MINUTES, PUSH_MAX_MINUTES
 from transforms.vocab.policy import Policy
 
-__all__ = ["Timeline", "build_timeline", "normalise_site"]
+__all__ = ["Timeline", "build_timeline", "normalise_site", "unusable_events"]
 
 # Order of simultaneous events of one infusate: a bag ends before the next one
 # starts at the same minute.
@@ -51,6 +54,9 @@ ACTION_ORDER: dict[str, int] = {
     "rate_change": 4,
     "given": 5,
 }
+# Whether a bag runs after a USABLE event (see :func:`unusable_events`: a
+# rate change on a stopped bag is never usable; during a pause it is usable
+# but the bag stays paused).
 RUNNING_AFTER: dict[str, bool] = {
     "start": True,
     "resume": True,
@@ -58,6 +64,11 @@ RUNNING_AFTER: dict[str, bool] = {
     "pause": False,
     "stop": False,
 }
+
+#: Columns of ``Timeline.unused_events``.
+UNUSED_EVENT_COLUMNS = [
+    "encounter_id", "infusate_id", "drug_label", "event_time", "action", "source_row", "issue",
+]
 
 #: Columns of ``Timeline.administrations`` (before ``admin_id``).
 ADMINISTRATION_COLUMNS = [
@@ -77,11 +88,17 @@ class Timeline:
             :func:`build_timeline`).
         missing_stops: one row per infusate that was started but never
             stopped, with how the policy resolved it.
+        unused_events: one row per infusion event the timeline could not
+            use (:func:`unusable_events`): ``encounter_id``, ``infusate_id``,
+            ``drug_label``, ``event_time``, ``action``, ``source_row``,
+            ``issue``. Every charted event is either behind ``blocks`` /
+            ``missing_stops`` or listed here, never silently dropped.
     """
 
     blocks: pd.DataFrame
     administrations: pd.DataFrame
     missing_stops: pd.DataFrame
+    unused_events: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=UNUSED_EVENT_COLUMNS))
 
 
 def _components(events: pd.DataFrame) -> pd.DataFrame:
@@ -160,6 +177,84 @@ def _timed_events(events: pd.DataFrame) -> pd.DataFrame:
     return ev.sort_values(["encounter_id", "infusate_id", "event_time", "_ord"], kind="mergesort")
 
 
+def _last_before(action: pd.Series, grp: pd.Series, marks: tuple[str, ...]) -> pd.Series:
+    """Per row, the last action among ``marks`` strictly before it in its
+    group ``grp`` (rows sorted in time order), NaN when there is none."""
+    last = action.where(action.isin(marks)).groupby(grp, sort=False).ffill()
+    return last.groupby(grp, sort=False).shift()
+
+
+def _state_before(timed: pd.DataFrame) -> pd.Series:
+    """State of each event's infusate just before it: ``never`` (not started
+    yet), ``running``, ``paused`` or ``stopped``.
+
+    ``timed`` must be sorted as :func:`_timed_events` sorts it. Computed
+    without a loop because no unusable event changes the state: only a
+    ``start`` leaves ``never``; once started, the last of
+    ``start``/``resume``/``stop`` says whether the bag is stopped (a second
+    stop keeps it stopped), and if not, the last of
+    ``start``/``resume``/``pause`` says whether it is paused (a pause on a
+    stopped bag is unusable and so never counts).
+    """
+    act = timed["action"]
+    grp = timed.groupby(["encounter_id", "infusate_id"], sort=False).ngroup()
+    is_start = (act == "start").astype(int)
+    started = (is_start.groupby(grp, sort=False).cumsum() - is_start) > 0
+    stopped = _last_before(act, grp, ("start", "resume", "stop")) == "stop"
+    paused = _last_before(act, grp, ("start", "resume", "pause")) == "pause"
+    state = np.select([~started, stopped, paused], ["never", "stopped", "paused"], default="running")
+    return pd.Series(state, index=timed.index, dtype=object)
+
+
+def unusable_events(timed: pd.DataFrame) -> pd.Series:
+    """Why each infusion event cannot be used by the timeline ("" if it can).
+
+    ``timed`` is sorted as :func:`_timed_events` sorts it. Unusable, per
+    (encounter, infusate), whatever the row order of the file:
+
+    * a ``stop`` before any ``start`` (said so when a start comes later),
+      or on a bag already stopped (a second stop at a different time: the
+      first one ends the bag);
+    * a ``rate_change``, ``pause`` or ``resume`` before any ``start``;
+    * a ``rate_change`` or ``pause`` on a stopped bag (it would otherwise
+      invent running time).
+
+    Usable although unusual: a ``start`` (always; a new bag or a restart,
+    R-D4), a ``resume`` after a stop (a restart of the same bag) or while
+    running (no effect), a pause with no later resume (the bag stops
+    running), a second pause, a rate change during a pause (it does not
+    restart the bag). Invariant: no unusable event changes the state of
+    its bag (:func:`_state_before`), so dropping them leaves every usable
+    event's state the same.
+    """
+    act = timed["action"]
+    state = _state_before(timed)
+    grp = timed.groupby(["encounter_id", "infusate_id"], sort=False).ngroup()
+    is_start = (act == "start").astype(int)
+    rev = is_start[::-1]
+    start_later = ((rev.groupby(grp[::-1], sort=False).cumsum() - rev) > 0)[::-1]
+    label = act.str.replace("_", " ")
+    never, stopped = state == "never", state == "stopped"
+    issue = np.select(
+        [
+            (act == "stop") & never & start_later,
+            (act == "stop") & never,
+            (act == "stop") & stopped,
+            act.isin(["rate_change", "pause", "resume"]) & never,
+            act.isin(["rate_change", "pause"]) & stopped,
+        ],
+        [
+            "stop charted before the infusate's start",
+            "stop with no start before it",
+            "infusate already stopped",
+            label + " before the bag was started",
+            label + " on a stopped bag",
+        ],
+        default="",
+    )
+    return pd.Series(issue, index=timed.index, dtype=object)
+
+
 def _remaining_hours(seg: pd.DataFrame) -> pd.Series:
     """Hours an open segment would still run: (bag volume - mL infused
     before it) / its rate, NaN or inf when not derivable (R-C8 a).
@@ -190,6 +285,8 @@ def _segments(timed: pd.DataFrame, policy: Policy) -> tuple[pd.DataFrame, pd.Dat
     """
     ev = timed
     running = ev["action"].map(RUNNING_AFTER).astype(bool)
+    # A rate change keeps the bag as it was: running, or paused (R-D7).
+    running &= ~((ev["action"] == "rate_change") & (_state_before(ev) == "paused"))
     running &= ~((ev["action"] == "rate_change") & (ev["rate"].fillna(1) <= 0))
     grp = ev.groupby(["encounter_id", "infusate_id"], sort=False).ngroup()
     nxt = ev["event_time"].shift(-1).where(grp.eq(grp.shift(-1)))
@@ -376,13 +473,23 @@ def build_timeline(events: pd.DataFrame, policy: Policy) -> Timeline:
         ``route``, ``site``, ``start``, ``end``, ``minutes`` (active, whole
         minutes; 0 for one-time events), ``infusates``, ``n_components``,
         ``has_blocks`` and ``primary``; rows sorted by encounter and start,
-        ``admin_id`` numbering them from 0.
+        ``admin_id`` numbering them from 0. Infusion events that cannot be
+        used (:func:`unusable_events`, e.g. a rate change after a stop) are
+        left out of the segments and listed in ``unused_events`` (sorted by
+        encounter, infusate and time).
 
-    Invariant: row order of ``events`` never changes the result.
+    Invariant: row order of ``events`` never changes the result; every
+    infusion event is used or listed in ``unused_events``.
     """
     events = _prepare_events(events)
     attrs = _infusate_attributes(events)
-    seg, missing = _segments(_timed_events(events), policy)
+    timed = _timed_events(events)
+    issue = unusable_events(timed)
+    unusable = issue != ""
+    seg, missing = _segments(timed[~unusable], policy)
+    unused = timed.loc[unusable].assign(issue=issue[unusable]).merge(
+        attrs[["encounter_id", "infusate_id", "drug_label"]], on=["encounter_id", "infusate_id"], how="left"
+    )[UNUSED_EVENT_COLUMNS].reset_index(drop=True)
     seg["site"] = normalise_site(seg["access_site"])
     seg = seg.merge(attrs[["encounter_id", "infusate_id", "service_key"]], on=["encounter_id", "infusate_id"])
     blocks = _merge_blocks(seg)
@@ -398,4 +505,4 @@ def build_timeline(events: pd.DataFrame, policy: Policy) -> Timeline:
     blocks = blocks.drop(columns="is_pump").sort_values(
         ["encounter_id", "service_key", "start"], kind="mergesort"
     ).reset_index(drop=True)
-    return Timeline(blocks=blocks, administrations=admins, missing_stops=missing)
+    return Timeline(blocks=blocks, administrations=admins, missing_stops=missing, unused_events=unused)

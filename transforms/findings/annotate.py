@@ -43,7 +43,9 @@ def severity(findings: pd.DataFrame) -> pd.Series:
     * under-billed (lost revenue): ``medium`` for a structural code or
       ``administration_not_billed``; otherwise ``low``.
     * documentation: ``medium`` for ``missing_stop_time`` (units depend on
-      it, D3); otherwise ``low``.
+      it, D3) and ``mar_event_not_used`` (a stop, rate change or pause the
+      timeline had to leave out: the charted minutes are in doubt);
+      otherwise ``low``.
 
     Severity never depends on dollars: an add-on packaged under OPPS status
     ``N`` (0 direct dollars) keeps it.
@@ -58,7 +60,7 @@ def severity(findings: pd.DataFrame) -> pd.Series:
             d == OVER,
             (d == UNDER) & (structural | (k == "administration_not_billed")),
             d == UNDER,
-            (d == DOCUMENTATION) & (k == "missing_stop_time"),
+            (d == DOCUMENTATION) & k.isin(["missing_stop_time", "mar_event_not_used"]),
         ],
         [HIGH, MEDIUM, MEDIUM, LOW, MEDIUM],
         default=LOW,

@@ -16,7 +16,8 @@ package:
 4. :mod:`~transforms.findings.explanations`: the explanation sentence and the MAR
    evidence.
 5. :mod:`~transforms.findings.documentation`: charting problems (missing
-   stop times, unclassified drugs), both unit columns 0.
+   stop times, unclassified drugs, MAR events the timeline could not use),
+   both unit columns 0.
 6. :mod:`~transforms.findings.annotate`: direction, severity, dollars, once
    per audit (:func:`compare` annotates its one setting; ``run_audit``
    annotates every source together and calls :func:`keyed_findings`).
@@ -51,6 +52,7 @@ def keyed_findings(
     *,
     setting: str = SETTING_FACILITY,
     min_overlap_minutes: int = 16,
+    unused_events: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Findings of one setting with key, evidence and explanation, NOT annotated.
 
@@ -70,7 +72,8 @@ def keyed_findings(
     facts = row_facts(encounter_facts(admins, blocks, min_overlap_minutes), diff, lines, hydration)
     diff["finding"] = apply_rules(signals(diff, facts, encounter_lines(diff, lines, expected, admins), setting))
     diff["evidence"], diff["explanation"] = explain(diff, lines, facts, min_overlap_minutes)
-    findings = pd.concat([diff, documentation_findings(admins, missing_stops, claims)], ignore_index=True)
+    doc = documentation_findings(admins, missing_stops, claims, unused_events)
+    findings = pd.concat([diff, doc], ignore_index=True)
     findings["setting"] = setting
     return findings.sort_values(["encounter_id", "hcpcs", "finding"], kind="mergesort").reset_index(drop=True)
 
@@ -86,6 +89,7 @@ def compare(
     setting: str = SETTING_FACILITY,
     min_overlap_minutes: int = 16,
     fees: FeeSchedule | None = None,
+    unused_events: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Findings for every difference between expected and billed lines.
 
@@ -107,6 +111,9 @@ def compare(
         min_overlap_minutes: minutes two drug infusates must overlap on one
             site to be concurrent (policy ``concurrent_min_overlap_minutes``).
         fees: fee schedule for ``dollar_impact`` (NaN without one).
+        unused_events: MAR events the timeline could not use
+            (``Timeline.unused_events``), one ``mar_event_not_used`` row
+            each; ``None`` means none.
 
     Returns:
         :data:`~transforms.vocab.schemas.FINDING_OUTPUT_COLUMNS` (contract
@@ -114,5 +121,5 @@ def compare(
         row per (encounter, code) difference plus documentation rows.
     """
     found = keyed_findings(expected, billed, admins, hydration, missing_stops, blocks, setting=setting,
-                           min_overlap_minutes=min_overlap_minutes)
+                           min_overlap_minutes=min_overlap_minutes, unused_events=unused_events)
     return annotate(found, fees)

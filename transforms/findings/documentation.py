@@ -1,9 +1,11 @@
-"""Findings about the charting itself: no stop time, a drug not classified.
+"""Findings about the charting itself: no stop time, a drug not classified,
+a MAR event the timeline could not use.
 
 Invariants: direction ``documentation``; ``hcpcs`` empty and both unit
-columns 0 (no line is compared); one row per unclassified administration and
-per infusate without a stop time (whatever the policy resolved it to, D3),
-so an encounter whose billing is right still gets them.
+columns 0 (no line is compared); one row per unclassified administration,
+per infusate without a stop time (whatever the policy resolved it to, D3)
+and per unused MAR event (``Timeline.unused_events``), so an encounter whose
+billing is right still gets them.
 """
 
 from __future__ import annotations
@@ -60,20 +62,52 @@ def _missing_stops(admins: pd.DataFrame, missing_stops: pd.DataFrame) -> pd.Data
     )
 
 
-def documentation_findings(admins: pd.DataFrame, missing_stops: pd.DataFrame, claims: pd.Series) -> pd.DataFrame:
-    """Charting findings of ``admins`` and the timeline's ``missing_stops``.
+def _unused_events(unused: pd.DataFrame) -> pd.DataFrame:
+    """``mar_event_not_used``: one row per MAR event the timeline left out,
+    naming its action, drug, infusate, UTC minute and why."""
+    u = unused
+    drug = u["drug_label"].fillna(u["infusate_id"]).astype(str).str.lstrip("?")
+    when = u["event_time"].dt.strftime(_UTC_MINUTE)
+    action = u["action"].astype(str).str.replace("_", " ")
+    row = u["source_row"].astype("Int64").astype(str).replace("<NA>", "?")
+    return pd.DataFrame(
+        {
+            "encounter_id": u["encounter_id"],
+            "hcpcs": "",
+            "billed_units": 0,
+            "expected_units": 0,
+            "finding": "mar_event_not_used",
+            "explanation": "MAR " + action + " of " + drug + " (infusate " + u["infusate_id"].astype(str) + ") at "
+            + when + " was not used: " + u["issue"].astype(str)
+            + "; no minutes were counted from it, correct or complete the charting.",
+            "evidence": drug + " [infusate " + u["infusate_id"].astype(str) + "] " + u["action"].astype(str) + " "
+            + when + " (source row " + row + ")",
+        }
+    )
+
+
+def documentation_findings(
+    admins: pd.DataFrame, missing_stops: pd.DataFrame, claims: pd.Series, unused_events: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Charting findings of ``admins`` and the timeline's ``missing_stops`` and ``unused_events``.
 
     Args:
         admins: administrations (``drug_class``, ``drug_label``,
             ``infusates``, ``evidence``).
         missing_stops: infusates with no stop time (timeline step).
         claims: claim id per encounter (:func:`transforms.findings.matching.claim_of`).
+        unused_events: MAR events the timeline could not use
+            (``Timeline.unused_events``); ``None`` means none.
 
     Returns:
-        Unclassified drugs first, then missing stop times; ``claim_id`` from
-        ``claims`` (NaN when not billed), ``direction`` ``documentation``.
+        Unclassified drugs first, then missing stop times, then unused
+        events; ``claim_id`` from ``claims`` (NaN when not billed),
+        ``direction`` ``documentation``.
     """
-    doc = pd.concat([_not_classified(admins), _missing_stops(admins, missing_stops)], ignore_index=True)
+    parts = [_not_classified(admins), _missing_stops(admins, missing_stops)]
+    if unused_events is not None and not unused_events.empty:
+        parts.append(_unused_events(unused_events))
+    doc = pd.concat(parts, ignore_index=True)
     doc["claim_id"] = doc["encounter_id"].map(claims)
     doc["direction"] = DOCUMENTATION
     return doc

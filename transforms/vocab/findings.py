@@ -82,6 +82,10 @@ FINDING_KEYS: dict[str, tuple[str, str]] = {
     # --- documentation -----------------------------------------------------------------------
     "missing_stop_time": (DOCUMENTATION, "an infusion was started but no stop time was charted (D3)"),
     "drug_not_classified": (DOCUMENTATION, "a charted drug is not in the drug reference, so it was not coded"),
+    "mar_event_not_used": (
+        DOCUMENTATION, "an infusion event on the MAR that its bag's sequence does not allow (a stop with no start "
+        "before it, a second stop, a rate change or pause on a stopped or never-started bag) was left out of the "
+        "timed minutes (R-C1, R-C9)"),
 }
 
 DIRECTION: dict[str, str] = {k: v[0] for k, v in FINDING_KEYS.items()}

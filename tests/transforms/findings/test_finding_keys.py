@@ -255,3 +255,24 @@ def test_findings_columns_extend_the_contract(reference):
     f = findings_of(case.rows(), case.billed(), reference)
     assert list(f.columns) == ["encounter_id", "claim_id", "hcpcs", "billed_units", "expected_units", "finding",
                                "explanation", "direction", "severity", "dollar_impact", "setting", "evidence"]
+
+
+# Issue 9: a rate change charted after the bag was stopped is left out of the
+# minutes (it used to restart the bag) and reported; the claim itself is right.
+CASES["mar_event_not_used"] = Case(
+    lambda: [infusion("09:00", "10:00", "vancomycin"), ev("10:30", "rate_change", "vancomycin", rate=100)],
+    fac(("96365", 1)), "", 0, 0)
+
+
+def test_mar_event_not_used_names_the_event(reference):
+    case = CASES["mar_event_not_used"]
+    f = findings_of(case.rows(), case.billed(), reference)
+    assert f["finding"].tolist() == ["mar_event_not_used"]
+    row = f.iloc[0]
+    assert row["severity"] == "medium" and pd.isna(row["dollar_impact"])
+    assert "rate change on a stopped bag" in row["explanation"] and "vancomycin" in row["evidence"]
+
+
+def test_mar_event_not_used_key_is_produced(reference, edits):
+    # ``test_key_is_produced`` is parametrized before this case is appended to CASES: run its check here.
+    test_key_is_produced("mar_event_not_used", reference, edits)

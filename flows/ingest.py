@@ -5,33 +5,40 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
-import pandas as pd
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from flows import pipeline
 from flows.settings import Settings
+from transforms.outputs import lake
 
 
 @task(retries=2, retry_delay_seconds=[2, 10], cache_policy=NO_CACHE, persist_result=False)
 def ingest_extract(
     path: pipeline.Inputs, kind: str, day: date, settings: Settings, docs_dir: Path
-) -> tuple[pd.DataFrame, dict[str, int]]:
-    """Validate one extract and write its kept rows to the lake.
-
-    Returns:
-        The quarantined rows and the extract's reconciled row counts.
-    """
+) -> pipeline.ValidatedExtract:
+    """Validate one extract (nothing is written to the lake: the day's transaction does)."""
     extract = pipeline.ingest_extract(path, kind, day, settings, docs_dir)
     get_run_logger().info("%s extract: %s", kind, extract.counts)
-    return extract.quarantine, extract.counts
+    return extract
 
 
 @task(retries=2, retry_delay_seconds=[2, 10], cache_policy=NO_CACHE, persist_result=False)
-def store_quarantine(quarantine: pd.DataFrame, day: date, settings: Settings) -> int:
-    """Replace the day's quarantine partition; returns its row count."""
-    pipeline.write_quarantine(quarantine, day, settings)
-    return len(quarantine)
+def commit_inputs(staged: pipeline.StagedDay, settings: Settings) -> int:
+    """Replace the day's input and quarantine partitions in one transaction; returns the quarantine's row count."""
+    pipeline.commit_inputs(staged, settings)
+    return len(staged.quarantine)
+
+
+def stage_extracts(
+    service_date: date, mar_path: pipeline.Inputs, claims_path: pipeline.Inputs, settings: Settings, docs_dir: Path,
+) -> pipeline.StagedDay:
+    """Validate both extracts as concurrent tasks (inside a flow); validation docs under ``docs_dir/<kind>``."""
+    futures = {
+        kind: ingest_extract.submit(path, kind, service_date, settings, docs_dir / kind)
+        for kind, path in zip(pipeline.EXTRACT_KINDS, (mar_path, claims_path))
+    }
+    return pipeline.StagedDay(service_date, futures["mar"].result(), futures["claims"].result())
 
 
 @flow(name="ingest", validate_parameters=False)
@@ -41,19 +48,16 @@ def ingest_flow(
 ) -> dict[str, dict[str, int]]:
     """Validate both extracts of ``service_date`` and load them into the lake.
 
-    The two extracts are validated as concurrent tasks (the same steps as
-    :func:`flows.pipeline.ingest_day`). Returns row counts per extract; each
-    reconciles (in = kept + quarantined).
+    The same steps as :func:`flows.pipeline.ingest_day`: the two extracts are
+    validated as concurrent tasks, then committed in one lake transaction
+    (which also removes the day's now-stale expected lines and findings).
+    Returns row counts per extract; each reconciles (in = kept + quarantined).
+
+    Raises:
+        transforms.outputs.lake.LakeBusy: another run of the day is under way.
     """
     run_dir = Path(run_dir or settings.run_dir(service_date))
-    futures = {
-        kind: ingest_extract.submit(path, kind, service_date, settings, run_dir / "validation" / kind)
-        for kind, path in zip(pipeline.EXTRACT_KINDS, (mar_path, claims_path))
-    }
-    counts: dict[str, dict[str, int]] = {}
-    quarantined = []
-    for kind, future in futures.items():
-        quarantine, counts[kind] = future.result()
-        quarantined.append(quarantine)
-    store_quarantine(pd.concat(quarantined, ignore_index=True), service_date, settings)
-    return counts
+    with lake.day_lock(settings.lake_root, service_date):
+        staged = stage_extracts(service_date, mar_path, claims_path, settings, run_dir / "validation")
+        commit_inputs(staged, settings)
+    return staged.counts

@@ -38,6 +38,8 @@ the bytes are the contract and must not change.
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -60,6 +62,55 @@ RUN_FILES: tuple[str, ...] = (
     REPORT_INPUTS["expected"], REPORT_INPUTS["findings"], "worklist.csv", "quarantine.csv",
     REPORT_INPUTS["administrations"], SUMMARY_FILE, "report.md", "report.html",
 )
+
+
+def partial_dir(out_dir: Path) -> Path:
+    """The hidden sibling a new run folder is built in: ``<parent>/.<name>.partial``."""
+    out_dir = Path(out_dir)
+    return out_dir.parent / f".{out_dir.name}.partial"
+
+
+def _old_dir(out_dir: Path) -> Path:
+    return out_dir.parent / f".{out_dir.name}.old"
+
+
+def begin_run_dir(out_dir: Path) -> Path:
+    """Start building a new run folder: drop what a killed run left; returns :func:`partial_dir`.
+
+    A caller may write more files there (e.g. validation docs) before
+    :func:`write_run_files` completes and publishes the folder.
+    """
+    partial = partial_dir(out_dir)
+    shutil.rmtree(partial, ignore_errors=True)
+    _restore(Path(out_dir))
+    partial.mkdir(parents=True)
+    return partial
+
+
+def _restore(out_dir: Path) -> None:
+    """Undo what a swap killed half-way left: the old folder aside, or its leftover copy."""
+    old = _old_dir(out_dir)
+    if old.exists() and not out_dir.exists():
+        os.replace(old, out_dir)  # killed between the two renames: the old folder is still the run folder
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _publish(partial: Path, out_dir: Path) -> None:
+    """Make ``partial`` the run folder ``out_dir`` by renames.
+
+    Entries of the old folder that the new one lacks (e.g. validation docs a
+    caller wrote into ``out_dir``) are carried over. The old folder is renamed
+    aside, then the new one into place: a crash between the two leaves the
+    old folder at ``.<name>.old``, which :func:`write_run_files` restores.
+    """
+    old = _old_dir(out_dir)
+    if out_dir.exists():
+        for entry in out_dir.iterdir():
+            if not (partial / entry.name).exists():
+                os.replace(entry, partial / entry.name)
+        os.replace(out_dir, old)
+    os.replace(partial, out_dir)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def findings_file_frame(findings: pd.DataFrame) -> pd.DataFrame:
@@ -121,7 +172,10 @@ def write_run_files(
     """Write every file of a run folder into ``out_dir`` (created if missing).
 
     Args:
-        out_dir: the run folder; existing files of the same names are replaced.
+        out_dir: the run folder. It is built in :func:`partial_dir` (kept
+            if a caller began it with :func:`begin_run_dir`) and renamed onto
+            ``out_dir`` once every file is written, so a killed run never
+            leaves a half-written run folder; an old folder is replaced.
         result: the audit (administrations, expected lines, findings).
         quarantine: the run's quarantined rows (any columns; the contract ones first).
         summary: the run summary (:func:`transforms.outputs.summary.summarise`),
@@ -132,15 +186,17 @@ def write_run_files(
             ``None`` for no trend.
 
     Returns:
-        File name -> path, one entry per name of :data:`RUN_FILES`.
+        File name -> path (in ``out_dir``), one entry per name of :data:`RUN_FILES`.
 
     The report is drawn from the frames written, converted once by
     :func:`as_csv_text` and ``summary`` as ``summary.json`` reads back, so it
     equals ``render_run_dir(out_dir, trend=trend)`` byte for byte.
     """
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = {name: out_dir / name for name in RUN_FILES}
+    _restore(out_dir)
+    build = partial_dir(out_dir)
+    build.mkdir(parents=True, exist_ok=True)
+    paths = {name: build / name for name in RUN_FILES}
     frames = {
         "expected": result.expected_lines[list(EXPECTED_COLUMNS)],
         "findings": findings_file_frame(result.findings),
@@ -157,4 +213,5 @@ def write_run_files(
     html = render_report(**{arg: as_csv_text(frame) for arg, frame in frames.items()},
                          summary=json.loads(summary_text), trend=trend)
     paths["report.html"].write_text(html, encoding="utf-8")
-    return paths
+    _publish(build, out_dir)
+    return {name: out_dir / name for name in RUN_FILES}

@@ -2,24 +2,38 @@
 
 Layout: ``<root>/<dataset>/audit_date=YYYY-MM-DD/part-0.parquet``, where
 ``audit_date`` is the service date a nightly extract (and its audit) covers.
-Writing a day replaces that day's partition and only it
-(``existing_data_behavior="delete_matching"``), so a rerun never appends the
-same rows twice. Claim lines keep their own line ``service_date`` column.
+Writing a day replaces that day's partitions and only them, so a rerun never
+appends the same rows twice. Claim lines keep their own line ``service_date``
+column.
+
+Every write is a transaction (:mod:`transforms.outputs.lake_txn`): the new
+files are staged, a journal commits them, then they are renamed into place.
+:func:`write_days` replaces several datasets of one day at once, so a run
+killed at any moment leaves the day entirely old or entirely new. Every entry
+point here takes the lake's lock and first finishes or drops what a killed run
+left (:func:`recover`). The files are written with fixed Parquet options: the
+same rows give the same bytes.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as ds
-import pyarrow.parquet as pq
+
+from transforms.outputs import lake_txn
+from transforms.outputs.lake_txn import LakeBusy, day_lock  # noqa: F401  (re-exported)
 
 DATASETS: tuple[str, ...] = ("mar_events", "claim_lines", "expected_lines", "findings", "quarantine")
 PARTITION_KEY = "audit_date"
 _PARTITIONING = ds.partitioning(pa.schema([(PARTITION_KEY, pa.date32())]), flavor="hive")
+
+#: One dataset's new rows for :func:`write_days`: ``(frame, schema)``; ``None`` removes the day.
+DayTable = tuple[pd.DataFrame, pa.Schema | None] | None
 
 
 def dataset_path(root: Path, dataset: str) -> Path:
@@ -37,49 +51,62 @@ def _to_table(frame: pd.DataFrame, schema: pa.Schema | None) -> pa.Table:
         frame = frame.astype("string")
         return pa.Table.from_pandas(frame, preserve_index=False)
     cols = [f.name for f in schema]
-    missing = [c for c in cols if c not in frame.columns]
-    for c in missing:
-        frame[c] = None
+    for c in cols:
+        if c not in frame.columns:
+            frame[c] = None  # a missing column is stored empty
     table = pa.Table.from_pandas(frame[cols], schema=schema, preserve_index=False)
     return table.replace_schema_metadata(schema.metadata)  # keep the table's name and version
+
+
+def as_stored(frame: pd.DataFrame, schema: pa.Schema | None = None) -> pd.DataFrame:
+    """``frame`` as :func:`read_days` would return it once written (columns, dtypes; no partition column).
+
+    Lets a run use a day it has not committed yet exactly as if it read it back.
+    """
+    return _to_table(frame, schema).to_pandas()
+
+
+def recover(root: Path) -> None:
+    """Finish or drop the transaction a killed run left, under the lake's lock."""
+    if Path(root).is_dir():
+        with lake_txn.lake_lock(root):
+            lake_txn.recover(root)
+
+
+def write_days(root: Path, day: date, tables: Mapping[str, DayTable]) -> None:
+    """Replace the ``day`` partition of every dataset in ``tables`` in ONE transaction.
+
+    Args:
+        root: lake root folder (created if missing).
+        day: the audit date.
+        tables: dataset name -> ``(frame, schema)``, or ``None`` to remove the
+            day's partition of that dataset. An empty frame is stored as an
+            empty file, which records that the day was processed. ``schema``
+            ``None`` stores every column as text.
+
+    Raises:
+        ValueError: an unknown dataset (nothing is written).
+    """
+    for dataset in tables:
+        dataset_path(root, dataset)
+    arrow = {name: None if t is None else _to_table(*t) for name, t in tables.items()}
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    with lake_txn.lake_lock(root):
+        lake_txn.recover(root)
+        lake_txn.commit(root, day, arrow, PARTITION_KEY)
 
 
 def write_day(
     frame: pd.DataFrame, root: Path, dataset: str, day: date, schema: pa.Schema | None = None
 ) -> Path:
-    """Replace the ``day`` partition of ``dataset`` with ``frame``.
-
-    Args:
-        frame: rows of that day (may be empty: the partition then holds an
-            empty file, which records that the day was processed).
-        root: lake root folder.
-        dataset: one of :data:`DATASETS`.
-        day: the audit date.
-        schema: pyarrow schema to enforce (columns in that order); ``None``
-            stores every column as text.
+    """Replace the ``day`` partition of one ``dataset`` with ``frame`` (:func:`write_days`).
 
     Returns:
         The partition folder written.
     """
-    table = _to_table(frame, schema)
-    table = table.append_column(PARTITION_KEY, pa.array([day] * table.num_rows, pa.date32()))
-    base = dataset_path(root, dataset)
-    ds.write_dataset(
-        table,
-        base,
-        format="parquet",
-        partitioning=_PARTITIONING,
-        existing_data_behavior="delete_matching",
-        basename_template="part-{i}.parquet",
-    )
-    part = base / f"{PARTITION_KEY}={day.isoformat()}"
-    if table.num_rows == 0:
-        # write_dataset writes no file for an empty table: keep an empty one.
-        part.mkdir(parents=True, exist_ok=True)
-        for old in part.glob("*.parquet"):
-            old.unlink()
-        pq.write_table(table.drop_columns([PARTITION_KEY]), part / "part-0.parquet")
-    return part
+    write_days(root, day, {dataset: (frame, schema)})
+    return dataset_path(root, dataset) / f"{PARTITION_KEY}={day.isoformat()}"
 
 
 def read_days(root: Path, dataset: str, first: date, last: date) -> pd.DataFrame:
@@ -87,9 +114,12 @@ def read_days(root: Path, dataset: str, first: date, last: date) -> pd.DataFrame
     base = dataset_path(root, dataset)
     if not base.exists():
         return pd.DataFrame()
-    data = ds.dataset(base, format="parquet", partitioning=_PARTITIONING)
-    field = ds.field(PARTITION_KEY)
-    table = data.to_table(filter=(field >= pa.scalar(first, pa.date32())) & (field <= pa.scalar(last, pa.date32())))
+    with lake_txn.lake_lock(root):
+        lake_txn.recover(root)
+        data = ds.dataset(base, format="parquet", partitioning=_PARTITIONING)
+        field = ds.field(PARTITION_KEY)
+        bounds = (field >= pa.scalar(first, pa.date32())) & (field <= pa.scalar(last, pa.date32()))
+        table = data.to_table(filter=bounds)
     return table.to_pandas()
 
 
@@ -98,5 +128,6 @@ def days_present(root: Path, dataset: str) -> list[date]:
     base = dataset_path(root, dataset)
     if not base.exists():
         return []
+    recover(root)
     prefix = f"{PARTITION_KEY}="
     return sorted(date.fromisoformat(p.name[len(prefix):]) for p in base.iterdir() if p.name.startswith(prefix))

@@ -4,6 +4,7 @@ from datetime import date
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from transforms.outputs import lake
@@ -63,3 +64,167 @@ def test_output_tables_carry_their_schema_version(tmp_path):
     assert schema.metadata[b"infusion_audit.schema_version"] == OUTPUT_SCHEMA_VERSION.encode()
     got = lake.read_days(tmp_path, "findings", d, d)
     assert got.loc[0, "hcpcs"] == "96368" and got.loc[0, "billed_units"] == 2
+
+
+# --- transactions: commit, rollback, recovery, locks -------------------------------
+
+import threading  # noqa: E402
+import time  # noqa: E402
+
+from transforms.outputs import lake_txn  # noqa: E402
+
+DAY = date(2026, 11, 2)
+FIVE = ("mar_events", "claim_lines", "expected_lines", "findings", "quarantine")
+
+
+def _tables(tag: str) -> dict:
+    return {name: (pd.DataFrame({"encounter_id": [f"{tag}-{name}"], "units": [len(tag)]}), SCHEMA) for name in FIVE}
+
+
+def _day(root) -> dict:
+    """The day's encounter id per dataset (None: no partition)."""
+    out = {}
+    for name in FIVE:
+        got = lake.read_days(root, name, DAY, DAY)
+        out[name] = None if got.empty else got["encounter_id"].tolist()[0]
+    return out
+
+
+def _state(root) -> str:
+    got = {v.split("-")[0] for v in _day(root).values()}
+    assert len(got) == 1, f"mixed day: {_day(root)}"
+    return got.pop()
+
+
+def _assert_clean(root) -> None:
+    for hidden in (lake_txn.STAGING, lake_txn.JOURNAL):
+        assert not (root / hidden).exists() or not any((root / hidden).iterdir()), hidden
+    assert not list(root.rglob("*.tmp"))
+    for name in FIVE:
+        assert [p.name for p in (root / name / f"audit_date={DAY}").iterdir()] == ["part-0.parquet"]
+
+
+def test_write_days_commits_every_dataset_and_leaves_no_journal(tmp_path):
+    lake.write_days(tmp_path, DAY, _tables("old"))
+    lake.write_days(tmp_path, DAY, _tables("new"))
+    assert _state(tmp_path) == "new"
+    _assert_clean(tmp_path)
+
+
+def test_none_removes_a_partition_in_the_same_transaction(tmp_path):
+    lake.write_days(tmp_path, DAY, _tables("old"))
+    lake.write_days(tmp_path, DAY, {"findings": None, "claim_lines": _tables("new")["claim_lines"]})
+    assert lake.days_present(tmp_path, "findings") == []
+    assert lake.read_days(tmp_path, "claim_lines", DAY, DAY)["encounter_id"].tolist() == ["new-claim_lines"]
+
+
+class Crash(Exception):
+    """A simulated kill."""
+
+
+def _crash_on(monkeypatch, name: str, call: int) -> None:
+    """Make ``lake_txn.<name>`` raise on its ``call``-th call (1-based)."""
+    real, seen = getattr(lake_txn, name), []
+
+    def wrapper(*args, **kwargs):
+        seen.append(1)
+        if len(seen) == call:
+            raise Crash(f"{name} #{call}")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(lake_txn, name, wrapper)
+
+
+@pytest.mark.parametrize(("step", "call", "expect"), [
+    ("write_parquet_atomic", 1, "old"),   # staging the first file
+    ("write_parquet_atomic", 4, "old"),   # staging, three files staged
+    ("write_file_atomic", 6, "old"),      # writing the journal (5 parquet files went before it)
+    ("_roll_forward", 1, "new"),          # journal committed, nothing moved yet
+    ("_apply", 1, "new"),                 # roll-forward: first move
+    ("_apply", 3, "new"),                 # roll-forward: half the datasets moved (raw files are mixed)
+    ("_apply", 5, "new"),                 # roll-forward: the last move
+    ("_fsync_dir", 12, "new"),            # journal deleted, staging not yet
+])
+def test_a_crash_at_any_step_recovers_to_old_or_new(tmp_path, monkeypatch, step, call, expect):
+    lake.write_days(tmp_path, DAY, _tables("old"))
+    with monkeypatch.context() as m:
+        _crash_on(m, step, call)
+        with pytest.raises(Crash):
+            lake.write_days(tmp_path, DAY, _tables("new"))
+    for part in tmp_path.rglob("*.parquet"):  # every file under the lake reads, before any recovery
+        pq.read_table(part)
+    lake.recover(tmp_path)
+    assert _state(tmp_path) == expect
+    _assert_clean(tmp_path)
+    lake.write_days(tmp_path, DAY, _tables("next"))  # the next run completes
+    assert _state(tmp_path) == "next"
+    _assert_clean(tmp_path)
+
+
+def test_readers_finish_a_committed_transaction_first(tmp_path, monkeypatch):
+    lake.write_days(tmp_path, DAY, _tables("old"))
+    with monkeypatch.context() as m:
+        _crash_on(m, "_apply", 3)
+        with pytest.raises(Crash):
+            lake.write_days(tmp_path, DAY, _tables("new"))
+    assert any((tmp_path / lake_txn.JOURNAL).iterdir())
+    assert _state(tmp_path) == "new"  # read_days recovered before reading
+
+
+def test_same_rows_give_the_same_bytes(tmp_path):
+    for root in (tmp_path / "a", tmp_path / "b"):
+        lake.write_days(root, DAY, _tables("same"))
+        lake.write_day(pd.DataFrame({"source": ["mar"], "row": [1]}), root, "quarantine", DAY)
+    for part in (tmp_path / "a").rglob("*.parquet"):
+        assert part.read_bytes() == (tmp_path / "b" / part.relative_to(tmp_path / "a")).read_bytes()
+
+
+def test_a_second_run_of_the_same_day_is_refused_with_a_clear_message(tmp_path):
+    with lake.day_lock(tmp_path, DAY):
+        with pytest.raises(lake.LakeBusy, match=r"another run of 2026-11-02 .*wait for it to finish"):
+            with lake.day_lock(tmp_path, DAY):
+                pass
+        with pytest.raises(lake.LakeBusy):
+            with lake.day_lock(tmp_path, DAY, wait=True, timeout=0.2):
+                pass
+        with lake.day_lock(tmp_path, date(2026, 11, 3)):  # another day runs
+            pass
+    with lake.day_lock(tmp_path, DAY):  # released: the next run goes ahead
+        pass
+
+
+def test_writers_wait_for_the_lake_lock(tmp_path):
+    released = []
+
+    def hold():
+        with lake_txn.lake_lock(tmp_path):
+            time.sleep(0.4)
+            released.append(time.monotonic())
+
+    t = threading.Thread(target=hold)
+    t.start()
+    time.sleep(0.1)
+    lake.write_days(tmp_path, DAY, _tables("new"))
+    done = time.monotonic()
+    t.join()
+    assert released and done >= released[0]
+    assert _state(tmp_path) == "new"
+
+
+def test_the_lock_of_a_killed_holder_is_released(tmp_path):
+    import subprocess
+    import sys
+
+    code = ("import sys, time; from datetime import date; from transforms.outputs import lake\n"
+            f"with lake.day_lock(sys.argv[1], date(2026, 11, 2)):\n    print('held', flush=True); time.sleep(60)\n")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "held"
+        with pytest.raises(lake.LakeBusy):
+            with lake.day_lock(tmp_path, DAY):
+                pass
+    finally:
+        proc.kill()
+        proc.wait()
+    with lake.day_lock(tmp_path, DAY):
+        pass

@@ -13,6 +13,7 @@
 | INFUSION_AUDIT_MAR_FORMAT | (none: told from content) | canonical, fhir, clif, a mapping profile name or a mapping file |
 | INFUSION_AUDIT_CLAIMS_FORMAT | (none: told from content) | canonical or x12 |
 | INFUSION_AUDIT_X12_ACCOUNT_REF | CLM01 | where an 837 carries the hospital account: CLM01, REF[D9] or REF[EA] |
+| INFUSION_AUDIT_MAX_QUARANTINE_SHARE | 0.05 | share (0..1) of an extract's rows that may be quarantined before the run is refused |
 
 A ``Settings`` owns its serialisation: :meth:`Settings.to_params` and
 :meth:`Settings.from_params` carry every field to a served deployment and
@@ -51,6 +52,15 @@ class Settings:
     claims_format: str | None = None
     #: Where an 837 carries the hospital account (the encounter): CLM01, REF[D9] or REF[EA].
     x12_account_ref: str = "CLM01"
+    #: Share (0..1) of an extract's rows that may be set aside for data problems;
+    #: more (or a vocabulary column rejected as a whole) refuses the run
+    #: (:mod:`transforms.ingest.usability`).
+    max_quarantine_share: float = 0.05
+
+    def __post_init__(self) -> None:
+        share = self.max_quarantine_share
+        if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0.0 <= float(share) <= 1.0:
+            raise ValueError(f"max_quarantine_share must be a number from 0 to 1, not {share!r}")
 
     def with_(self, **changes: object) -> "Settings":
         """A copy with ``changes`` applied."""
@@ -90,6 +100,7 @@ class Settings:
             mar_format=env.get("INFUSION_AUDIT_MAR_FORMAT") or None,
             claims_format=env.get("INFUSION_AUDIT_CLAIMS_FORMAT") or None,
             x12_account_ref=env.get("INFUSION_AUDIT_X12_ACCOUNT_REF", "CLM01"),
+            max_quarantine_share=_share(env.get("INFUSION_AUDIT_MAX_QUARANTINE_SHARE", "0.05")),
         )
 
     # --- to and from deployment parameters ----------------------------------------
@@ -131,6 +142,8 @@ class Settings:
                 values[name] = Path(raw)
             elif kind == "int":
                 values[name] = int(raw)
+            elif kind == "float":
+                values[name] = _share(raw) if name == "max_quarantine_share" else float(raw)
             else:
                 values[name] = raw
         ZoneInfo(values.get("facility_tz", cls.facility_tz))
@@ -158,6 +171,21 @@ class Settings:
             else:
                 parts[f.name] = value
         return parts
+
+
+def _share(raw: object) -> float:
+    """A share from text or a number, checked to be 0..1.
+
+    Raises:
+        ValueError: not a number, or outside 0..1.
+    """
+    try:
+        share = float(raw)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ValueError(f"max_quarantine_share must be a number from 0 to 1, not {raw!r}") from None
+    if not 0.0 <= share <= 1.0:
+        raise ValueError(f"max_quarantine_share must be a number from 0 to 1, not {raw!r}")
+    return share
 
 
 def content_digest(path: Path) -> str:

@@ -45,7 +45,9 @@ def test_every_mar_format_gives_the_canonical_answer(case, tmp_path):
     assert any(name.startswith("fhir:") for name in inputs), "FHIR fixtures of the question are missing"
     for name, mar in inputs.items():
         out = tmp_path / name.replace(":", "_")
-        summary = audit_files(mar, QUESTION / "claims_96365_96368.csv", out, Settings())
+        # The vendor fixtures are a handful of rows and deliberately carry one
+        # word the profile does not know: the share gate is tested elsewhere.
+        summary = audit_files(mar, QUESTION / "claims_96365_96368.csv", out, Settings(max_quarantine_share=1.0))
         assert _outcome(out) == (codes, keys), name
         rows = summary["rows"]["mar"]
         assert rows["rows_in"] == rows["rows_kept"] + rows["rows_quarantined"], name

@@ -59,6 +59,7 @@ def _variants(tmp_path: Path, files: dict[str, Path]) -> dict[str, object]:
         "mar_format": "fhir",
         "claims_format": "x12",
         "x12_account_ref": "REF[D9]",
+        "max_quarantine_share": 0.25,
     }
 
 
@@ -148,3 +149,18 @@ def test_run_dir_and_results_dir_sit_beside_the_lake(tmp_path):
     settings = Settings(lake_root=tmp_path / "lake")
     assert settings.run_dir(DAY) == tmp_path / "runs" / "2026-11-02"
     assert settings.results_dir == tmp_path / ".prefect-results"
+
+
+def test_max_quarantine_share_from_env_params_and_range(monkeypatch):
+    assert Settings().max_quarantine_share == 0.05
+    monkeypatch.setenv("INFUSION_AUDIT_MAX_QUARANTINE_SHARE", "0.2")
+    assert Settings.from_env().max_quarantine_share == 0.2
+    assert Settings.from_params({"max_quarantine_share": "1"}).max_quarantine_share == 1.0
+    for bad in (-0.01, 1.5, float("nan")):
+        with pytest.raises(ValueError, match="max_quarantine_share"):
+            Settings(max_quarantine_share=bad)
+    with pytest.raises(ValueError, match="max_quarantine_share"):
+        Settings.from_params({"max_quarantine_share": "lots"})
+    monkeypatch.setenv("INFUSION_AUDIT_MAX_QUARANTINE_SHARE", "5")
+    with pytest.raises(ValueError, match="max_quarantine_share"):
+        Settings.from_env()

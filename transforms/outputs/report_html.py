@@ -5,7 +5,8 @@ administrations), its summary and an optional day-by-day trend into a single
 HTML page: inline CSS and inline SVG charts, no script, no external font,
 image or stylesheet, so the file opens offline and prints readably.
 
-Sections: totals (rows in/kept/quarantined, encounters, findings, dollars
+Sections: totals (rows in/kept/quarantined and a line on the rows set aside
+with their top reasons, encounters, findings, dollars
 when the findings carry ``dollar_impact``), findings by key and by
 direction, dollar impact, the trend across audit dates, and for the top
 encounters a timeline of every administration beside the expected and
@@ -33,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from transforms.frames import join_unique
+from transforms.outputs.summary import set_aside_lines
 from transforms.outputs.report_charts import (
     CLASS_COLOURS,
     CLASS_LABELS,
@@ -297,9 +299,14 @@ def _score_table(score: dict) -> str:
     return "<div><h3>Against the ground truth</h3>" + html_table(s, ["measure", "value"], numeric=["value"]) + "</div>"
 
 
+def _set_aside(summary: dict) -> str:
+    """One plain line per extract with rows set aside (how many, the top reasons); empty when none."""
+    return "".join(f'<p class="note set-aside">{esc(line)}</p>' for line in set_aside_lines(summary))
+
+
 def _totals(summary: dict, findings: pd.DataFrame, administrations: pd.DataFrame) -> str:
     """Headline numbers, rows in/kept/quarantined and, when scored, the ground-truth figures."""
-    out = ['<section id="totals"><h2>Totals</h2>', _cards(summary, findings, administrations)]
+    out = ['<section id="totals"><h2>Totals</h2>', _cards(summary, findings, administrations), _set_aside(summary)]
     rows = summary.get("rows")
     has_rows = isinstance(rows, dict) and bool(rows)
     if has_rows:

@@ -9,9 +9,12 @@ zero).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pandas as pd
 
 from transforms.audit import AuditResult
+from transforms.ingest.usability import Usability
 from transforms.vocab.codes import SEQUENTIAL_AND_CONCURRENT
 from transforms.vocab.policy import Policy
 
@@ -61,8 +64,14 @@ def summarise(
     counts: dict[str, dict[str, int]],
     policy: Policy,
     truth: pd.DataFrame | None = None,
+    set_aside: Sequence[Usability] | None = None,
 ) -> dict[str, object]:
-    """Numbers a compliance lead reads first; no patient identifiers."""
+    """Numbers a compliance lead reads first; no patient identifiers.
+
+    ``set_aside``: the usability verdicts of the extracts
+    (:func:`transforms.ingest.usability.assess`); their rows set aside, with
+    the reasons table and one plain line each, go under ``set_aside``.
+    """
     f = result.findings
     summary: dict[str, object] = {
         "policy": policy.name,
@@ -77,9 +86,19 @@ def summarise(
             k: int(v) for k, v in f[f["hcpcs"].isin(SEQUENTIAL_AND_CONCURRENT)]["finding"].value_counts().items()
         },
     }
+    if set_aside is not None:
+        summary["set_aside"] = {v.kind: v.as_dict() for v in set_aside}
     if truth is not None:
         summary["score"] = score(f, truth)
     return summary
+
+
+def set_aside_lines(summary: dict[str, object]) -> list[str]:
+    """The plain lines of ``summary["set_aside"]`` (extracts with rows set aside only)."""
+    set_aside = summary.get("set_aside")
+    if not isinstance(set_aside, dict):
+        return []
+    return [str(v["line"]) for v in set_aside.values() if isinstance(v, dict) and v.get("line")]
 
 
 def render_markdown(summary: dict[str, object]) -> str:
@@ -88,6 +107,9 @@ def render_markdown(summary: dict[str, object]) -> str:
              "| extract | in | kept | quarantined |", "| --- | ---: | ---: | ---: |"]
     for kind, c in summary["rows"].items():  # type: ignore[union-attr]
         lines.append(f"| {kind} | {c['rows_in']} | {c['rows_kept']} | {c['rows_quarantined']} |")
+    set_aside = set_aside_lines(summary)
+    if set_aside:
+        lines += [""] + [f"- {line}" for line in set_aside]
     lines += ["", f"Encounters audited: {summary['encounters_audited']}; "
               f"with findings: {summary['encounters_with_findings']}; findings: {summary['findings']}.", "",
               "## Findings by key", "", "| finding | count |", "| --- | ---: |"]

@@ -207,11 +207,47 @@ def _collect_failures(result: Any, frame: pd.DataFrame, kind: str) -> pd.DataFra
     return failures.drop(columns="_rank").reset_index(drop=True)
 
 
+# What GX copies from the data into a validation result, and so into the data
+# docs and validation_<kind>.json. Any column of a malformed row can hold a
+# patient identifier, name or encounter id (a shifted CSV column, a name typed
+# into ``route``), so the docs keep counts, percentages and ``source_row``
+# numbers only: a coder finds the row's values in quarantine.csv, which is
+# meant to hold them (contract section 3). Redacted after the failures were
+# collected from the full result.
+_VALUE_LISTS = ("partial_unexpected_list", "unexpected_list", "partial_unexpected_counts")
+_INDEX_LISTS = ("partial_unexpected_index_list", "unexpected_index_list")
+
+
+def _redact_values(result: Any) -> None:
+    """Drop the data values from ``result`` in place (``source_row`` numbers stay)."""
+    for res in result.results:
+        found = res.result
+        if not isinstance(found, dict):
+            continue
+        for name in _VALUE_LISTS:
+            if name in found:
+                found[name] = []
+        for name in _INDEX_LISTS:
+            if isinstance(found.get(name), list):
+                found[name] = [
+                    {schemas.SOURCE_ROW: i[schemas.SOURCE_ROW]} if isinstance(i, dict) and schemas.SOURCE_ROW in i
+                    else None
+                    for i in found[name]
+                ]
+        found.pop("unexpected_index_query", None)
+
+
 def _write_docs(
     context: Any, result: Any, docs_dir: Path, kind: str
 ) -> tuple[Path, Path]:
     """Build GX data docs, copy the HTML site into ``docs_dir``, write JSON."""
     docs_dir.mkdir(parents=True, exist_ok=True)
+    _redact_values(result)
+    # The context stored its own copy of the result at run time: replace it
+    # with the redacted one, since the docs are rendered from the store.
+    store = context.validation_results_store
+    for key in store.list_keys():
+        store.set(key, result)
     context.build_data_docs()
     sites = context.variables.data_docs_sites or {}
     for site in sites.values():

@@ -25,7 +25,7 @@ demo: $(STAMP)
 	$(BIN)/infusion-audit demo --out $(OUT)
 
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 bench: $(STAMP)
 	$(BIN)/python -m flows.bench

@@ -42,6 +42,8 @@ from transforms.vocab import schemas  # noqa: E402
 
 MAR_SUITE_NAME = "mar_staged"
 CLAIMS_SUITE_NAME = "claims_staged"
+#: Staged claim ``modifiers``: two-character codes joined by commas, or ``""`` (none).
+MODIFIERS_PATTERN = r"^(?:[0-9A-Z]{2}(?:,[0-9A-Z]{2})*)?$"
 
 
 def _vocab(values: frozenset[str]) -> str:
@@ -193,7 +195,8 @@ def claims_suite() -> gx.ExpectationSuite:
     Rules, in reporting order: staged columns exist; claim_id, encounter_id,
     patient_id, claim_type, hcpcs not null; line_number, service_date, units
     not null (missing / not parseable); claim_type and claim_frequency in
-    vocabulary; hcpcs matches ``schemas.HCPCS_PATTERN``; units >= 1; charge
+    vocabulary; hcpcs matches ``schemas.HCPCS_PATTERN``; modifiers match
+    :data:`MODIFIERS_PATTERN` (empty: none); units >= 1; charge
     parses when given; the line is not a duplicate (``duplicate_of`` null);
     the line is not superseded by a replacement or voided
     (``superseded_reason`` null, reported with that reason).
@@ -218,6 +221,16 @@ def claims_suite() -> gx.ExpectationSuite:
                 "hcpcs",
                 "hcpcs not a CPT/HCPCS code (5 characters, e.g. 96365 or J1100)",
                 "claims.hcpcs.format",
+            ),
+        ),
+        gxe.ExpectColumnValuesToMatchRegex(
+            column="modifiers",
+            regex=MODIFIERS_PATTERN,
+            description="modifiers not 2-character codes separated by commas (e.g. 59,XU)",
+            meta=_meta(
+                "modifiers",
+                "modifiers not 2-character codes separated by commas (e.g. 59,XU)",
+                "claims.modifiers.format",
             ),
         ),
         _at_least(k, "units", 1, "units less than 1"),

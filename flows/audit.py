@@ -13,13 +13,16 @@ from prefect.cache_policies import NO_CACHE
 from flows import pipeline
 from flows.settings import Settings
 from transforms.audit import AuditResult
-from transforms.outputs.worklist import top_findings
+from transforms.outputs import lake
+from transforms.outputs.files import begin_run_dir
 
 
 @task(retries=2, retry_delay_seconds=[2, 10], cache_policy=NO_CACHE, persist_result=False)
-def load_day(day: date, settings: Settings) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """MAR events and claim lines of the day's encounters, from the lake."""
-    return pipeline.load_day_from_lake(day, settings)
+def load_day(
+    day: date, settings: Settings, staged: pipeline.StagedDay | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """MAR events and claim lines of the day's encounters, from the lake (and ``staged``, the new day in memory)."""
+    return pipeline.load_day_from_lake(day, settings, staged)
 
 
 @task(cache_policy=NO_CACHE, persist_result=False)
@@ -31,14 +34,29 @@ def audit_day(mar: pd.DataFrame, claims: pd.DataFrame, settings: Settings) -> Au
 @task(retries=2, retry_delay_seconds=[2, 10], cache_policy=NO_CACHE, persist_result=False)
 def publish(
     result: AuditResult, day: date, settings: Settings, out_dir: Path,
-    counts: dict[str, dict[str, int]], truth: pd.DataFrame | None,
+    counts: dict[str, dict[str, int]], truth: pd.DataFrame | None, staged: pipeline.StagedDay | None = None,
 ) -> dict[str, object]:
-    """Write the lake partitions and the run's files; returns the summary."""
-    return pipeline.publish_day(result, day, settings, out_dir, counts, truth)
+    """Commit the day's lake partitions in one transaction, then write the run's files; returns the summary."""
+    return pipeline.publish_day(result, day, settings, out_dir, counts, truth, staged)
+
+
+def _findings_table(findings: pd.DataFrame) -> list[dict[str, str]]:
+    """Findings counted by key, direction and code: no encounter id, claim id or patient id.
+
+    Artifacts live in the Prefect database and UI, which are not meant for
+    coders: the encounters to work are in the run folder's worklist.csv.
+    """
+    if findings.empty:
+        return []
+    groups = [c for c in ("finding", "direction", "hcpcs") if c in findings]
+    table = findings.groupby(groups, sort=True).agg(
+        lines=("finding", "size"), encounters=("encounter_id", "nunique")
+    ).reset_index()
+    return table.sort_values("lines", ascending=False, kind="mergesort").astype(str).to_dict(orient="records")
 
 
 def _artifacts(day: date, out_dir: Path, findings: pd.DataFrame) -> None:
-    """The run's report and its top findings as Prefect artifacts (encounter ids only)."""
+    """The run's report and its findings counted by key as Prefect artifacts (no identifiers)."""
     create_markdown_artifact(
         key=f"audit-{day.isoformat()}",
         markdown=(out_dir / "report.md").read_text(encoding="utf-8"),
@@ -46,8 +64,8 @@ def _artifacts(day: date, out_dir: Path, findings: pd.DataFrame) -> None:
     )
     create_table_artifact(
         key=f"top-findings-{day.isoformat()}",
-        table=top_findings(findings),
-        description=f"Top findings of {day} (encounter ids; no patient identifiers)",
+        table=_findings_table(findings),
+        description=f"Findings of {day} by key and code (the encounters are in worklist.csv)",
     )
 
 
@@ -82,9 +100,38 @@ def nightly_flow(
     out_dir: Path | None = None,
     truth: pd.DataFrame | None = None,
 ) -> dict[str, object]:
-    """Ingest one night's extracts, then audit that service date (as :func:`flows.pipeline.nightly_day`)."""
-    from flows.ingest import ingest_flow
+    """Ingest one night's extracts, then audit that service date (as :func:`flows.pipeline.nightly_day`).
+
+    The extracts are validated as concurrent tasks and kept in memory; the
+    day's five lake datasets are committed in ONE transaction by ``publish``,
+    so a run killed at any moment leaves the day entirely old or entirely new.
+
+    Raises:
+        transforms.outputs.lake.LakeBusy: another run of the day is under way.
+    """
+    from flows.ingest import stage_extracts
 
     out_dir = Path(out_dir or settings.run_dir(service_date))
-    counts = ingest_flow(service_date, mar_path, claims_path, settings, out_dir)
-    return audit_flow(service_date, settings, out_dir, counts, truth)
+    with lake.day_lock(settings.lake_root, service_date):
+        partial = begin_run_dir(out_dir)  # validation docs go with the new run folder
+        staged = stage_extracts(service_date, mar_path, claims_path, settings, partial / "validation")
+        mar, claims = load_day(service_date, settings, staged)
+        result = audit_day(mar, claims, settings)
+        summary = publish(result, service_date, settings, out_dir, staged.counts, truth, staged)
+    _artifacts(service_date, out_dir, pd.read_csv(out_dir / "findings.csv", dtype=str, keep_default_na=False))
+    get_run_logger().info("nightly %s: %s findings", service_date, summary["findings"])
+    return summary
+
+
+# Prefect records every flow-run parameter in its database (flow_run.parameters,
+# shown in the UI). The demo and tests pass the synthetic ground truth as a
+# DataFrame of encounter ids: record any DataFrame as "<DataFrame: N rows>".
+def _frames_as_placeholders(serialize):  # type: ignore[no-untyped-def]
+    def serialize_parameters(parameters: dict[str, object]) -> dict[str, object]:
+        return serialize({k: f"<DataFrame: {len(v)} rows>" if isinstance(v, pd.DataFrame) else v
+                          for k, v in parameters.items()})
+    return serialize_parameters
+
+
+for _flow in (audit_flow, nightly_flow):
+    _flow.serialize_parameters = _frames_as_placeholders(_flow.serialize_parameters)  # type: ignore[method-assign]

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 from datetime import date
@@ -26,8 +27,11 @@ import flows  # noqa: F401  (telemetry off before anything imports Prefect or GX
 from flows.settings import Settings
 from transforms.vocab.policy import load_policy
 from transforms.ingest.readers import ExtractError
+from transforms.ingest.usability import UnusableExtract
 
 
+#: Exit code of a run refused by the usability gate (flows.pipeline.check_usable).
+EXIT_UNUSABLE = 3
 EXTRACTS_DEFAULT = os.environ.get("INFUSION_AUDIT_EXTRACTS", "data/extracts")
 MAR_HELP = "MAR extract: a file or folder, any supported format; may be given more than once"
 CLAIMS_HELP = "claim lines: a file or folder (canonical CSV/Parquet or X12 837); may be given more than once"
@@ -58,6 +62,8 @@ def _settings(args: argparse.Namespace) -> Settings:
         settings = settings.with_(claims_format=args.claims_format)
     if getattr(args, "x12_account", None):
         settings = settings.with_(x12_account_ref=args.x12_account)
+    if getattr(args, "max_quarantine_share", None) is not None:
+        settings = settings.with_(max_quarantine_share=args.max_quarantine_share)
     return settings
 
 
@@ -67,11 +73,15 @@ def _paths(values: list[str]) -> list[Path]:
 
 
 def _print_summary(summary: dict, out_dir: Path) -> None:
+    from transforms.outputs.summary import set_aside_lines
+
     print(f"report:   {out_dir / 'report.html'}")
     print(f"findings: {out_dir / 'findings.csv'}")
     print(f"expected: {out_dir / 'expected_codes.csv'}")
     for kind, c in summary["rows"].items():
         print(f"{kind:8s} rows in {c['rows_in']}, kept {c['rows_kept']}, quarantined {c['rows_quarantined']}")
+    for line in set_aside_lines(summary):
+        print(f"  {line}")
     print(f"findings: {summary['findings']} on {summary['encounters_with_findings']} of "
           f"{summary['encounters_audited']} encounters")
     for key, n in summary["findings_by_key"].items():
@@ -130,6 +140,8 @@ def cmd_backfill(args: argparse.Namespace) -> int:
         print(f"{status:9s} {len(result[status]):4d}  {' '.join(result[status])}")
     for day in result["failed"] + result["skipped"]:
         print(f"  {day}: {result['days'][day]['reason']}", file=sys.stderr)
+    if any(str(result["days"][day]["reason"]).startswith(UnusableExtract.__name__) for day in result["failed"]):
+        return EXIT_UNUSABLE
     return 1 if result["failed"] else 0
 
 
@@ -210,6 +222,17 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _share(text: str) -> float:
+    """``--max-quarantine-share``: a number from 0 to 1."""
+    try:
+        share = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0.0 <= share <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be from 0 to 1, not {text}")
+    return share
+
+
 def _add_settings_options(p: argparse.ArgumentParser, tz_default: str | None = None) -> None:
     """The options every auditing command shares: policy, time zone and reference tables."""
     p.add_argument("--policy", help="policy profile: cms_facility (default) or commercial_cpt")
@@ -227,6 +250,10 @@ def _add_settings_options(p: argparse.ArgumentParser, tz_default: str | None = N
                    help="force the claims format (default: told from each file)")
     p.add_argument("--x12-account", choices=("CLM01", "REF[D9]", "REF[EA]"),
                    help="where an 837 carries the hospital account (the encounter; default CLM01)")
+    p.add_argument("--max-quarantine-share", type=_share, metavar="SHARE",
+                   help="share 0..1 of an extract's rows that may be quarantined; more, or a vocabulary column "
+                   "(action, route, claim_type, hcpcs...) rejected as a whole, refuses the run with exit 3 "
+                   "(default $INFUSION_AUDIT_MAX_QUARANTINE_SHARE or 0.05; 1 audits whatever is left)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -242,7 +269,16 @@ def build_parser() -> argparse.ArgumentParser:
   infusion-audit serve                                                # Cron schedule; needs `prefect server start`
 
 Outputs per run: expected_codes.csv, findings.csv, quarantine.csv, report.html, validation/.
-Policies (--policy cms_facility|commercial_cpt, --set KEY=VALUE) are listed in the README.""",
+Policies (--policy cms_facility|commercial_cpt, --set KEY=VALUE) are listed in the README.
+
+exit codes:
+  0  done
+  1  backfill: at least one day failed (listed on stderr); explain: no such encounter
+  2  an input or option cannot be used: unreadable file, missing column or extract folder, bad setting
+  3  an extract was refused as unusable: more than --max-quarantine-share of its rows quarantined, or
+     every value of a vocabulary column (action, route, claim_type, hcpcs...) rejected; nothing was
+     audited and no findings were published (audit: the --out folder holds quarantine.csv,
+     validation/ and unusable.txt)""",
     )
     sub = parser.add_subparsers(dest="command", required=True)
     _add_file_parsers(sub)
@@ -390,10 +426,29 @@ def cmd_clif(args: argparse.Namespace) -> int:
     return 0
 
 
+# Owner read/write, group read, nothing for others: every run folder, lake
+# partition, validation doc, the Prefect database a temporary server creates,
+# and whatever a served flow run writes (`serve` starts its runs as child
+# processes, which inherit the umask). Set here, at the one entry point, and
+# not in flows/__init__.py: importing the package as a library (tests, a
+# notebook) must not change the importing process's umask.
+UMASK = 0o027
+
+
 def main(argv: list[str] | None = None) -> int:
+    # Telemetry is already off: `import flows` above ran flows/__init__.py,
+    # which sets PREFECT_SERVER_ANALYTICS_ENABLED, GX_ANALYTICS_ENABLED and
+    # DO_NOT_TRACK (setdefault) before anything imports Prefect or GX.
+    os.umask(UMASK)
     args = build_parser().parse_args(argv)
+    # The pipeline logs a refusal (for served runs and log files); on the console
+    # main() prints it once, so Python's last-resort handler must not print it again.
+    logging.getLogger("infusion_audit").addHandler(logging.NullHandler())
     try:
         return int(args.func(args))
+    except UnusableExtract as exc:
+        print(f"infusion-audit: {exc}", file=sys.stderr)
+        return EXIT_UNUSABLE
     except ExtractError as exc:
         print(f"infusion-audit: {exc}", file=sys.stderr)
         return 2

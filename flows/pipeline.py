@@ -39,8 +39,9 @@ from transforms.ingest.formats import detect as detect_formats
 from transforms.ingest.inputs import combine_parts, mapping_profiles, read_format
 from transforms.ingest.quarantine import reconcile, split_quarantine
 from transforms.ingest.readers import stage_claims, stage_mar
-from transforms.outputs import lake
-from transforms.outputs.files import write_run_files
+from transforms.ingest.usability import VOCABULARY_COLUMNS, UnusableExtract, Usability, assess, refusal_message
+from transforms.outputs import lake, lake_claims
+from transforms.outputs.files import begin_run_dir, write_run_files
 from transforms.outputs.report_html import trend_from_findings
 from transforms.outputs.summary import summarise
 from transforms.reference.drugs import DrugReference, load_drug_reference
@@ -171,6 +172,56 @@ def load_and_validate(
     return validate(load(paths, kind, settings), docs_dir)
 
 
+#: The file a refused run leaves in its folder, with the refusal message.
+UNUSABLE_FILE = "unusable.txt"
+
+
+def assess_extracts(extracts: Sequence[ValidatedExtract], settings: Settings) -> list[Usability]:
+    """:func:`transforms.ingest.usability.assess` of each extract at ``settings.max_quarantine_share``."""
+    verdicts = []
+    for extract in extracts:
+        kept_values = {c: int(extract.kept[c].notna().sum())
+                       for c in VOCABULARY_COLUMNS.get(extract.kind, ()) if c in extract.kept}
+        verdicts.append(assess(extract.counts, extract.quarantine, extract.kind,
+                               settings.max_quarantine_share, kept_values))
+    return verdicts
+
+
+def check_usable(extracts: Sequence[ValidatedExtract], settings: Settings) -> None:
+    """The gate between validation and the audit: refuse a broken extract before it becomes findings.
+
+    Each extract is refused when more than ``settings.max_quarantine_share`` of
+    its rows were set aside for data problems, or every non-empty value of a
+    vocabulary column (``action``, ``route``, ``claim_type``, ``hcpcs``...)
+    was rejected (:mod:`transforms.ingest.usability`).
+
+    Raises:
+        UnusableExtract: one paragraph naming the commonest reasons with a
+            row number and column each (never a value); also logged.
+    """
+    verdicts = assess_extracts(extracts, settings)
+    if all(v.usable for v in verdicts):
+        return
+    message = refusal_message(verdicts)
+    log.error("%s", message)
+    raise UnusableExtract(message)
+
+
+def _refused_run_folder(out_dir: Path, quarantine: pd.DataFrame, message: str) -> None:
+    """A refused files-in/files-out run: no findings, the quarantine and the reason.
+
+    Outputs of an earlier run in ``out_dir`` are removed (they would read as
+    this run's); validation docs stay; ``quarantine.csv`` and
+    :data:`UNUSABLE_FILE` (the message) are written."""
+    from transforms.outputs.files import RUN_FILES, quarantine_file_frame
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name in RUN_FILES:
+        (out_dir / name).unlink(missing_ok=True)
+    quarantine_file_frame(quarantine).to_csv(out_dir / "quarantine.csv", index=False)
+    (out_dir / UNUSABLE_FILE).write_text(message + "\n", encoding="utf-8")
+
+
 @lru_cache(maxsize=4)
 def _drug_reference(extra: Path | None) -> DrugReference:
     return load_drug_reference(extra=extra)
@@ -220,33 +271,91 @@ def write(
 
 
 # --- the lake -----------------------------------------------------------------------
+# Every write of a day is ONE lake transaction (transforms.outputs.lake_txn): a run
+# killed at any moment leaves the day entirely old or entirely new.
+
+@dataclass(frozen=True)
+class StagedDay:
+    """One night's validated extracts, held in memory until the day's transaction commits them."""
+
+    day: date
+    mar: ValidatedExtract
+    claims: ValidatedExtract
+
+    @property
+    def quarantine(self) -> pd.DataFrame:
+        """Both extracts' quarantined rows in one table (the ``quarantine`` dataset)."""
+        return pd.concat([self.mar.quarantine, self.claims.quarantine], ignore_index=True)
+
+    @property
+    def counts(self) -> dict[str, dict[str, int]]:
+        return {"mar": self.mar.counts, "claims": self.claims.counts}
+
+    def tables(self) -> dict[str, lake.DayTable]:
+        """The day's input datasets for :func:`transforms.outputs.lake.write_days`."""
+        return {LAKE_DATASET["mar"]: (self.mar.kept, LAKE_SCHEMA["mar"]),
+                LAKE_DATASET["claims"]: (self.claims.kept, LAKE_SCHEMA["claims"]),
+                "quarantine": (self.quarantine, None)}
+
 
 def ingest_extract(path: Inputs, kind: str, day: date, settings: Settings, docs_dir: Path) -> ValidatedExtract:
-    """Load and validate one extract, then replace ``day``'s partition of its lake dataset."""
-    extract = load_and_validate(path, kind, settings, docs_dir)
-    lake.write_day(extract.kept, settings.lake_root, LAKE_DATASET[kind], day, LAKE_SCHEMA[kind])
-    return extract
+    """Load and validate one extract of ``day`` for the lake. Nothing is written: the
+    day's transaction (:func:`commit_inputs` or :func:`publish_day`) stores it."""
+    return load_and_validate(path, kind, settings, docs_dir)
 
 
-def write_quarantine(quarantine: pd.DataFrame, day: date, settings: Settings) -> None:
-    """Replace ``day``'s quarantine partition (both sources in one table)."""
-    lake.write_day(quarantine, settings.lake_root, "quarantine", day)
+def commit_inputs(staged: StagedDay, settings: Settings) -> None:
+    """Replace the day's MAR, claim and quarantine partitions in one transaction.
+
+    The day's ``expected_lines`` and ``findings`` partitions are removed in the
+    same transaction: they were computed from the inputs just replaced, so
+    they are stale until the day is audited again.
+    """
+    tables = {**staged.tables(), "expected_lines": None, "findings": None}
+    lake.write_days(settings.lake_root, staged.day, tables)
 
 
-def load_day_from_lake(day: date, settings: Settings) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _lake_window(settings: Settings, first: date, last: date) -> list[pd.DataFrame]:
+    return [lake.read_days(settings.lake_root, name, first, last) for name in ("mar_events", "claim_lines", "quarantine")]
+
+
+def _with_day(frames: list[pd.DataFrame], staged: StagedDay) -> list[pd.DataFrame]:
+    """The lake's older rows plus the new day's in-memory rows, tagged with its partition."""
+    tables = staged.tables()
+    out = []
+    for old, name in zip(frames, ("mar_events", "claim_lines", "quarantine")):
+        rows = lake.as_stored(*tables[name]).assign(**{lake.PARTITION_KEY: staged.day})
+        out.append(rows if old.empty else pd.concat([old, rows], ignore_index=True))
+    return out
+
+
+def load_day_from_lake(
+    day: date, settings: Settings, staged: StagedDay | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """MAR events and claim lines of the encounters of ``day``.
 
-    The encounters of a day are those in that day's MAR or claim partition;
-    their rows are read from the ``lookback_days`` before it too, so an
-    encounter that spans midnight is complete. Rows extracted on several
-    nights are kept once (the newest).
+    The encounters of a day are those in that day's MAR or claim partition,
+    and those of claims voided that day; their rows are read from the
+    ``lookback_days`` before it too, so an encounter that spans midnight is
+    complete. MAR events extracted on several nights are kept once (the
+    newest); a claim is taken wholesale from the newest night that mentions
+    it, and a claim voided on its newest night is gone
+    (:mod:`transforms.outputs.lake_claims`).
+
+    ``staged``: the day's new extracts, not yet committed; they stand for the
+    day's partitions (the lake's copy of the day, if any, is not read).
     """
     first = day - timedelta(days=settings.lookback_days)
-    mar = lake.read_days(settings.lake_root, "mar_events", first, day)
-    claims = lake.read_days(settings.lake_root, "claim_lines", first, day)
+    if staged is None:
+        mar, claims, quarantine = _lake_window(settings, first, day)
+    else:
+        mar, claims, quarantine = _with_day(_lake_window(settings, first, day - timedelta(days=1)), staged)
     if mar.empty and claims.empty:
         raise FileNotFoundError(f"no lake partitions for {day} under {settings.lake_root}")
-    today: set[str] = set()
+    voids = lake_claims.voided_claims(quarantine, lake.PARTITION_KEY)
+    today = lake_claims.touched_encounters(claims, voids, day, lake.PARTITION_KEY)
+    if not claims.empty:
+        claims = lake_claims.current_claim_lines(claims, voids, lake.PARTITION_KEY)
     for frame in (mar, claims):
         if not frame.empty:
             today |= set(frame.loc[frame[lake.PARTITION_KEY] == day, "encounter_id"])
@@ -275,12 +384,16 @@ def lake_trend(settings: Settings, last: date) -> pd.DataFrame | None:
 
 def publish_day(
     result: AuditResult, day: date, settings: Settings, out_dir: Path,
-    counts: dict[str, dict[str, int]], truth: pd.DataFrame | None = None,
+    counts: dict[str, dict[str, int]], truth: pd.DataFrame | None = None, staged: StagedDay | None = None,
 ) -> dict[str, object]:
-    """Replace ``day``'s expected-lines and findings partitions, then write the run
-    folder with the day's quarantine from the lake and the lake's trend up to ``day``."""
-    lake.write_day(result.expected_lines, settings.lake_root, "expected_lines", day, EXPECTED_ARROW)
-    lake.write_day(result.findings, settings.lake_root, "findings", day, FINDINGS_ARROW)
+    """Replace ``day``'s expected-lines and findings partitions (and, with ``staged``,
+    its inputs and quarantine) in ONE transaction, then write the run folder with
+    the day's quarantine from the lake and the lake's trend up to ``day``."""
+    tables: dict[str, lake.DayTable] = {"expected_lines": (result.expected_lines, EXPECTED_ARROW),
+                                         "findings": (result.findings, FINDINGS_ARROW)}
+    if staged is not None:
+        tables = {**staged.tables(), **tables}
+    lake.write_days(settings.lake_root, day, tables)
     quarantine = lake.read_days(settings.lake_root, "quarantine", day, day)
     quarantine = quarantine.drop(columns=[lake.PARTITION_KEY], errors="ignore")
     return write(out_dir, result, quarantine, counts, settings, truth, lake_trend(settings, day))
@@ -303,37 +416,73 @@ def audit_files(
     mar_path: Inputs, claims_path: Inputs, out_dir: Path, settings: Settings, truth: pd.DataFrame | None = None,
     remits: Inputs | None = None,
 ) -> dict[str, object]:
-    """Files in, files out: validate both extracts, audit, write the run folder (no lake).
+    """Files in, files out: validate both extracts, check they are usable, audit, write the run folder (no lake).
+
+    A refused extract (:func:`check_usable`) raises :class:`UnusableExtract`
+    before the audit; the run folder then holds no findings, only
+    ``quarantine.csv``, the validation docs and :data:`UNUSABLE_FILE`.
 
     ``remits``: 835 files whose paid amounts replace the fee schedule's
     estimate in the dollar impact of over-billed, paid lines."""
     out_dir = Path(out_dir)
     mar = load_and_validate(mar_path, "mar", settings, out_dir / "validation" / "mar")
     claims = load_and_validate(claims_path, "claims", settings, out_dir / "validation" / "claims")
-    result = audit(mar.kept, with_remittances(claims.kept, remits), settings)
     quarantine = pd.concat([mar.quarantine, claims.quarantine], ignore_index=True)
-    return write(out_dir, result, quarantine, {"mar": mar.counts, "claims": claims.counts}, settings, truth)
+    try:
+        check_usable((mar, claims), settings)
+    except UnusableExtract as exc:
+        _refused_run_folder(out_dir, quarantine, str(exc))
+        raise
+    result = audit(mar.kept, with_remittances(claims.kept, remits), settings)
+    counts = {"mar": mar.counts, "claims": claims.counts}
+    summary = summarise(result, counts, settings.policy, truth, set_aside=assess_extracts((mar, claims), settings))
+    write_run_files(out_dir, result, quarantine, summary, settings.facility_tz)
+    (out_dir / UNUSABLE_FILE).unlink(missing_ok=True)  # left by an earlier, refused run
+    return summary
+
+
+def stage_day(day: date, mar_path: Inputs, claims_path: Inputs, settings: Settings, docs_dir: Path) -> StagedDay:
+    """Validate both extracts of ``day`` (validation docs under ``docs_dir/<kind>``); nothing is written to the lake."""
+    mar, claims = (ingest_extract(p, kind, day, settings, docs_dir / kind)
+                   for kind, p in zip(EXTRACT_KINDS, (mar_path, claims_path)))
+    return StagedDay(day, mar, claims)
 
 
 def ingest_day(
     day: date, mar_path: Inputs, claims_path: Inputs, settings: Settings, run_dir: Path
 ) -> dict[str, dict[str, int]]:
-    """Validate both extracts of ``day`` into the lake, with their quarantine; returns the counts."""
-    extracts = [ingest_extract(p, kind, day, settings, run_dir / "validation" / kind)
-                for kind, p in zip(EXTRACT_KINDS, (mar_path, claims_path))]
-    write_quarantine(pd.concat([e.quarantine for e in extracts], ignore_index=True), day, settings)
-    return {e.kind: e.counts for e in extracts}
+    """Validate both extracts of ``day`` into the lake, with their quarantine, in one
+    transaction (:func:`commit_inputs`); returns the counts.
+
+    Raises:
+        transforms.outputs.lake.LakeBusy: another run of ``day`` is under way.
+    """
+    with lake.day_lock(settings.lake_root, day):
+        staged = stage_day(day, mar_path, claims_path, settings, Path(run_dir) / "validation")
+        commit_inputs(staged, settings)
+    return staged.counts
 
 
 def nightly_day(
     day: date, mar_path: Inputs, claims_path: Inputs, settings: Settings, run_dir: Path | None = None,
     truth: pd.DataFrame | None = None,
 ) -> dict[str, object]:
-    """Ingest one night's extracts, then audit that service date from the lake; returns the summary."""
+    """Ingest one night's extracts and audit that service date; returns the summary.
+
+    The day's five datasets are committed in ONE lake transaction at the end
+    (the audit reads the new day from memory and the days before from the
+    lake), then the run folder replaces the old one by a rename: a run killed
+    at any moment leaves the lake's day and the run folder either old or new.
+
+    Raises:
+        transforms.outputs.lake.LakeBusy: another run of ``day`` is under way.
+    """
     run_dir = Path(run_dir or settings.run_dir(day))
-    counts = ingest_day(day, mar_path, claims_path, settings, run_dir)
-    mar, claims = load_day_from_lake(day, settings)
-    return publish_day(audit(mar, claims, settings), day, settings, run_dir, counts, truth)
+    with lake.day_lock(settings.lake_root, day):
+        partial = begin_run_dir(run_dir)  # validation docs go with the new run folder
+        staged = stage_day(day, mar_path, claims_path, settings, partial / "validation")
+        mar, claims = load_day_from_lake(day, settings, staged)
+        return publish_day(audit(mar, claims, settings), day, settings, run_dir, staged.counts, truth, staged)
 
 
 def audit_clif(clif_dir: Path, out_dir: Path, settings: Settings, limit_encounters: int | None = None) -> dict:

@@ -110,7 +110,8 @@ def detect(paths: Sequence[Path], kind: str, forced: str | None = None,
     for path in expand_inputs([p for p in map(Path, paths) if p not in clif]):
         fmt = forced or sniff(path, kind, profiles)
         if fmt is None:
-            tried = ", ".join((*((MAR_FORMATS if kind == "mar" else CLAIM_FORMATS)), *profiles))
+            # mapping profiles are MAR report layouts: never tried on claims
+            tried = ", ".join(MAR_FORMATS + tuple(profiles) if kind == "mar" else CLAIM_FORMATS)
             raise ExtractError(path, f"format not recognised as a {kind} extract (tried {tried}); "
                                f"name it with --{kind}-format")
         groups.setdefault(fmt, []).append(path)

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -64,6 +65,10 @@ _REQUIRED: dict[str, tuple[str, ...]] = {
 # before matching). Date-only values are not accepted as event times.
 _ISO_DATETIME = r"^\d{4}-\d{1,2}-\d{1,2}[T ]\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?"
 _OFFSET_SUFFIX = r"\s*(?:Z|[+-]\d{2}(?::?\d{2})?)$"
+_MALFORMED = (
+    "malformed CSV: {}; check that the file is complete and that cells holding commas, "
+    "quotes or line breaks are quoted"
+)
 _TRUE_WORDS = frozenset({"true", "t", "yes", "y", "1"})
 _FALSE_WORDS = frozenset({"false", "f", "no", "n", "0"})
 
@@ -125,13 +130,15 @@ def read_extract(path: Path, kind: ExtractKind) -> pd.DataFrame:
     else:
         raise ExtractError(
             path,
-            "unsupported file type (expected .csv, .csv.gz, .parquet or .pq)",
+            "unsupported file type (expected .csv, .csv.gz, .parquet or .pq); "
+            "export the extract as CSV or Parquet",
         )
     missing = [c for c in _REQUIRED[kind] if c not in raw.columns]
     if missing:
         raise ExtractError(
             path,
-            f"missing required column(s) for a {kind} extract: {', '.join(missing)}",
+            f"missing required column(s) for a {kind} extract: {', '.join(missing)}; "
+            "add them, or rename the file's columns to the contract's names",
         )
     raw[schemas.SOURCE_ROW] = np.arange(1, len(raw) + 1, dtype="int64")
     return raw.reset_index(drop=True)
@@ -149,11 +156,11 @@ def _normalise_names(path: Path, names: list[object]) -> list[str]:
             raise ExtractError(
                 path,
                 f"columns {seen[norm]!r} and {str(original)!r} collide after "
-                f"lower-casing and trimming (both become {norm!r})",
+                f"lower-casing and trimming (both become {norm!r}); rename or drop one",
             )
         if norm == schemas.SOURCE_ROW:
             raise ExtractError(
-                path, f"column name {schemas.SOURCE_ROW!r} is reserved by the audit"
+                path, f"column name {schemas.SOURCE_ROW!r} is reserved by the audit; rename that column"
             )
         seen[norm] = str(original)
         out.append(norm)
@@ -184,19 +191,22 @@ def _read_csv(path: Path) -> pd.DataFrame:
         raise
     except UnicodeDecodeError as err:
         raise ExtractError(
-            path, f"not valid UTF-8 text (undecodable byte at offset {err.start})"
+            path, f"not valid UTF-8 text (undecodable byte at offset {err.start}); "
+            "export or save the extract as UTF-8",
         ) from None
     except (gzip.BadGzipFile, EOFError, OSError) as err:
-        raise ExtractError(path, f"cannot read file ({type(err).__name__})") from None
+        raise ExtractError(
+            path, f"cannot read file ({type(err).__name__}); the file may be cut off: copy or export it again"
+        ) from None
+    except pd.errors.ParserWarning:  # a data row longer than the header
+        raise ExtractError(path, _MALFORMED.format(
+            f"a data row has more cells than the header's {len(names)} columns")) from None
     except pd.errors.ParserError as err:
         first_line = str(err).strip().splitlines()[-1] if str(err).strip() else ""
-        raise ExtractError(path, f"malformed CSV: {first_line}") from None
+        raise ExtractError(path, _MALFORMED.format(first_line)) from None
     if frame.shape[1] > len(names):
-        raise ExtractError(
-            path,
-            f"malformed CSV: the header has {len(names)} columns but data rows "
-            f"have {frame.shape[1]}",
-        )
+        raise ExtractError(path, _MALFORMED.format(
+            f"the header has {len(names)} columns but data rows have {frame.shape[1]}"))
     if frame.shape[1] < len(names):  # every data row is short: cells missing
         for position in range(frame.shape[1], len(names)):
             frame[position] = None
@@ -219,25 +229,32 @@ def _csv_header(path: Path, compressed: bool) -> list[str]:
     with fh:
         header = next(csv.reader(fh), None)
     if header is None or all(h.strip() == "" for h in header):
-        raise ExtractError(path, "empty file: no header row")
+        raise ExtractError(path, "empty file: no header row; export the extract again with its header row")
     return _normalise_names(path, list(header))
 
 
 def _csv_body(path: Path, compressed: bool, n_names: int) -> pd.DataFrame:
     """The data records as strings, columns numbered ``0..`` (I/O errors propagate)."""
-    # header=None + skiprows: pandas must neither guess an index column
-    # (rows one field longer than the header) nor truncate long rows.
+    # header=None + skiprows + one name per header column: short rows (even
+    # the first one) are padded with empty cells; index_col=False: pandas must
+    # not take a first row one field longer than the header as an index; it
+    # warns (ParserWarning, turned into an error here) and a later long row
+    # is a ParserError, so no cell is ever dropped.
     try:
-        return pd.read_csv(
-            path,
-            header=None,
-            skiprows=1,
-            dtype=str,
-            keep_default_na=False,
-            na_values=[],
-            encoding="utf-8-sig",
-            compression="gzip" if compressed else None,
-        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            return pd.read_csv(
+                path,
+                header=None,
+                skiprows=1,
+                names=list(range(n_names)),
+                index_col=False,
+                dtype=str,
+                keep_default_na=False,
+                na_values=[],
+                encoding="utf-8-sig",
+                compression="gzip" if compressed else None,
+            )
     except pd.errors.EmptyDataError:  # header only
         return pd.DataFrame({i: pd.Series([], dtype=object) for i in range(n_names)})
 
@@ -252,7 +269,8 @@ def _read_parquet(path: Path) -> pd.DataFrame:
     except (pa.ArrowException, OSError, ValueError) as err:
         detail = str(err).strip().splitlines()[0][:200] if str(err).strip() else ""
         raise ExtractError(
-            path, f"not a readable Parquet file ({type(err).__name__}: {detail})"
+            path, f"not a readable Parquet file ({type(err).__name__}: {detail}); "
+            "it may be cut off or not Parquet: export it again",
         ) from None
     # ignore_metadata: a stored pandas index becomes a plain column (named
     # index) or "__index_level_N__" (unnamed, dropped): rows stay 0..n-1.
@@ -484,7 +502,10 @@ def stage_mar(raw: pd.DataFrame, facility_tz: str) -> pd.DataFrame:
     try:
         ZoneInfo(facility_tz)
     except (ZoneInfoNotFoundError, ValueError, TypeError):
-        raise ValueError(f"unknown facility time zone {facility_tz!r}") from None
+        raise ValueError(
+            f"unknown facility time zone {facility_tz!r}; set INFUSION_AUDIT_TZ to an IANA zone "
+            "such as America/New_York"
+        ) from None
     raw = _check_raw(raw)
     staged, nonexistent = _mar_canonical(raw, facility_tz)
     for name in schemas.MAR_PARSED:

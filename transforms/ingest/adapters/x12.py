@@ -275,7 +275,8 @@ def validate_x12(path: Path, text: str) -> list[Problem]:
             fatal.append(clean)
     if fatal:
         more = f" (and {len(fatal) - 3} more)" if len(fatal) > 3 else ""
-        raise X12Error(path, "rejected by X12 validation: " + "; ".join(fatal[:3]) + more)
+        raise X12Error(path, "rejected by X12 validation: " + "; ".join(fatal[:3]) + more
+                       + "; correct the segment(s) named (Line:N = Nth segment) and send the file again")
     if not ok and not located:
         raise X12Error(path, "rejected by X12 validation (pyx12 gave no message)")
     return located

@@ -114,6 +114,13 @@ def _in_set(kind: str, column: str, values: frozenset[str]) -> gxe.Expectation:
     )
 
 
+def _matches(kind: str, column: str, regex: str, reason: str) -> gxe.Expectation:
+    """``column`` matches ``regex`` (rule ``<kind>.<column>.format``); nulls pass."""
+    return gxe.ExpectColumnValuesToMatchRegex(
+        column=column, regex=regex, description=reason, meta=_meta(column, reason, f"{kind}.{column}.format")
+    )
+
+
 def _at_least(kind: str, column: str, minimum: int, reason: str) -> gxe.Expectation:
     return gxe.ExpectColumnValuesToBeBetween(
         column=column,
@@ -213,26 +220,10 @@ def claims_suite() -> gx.ExpectationSuite:
         _parsed_not_null(k, "units", "units not a whole number"),
         _in_set(k, "claim_type", schemas.CLAIM_TYPES),
         _in_set(k, "claim_frequency", schemas.CLAIM_FREQUENCIES),
-        gxe.ExpectColumnValuesToMatchRegex(
-            column="hcpcs",
-            regex=schemas.HCPCS_PATTERN,
-            description="hcpcs not a CPT/HCPCS code (5 characters, e.g. 96365 or J1100)",
-            meta=_meta(
-                "hcpcs",
-                "hcpcs not a CPT/HCPCS code (5 characters, e.g. 96365 or J1100)",
-                "claims.hcpcs.format",
-            ),
-        ),
-        gxe.ExpectColumnValuesToMatchRegex(
-            column="modifiers",
-            regex=MODIFIERS_PATTERN,
-            description="modifiers not 2-character codes separated by commas (e.g. 59,XU)",
-            meta=_meta(
-                "modifiers",
-                "modifiers not 2-character codes separated by commas (e.g. 59,XU)",
-                "claims.modifiers.format",
-            ),
-        ),
+        _matches(k, "hcpcs", schemas.HCPCS_PATTERN,
+                 "hcpcs not a CPT/HCPCS code (5 characters, e.g. 96365 or J1100)"),
+        _matches(k, "modifiers", MODIFIERS_PATTERN,
+                 "modifiers not 2-character codes separated by commas (e.g. 59,XU)"),
         _at_least(k, "units", 1, "units less than 1"),
         _parseable_when_given(k, "charge", "charge not a number"),
         _helper_null(

@@ -35,9 +35,10 @@ def audit_day(mar: pd.DataFrame, claims: pd.DataFrame, settings: Settings) -> Au
 def publish(
     result: AuditResult, day: date, settings: Settings, out_dir: Path,
     counts: dict[str, dict[str, int]], truth: pd.DataFrame | None, staged: pipeline.StagedDay | None = None,
+    audited: pd.DataFrame | None = None,
 ) -> dict[str, object]:
     """Commit the day's lake partitions in one transaction, then write the run's files; returns the summary."""
-    return pipeline.publish_day(result, day, settings, out_dir, counts, truth, staged)
+    return pipeline.publish_day(result, day, settings, out_dir, counts, truth, staged, audited)
 
 
 def _findings_table(findings: pd.DataFrame) -> list[dict[str, str]]:
@@ -85,7 +86,8 @@ def audit_flow(
     out_dir = Path(out_dir or settings.run_dir(service_date))
     mar, claims = load_day(service_date, settings)
     result = audit_day(mar, claims, settings)
-    summary = publish(result, service_date, settings, out_dir, counts or {}, truth)
+    summary = publish(result, service_date, settings, out_dir, counts or {}, truth,
+                      audited=pipeline.audited_encounters(mar, claims))
     _artifacts(service_date, out_dir, pd.read_csv(out_dir / "findings.csv", dtype=str, keep_default_na=False))
     get_run_logger().info("audit %s: %s findings", service_date, summary["findings"])
     return summary
@@ -105,19 +107,24 @@ def nightly_flow(
     The extracts are validated as concurrent tasks and kept in memory; the
     day's five lake datasets are committed in ONE transaction by ``publish``,
     so a run killed at any moment leaves the day entirely old or entirely new.
+    A broken extract is refused before the audit (``check_day``): the lake is
+    unchanged, no findings are published and the run folder says why.
 
     Raises:
         transforms.outputs.lake.LakeBusy: another run of the day is under way.
+        transforms.ingest.usability.UnusableExtract: the day was refused.
     """
-    from flows.ingest import stage_extracts
+    from flows.ingest import check_day, stage_extracts
 
     out_dir = Path(out_dir or settings.run_dir(service_date))
     with lake.day_lock(settings.lake_root, service_date):
         partial = begin_run_dir(out_dir)  # validation docs go with the new run folder
         staged = stage_extracts(service_date, mar_path, claims_path, settings, partial / "validation")
+        check_day(staged, settings, out_dir)
         mar, claims = load_day(service_date, settings, staged)
         result = audit_day(mar, claims, settings)
-        summary = publish(result, service_date, settings, out_dir, staged.counts, truth, staged)
+        summary = publish(result, service_date, settings, out_dir, staged.counts, truth, staged,
+                          pipeline.audited_encounters(mar, claims))
     _artifacts(service_date, out_dir, pd.read_csv(out_dir / "findings.csv", dtype=str, keep_default_na=False))
     get_run_logger().info("nightly %s: %s findings", service_date, summary["findings"])
     return summary

@@ -35,6 +35,7 @@ from flows import pipeline
 from flows.pipeline import MissingExtracts, extract_paths
 from flows.settings import Settings, content_digest
 from transforms.ingest.readers import ExtractError
+from transforms.ingest.usability import UnusableExtract
 from transforms.outputs import lake
 
 #: Bump to invalidate every cached day at once (e.g. after changing the key).
@@ -176,7 +177,8 @@ def outputs_present(day: date, settings: Settings, run_dir: Path) -> bool:
 
 def _failure_reason(state: Any) -> str:
     exc = state.result(raise_on_failure=False)
-    if isinstance(exc, (ExtractError, OSError, MissingExtracts)):
+    # These messages name files, rows and columns, never a data value.
+    if isinstance(exc, (ExtractError, OSError, MissingExtracts, UnusableExtract)):
         return f"{type(exc).__name__}: {exc}"
     # Other messages may quote data values: name the type only; details are in the task run log.
     return f"{type(exc).__name__} (see the task run log)" if isinstance(exc, BaseException) else str(state.message)

@@ -11,6 +11,7 @@ from prefect.cache_policies import NO_CACHE
 from flows import pipeline
 from flows.settings import Settings
 from transforms.outputs import lake
+from transforms.outputs.files import begin_run_dir, publish_run_dir
 
 
 @task(retries=2, retry_delay_seconds=[2, 10], cache_policy=NO_CACHE, persist_result=False)
@@ -28,6 +29,12 @@ def commit_inputs(staged: pipeline.StagedDay, settings: Settings) -> int:
     """Replace the day's input and quarantine partitions in one transaction; returns the quarantine's row count."""
     pipeline.commit_inputs(staged, settings)
     return len(staged.quarantine)
+
+
+@task(cache_policy=NO_CACHE, persist_result=False)
+def check_day(staged: pipeline.StagedDay, settings: Settings, out_dir: Path) -> None:
+    """The gate: refuse a broken extract before it reaches the lake (:func:`flows.pipeline.check_day`)."""
+    pipeline.check_day(staged, settings, out_dir)
 
 
 def stage_extracts(
@@ -52,12 +59,18 @@ def ingest_flow(
     validated as concurrent tasks, then committed in one lake transaction
     (which also removes the day's now-stale expected lines and findings).
     Returns row counts per extract; each reconciles (in = kept + quarantined).
+    A broken extract is refused before the commit (``check_day``): the lake
+    is unchanged and the run folder says why.
 
     Raises:
         transforms.outputs.lake.LakeBusy: another run of the day is under way.
+        transforms.ingest.usability.UnusableExtract: the day was refused.
     """
     run_dir = Path(run_dir or settings.run_dir(service_date))
     with lake.day_lock(settings.lake_root, service_date):
-        staged = stage_extracts(service_date, mar_path, claims_path, settings, run_dir / "validation")
+        partial = begin_run_dir(run_dir)
+        staged = stage_extracts(service_date, mar_path, claims_path, settings, partial / "validation")
+        check_day(staged, settings, run_dir)
         commit_inputs(staged, settings)
+        publish_run_dir(partial, run_dir)
     return staged.counts

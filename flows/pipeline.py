@@ -7,9 +7,12 @@ Stages, each with typed inputs and outputs::
     audit     kept MAR + claims -> AuditResult      the pure engine and findings (transforms.audit)
     write     AuditResult     -> run folder         contract files, worklist, summary, reports
 
-and the lake steps between them (``ingest_extract``, ``load_day_from_lake``,
-``publish_day``). Whole runs are composed here too: :func:`audit_files` (files in,
-files out), :func:`nightly_day` (ingest, then audit one day through the lake),
+and the gate between validation and the audit (:func:`check_usable`,
+:func:`check_day`: a broken extract never becomes findings), and the lake steps
+(:func:`stage_day`, :func:`commit_inputs`, :func:`load_day_from_lake`,
+:func:`publish_day`: each night's datasets in one transaction). Whole runs are
+composed here too: :func:`audit_files` (files in, files out), :func:`ingest_day`,
+:func:`nightly_day` (ingest, then audit one day through the lake),
 :func:`audit_clif` (CLIF tables). The CLI, every Prefect flow and task, the
 backfill, the bench and the tests call these functions and nothing else glues
 stages together, so a new input format is a change to :func:`load` and a new
@@ -41,13 +44,15 @@ from transforms.ingest.quarantine import reconcile, split_quarantine
 from transforms.ingest.readers import stage_claims, stage_mar
 from transforms.ingest.usability import VOCABULARY_COLUMNS, UnusableExtract, Usability, assess, refusal_message
 from transforms.outputs import lake, lake_claims
-from transforms.outputs.files import begin_run_dir, write_run_files
+from transforms.outputs.files import begin_run_dir, publish_run_dir, write_run_files
 from transforms.outputs.report_html import trend_from_findings
 from transforms.outputs.summary import summarise
 from transforms.reference.drugs import DrugReference, load_drug_reference
 from transforms.reference.fees import FeeSchedule, load_fee_schedule
 from transforms.reference.ncci import EditTables, load_edit_directory
-from transforms.vocab.schemas import CLAIM_ARROW, CLAIM_LINE_KEY, EXPECTED_ARROW, FINDINGS_ARROW, MAR_ARROW, MAR_EVENT_KEY
+from transforms.vocab.schemas import (
+    AUDITED_ARROW, CLAIM_ARROW, CLAIM_LINE_KEY, EXPECTED_ARROW, FINDINGS_ARROW, MAR_ARROW, MAR_EVENT_KEY,
+)
 
 log = logging.getLogger("infusion_audit")
 
@@ -208,18 +213,39 @@ def check_usable(extracts: Sequence[ValidatedExtract], settings: Settings) -> No
 
 
 def _refused_run_folder(out_dir: Path, quarantine: pd.DataFrame, message: str) -> None:
-    """A refused files-in/files-out run: no findings, the quarantine and the reason.
+    """A refused run's folder: no findings, only the quarantine, the reason and the validation docs.
 
-    Outputs of an earlier run in ``out_dir`` are removed (they would read as
-    this run's); validation docs stay; ``quarantine.csv`` and
-    :data:`UNUSABLE_FILE` (the message) are written."""
-    from transforms.outputs.files import RUN_FILES, quarantine_file_frame
+    Built in the folder's ``.partial`` sibling (validation docs a caller began
+    there are kept) and renamed into place. Outputs of an earlier run in
+    ``out_dir`` are dropped first (they would read as this run's); its
+    validation docs are replaced by this run's or else kept."""
+    from transforms.outputs.files import RUN_FILES, partial_dir, publish_run_dir, quarantine_file_frame
 
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = Path(out_dir)
+    partial = partial_dir(out_dir)
+    partial.mkdir(parents=True, exist_ok=True)
+    quarantine_file_frame(quarantine).to_csv(partial / "quarantine.csv", index=False)
+    (partial / UNUSABLE_FILE).write_text(message + "\n", encoding="utf-8")
     for name in RUN_FILES:
         (out_dir / name).unlink(missing_ok=True)
-    quarantine_file_frame(quarantine).to_csv(out_dir / "quarantine.csv", index=False)
-    (out_dir / UNUSABLE_FILE).write_text(message + "\n", encoding="utf-8")
+    publish_run_dir(partial, out_dir)
+
+
+def check_day(staged: StagedDay, settings: Settings, out_dir: Path) -> None:
+    """The gate on the lake path (:func:`check_usable`) for one night's extracts.
+
+    A refused day changes nothing in the lake (its earlier partitions, if
+    any, stay as they were) and publishes no findings: ``out_dir`` becomes a
+    refused run folder (:func:`_refused_run_folder`).
+
+    Raises:
+        UnusableExtract: as :func:`check_usable`.
+    """
+    try:
+        check_usable((staged.mar, staged.claims), settings)
+    except UnusableExtract as exc:
+        _refused_run_folder(out_dir, staged.quarantine, str(exc))
+        raise
 
 
 @lru_cache(maxsize=4)
@@ -263,9 +289,13 @@ def write(
     settings: Settings,
     truth: pd.DataFrame | None = None,
     trend: pd.DataFrame | None = None,
+    set_aside: Sequence[Usability] | None = None,
 ) -> dict[str, object]:
-    """Write the run folder (:func:`transforms.outputs.files.write_run_files`); returns the summary."""
-    summary = summarise(result, counts, settings.policy, truth)
+    """Write the run folder (:func:`transforms.outputs.files.write_run_files`); returns the summary.
+
+    ``set_aside``: the extracts' usability verdicts (:func:`assess_extracts`), so
+    the summary and report say how many rows were set aside and why."""
+    summary = summarise(result, counts, settings.policy, truth, set_aside=set_aside)
     write_run_files(Path(out_dir), result, quarantine, summary, settings.facility_tz, trend)
     return summary
 
@@ -311,7 +341,7 @@ def commit_inputs(staged: StagedDay, settings: Settings) -> None:
     same transaction: they were computed from the inputs just replaced, so
     they are stale until the day is audited again.
     """
-    tables = {**staged.tables(), "expected_lines": None, "findings": None}
+    tables = {**staged.tables(), "expected_lines": None, "findings": None, "audited_encounters": None}
     lake.write_days(settings.lake_root, staged.day, tables)
 
 
@@ -382,21 +412,37 @@ def lake_trend(settings: Settings, last: date) -> pd.DataFrame | None:
     return trend_from_findings(findings, days=days)
 
 
+def audited_encounters(mar: pd.DataFrame, claims: pd.DataFrame) -> pd.DataFrame:
+    """The ``audited_encounters`` rows of an audit of ``mar`` and ``claims``: each encounter once, sorted."""
+    ids = pd.concat([mar.get("encounter_id", pd.Series(dtype=object)),
+                     claims.get("encounter_id", pd.Series(dtype=object))], ignore_index=True)
+    return pd.DataFrame({"encounter_id": ids.dropna().astype(str).drop_duplicates().sort_values(ignore_index=True)})
+
+
 def publish_day(
     result: AuditResult, day: date, settings: Settings, out_dir: Path,
     counts: dict[str, dict[str, int]], truth: pd.DataFrame | None = None, staged: StagedDay | None = None,
+    audited: pd.DataFrame | None = None,
 ) -> dict[str, object]:
-    """Replace ``day``'s expected-lines and findings partitions (and, with ``staged``,
-    its inputs and quarantine) in ONE transaction, then write the run folder with
-    the day's quarantine from the lake and the lake's trend up to ``day``."""
+    """Replace ``day``'s expected-lines, findings and audited-encounters partitions
+    (and, with ``staged``, its inputs and quarantine) in ONE transaction, then write
+    the run folder with the day's quarantine from the lake and the lake's trend up to ``day``.
+
+    ``audited``: :func:`audited_encounters` of the audit's inputs (default: the
+    encounters of ``result``); they supersede these encounters' rows of earlier
+    nights (:func:`transforms.outputs.lake.read_current`)."""
+    if audited is None:
+        audited = audited_encounters(result.administrations, result.findings)
     tables: dict[str, lake.DayTable] = {"expected_lines": (result.expected_lines, EXPECTED_ARROW),
-                                         "findings": (result.findings, FINDINGS_ARROW)}
+                                         "findings": (result.findings, FINDINGS_ARROW),
+                                         "audited_encounters": (audited, AUDITED_ARROW)}
     if staged is not None:
         tables = {**staged.tables(), **tables}
     lake.write_days(settings.lake_root, day, tables)
     quarantine = lake.read_days(settings.lake_root, "quarantine", day, day)
     quarantine = quarantine.drop(columns=[lake.PARTITION_KEY], errors="ignore")
-    return write(out_dir, result, quarantine, counts, settings, truth, lake_trend(settings, day))
+    set_aside = assess_extracts((staged.mar, staged.claims), settings) if staged is not None else None
+    return write(out_dir, result, quarantine, counts, settings, truth, lake_trend(settings, day), set_aside)
 
 
 # --- whole runs ----------------------------------------------------------------------
@@ -425,8 +471,9 @@ def audit_files(
     ``remits``: 835 files whose paid amounts replace the fee schedule's
     estimate in the dollar impact of over-billed, paid lines."""
     out_dir = Path(out_dir)
-    mar = load_and_validate(mar_path, "mar", settings, out_dir / "validation" / "mar")
-    claims = load_and_validate(claims_path, "claims", settings, out_dir / "validation" / "claims")
+    partial = begin_run_dir(out_dir)  # drops what a killed run left; validation docs go with the new folder
+    mar = load_and_validate(mar_path, "mar", settings, partial / "validation" / "mar")
+    claims = load_and_validate(claims_path, "claims", settings, partial / "validation" / "claims")
     quarantine = pd.concat([mar.quarantine, claims.quarantine], ignore_index=True)
     try:
         check_usable((mar, claims), settings)
@@ -458,8 +505,11 @@ def ingest_day(
         transforms.outputs.lake.LakeBusy: another run of ``day`` is under way.
     """
     with lake.day_lock(settings.lake_root, day):
-        staged = stage_day(day, mar_path, claims_path, settings, Path(run_dir) / "validation")
+        partial = begin_run_dir(Path(run_dir))
+        staged = stage_day(day, mar_path, claims_path, settings, partial / "validation")
+        check_day(staged, settings, Path(run_dir))
         commit_inputs(staged, settings)
+        publish_run_dir(partial, Path(run_dir))
     return staged.counts
 
 
@@ -481,8 +531,10 @@ def nightly_day(
     with lake.day_lock(settings.lake_root, day):
         partial = begin_run_dir(run_dir)  # validation docs go with the new run folder
         staged = stage_day(day, mar_path, claims_path, settings, partial / "validation")
+        check_day(staged, settings, run_dir)
         mar, claims = load_day_from_lake(day, settings, staged)
-        return publish_day(audit(mar, claims, settings), day, settings, run_dir, staged.counts, truth, staged)
+        return publish_day(audit(mar, claims, settings), day, settings, run_dir, staged.counts, truth, staged,
+                           audited_encounters(mar, claims))
 
 
 def audit_clif(clif_dir: Path, out_dir: Path, settings: Settings, limit_encounters: int | None = None) -> dict:

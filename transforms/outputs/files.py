@@ -215,3 +215,9 @@ def write_run_files(
     paths["report.html"].write_text(html, encoding="utf-8")
     _publish(build, out_dir)
     return {name: out_dir / name for name in RUN_FILES}
+
+
+def publish_run_dir(partial: Path, out_dir: Path) -> None:
+    """Make the folder built in ``partial`` (:func:`begin_run_dir`) the run folder ``out_dir``, by renames."""
+    _restore(Path(out_dir))
+    _publish(Path(partial), Path(out_dir))

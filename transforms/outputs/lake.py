@@ -26,9 +26,12 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 
 from transforms.outputs import lake_txn
+from transforms.outputs.lake_claims import current_audit_rows
 from transforms.outputs.lake_txn import LakeBusy, day_lock  # noqa: F401  (re-exported)
 
-DATASETS: tuple[str, ...] = ("mar_events", "claim_lines", "expected_lines", "findings", "quarantine")
+DATASETS: tuple[str, ...] = (
+    "mar_events", "claim_lines", "expected_lines", "findings", "quarantine", "audited_encounters",
+)
 PARTITION_KEY = "audit_date"
 _PARTITIONING = ds.partitioning(pa.schema([(PARTITION_KEY, pa.date32())]), flavor="hive")
 
@@ -131,3 +134,22 @@ def days_present(root: Path, dataset: str) -> list[date]:
     recover(root)
     prefix = f"{PARTITION_KEY}="
     return sorted(date.fromisoformat(p.name[len(prefix):]) for p in base.iterdir() if p.name.startswith(prefix))
+
+
+def read_current(root: Path, dataset: str, last: date) -> pd.DataFrame:
+    """The current rows of ``findings`` or ``expected_lines`` as of ``last``: each encounter's newest audit.
+
+    Each night's partition is a snapshot of the encounters it audited; an
+    encounter audited again later (a void, a replacement, a late event) is
+    represented by that later audit only (:func:`lake_claims.current_audit_rows`).
+    """
+    if dataset not in ("findings", "expected_lines"):
+        raise ValueError(f"read_current reads findings or expected_lines, not {dataset!r}")
+    days = [d for d in days_present(root, dataset) if d <= last]
+    if not days:
+        return pd.DataFrame()
+    rows = read_days(root, dataset, days[0], last)
+    audited = read_days(root, "audited_encounters", days[0], last)
+    if audited.empty:
+        audited = pd.DataFrame({"encounter_id": pd.Series(dtype=object), PARTITION_KEY: pd.Series(dtype=object)})
+    return current_audit_rows(rows, audited, PARTITION_KEY).reset_index(drop=True)

@@ -55,3 +55,29 @@ def touched_encounters(claims: pd.DataFrame, voids: pd.DataFrame, day: object, k
     if not ids or claims.empty:
         return set()
     return set(claims.loc[claims["claim_id"].isin(ids), "encounter_id"].dropna())
+
+
+def current_audit_rows(rows: pd.DataFrame, audited: pd.DataFrame, key: str) -> pd.DataFrame:
+    """The rows of ``rows`` (findings or expected lines) from each encounter's newest audit.
+
+    A night audits the encounters it touched (new MAR or claim lines, or a
+    void) over its lookback window, so an encounter is often audited on
+    several nights; its newest audit is its current state. An encounter whose
+    newest audit found nothing has no current row, so a void that removes
+    every billed line leaves no stale over-billing finding behind.
+
+    Args:
+        rows: rows with ``encounter_id`` and the partition column ``key``.
+        audited: the ``audited_encounters`` rows (``encounter_id``, ``key``).
+        key: the partition column (comparable dates).
+
+    Returns:
+        ``rows`` filtered, in their order. An encounter absent from ``audited``
+        (a lake written before that dataset existed) keeps the rows of its
+        newest partition in ``rows``.
+    """
+    if rows.empty:
+        return rows
+    mentions = pd.concat([rows[["encounter_id", key]], audited[["encounter_id", key]]], ignore_index=True)
+    newest = mentions.groupby("encounter_id")[key].max()
+    return rows[rows[key].to_numpy() == rows["encounter_id"].map(newest).to_numpy()]

@@ -223,3 +223,8 @@ EXPECTED_ARROW = _versioned(
         ("evidence", pa.string()),
     ],
 )
+#: The encounters one night audited (whatever their findings): a later night
+#: that audits an encounter again supersedes its earlier expected lines and
+#: findings (a void, a replacement, a late MAR event), including when the new
+#: audit finds nothing. See :func:`transforms.outputs.lake_claims.current_audit_rows`.
+AUDITED_ARROW = _versioned("audited_encounters", [("encounter_id", pa.string())])

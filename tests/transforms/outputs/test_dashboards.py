@@ -1,0 +1,108 @@
+"""DuckDB views over the lake (transforms.outputs.dashboards)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pandas as pd
+import pytest
+
+from transforms.outputs import lake
+from transforms.outputs.dashboards import DATABASE_FILE, refresh_views
+from transforms.vocab.schemas import AUDITED_ARROW, EXPECTED_ARROW, FINDINGS_ARROW
+
+duckdb = pytest.importorskip("duckdb")
+
+D1, D2 = date(2026, 11, 2), date(2026, 11, 3)
+
+
+def _finding(encounter: str, claim: str, key: str, direction: str, dollars: float | None) -> dict:
+    return {"encounter_id": encounter, "claim_id": claim, "hcpcs": "96367", "billed_units": 1, "expected_units": 0,
+            "finding": key, "explanation": "x", "direction": direction, "severity": "high",
+            "dollar_impact": dollars, "setting": "facility", "evidence": ""}
+
+
+def _night(root, day, findings, audited, claims=None):
+    tables = {"findings": (pd.DataFrame(findings, columns=FINDINGS_ARROW.names), FINDINGS_ARROW),
+              "expected_lines": (pd.DataFrame(columns=EXPECTED_ARROW.names), EXPECTED_ARROW),
+              "audited_encounters": (pd.DataFrame({"encounter_id": audited}), AUDITED_ARROW)}
+    if claims is not None:
+        from transforms.vocab.schemas import CLAIM_ARROW
+
+        tables["claim_lines"] = (pd.DataFrame(claims, columns=CLAIM_ARROW.names), CLAIM_ARROW)
+    lake.write_days(root, day, tables)
+
+
+@pytest.fixture()
+def two_nights(tmp_path):
+    root = tmp_path / "lake"
+    _night(root, D1, [_finding("E1", "C1", "sequential_not_supported", "over_billed", 120.5),
+                      _finding("E2", "C2", "concurrent_billed_twice", "over_billed", None)],
+           ["E1", "E2", "E3"], claims=[{"claim_id": "C1", "encounter_id": "E1", "line_number": 1, "service_date": D1}])
+    # Night 2 audits E1 again (its claim was voided) and finds nothing; E4 is new.
+    _night(root, D2, [_finding("E4", "C4", "hydration_not_reportable", "under_billed", -30.0)], ["E1", "E4"])
+    return root
+
+
+def _query(database, sql):
+    with duckdb.connect(str(database), read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
+def test_current_findings_follow_the_newest_audit_of_each_encounter(two_nights):
+    database = refresh_views(two_nights)
+    assert database == two_nights / DATABASE_FILE
+    current = _query(database, "SELECT encounter_id, audit_date FROM findings ORDER BY encounter_id")
+    assert current == [("E2", D1), ("E4", D2)]  # E1's night-1 finding is superseded by its empty night-2 audit
+    expected = lake.read_current(two_nights, "findings", D2)
+    assert sorted(expected["encounter_id"]) == [e for e, _ in current]
+    history = _query(database, "SELECT count(*) FROM findings_history")
+    assert history == [(3,)]
+
+
+def test_daily_summary_counts_lines_dollars_and_unpriced_per_night(two_nights):
+    database = refresh_views(two_nights)
+    rows = _query(database, "SELECT audit_date, finding, payer_id, lines, encounters, dollars, lines_unpriced "
+                            "FROM daily_summary ORDER BY audit_date, finding")
+    assert rows == [
+        (D1, "concurrent_billed_twice", "unknown", 1, 1, 0.0, 1),
+        (D1, "sequential_not_supported", "unknown", 1, 1, 120.5, 0),
+        (D2, "hydration_not_reportable", "unknown", 1, 1, -30.0, 0),
+    ]
+
+
+def test_views_exist_on_an_empty_lake_and_see_later_nights_after_refresh(tmp_path):
+    root = tmp_path / "lake"
+    root.mkdir()
+    database = refresh_views(root)
+    for view in ("findings", "expected_lines", "findings_history", "quarantine", "mar_events", "claim_lines",
+                 "audited_encounters", "daily_summary"):
+        assert _query(database, f"SELECT count(*) FROM {view}") == [(0,)], view
+    _night(root, D1, [_finding("E1", "C1", "sequential_not_supported", "over_billed", 1.0)], ["E1"])
+    refresh_views(root)
+    assert _query(database, "SELECT count(*) FROM findings") == [(1,)]
+    assert not list(root.glob(".*partial"))
+
+
+def test_views_read_the_files_in_place_no_copy(two_nights):
+    database = refresh_views(two_nights)
+    size = database.stat().st_size
+    _night(two_nights, D2, [_finding("E4", "C4", "hydration_not_reportable", "under_billed", -30.0)] * 50, ["E4"])
+    assert _query(database, "SELECT count(*) FROM findings_history WHERE audit_date = DATE '2026-11-03'") == [(50,)]
+    assert database.stat().st_size == size
+
+
+def test_every_example_query_in_the_docs_runs(two_nights):
+    import re
+
+    from tests.paths import REPO
+
+    text = (REPO / "docs" / "dashboards.md").read_text(encoding="utf-8")
+    queries = re.findall(r"```sql\n(.*?)```", text, flags=re.S)
+    assert len(queries) >= 5
+    database = refresh_views(two_nights)
+    for sql in queries:
+        rows = _query(database, sql)
+        assert isinstance(rows, list), sql
+    top = _query(database, queries[0])
+    assert top[0][0] == "hydration_not_reportable"  # the largest |dollars| among current findings

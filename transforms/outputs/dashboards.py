@@ -1,0 +1,145 @@
+"""A DuckDB database of views over the lake, for dashboards and analysts.
+
+``<lake>/audit.duckdb`` holds only views: every query reads the lake's
+Parquet files where they lie (no copy, always current), so a BI tool or a
+notebook opens one file and sees every night. The views:
+
+==========================  ==================================================
+``findings``                each encounter's current findings (its newest audit)
+``expected_lines``          each encounter's current expected lines
+``findings_history``        every night's findings, as that night reported them
+``expected_lines_history``  every night's expected lines
+``audited_encounters``      the encounters each night audited
+``quarantine``              rows set aside, with their reasons, per night
+``mar_events``              the validated MAR events, per extract night
+``claim_lines``             the validated claim lines, per extract night
+``daily_summary``           per night, key, direction, severity and payer:
+                            lines, encounters and dollars (as reported that night)
+==========================  ==================================================
+
+Every view has the partition column ``audit_date`` (DATE). "Current" follows
+:func:`transforms.outputs.lake.read_current`: a later night that audits an
+encounter again (a void, a replacement, a late MAR event) supersedes its
+earlier rows, even when the later audit found nothing.
+
+The database is rebuilt by each run (:func:`refresh_views`) in a temporary
+file renamed into place, so a reader never sees it half-written. It stores
+the lake's absolute path: rebuild it after moving the lake. DuckDB is an
+optional dependency (``pip install 'infusion-audit[duckdb]'``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pyarrow as pa
+
+from transforms.vocab.schemas import (
+    AUDITED_ARROW, CLAIM_ARROW, EXPECTED_ARROW, FINDINGS_ARROW, MAR_ARROW, QUARANTINE_COLUMNS,
+)
+
+#: The database file in the lake root.
+DATABASE_FILE = "audit.duckdb"
+PARTITION_KEY = "audit_date"  # as transforms.outputs.lake (not imported: this module needs no lake lock)
+
+#: Lake dataset -> its Arrow schema (``None``: every column text, e.g. quarantine).
+_DATASETS: dict[str, pa.Schema | None] = {
+    "mar_events": MAR_ARROW, "claim_lines": CLAIM_ARROW, "expected_lines": EXPECTED_ARROW,
+    "findings": FINDINGS_ARROW, "quarantine": None, "audited_encounters": AUDITED_ARROW,
+}
+#: Dataset -> the view of all its nights (the current views are built on these).
+_VIEW_NAMES = {"findings": "findings_history", "expected_lines": "expected_lines_history"}
+
+_DUCKDB_TYPES = {pa.string(): "VARCHAR", pa.int64(): "BIGINT", pa.float64(): "DOUBLE", pa.bool_(): "BOOLEAN",
+                 pa.date32(): "DATE", pa.timestamp("us", tz="UTC"): "TIMESTAMPTZ"}
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _empty_select(schema: pa.Schema | None) -> str:
+    """A typed, empty SELECT for a dataset with no file yet (so every view exists from the first night)."""
+    if schema is None:  # a free-form table (quarantine): its fixed columns, as text
+        fields = [f"NULL::VARCHAR AS {name}" for name in QUARANTINE_COLUMNS]
+    else:
+        fields = [f"NULL::{_DUCKDB_TYPES.get(f.type, 'VARCHAR')} AS {f.name}" for f in schema]
+    return f"SELECT {', '.join([*fields, f'NULL::DATE AS {PARTITION_KEY}'])} WHERE false"
+
+
+def _dataset_select(lake_root: Path, dataset: str) -> str:
+    """SELECT over every night's Parquet file of ``dataset`` (hive partition column ``audit_date``)."""
+    base = lake_root / dataset
+    if not any(base.glob(f"{PARTITION_KEY}=*/*.parquet")):
+        return _empty_select(_DATASETS[dataset])
+    pattern = _quote(str(base / f"{PARTITION_KEY}=*" / "*.parquet"))
+    return (f"SELECT * FROM read_parquet({pattern}, hive_partitioning = true, union_by_name = true, "
+            f"hive_types = {{'{PARTITION_KEY}': DATE}})")
+
+
+def _current(history: str) -> str:
+    """Rows of ``history`` from each encounter's newest audit (the newest night in it or in audited_encounters)."""
+    return f"""
+        WITH audits AS (
+            SELECT encounter_id, {PARTITION_KEY} FROM {history}
+            UNION ALL SELECT encounter_id, {PARTITION_KEY} FROM audited_encounters
+        ), newest AS (
+            SELECT encounter_id, max({PARTITION_KEY}) AS {PARTITION_KEY} FROM audits GROUP BY encounter_id
+        )
+        SELECT h.* FROM {history} AS h JOIN newest USING (encounter_id, {PARTITION_KEY})"""
+
+
+def _payer_column() -> str:
+    # Claims carry a payer identifier only once the contract column exists
+    # (an optional column added at the end of the claim schema).
+    return "c.payer_id" if "payer_id" in CLAIM_ARROW.names else "NULL::VARCHAR"
+
+
+def _daily_summary() -> str:
+    """Per night, key, direction, severity and payer: lines, encounters and dollars."""
+    return f"""
+        WITH payers AS (
+            SELECT DISTINCT claim_id, {_payer_column()} AS payer_id FROM claim_lines AS c
+        )
+        SELECT f.{PARTITION_KEY}, f.finding, f.direction, f.severity,
+               coalesce(p.payer_id, 'unknown') AS payer_id,
+               count(*) AS lines, count(DISTINCT f.encounter_id) AS encounters,
+               sum(coalesce(f.dollar_impact, 0)) AS dollars,
+               count(*) FILTER (WHERE f.dollar_impact IS NULL) AS lines_unpriced
+        FROM findings_history AS f
+        LEFT JOIN (SELECT claim_id, any_value(payer_id) AS payer_id FROM payers GROUP BY claim_id) AS p
+            USING (claim_id)
+        GROUP BY ALL ORDER BY ALL"""
+
+
+def view_statements(lake_root: Path) -> list[str]:
+    """The CREATE VIEW statements for the lake at ``lake_root`` (absolute paths), in dependency order."""
+    lake_root = Path(lake_root).resolve()
+    statements = [f"CREATE OR REPLACE VIEW {_VIEW_NAMES.get(name, name)} AS {_dataset_select(lake_root, name)}"
+                  for name in _DATASETS]
+    statements += [f"CREATE OR REPLACE VIEW {name} AS {_current(history)}" for name, history in _VIEW_NAMES.items()]
+    statements.append(f"CREATE OR REPLACE VIEW daily_summary AS {_daily_summary()}")
+    return statements
+
+
+def refresh_views(lake_root: Path, database: Path | None = None) -> Path:
+    """(Re)build the views database of the lake; returns its path (default ``<lake>/audit.duckdb``).
+
+    Built in a temporary file next to it, then renamed over the old one: a
+    dashboard holding the old file open keeps reading it until it reopens.
+
+    Raises:
+        ModuleNotFoundError: DuckDB is not installed (an optional extra).
+    """
+    import duckdb
+
+    lake_root = Path(lake_root)
+    database = Path(database or lake_root / DATABASE_FILE)
+    partial = database.with_name(f".{database.name}.partial")
+    partial.unlink(missing_ok=True)
+    with duckdb.connect(str(partial)) as con:
+        for statement in view_statements(lake_root):
+            con.execute(statement)
+    os.replace(partial, database)
+    return database

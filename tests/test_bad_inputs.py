@@ -11,7 +11,11 @@ expected outcome, one of
   traceback;
 * :data:`QUARANTINED`: the row(s) that cannot be used are set aside with their
   reason, the others kept;
-* :data:`PROCESSED`: valid but unusual input, used as is.
+* :data:`PROCESSED`: valid but unusual input, used as is;
+* :data:`GATED`: every row was read, but too many were set aside (or a whole
+  vocabulary column failed): the run stops before the audit with
+  :class:`~transforms.ingest.usability.UnusableExtract` (CLI exit 3), writes
+  no findings and leaves ``quarantine.csv`` and ``unusable.txt``.
 
 Cases run in-process through the composition root's stages (``pipeline.load``,
 ``pipeline.validate``, ``pipeline.audit``; a few through ``audit_files`` or, for
@@ -48,6 +52,7 @@ from flows.settings import Settings
 from transforms.audit import AuditResult
 from transforms.ingest.adapters.x12 import X12Error
 from transforms.ingest.readers import ExtractError
+from transforms.ingest.usability import UnusableExtract
 from transforms.outputs.worklist import worklist
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,6 +63,7 @@ START, END = "<!-- catalogue:start -->", "<!-- catalogue:end -->"
 REFUSED = "file refused"
 QUARANTINED = "row quarantined"
 PROCESSED = "processed normally"
+GATED = "extract refused (exit 3)"
 
 SETTINGS = Settings()
 TZ = SETTINGS.facility_tz
@@ -205,7 +211,7 @@ class Case:
         kind: what is wrong with the input (the test id is its slug).
         build: writes the input files into a folder; returns ``{"mar"|"claims": path}``
             (``runner="lake"``: a list of nights, see :func:`run_lake`).
-        outcome: :data:`REFUSED`, :data:`QUARANTINED` or :data:`PROCESSED`.
+        outcome: :data:`REFUSED`, :data:`QUARANTINED`, :data:`PROCESSED` or :data:`GATED`.
         quarantined: rows quarantined over the extracts the case builds.
         expect: a text every quarantine reason (or the error message) contains.
         error: the exception type of a refused file.
@@ -214,7 +220,7 @@ class Case:
         settings: run settings.
         runner: ``stages`` (in-process load/validate/audit), ``files``
             (``pipeline.audit_files``), ``lake`` (ingest_day / nightly_day),
-            ``cli`` (``infusion-audit audit`` in a subprocess).
+            ``gate`` (``audit_files`` must stop at the gate), ``cli`` (``infusion-audit audit`` in a subprocess).
         gist: what the README says beyond outcome and count.
     """
 
@@ -236,6 +242,15 @@ class Case:
 
 
 # --- extra checks -----------------------------------------------------------------------------
+
+def says_set_aside(kind: str, rows: int) -> Callable[[Run], None]:
+    """The summary and the report say how many rows of ``kind`` were set aside."""
+    def check(run: Run) -> None:
+        assert run.summary is not None and run.out_dir is not None
+        assert run.summary["set_aside"][kind]["rows"] == rows
+        assert "set aside" in (run.out_dir / "report.html").read_text(encoding="utf-8")
+    return check
+
 
 def no_findings(run: Run) -> None:
     assert run.findings() == [], run.result.findings[["finding", "explanation"]].to_dict("records")
@@ -522,10 +537,7 @@ CATALOGUE: list[Case] = [
     Case("CLI: 837 with a missing segment", lambda tmp: {"mar": put(tmp, "mar.csv", BASE_MAR),
                                                          "claims": FIXTURES / "x12/bad_missing_cl1.x12"},
          REFUSED, runner="cli", expect="(CL1) missing"),
-    # --- PENDING_INTEGRATION --------------------------------------------------------------------------------------
-    # Outcomes that rest on other engineers' work in progress: the engine's
-    # mar_event_not_used documentation finding, and the lake's cross-day
-    # replacement / void rule. They pass once that work is integrated.
+    # --- the engine's unused events and the lake's cross-night rules ------------------------------------------
     Case("stop without start", mar_rows(ev("start", "10:00"), ev("stop", "11:00"),
                                         ev("stop", "12:00", infusate_id="BAG2")),
          PROCESSED, audit=True, check=has_finding("mar_event_not_used", naming="BAG2"),
@@ -554,9 +566,31 @@ CATALOGUE: list[Case] = [
                       (DAY2, H, claims_text([line(claim_frequency="8", bill_type="0138")]), "nightly")],
          PROCESSED, runner="lake", quarantined=1, check=finding_rows([("administration_not_billed", "96365")]),
          gist="the void removes the claim's lines from the day's audit"),
+    # --- extracts read row by row but unusable as a whole: the gate ------------------------------------------
+    Case("MAR with another EHR's action words (New Bag, Stopped)",
+         both(mar_text([ev("New Bag", "10:00"), ev("Stopped", "11:00"), ev("New Bag", "12:00", infusate_id="BAG2"),
+                        ev("Stopped", "13:00", infusate_id="BAG2")]), claims_text()),
+         GATED, quarantined=4, expect="action", runner="gate",
+         gist="action not in vocabulary for every row: the run stops, no findings; map it with a profile"),
+    Case("MAR event times in US format (11/02/2026 03:12)",
+         both(mar_text([ev("start", "11/02/2026 10:00"), ev("stop", "11/02/2026 11:00")]), claims_text()),
+         GATED, quarantined=2, expect="event_time", runner="gate",
+         gist="event_time not parseable for every row: the run stops, no findings"),
+    Case("a quarter of the claim lines unusable (over the 5 % share)",
+         both(mar_text(), claims_text([line(1), line(2, hcpcs="9636"), line(3, units="1"), line(4, units="1")])),
+         GATED, quarantined=1, expect="hcpcs", runner="gate",
+         gist="1 of 4 claim lines set aside: over max_quarantine_share, the run stops"),
+    Case("the same quarter with max_quarantine_share 0.5",
+         both(mar_text(), claims_text([line(1), line(2, hcpcs="9636"), line(3, units="1"), line(4, units="1")])),
+         QUARANTINED, quarantined=1, expect="hcpcs", runner="files", settings=SETTINGS.with_(max_quarantine_share=0.5),
+         check=says_set_aside("claims", 1),
+         gist="under the setting: audited; console, summary and report say 1 row was set aside"),
+    Case("nightly: a broken re-extract of a day already in the lake",
+         lambda tmp: [(DAY1, BASE_MAR, BASE_CLAIMS, "nightly"),
+                      (DAY1, mar_text([ev("New Bag", "10:00"), ev("Stopped", "11:00")]), BASE_CLAIMS, "nightly")],
+         GATED, quarantined=2, expect="action", runner="lake",
+         gist="refused before the lake: the day keeps its earlier inputs and findings"),
 ]
-#: Index of the first PENDING_INTEGRATION case (the group at the end of the table).
-PENDING_FROM = next(i for i, c in enumerate(CATALOGUE) if c.kind == "stop without start")
 
 
 # --- running a case ----------------------------------------------------------------------------
@@ -625,6 +659,14 @@ def run_lake(case: Case, tmp: Path) -> Run:
                                                for kind, path in (("mar", m), ("claims", c))))
             pipeline.commit_inputs(staged, settings)
             counts = staged.counts
+        elif case.outcome == GATED and n == len(case.build(tmp)) - 1:  # the last night is refused
+            before = {p: p.read_bytes() for p in sorted(settings.lake_root.rglob("*.parquet"))}
+            with pytest.raises(UnusableExtract) as caught:
+                pipeline.nightly_day(day, m, c, settings, folder / "run")
+            assert_refused_folder(folder / "run", str(caught.value), case.expect)
+            assert {p: p.read_bytes() for p in sorted(settings.lake_root.rglob("*.parquet"))} == before
+            staged = [pipeline.validate(pipeline.load(path, kind, settings)) for kind, path in (("mar", m), ("claims", c))]
+            counts = {v.kind: v.counts for v in staged}
         else:
             summary = pipeline.nightly_day(day, m, c, settings, folder / "run")
             counts = summary["rows"]
@@ -633,6 +675,28 @@ def run_lake(case: Case, tmp: Path) -> Run:
             run.summary = {**summary, "day": day}
         for kind, c_ in counts.items():
             run.validated[kind] = pipeline.ValidatedExtract(kind, pd.DataFrame(), pd.DataFrame(), c_)
+    return run
+
+
+def assert_refused_folder(out_dir: Path, message: str, expect: str) -> None:
+    """A gated run: the message names the column, its folder holds the reason and the quarantine, no findings."""
+    assert expect in message, message
+    assert (out_dir / pipeline.UNUSABLE_FILE).read_text(encoding="utf-8").strip() == message.strip()
+    assert (out_dir / "quarantine.csv").exists()
+    assert not (out_dir / "findings.csv").exists() and not (out_dir / "worklist.csv").exists()
+
+
+def run_gate(case: Case, tmp: Path) -> Run:
+    """``audit_files`` must stop at the gate; the rows are counted by validating each extract again."""
+    files = case.build(tmp)
+    run = Run(tmp, out_dir=tmp / "out")
+    with pytest.raises(UnusableExtract) as caught:
+        pipeline.audit_files(files["mar"], files["claims"], run.out_dir, case.settings)
+    assert_refused_folder(run.out_dir, str(caught.value), case.expect)
+    for kind, path in files.items():
+        run.validated[kind] = pipeline.validate(pipeline.load(path, kind, case.settings))
+    quarantine = pd.read_csv(run.out_dir / "quarantine.csv", dtype=str)
+    assert len(quarantine) == sum(v.counts["rows_quarantined"] for v in run.validated.values())
     return run
 
 
@@ -681,7 +745,7 @@ def test_bad_input(case: Case, tmp_path: Path, request) -> None:
     if case.runner == "cli":
         run_cli(case, request.getfixturevalue("cli_runs"))
         return
-    runner = {"stages": run_stages, "files": run_files, "lake": run_lake}[case.runner]
+    runner = {"stages": run_stages, "files": run_files, "lake": run_lake, "gate": run_gate}[case.runner]
     run = runner(case, tmp_path)
     if case.outcome == REFUSED:
         assert run.validated == {}
@@ -714,7 +778,7 @@ def test_catalogue_is_complete() -> None:
     assert len(CATALOGUE) >= 45
     assert len(set(slugs)) == len(slugs)
     assert sum(c.runner == "cli" for c in CATALOGUE) <= 4
-    assert {c.outcome for c in CATALOGUE} == {REFUSED, QUARANTINED, PROCESSED}
+    assert {c.outcome for c in CATALOGUE} == {REFUSED, QUARANTINED, PROCESSED, GATED}
     assert all(c.quarantined == 0 for c in CATALOGUE if c.outcome == REFUSED)
     assert all(c.quarantined > 0 for c in CATALOGUE if c.outcome == QUARANTINED)
 
@@ -728,8 +792,8 @@ def _cell(text: str) -> str:
 def catalogue_markdown() -> str:
     """The README's "Bad input" table: kind | outcome | rows quarantined | gist."""
     rows = ["| kind | outcome | rows quarantined | message or reason |", "| --- | --- | --- | --- |"]
-    for i, case in enumerate(CATALOGUE):
-        kind = case.kind + (" (pending integration)" if i >= PENDING_FROM else "")
+    for case in CATALOGUE:
+        kind = case.kind
         gist = case.gist or case.expect
         if case.runner == "cli":
             gist = f"non-zero exit, one stderr line, no traceback: …{case.expect}…"

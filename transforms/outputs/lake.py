@@ -46,7 +46,13 @@ def dataset_path(root: Path, dataset: str) -> Path:
     return Path(root) / dataset
 
 
-def _to_table(frame: pd.DataFrame, schema: pa.Schema | None) -> pa.Table:
+#: Input datasets: an extract's unknown extra columns are kept in them (the
+#: contract: "kept in the lake but ignored by the audit"), as text after the
+#: schema's columns.
+INPUT_DATASETS: tuple[str, ...] = ("mar_events", "claim_lines")
+
+
+def _to_table(frame: pd.DataFrame, schema: pa.Schema | None, keep_extra: bool = False) -> pa.Table:
     frame = frame.reset_index(drop=True)
     if schema is None:
         # Free-form tables (quarantine keeps the input's original columns):
@@ -58,15 +64,19 @@ def _to_table(frame: pd.DataFrame, schema: pa.Schema | None) -> pa.Table:
         if c not in frame.columns:
             frame[c] = None  # a missing column is stored empty
     table = pa.Table.from_pandas(frame[cols], schema=schema, preserve_index=False)
+    extra = [c for c in frame.columns if c not in cols and c != PARTITION_KEY] if keep_extra else []
+    for c in extra:
+        table = table.append_column(pa.field(str(c), pa.string()), pa.array(frame[c].astype("string"), pa.string()))
     return table.replace_schema_metadata(schema.metadata)  # keep the table's name and version
 
 
-def as_stored(frame: pd.DataFrame, schema: pa.Schema | None = None) -> pd.DataFrame:
+def as_stored(frame: pd.DataFrame, schema: pa.Schema | None = None, keep_extra: bool = False) -> pd.DataFrame:
     """``frame`` as :func:`read_days` would return it once written (columns, dtypes; no partition column).
 
     Lets a run use a day it has not committed yet exactly as if it read it back.
+    ``keep_extra``: as for an input dataset (:data:`INPUT_DATASETS`).
     """
-    return _to_table(frame, schema).to_pandas()
+    return _to_table(frame, schema, keep_extra).to_pandas()
 
 
 def recover(root: Path) -> None:
@@ -92,7 +102,7 @@ def write_days(root: Path, day: date, tables: Mapping[str, DayTable]) -> None:
     """
     for dataset in tables:
         dataset_path(root, dataset)
-    arrow = {name: None if t is None else _to_table(*t) for name, t in tables.items()}
+    arrow = {name: None if t is None else _to_table(*t, keep_extra=name in INPUT_DATASETS) for name, t in tables.items()}
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     with lake_txn.lake_lock(root):
@@ -120,6 +130,11 @@ def read_days(root: Path, dataset: str, first: date, last: date) -> pd.DataFrame
     with lake_txn.lake_lock(root):
         lake_txn.recover(root)
         data = ds.dataset(base, format="parquet", partitioning=_PARTITIONING)
+        if dataset in INPUT_DATASETS:  # nights may carry different extra columns: read them all
+            schemas = [fragment.physical_schema for fragment in data.get_fragments()]
+            if schemas:
+                unified = pa.unify_schemas([data.schema, *schemas])
+                data = ds.dataset(base, format="parquet", partitioning=_PARTITIONING, schema=unified)
         field = ds.field(PARTITION_KEY)
         bounds = (field >= pa.scalar(first, pa.date32())) & (field <= pa.scalar(last, pa.date32()))
         table = data.to_table(filter=bounds)

@@ -228,3 +228,27 @@ def test_the_lock_of_a_killed_holder_is_released(tmp_path):
         proc.wait()
     with lake.day_lock(tmp_path, DAY):
         pass
+
+
+def test_unknown_extra_input_columns_are_kept_as_text_across_nights(tmp_path):
+    """Contract: unknown extra columns are kept in the lake (and ignored by the audit)."""
+    from transforms.vocab.schemas import CLAIM_ARROW, FINDINGS_ARROW
+
+    def claims(unit: str, **extra: str) -> pd.DataFrame:
+        return pd.DataFrame([{"claim_id": f"C{unit}", "encounter_id": "E1", "line_number": 1,
+                              "service_date": date(2026, 11, 2), "hcpcs": "96365", "units": 1, **extra}])
+
+    d1, d2, d3 = date(2026, 11, 2), date(2026, 11, 3), date(2026, 11, 4)
+    lake.write_day(claims("1", unit_location="ICU 4"), tmp_path, "claim_lines", d1, CLAIM_ARROW)
+    lake.write_day(claims("2"), tmp_path, "claim_lines", d2, CLAIM_ARROW)
+    lake.write_day(claims("3", ward="7B", unit_location="ER"), tmp_path, "claim_lines", d3, CLAIM_ARROW)
+    rows = lake.read_days(tmp_path, "claim_lines", d1, d3).sort_values("claim_id")
+    assert list(rows["unit_location"].fillna("")) == ["ICU 4", "", "ER"]
+    assert list(rows["ward"].fillna("")) == ["", "", "7B"]
+    stored = pq.read_table(next((tmp_path / "claim_lines").glob("audit_date=2026-11-02/*.parquet")))
+    assert stored.schema.names[: len(CLAIM_ARROW)] == CLAIM_ARROW.names  # the contract's columns first
+    assert stored.schema.field("unit_location").type == pa.string()
+    # Output tables keep exactly their schema.
+    finding = pd.DataFrame([{"encounter_id": "E1", "finding": "x", "scratch": "not stored"}])
+    lake.write_day(finding, tmp_path, "findings", d1, FINDINGS_ARROW)
+    assert "scratch" not in lake.read_days(tmp_path, "findings", d1, d1)

@@ -6,32 +6,215 @@ import numpy as np
 import pandas as pd
 
 
+def join_runs(values: np.ndarray, starts: np.ndarray, sep: str) -> np.ndarray:
+    """Join each run of consecutive ``values`` with ``sep``, with no loop in Python.
+
+    Run ``i`` is ``values[starts[i]:starts[i + 1]]`` (the last one runs to
+    the end). ``values`` are ``str`` (object array); ``starts`` strictly
+    increasing, the first 0. Every value but the last of its run gets
+    ``sep`` appended, then ``np.add.reduceat`` concatenates each run in C.
+
+    Returns:
+        an object array of ``len(starts)`` strings.
+    """
+    values = np.asarray(values, dtype=object)
+    starts = np.asarray(starts, dtype=np.intp)
+    if len(starts) == 0:
+        return np.empty(0, dtype=object)
+    if len(starts) == len(values):  # every run has one value: nothing to join
+        return values.copy()
+    not_last = np.ones(len(values), dtype=bool)
+    not_last[starts[1:] - 1] = False
+    not_last[-1] = False
+    pieces = values.copy()
+    if sep:
+        pieces[not_last] = pieces[not_last] + sep
+    return np.add.reduceat(pieces, starts)
+
+
+def run_starts(codes: np.ndarray) -> np.ndarray:
+    """Positions where a sorted (grouped) ``codes`` array changes value: the
+    start of each run (``[0, ...]``; empty for an empty array)."""
+    codes = np.asarray(codes)
+    if len(codes) == 0:
+        return np.empty(0, dtype=np.intp)
+    return np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
+
+
+def run_starts_multi(keys: np.ndarray) -> np.ndarray:
+    """:func:`run_starts` of rows sorted by several key rows at once:
+    ``keys`` has one row per key and one column per element."""
+    keys = np.asarray(keys)
+    if keys.shape[1] == 0:
+        return np.empty(0, dtype=np.intp)
+    changed = np.any(keys[:, 1:] != keys[:, :-1], axis=0)
+    return np.flatnonzero(np.r_[True, changed])
+
+
+def join_groups(values: pd.Series, by: pd.Series, sep: str) -> pd.Series:
+    """All ``values`` of each ``by`` group joined with ``sep``, in row order.
+
+    The vectorised ``values.groupby(by).agg(sep.join)``: rows are stably
+    sorted by group and each group's run is joined by :func:`join_runs`.
+    ``values`` are ``str``; ``by`` has no nulls and the same length.
+
+    Returns:
+        a Series indexed by the distinct ``by`` values (order of first
+        appearance), one joined string each.
+    """
+    codes, uniques = pd.factorize(by)
+    if len(codes) == 0:
+        return pd.Series([], dtype=object, index=pd.Index(uniques, name=by.name), name=values.name)
+    order = np.argsort(codes, kind="stable")
+    sorted_codes = codes[order]
+    starts = run_starts(sorted_codes)
+    joined = join_runs(values.to_numpy(dtype=object)[order], starts, sep)
+    index = pd.Index(uniques, name=by.name)[sorted_codes[starts]]
+    return pd.Series(joined, index=index, dtype=object, name=values.name)
+
+
+def distinct_pairs(group: np.ndarray, codes: np.ndarray, *, sort: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct (group, code) pairs of two non-negative int arrays, sorted by group.
+
+    Within a group the codes are ascending (``sort=True``) or in order of
+    first appearance (``sort=False``). One ``np.unique`` on a combined
+    int64 key, no loop.
+    """
+    group = np.asarray(group, dtype=np.int64)
+    codes = np.asarray(codes, dtype=np.int64)
+    width = int(codes.max()) + 1 if len(codes) else 1
+    key = group * width + codes
+    if sort:
+        # A plain sort, then the first of each run (faster than np.unique's hash path).
+        key = np.sort(key)
+        pair = key[np.r_[True, key[1:] != key[:-1]]] if len(key) else key
+        return pair // width, pair % width
+    _, first = np.unique(key, return_index=True)
+    first = np.sort(first)
+    first = first[np.argsort(group[first], kind="stable")]
+    return group[first], codes[first]
+
+
+def join_distinct(group: np.ndarray, values: pd.Series | np.ndarray, sep: str, *,
+                  sort: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct non-null ``values`` of each group code, joined with ``sep``.
+
+    ``group`` holds a non-negative int code per row. Values are joined in
+    order of first appearance, or in sorted order (``sort=True``, as
+    ``sort_values`` orders them); each distinct value is converted with
+    ``str`` once.
+
+    Returns:
+        ``(groups, joined)``: the group codes that have a value, ascending,
+        and their joined text (object array).
+    """
+    codes, names = pd.factorize(np.asarray(values, dtype=object), sort=sort)
+    present = codes >= 0
+    g, c = distinct_pairs(np.asarray(group)[present], codes[present], sort=sort)
+    if len(g) == 0:
+        return g, np.empty(0, dtype=object)
+    text = pd.Series(names, dtype=object).astype(str).to_numpy(dtype=object)
+    starts = run_starts(g)
+    return g[starts], join_runs(text[c], starts, sep)
+
+
 def join_unique(frame: pd.DataFrame, keys: list[str], column: str, sep: str, *, sort: bool = False) -> pd.Series:
     """Distinct values of ``column`` per ``keys`` group, joined with ``sep``.
 
     Order is first appearance (or sorted with ``sort=True``). Returns a
     Series indexed like ``frame.groupby(keys).size()`` (groups in order of
     first appearance); groups whose values are all null are absent.
-
-    Single-value groups (the common case) are taken as they are; only groups
-    with several values are joined, over plain lists rather than one pandas
-    object per group.
+    Vectorised by :func:`join_distinct`.
     """
     grouped = frame.groupby(keys, sort=False)
     index = grouped.size().index
-    sub = pd.DataFrame({"g": grouped.ngroup().to_numpy(), "v": frame[column].to_numpy()})
-    sub = sub.dropna().drop_duplicates()
-    sub = sub.sort_values(["g", "v"] if sort else ["g"], kind="mergesort")
-    if sub.empty:
-        return pd.Series([], index=index[:0], name=column, dtype=object)
-    codes = sub["g"].to_numpy()
-    values = sub["v"].astype(str).to_numpy(dtype=object)
-    starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
-    ends = np.r_[starts[1:], len(codes)]
-    out = values[starts].copy()
-    for i in np.flatnonzero(ends - starts > 1):
-        out[i] = sep.join(values[starts[i]:ends[i]])
-    return pd.Series(out, index=index[codes[starts]], name=column, dtype=object)
+    groups, joined = join_distinct(grouped.ngroup().to_numpy(), frame[column], sep, sort=sort)
+    return pd.Series(joined, index=index[groups], name=column, dtype=object)
+
+
+_MINUTE_NS = 60_000_000_000
+_MINUTES_PER_DAY = 1440
+#: ``HH:MM`` of each minute of a day.
+_CLOCK_TEXT = np.array([f"{m // 60:02d}:{m % 60:02d}" for m in range(_MINUTES_PER_DAY)], dtype=object)
+
+
+def wall_minutes(times: pd.Series, tz: str) -> np.ndarray:
+    """Whole minutes since 1970-01-01 00:00 on the wall clock of ``tz``
+    (seconds dropped, as ``strftime("%H:%M")`` drops them), int64.
+
+    ``times`` are tz-aware; NaT gives the smallest int64 (see
+    :func:`minute_text`).
+    """
+    local = times.dt.tz_convert(tz).dt.tz_localize(None).to_numpy("datetime64[ns]").astype("int64")
+    nat = local == np.iinfo(np.int64).min
+    return np.where(nat, np.iinfo(np.int64).min, local // _MINUTE_NS)
+
+
+def minute_text(minutes: np.ndarray, *, with_date: bool) -> np.ndarray:
+    """``YYYY-MM-DD HH:MM`` (or ``HH:MM``) of :func:`wall_minutes` values.
+
+    Equal to ``strftime`` of the same wall-clock times, but each distinct
+    day is formatted once and each minute of the day comes from a table;
+    NaT gives NaN. Returns an object array.
+    """
+    minutes = np.asarray(minutes, dtype=np.int64)
+    nat = minutes == np.iinfo(np.int64).min
+    safe = np.where(nat, 0, minutes)
+    day, minute_of_day = np.divmod(safe, _MINUTES_PER_DAY)
+    text = _CLOCK_TEXT[minute_of_day]
+    if with_date:
+        days, inverse = np.unique(day, return_inverse=True)
+        day_text = np.asarray(pd.to_datetime(days, unit="D").strftime("%Y-%m-%d"), dtype=object)
+        text = day_text[inverse.reshape(-1)] + " " + text
+    out = text.astype(object)
+    out[nat] = np.nan
+    return out
+
+
+def overlapping_pairs(
+    x_key: pd.Series, x_start: pd.Series, x_end: pd.Series,
+    y_key: pd.Series, y_start: pd.Series, y_end: pd.Series,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Every (x, y) pair of intervals with the same key that overlap for a
+    positive time, found by sorted search, never by pairing all intervals
+    of a key.
+
+    Intervals are half-open ``[start, end)``, times tz-aware or naive
+    timestamps of one kind. Each ordered pair appears once: either ``y``
+    starts within ``x`` (``x.start <= y.start < x.end``) or ``x`` starts
+    strictly within ``y``. The work is proportional to the number of pairs
+    found plus a sort.
+
+    Returns:
+        ``(ix, iy)``: positions into the x and y rows (int arrays), ordered
+        by x position, then by y start.
+    """
+    keys, _ = pd.factorize(pd.concat([x_key, y_key], ignore_index=True))
+    owners = (keys[: len(x_key)], keys[: len(x_key)], keys[len(x_key):], keys[len(x_key):])
+    times = [t.dt.as_unit("ns").array.asi8 for t in (x_start, x_end, y_start, y_end)]
+    # Ranks keep the order of the times exactly and fit beside the key in one int64.
+    ranks = np.unique(np.concatenate(times), return_inverse=True)[1].reshape(-1)
+    width = np.int64(len(ranks) + 1)
+    bounds = np.cumsum([0] + [len(t) for t in times])
+    xs, xe, ys, ye = (owners[i].astype(np.int64) * width + ranks[bounds[i]:bounds[i + 1]] for i in range(4))
+    y_order = np.argsort(ys, kind="stable")
+    x_order = np.argsort(xs, kind="stable")
+    # y starting within x: y.start in [x.start, x.end).
+    ix_a, iy_a = _ranges(np.searchsorted(ys[y_order], xs, "left"), np.searchsorted(ys[y_order], xe, "left"))
+    # x starting strictly within y: x.start in (y.start, y.end).
+    iy_b, ix_b = _ranges(np.searchsorted(xs[x_order], ys, "right"), np.searchsorted(xs[x_order], ye, "left"))
+    ix = np.concatenate([ix_a, x_order[ix_b]])
+    iy = np.concatenate([y_order[iy_a], iy_b])
+    order = np.lexsort((ys[iy], ix))
+    return ix[order], iy[order]
+
+
+def _ranges(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(owner, position)`` for every position in ``[lo[i], hi[i])`` of each owner ``i``."""
+    counts = np.maximum(hi - lo, 0)
+    owner = np.repeat(np.arange(len(lo)), counts)
+    position = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts) + np.repeat(lo, counts)
+    return owner, position
 
 
 def coverage(first: pd.DataFrame, second: pd.DataFrame, key: str = "encounter_id") -> pd.DataFrame:

@@ -49,6 +49,7 @@ from transforms.engine.line_dates import date_units
 from transforms.engine.pushes import code_pushes
 from transforms.engine.sites import assign_site_groups
 from transforms.engine.timeline import Timeline
+from transforms.frames import minute_text, wall_minutes
 from transforms.vocab.classes import UNKNOWN
 from transforms.vocab.codes import SETTING_FACILITY
 from transforms.vocab.policy import Policy
@@ -83,13 +84,18 @@ class Coding:
 def evidence_text(admins: pd.DataFrame, facility_tz: str) -> pd.Series:
     """``drug [infusates] local start-end (N min)`` for each administration.
 
-    One-time events (0 active minutes) show their local time only.
+    One-time events (0 active minutes) show their local time only. Times
+    are formatted from wall-clock minutes (:func:`transforms.frames.minute_text`),
+    not by ``strftime`` per row.
     """
-    start = admins["start"].dt.tz_convert(facility_tz).dt.strftime("%Y-%m-%d %H:%M")
-    end = admins["end"].dt.tz_convert(facility_tz).dt.strftime("%H:%M")
-    timed = admins["minutes"] > 0
-    when = start.where(~timed, start + "-" + end + " (" + admins["minutes"].astype(str) + " min)")
-    return admins["drug_label"].astype(str) + " [" + admins["infusates"].astype(str) + "] " + when
+    start = minute_text(wall_minutes(admins["start"], facility_tz), with_date=True)
+    end = minute_text(wall_minutes(admins["end"], facility_tz), with_date=False)
+    timed = (admins["minutes"] > 0).to_numpy()
+    minutes = admins["minutes"].astype(str).to_numpy(dtype=object)
+    when = start.copy()
+    when[timed] = start[timed] + "-" + end[timed] + " (" + minutes[timed] + " min)"
+    label = admins["drug_label"].astype(str) + " [" + admins["infusates"].astype(str) + "] "
+    return label + pd.Series(when, index=admins.index, dtype=object)
 
 
 def code_facility(timeline: Timeline, policy: Policy, facility_tz: str) -> Coding:

@@ -17,7 +17,7 @@ import pandas as pd
 
 from transforms.engine.initial import InitialServices
 from transforms.engine.items import FamilyLines, extra_hours, line_items, role_updates, secondary_hydration_units
-from transforms.frames import coverage
+from transforms.frames import coverage, join_groups
 from transforms.vocab.classes import DILUENT, HYDRATION
 from transforms.vocab.codes import (
     EXTRA_HOUR_FIRST,
@@ -132,7 +132,7 @@ def code_hydration(
     """
     runs, pieces = _creditable_runs(blocks, admins, policy)
     hyd_admins = admins[admins["kind"] == "hydration"].sort_values("start", kind="mergesort")
-    hyd_ev = hyd_admins.groupby("encounter_id")["evidence"].agg("; ".join)
+    hyd_ev = join_groups(hyd_admins["evidence"], hyd_admins["encounter_id"], "; ")
     runs["evidence"] = runs["encounter_id"].map(hyd_ev).astype(str) + " -> " + runs["minutes"].astype(str) + " creditable min"
     run_site = runs.set_index(["encounter_id", "site_group"]).index
     has_drug = run_site.isin(pd.MultiIndex.from_frame(initial.drugs[["encounter_id", "site_group"]])) & ~run_site.isin(

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from transforms.engine.items import FamilyLines, extra_hours, line_items, role_updates
+from transforms.frames import overlapping_pairs
 from transforms.vocab.classes import CHEMO, DRUG_CLASSES, THERAPEUTIC
 from transforms.vocab.codes import (
     CHEMO_HOUR,
@@ -29,6 +30,28 @@ from transforms.vocab.codes import (
 from transforms.vocab.policy import Policy
 
 
+def _overlap_seconds(blocks: pd.DataFrame) -> pd.DataFrame:
+    """Seconds each ordered pair of administrations ran at the same time on
+    one site group (``admin_id_x``, ``admin_id_y``, ``overlap`` > 0).
+
+    Overlapping blocks are found by sorted search
+    (:func:`transforms.frames.overlapping_pairs`), not by pairing every
+    block of an encounter.
+    """
+    site = blocks.groupby(["encounter_id", "site_group"], sort=False).ngroup()
+    ix, iy = overlapping_pairs(site, blocks["start"], blocks["end"], site, blocks["start"], blocks["end"])
+    admin = blocks["admin_id"].to_numpy().astype(np.int64)
+    ax, ay = admin[ix], admin[iy]
+    keep = ax != ay
+    ix, iy, ax, ay = ix[keep], iy[keep], ax[keep], ay[keep]
+    start, end = (blocks[c].dt.as_unit("ns").array.asi8 for c in ("start", "end"))
+    overlap = np.minimum(end[ix], end[iy]) - np.maximum(start[ix], start[iy])
+    width = int(admin.max(initial=0)) + 1
+    pair, which = np.unique(ax * width + ay, return_inverse=True)
+    seconds = np.bincount(which.reshape(-1), weights=overlap, minlength=len(pair)) / 1e9
+    return pd.DataFrame({"admin_id_x": pair // width, "admin_id_y": pair % width, "overlap": seconds})
+
+
 def _overlapping_an_earlier_one(infusions: pd.DataFrame, blocks: pd.DataFrame, min_overlap_minutes: int) -> set:
     """``admin_id`` of infusions that overlap an *earlier* infusion of their
     site group by at least ``min_overlap_minutes`` of running time (R-E5, D4).
@@ -41,12 +64,7 @@ def _overlapping_an_earlier_one(infusions: pd.DataFrame, blocks: pd.DataFrame, m
     """
     inf_blocks = blocks[blocks["admin_id"].isin(infusions["admin_id"])]
     order = infusions.set_index("admin_id")[["start", "rank", "is_initial"]]
-    pairs = inf_blocks.merge(inf_blocks, on=["encounter_id", "site_group"], suffixes=("_x", "_y"))
-    pairs = pairs[pairs["admin_id_x"] != pairs["admin_id_y"]]
-    overlap = (
-        pairs[["end_x", "end_y"]].min(axis=1) - pairs[["start_x", "start_y"]].max(axis=1)
-    ).dt.total_seconds().clip(lower=0)
-    pair_overlap = pairs.assign(overlap=overlap).groupby(["admin_id_x", "admin_id_y"])["overlap"].sum().reset_index()
+    pair_overlap = _overlap_seconds(inf_blocks)
     pair_overlap = pair_overlap[pair_overlap["overlap"] >= min_overlap_minutes * 60]
     ox = order.reindex(pair_overlap["admin_id_x"]).reset_index(drop=True)
     oy = order.reindex(pair_overlap["admin_id_y"]).reset_index(drop=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from transforms.frames import join_unique
+from transforms.frames import distinct_pairs, join_distinct, join_runs, run_starts, run_starts_multi
 from transforms.vocab.policy import Policy
 
 LINE_COLUMNS = ["encounter_id", "service_date", "hcpcs", "modifiers", "units", "site_group", "rule_ids", "evidence"]
@@ -24,7 +24,9 @@ def _explode_units(items: pd.DataFrame) -> pd.DataFrame:
     and ``minute``: the active minute that earns it, ``first + k * step``."""
     n = items["units"].astype("int64").to_numpy()
     u = items.loc[items.index.repeat(n)].reset_index(drop=True)
-    u["k"] = u.groupby(np.repeat(np.arange(len(items)), n)).cumcount()
+    # k counts 0.. within each item's run of repeated rows.
+    k = np.arange(len(u), dtype="int64") - np.repeat(np.cumsum(n) - n, n)
+    u["k"] = k
     u["units"] = 1
     u["minute"] = u["first_minute"].astype("int64") + u["k"] * u["step_minutes"].astype("int64")
     return u
@@ -78,9 +80,82 @@ def date_units(items: pd.DataFrame, timing: pd.DataFrame, policy: Policy, facili
             {c: pd.Series([], dtype="int64" if c in ("units", "site_group") else object) for c in LINE_COLUMNS}
         )
     u = _explode_units(items)
-    u["service_date"] = pd.to_datetime(_unit_times(u, timing, policy), utc=True).dt.tz_convert(facility_tz).dt.date
-    lines = u.groupby(LINE_KEYS, sort=True).agg(units=("units", "sum"), site_group=("site_group", "min"))
-    rules = u[LINE_KEYS + ["rule_ids"]].assign(rule_ids=u["rule_ids"].str.split(";")).explode("rule_ids")
-    lines["rule_ids"] = join_unique(rules, LINE_KEYS, "rule_ids", ";", sort=True)
-    lines["evidence"] = join_unique(u, LINE_KEYS, "evidence", " | ")
-    return lines.reset_index()
+    day = local_days(_unit_times(u, timing, policy), facility_tz)
+    line, lines = _line_of_units(u, day)
+    n_lines = len(lines)
+    site_group = np.full(n_lines, np.iinfo(np.int64).max, dtype="int64")
+    np.minimum.at(site_group, line, u["site_group"].to_numpy(dtype="int64"))
+    return lines.assign(
+        units=np.bincount(line, minlength=n_lines).astype("int64"),
+        site_group=site_group,
+        rule_ids=_per_line(_line_rule_ids(line, u["rule_ids"]), n_lines),
+        evidence=_per_line(join_distinct(line, u["evidence"], " | "), n_lines),
+    )
+
+
+def _line_rule_ids(line: np.ndarray, rule_ids: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct rule ids of each line, sorted, joined with ``;``.
+
+    Each distinct ``;``-separated text is split once (a handful of texts),
+    then every (line, text) pair is expanded to its rule ids with
+    ``np.repeat``: no string work per unit.
+
+    Returns:
+        ``(lines, joined)`` as :func:`~transforms.frames.join_distinct` does.
+    """
+    text_code, texts = pd.factorize(rule_ids)
+    known = text_code >= 0
+    pair_line, pair_text = distinct_pairs(line[known], text_code[known], sort=False)
+    split = [str(t).split(";") for t in texts]  # one per distinct text, not per row
+    rule_code, rule_names = pd.factorize(pd.Series([r for parts in split for r in parts], dtype=object), sort=True)
+    n_rules = np.array([len(parts) for parts in split], dtype=np.int64)
+    first = np.cumsum(n_rules) - n_rules
+    count = n_rules[pair_text]
+    offset = np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
+    codes = np.asarray(rule_code, dtype=np.int64)[np.repeat(first[pair_text], count) + offset]
+    groups, rules = distinct_pairs(np.repeat(pair_line, count), codes, sort=True)
+    if len(groups) == 0:
+        return groups, np.empty(0, dtype=object)
+    starts = run_starts(groups)
+    names = pd.Series(rule_names, dtype=object).astype(str).to_numpy(dtype=object)
+    return groups[starts], join_runs(names[rules], starts, ";")
+
+
+def _per_line(joined: tuple[np.ndarray, np.ndarray], n_lines: int) -> np.ndarray:
+    """Joined texts of :func:`~transforms.frames.join_distinct` placed on
+    their lines; a line with no text is NaN."""
+    lines, text = joined
+    out = np.full(n_lines, np.nan, dtype=object)
+    out[lines] = text
+    return out
+
+
+def local_days(times: pd.Series, facility_tz: str) -> np.ndarray:
+    """Facility-local day of each UTC time, as whole days since 1970-01-01 (int64)."""
+    local = pd.to_datetime(times, utc=True).dt.tz_convert(facility_tz).dt.tz_localize(None)
+    return local.to_numpy("datetime64[D]").astype("int64")
+
+
+def _line_of_units(u: pd.DataFrame, day: np.ndarray) -> tuple[np.ndarray, pd.DataFrame]:
+    """Line number of each unit (lines sorted by :data:`LINE_KEYS`) and the
+    lines' key columns (``service_date`` as ``datetime.date``)."""
+    enc, enc_names = pd.factorize(u["encounter_id"], sort=True)
+    hcpcs, hcpcs_names = pd.factorize(u["hcpcs"], sort=True)
+    mods, mod_names = pd.factorize(u["modifiers"], sort=True)
+    order = np.lexsort((mods, hcpcs, day, enc))
+    key = np.stack([enc, day, hcpcs, mods])[:, order]
+    starts = run_starts_multi(key)
+    is_start = np.zeros(len(u), dtype=bool)
+    is_start[starts] = True
+    line = np.empty(len(u), dtype=np.int64)
+    line[order] = np.cumsum(is_start) - 1
+    first = key[:, starts]
+    days, day_of = np.unique(first[1], return_inverse=True)
+    dates = np.asarray(pd.to_datetime(days, unit="D").date, dtype=object)
+    keys = pd.DataFrame({
+        "encounter_id": np.asarray(enc_names, dtype=object)[first[0]],
+        "service_date": dates[day_of.reshape(-1)],
+        "hcpcs": np.asarray(hcpcs_names, dtype=object)[first[2]],
+        "modifiers": np.asarray(mod_names, dtype=object)[first[3]],
+    })
+    return line, keys

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
+from transforms.frames import overlapping_pairs
 from transforms.vocab.classes import DILUENT, NOT_REPORTABLE
 
 if TYPE_CHECKING:
@@ -31,10 +33,14 @@ def normalise_site(site: pd.Series) -> pd.Series:
     (R-B4, NCCI ch. XI). A missing site becomes ``""``: the encounter's main
     site.
     """
-    s = site.astype("string").fillna("").str.lower()
+    # Few distinct sites among many events: each distinct text is read once.
+    codes, distinct = pd.factorize(site)
+    s = pd.Series(distinct, dtype=object).astype("string")
+    s = pd.concat([s, pd.Series([""], dtype="string")], ignore_index=True).fillna("").str.lower()
     s = s.str.replace(_LUMEN_WORDS, " ", regex=True)
     s = s.str.replace(r"[^a-z0-9]+", " ", regex=True).str.strip()
-    return s.astype(object)
+    # A missing site (code -1) takes the last entry: the text of "".
+    return pd.Series(s.astype(object).to_numpy()[codes], index=site.index, dtype=object, name=site.name)
 
 
 def assign_site_groups(timeline: Timeline) -> pd.DataFrame:
@@ -64,8 +70,10 @@ def assign_site_groups(timeline: Timeline) -> pd.DataFrame:
     b = blocks.merge(first_site, on="encounter_id")
     main = b[b["site"] == b["main_site"]][["encounter_id", "start", "end"]]
     other = b[(b["site"] != b["main_site"]) & (b["site"] != "")][["encounter_id", "site", "start", "end"]]
-    pairs = other.merge(main, on="encounter_id", suffixes=("", "_m"))
-    overlapping = pairs[(pairs["start"] < pairs["end_m"]) & (pairs["start_m"] < pairs["end"])]
+    # Blocks of other sites that overlap a main-site block, by sorted search.
+    hits, _ = overlapping_pairs(other["encounter_id"], other["start"], other["end"],
+                                main["encounter_id"], main["start"], main["end"])
+    overlapping = other.iloc[np.unique(hits)]
     separate = (
         overlapping.groupby(["encounter_id", "site"], sort=False)["start"].min().reset_index()
         .sort_values(["encounter_id", "start"], kind="mergesort")

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from transforms.engine.sites import normalise_site
-from transforms.frames import join_unique
+from transforms.frames import join_distinct, join_unique
 from transforms.vocab.classes import (
     CHEMO,
     CLASS_RANK,
@@ -114,9 +114,12 @@ def _components(events: pd.DataFrame) -> pd.DataFrame:
     ev["rank"] = ev["drug_class"].map(CLASS_RANK).astype(int)
     ev["is_unknown"] = ev["rank"] < 0
     ev["is_pump"] = ev["route"] == "pump"
-    ev["component"] = ev["drug_key"].where(
-        ev["drug_key"].notna(), "?" + ev["drug"].astype(str).str.lower().str.strip()
-    )
+    # Only rows with no drug key need their text (few): normalise just those.
+    component = ev["drug_key"].astype(object).copy()
+    no_key = component.isna().to_numpy()
+    if no_key.any():
+        component[no_key] = "?" + ev.loc[no_key, "drug"].astype(str).str.lower().str.strip()
+    ev["component"] = component
     return ev
 
 
@@ -126,35 +129,38 @@ def _infusate_attributes(events: pd.DataFrame) -> pd.DataFrame:
     A mixed bag is ranked by its highest component (R-D5). A bag with an
     unclassified component and nothing above hydration is ``unknown``: the
     fluid may be the carrier of the unknown drug, so it is never guessed to
-    be hydration. The service key is ``components[@pump]#class``.
+    be hydration. The service key is ``components[@pump]#class``: the
+    distinct components in sorted order. The label joins the components
+    that rank like the bag, in charted order. Rows are infusates in order
+    of first appearance; no loop per infusate (sorted codes, runs joined).
     """
     ev = _components(events)
     keys = ["encounter_id", "infusate_id"]
-    attrs = ev.groupby(keys, sort=False).agg(
+    grouped = ev.groupby(keys, sort=False)
+    attrs = grouped.agg(
         top_rank=("rank", "max"),
         has_unknown=("is_unknown", "max"),
         hormonal=("hormonal", "any"),
         on_pump=("is_pump", "max"),
         primary=("is_primary", "max"),
     )
-    comps = (
-        ev.drop_duplicates(keys + ["component"])
-        .sort_values(keys + ["component"])
-        .groupby(keys, sort=False)["component"]
-    )
-    attrs["service_key"] = comps.agg("+".join)
+    group = grouped.ngroup().to_numpy()
+    # Components of each bag, distinct, in sorted order (every bag has one).
+    _, service_key = join_distinct(group, ev["component"], "+", sort=True)
     # A pump started for a prolonged infusion is a service of its own: it
     # never merges with a bolus or bag of the same drug (R-H8).
-    attrs["service_key"] = attrs["service_key"] + np.where(attrs["on_pump"], "@pump", "")
-    attrs["n_components"] = comps.size()
+    service_key = pd.Series(service_key, index=attrs.index, dtype=object) + np.where(attrs["on_pump"], "@pump", "")
+    n_components = ev.groupby(group)["component"].nunique().to_numpy().astype("int64")
     # A component is kept in the label only if it ranks like the bag: the
     # saline carrier of a drug is not part of what was given.
-    top = ev.merge(attrs["top_rank"].reset_index(), on=keys)
-    top = top[top["rank"] == top["top_rank"]].drop_duplicates(keys + ["component"])
-    attrs["drug_label"] = top.groupby(keys, sort=False)["component"].agg("+".join)
+    top = ev["rank"].to_numpy() == attrs["top_rank"].to_numpy()[group]
+    _, drug_label = join_distinct(group[top], ev["component"].to_numpy()[top], "+")
     rank_to_class = {v: k for k, v in CLASS_RANK.items()}
     cls = attrs["top_rank"].map(rank_to_class)
     cls = cls.where(~(attrs["has_unknown"] & (attrs["top_rank"] < CLASS_RANK[THERAPEUTIC])), UNKNOWN)
+    attrs["service_key"] = service_key
+    attrs["n_components"] = n_components
+    attrs["drug_label"] = drug_label
     attrs["drug_class"] = cls
     # The class is part of the identity: saline as hydration, as a KVO line
     # and as a flush are three different things, never one service.
@@ -206,7 +212,7 @@ def _state_before(timed: pd.DataFrame) -> pd.Series:
     return pd.Series(state, index=timed.index, dtype=object)
 
 
-def unusable_events(timed: pd.DataFrame) -> pd.Series:
+def unusable_events(timed: pd.DataFrame, state: pd.Series | None = None) -> pd.Series:
     """Why each infusion event cannot be used by the timeline ("" if it can).
 
     ``timed`` is sorted as :func:`_timed_events` sorts it. Unusable, per
@@ -225,10 +231,11 @@ def unusable_events(timed: pd.DataFrame) -> pd.Series:
     running), a second pause, a rate change during a pause (it does not
     restart the bag). Invariant: no unusable event changes the state of
     its bag (:func:`_state_before`), so dropping them leaves every usable
-    event's state the same.
+    event's state the same. ``state``: :func:`_state_before` of ``timed``
+    when the caller has it already.
     """
     act = timed["action"]
-    state = _state_before(timed)
+    state = _state_before(timed) if state is None else state
     grp = timed.groupby(["encounter_id", "infusate_id"], sort=False).ngroup()
     is_start = (act == "start").astype(int)
     rev = is_start[::-1]
@@ -272,7 +279,9 @@ def _remaining_hours(seg: pd.DataFrame) -> pd.Series:
     return (volume - infused_before) / rate
 
 
-def _segments(timed: pd.DataFrame, policy: Policy) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _segments(
+    timed: pd.DataFrame, policy: Policy, state: pd.Series | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Running segments of each infusate, and the infusates with no stop.
 
     A segment runs from an event after which the bag is running to the next
@@ -282,11 +291,13 @@ def _segments(timed: pd.DataFrame, policy: Policy) -> tuple[pd.DataFrame, pd.Dat
     floored to the minute; otherwise, or under policy ``push``, the infusate
     becomes a push at its first start (R-C8 c); under ``exclude`` it is not
     coded. Every such infusate is reported, with its ``resolution``.
+    ``state``: :func:`_state_before` of ``timed`` when the caller has it.
     """
     ev = timed
     running = ev["action"].map(RUNNING_AFTER).astype(bool)
     # A rate change keeps the bag as it was: running, or paused (R-D7).
-    running &= ~((ev["action"] == "rate_change") & (_state_before(ev) == "paused"))
+    state = _state_before(ev) if state is None else state
+    running &= ~((ev["action"] == "rate_change") & (state == "paused"))
     running &= ~((ev["action"] == "rate_change") & (ev["rate"].fillna(1) <= 0))
     grp = ev.groupby(["encounter_id", "infusate_id"], sort=False).ngroup()
     nxt = ev["event_time"].shift(-1).where(grp.eq(grp.shift(-1)))
@@ -428,12 +439,14 @@ def _one_time_administrations(events: pd.DataFrame, attrs: pd.DataFrame, missing
     ``minutes`` is 0.
     """
     keys = ["encounter_id", "infusate_id"]
-    site_of = events.sort_values("event_time").drop_duplicates(keys)[keys + ["site"]]
     once = events[(events["action"] == "given") & ~events["route"].isin(INFUSION_ROUTES)]
     once = once.drop_duplicates(keys + ["event_time"])
     pushed = missing[missing["resolution"] == "push"][keys + ["start"]]
     pushed = pushed.sort_values("start").drop_duplicates(keys)
     pushed = pushed.rename(columns={"start": "event_time"}).assign(route="iv_push")
+    # The site of a pushed infusate's first event: only those few infusates are looked up.
+    of_pushed = events["infusate_id"].isin(pushed["infusate_id"])
+    site_of = events[of_pushed].sort_values("event_time", kind="mergesort").drop_duplicates(keys)[keys + ["site"]]
     pushed = pushed.merge(site_of, on=keys, how="left")
     once = pd.concat([once[keys + ["event_time", "route", "site"]], pushed], ignore_index=True).merge(attrs, on=keys)
     kind = np.select(
@@ -484,9 +497,12 @@ def build_timeline(events: pd.DataFrame, policy: Policy) -> Timeline:
     events = _prepare_events(events)
     attrs = _infusate_attributes(events)
     timed = _timed_events(events)
-    issue = unusable_events(timed)
+    # Dropping unusable events leaves the state of every usable one as it
+    # was (see unusable_events), so the state is computed once.
+    state = _state_before(timed)
+    issue = unusable_events(timed, state)
     unusable = issue != ""
-    seg, missing = _segments(timed[~unusable], policy)
+    seg, missing = _segments(timed[~unusable], policy, state[~unusable])
     unused = timed.loc[unusable].assign(issue=issue[unusable]).merge(
         attrs[["encounter_id", "infusate_id", "drug_label"]], on=["encounter_id", "infusate_id"], how="left"
     )[UNUSED_EVENT_COLUMNS].reset_index(drop=True)

@@ -69,7 +69,10 @@ def keyed_findings(
     claims = claim_of(billed)
     lines = match_lines(expected, billed, admins, claims)
     diff = differences(lines)
-    facts = row_facts(encounter_facts(admins, blocks, min_overlap_minutes), diff, lines, hydration)
+    # Facts decide keys of differences only: compute them for those encounters alone.
+    in_diff = admins["encounter_id"].isin(diff["encounter_id"])
+    diff_blocks = None if blocks is None else blocks[blocks["encounter_id"].isin(diff["encounter_id"])]
+    facts = row_facts(encounter_facts(admins[in_diff], diff_blocks, min_overlap_minutes), diff, lines, hydration)
     diff["finding"] = apply_rules(signals(diff, facts, encounter_lines(diff, lines, expected, admins), setting))
     diff["evidence"], diff["explanation"] = explain(diff, lines, facts, min_overlap_minutes)
     doc = documentation_findings(admins, missing_stops, claims, unused_events)

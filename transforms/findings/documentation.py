@@ -39,13 +39,16 @@ def _missing_stops(admins: pd.DataFrame, missing_stops: pd.DataFrame) -> pd.Data
     """``missing_stop_time``: an infusate started and never stopped, named by
     the administration it was coded as (its drug and local times)."""
     ms = missing_stops
+    # Only the encounters with a missing stop need their bags spelled out.
+    admins = admins[admins["encounter_id"].isin(ms["encounter_id"])]
     bags = admins[["encounter_id", "infusates"]].assign(
         infusate_id=admins["infusates"].astype(str).str.split(","),
         ev=admins["evidence"].astype(str) if "evidence" in admins else admins["drug_label"].astype(str),
     ).explode("infusate_id").drop_duplicates(["encounter_id", "infusate_id"])
     where = ms[["encounter_id", "infusate_id"]].astype({"infusate_id": str}).merge(
         bags[["encounter_id", "infusate_id", "ev"]], on=["encounter_id", "infusate_id"], how="left")["ev"]
-    started = "infusate " + ms["infusate_id"].astype(str) + " started " + ms["start"].dt.strftime(_UTC_MINUTE)
+    start_text = ms["start"].dt.strftime(_UTC_MINUTE)
+    started = "infusate " + ms["infusate_id"].astype(str) + " started " + start_text
     about = pd.Series(where.to_numpy(), index=ms.index).fillna(started)
     return pd.DataFrame(
         {
@@ -55,7 +58,7 @@ def _missing_stops(admins: pd.DataFrame, missing_stops: pd.DataFrame) -> pd.Data
             "expected_units": 0,
             "finding": "missing_stop_time",
             "explanation": "Infusate " + ms["infusate_id"].astype(str) + " started "
-            + ms["start"].dt.strftime(_UTC_MINUTE) + " has no stop time; policy resolved it as "
+            + start_text + " has no stop time; policy resolved it as "
             + ms["resolution"].astype(str) + " (coded as: " + about + "); chart the stop time.",
             "evidence": about,
         }

@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from transforms.frames import join_groups
 from transforms.vocab.codes import CONCURRENT
 from transforms.vocab.findings import MEANING
 
@@ -34,7 +35,7 @@ def _summary(lines: pd.DataFrame, units: str) -> pd.Series:
     if lines.empty:
         return pd.Series(dtype=object)
     s = lines.sort_values("hcpcs")
-    return (s["hcpcs"] + "x" + s[units].astype(str)).groupby(s["encounter_id"]).agg(", ".join)
+    return join_groups(s["hcpcs"] + "x" + s[units].astype(str), s["encounter_id"], ", ")
 
 
 def _specific(diff: pd.DataFrame, f: pd.DataFrame, min_overlap_minutes: int) -> dict[str, tuple[pd.Series, pd.Series]]:
@@ -126,6 +127,7 @@ def explain(diff: pd.DataFrame, lines: pd.DataFrame, f: pd.DataFrame,
     detail = detail.mask(diff["evidence"].astype(str).eq("") & detail.str.startswith("Evidence: "),
                          pd.Series("", index=diff.index, dtype=object))
     e = diff["encounter_id"]
+    lines = lines[lines["encounter_id"].isin(e)]  # only these encounters are summarised
     explanation = _sentence(diff, detail, e.map(_summary(lines[lines["expected_units"] > 0], "expected_units")),
                             e.map(_summary(lines[lines["billed_units"] > 0], "billed_units")))
     for key, sentence in _own_sentences(diff).items():

@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from transforms.frames import coverage, join_unique
+from transforms.frames import coverage, join_unique, overlapping_pairs
 from transforms.vocab.classes import CHEMO, DILUENT, DRUG_CLASSES, HYDRATION
 from transforms.vocab.codes import INFUSION_FAMILIES, REPEAT_PUSH_MINUTES
 
@@ -41,20 +41,38 @@ def _blocks(admins: pd.DataFrame, blocks: pd.DataFrame | None) -> pd.DataFrame:
     return src[["encounter_id", "service_key", "start", "end"]].merge(a, on=["encounter_id", "service_key"])
 
 
+def _ns(times: pd.Series) -> np.ndarray:
+    """Nanoseconds since the epoch (UTC) of a datetime Series, int64."""
+    return times.dt.as_unit("ns").array.asi8
+
+
 def _overlaps(x: pd.DataFrame, y: pd.DataFrame, distinct: bool) -> pd.DataFrame:
     """Whole minutes each pair of administrations ran at the same time.
+
+    Pairs of running blocks are found by sorted search
+    (:func:`transforms.frames.overlapping_pairs`), never by pairing every
+    block of an encounter; their overlaps are summed per pair of
+    administrations (``distinct``: each unordered pair once, x's id lower).
 
     Returns:
         one row per (encounter, admin x, admin y) with ``minutes`` > 0 and
         the attributes of both (suffixes ``_x`` / ``_y``).
     """
-    p = x.merge(y, on="encounter_id", suffixes=("_x", "_y"))
-    p = p[p["admin_id_x"] < p["admin_id_y"]] if distinct else p[p["admin_id_x"] != p["admin_id_y"]]
-    sec = (p[["end_x", "end_y"]].min(axis=1) - p[["start_x", "start_y"]].max(axis=1)).dt.total_seconds()
-    p = p.assign(sec=sec.clip(lower=0))
-    keys = ["encounter_id", "admin_id_x", "admin_id_y"]
-    attrs = [c for c in p.columns if c.endswith(("_x", "_y")) and c not in keys and not c.startswith(("start", "end"))]
-    g = p.groupby(keys, as_index=False, sort=False).agg(sec=("sec", "sum"), **{c: (c, "first") for c in attrs})
+    ix, iy = overlapping_pairs(x["encounter_id"], x["start"], x["end"], y["encounter_id"], y["start"], y["end"])
+    ax, ay = x["admin_id"].to_numpy()[ix], y["admin_id"].to_numpy()[iy]
+    keep = ax < ay if distinct else ax != ay
+    ix, iy, ax, ay = ix[keep], iy[keep], ax[keep], ay[keep]
+    overlap = (np.minimum(_ns(x["end"])[ix], _ns(y["end"])[iy])
+               - np.maximum(_ns(x["start"])[ix], _ns(y["start"])[iy]))
+    width = int(max(ax.max(initial=0), ay.max(initial=0))) + 1
+    pair, first, which = np.unique(ax.astype(np.int64) * width + ay, return_index=True, return_inverse=True)
+    total = np.bincount(which.reshape(-1), weights=overlap, minlength=len(pair)) if len(pair) else np.zeros(0)
+    attrs = [c for c in x.columns if c not in ("encounter_id", "start", "end", "admin_id")]
+    g = pd.DataFrame({"encounter_id": x["encounter_id"].to_numpy()[ix[first]],
+                      "admin_id_x": pair // width, "admin_id_y": pair % width, "sec": total / 1e9})
+    for c in attrs:
+        g[f"{c}_x"] = x[c].to_numpy()[ix[first]]
+        g[f"{c}_y"] = y[c].to_numpy()[iy[first]]
     g["minutes"] = (g["sec"] // 60).astype("int64")
     return g[g["minutes"] > 0]
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from transforms.frames import join_unique
+from transforms.frames import join_groups, join_unique
 from transforms.vocab.codes import CONCURRENT, INITIAL_CODES, SEPARATE_SITE_MODIFIER, is_drug_admin_code
 
 
@@ -58,7 +58,9 @@ def match_lines(expected: pd.DataFrame, billed: pd.DataFrame, admins: pd.DataFra
     m["n_lines"] = m["n_lines"].fillna(0).astype("int64")
     m["claim_id"] = m["claim_id"].fillna(m["encounter_id"].map(claims))
     # A line with no expected counterpart is explained by the whole timeline.
-    timeline_text = admins.groupby("encounter_id")["evidence"].agg(" | ".join) if "evidence" in admins else None
+    unexplained = admins["encounter_id"].isin(m.loc[m["evidence"].isna(), "encounter_id"])
+    timeline_text = (join_groups(admins.loc[unexplained, "evidence"], admins.loc[unexplained, "encounter_id"], " | ")
+                     if "evidence" in admins else None)
     m["evidence"] = m["evidence"].fillna(m["encounter_id"].map(timeline_text) if timeline_text is not None else "")
     m["evidence"] = m["evidence"].fillna("")
     # The concurrent code is "once": two lines of one unit each are also twice.
@@ -88,6 +90,7 @@ def encounter_lines(diff: pd.DataFrame, lines: pd.DataFrame, expected: pd.DataFr
         second access site, R-B3).
     """
     e = diff["encounter_id"]
+    lines = lines[lines["encounter_id"].isin(e)]  # only these encounters are described
     init_exp = lines[lines["hcpcs"].isin(INITIAL_CODES) & (lines["expected_units"] > 0)]
     init_bil = lines[lines["hcpcs"].isin(INITIAL_CODES) & (lines["billed_units"] > 0)]
     exp_init_set = e.map(join_unique(init_exp, ["encounter_id"], "hcpcs", ",", sort=True)).fillna("")

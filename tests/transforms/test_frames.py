@@ -1,0 +1,100 @@
+"""Tests of the vectorised helpers of :mod:`transforms.frames` added for speed:
+each is checked against the plain pandas / Python computation it replaces."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from transforms.frames import (
+    distinct_pairs,
+    join_distinct,
+    join_groups,
+    join_runs,
+    join_unique,
+    minute_text,
+    overlapping_pairs,
+    run_starts,
+    run_starts_multi,
+    wall_minutes,
+)
+
+
+def test_join_runs_joins_each_run_and_keeps_single_values() -> None:
+    values = np.array(["a", "b", "c", "d", "e"], dtype=object)
+    assert join_runs(values, np.array([0, 2, 3]), "+").tolist() == ["a+b", "c", "d+e"]
+    assert join_runs(values, np.arange(5), "+").tolist() == values.tolist()
+    assert join_runs(values[:0], np.array([], dtype=int), "+").tolist() == []
+
+
+def test_run_starts_single_and_multi_key() -> None:
+    assert run_starts(np.array([1, 1, 2, 2, 2, 5])).tolist() == [0, 2, 5]
+    assert run_starts(np.array([])).tolist() == []
+    keys = np.array([[0, 0, 0, 1], [3, 3, 4, 4]])
+    assert run_starts_multi(keys).tolist() == [0, 2, 3]
+
+
+def test_distinct_pairs_sorted_and_first_appearance() -> None:
+    group = np.array([1, 0, 1, 1, 0])
+    codes = np.array([5, 2, 3, 5, 2])
+    g, c = distinct_pairs(group, codes, sort=True)
+    assert list(zip(g.tolist(), c.tolist())) == [(0, 2), (1, 3), (1, 5)]
+    g, c = distinct_pairs(group, codes, sort=False)
+    assert list(zip(g.tolist(), c.tolist())) == [(0, 2), (1, 5), (1, 3)]
+
+
+@pytest.mark.parametrize("sort", [False, True])
+def test_join_distinct_and_join_unique_match_plain_pandas(sort: bool) -> None:
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame({
+        "k": rng.choice(["x", "y", "z", "w"], 200),
+        "v": rng.choice(["b", "a", "c", None, "d"], 200).astype(object),
+    })
+    got = join_unique(frame, ["k"], "v", ",", sort=sort)
+    want = {}
+    for key, part in frame.groupby("k", sort=False):
+        vals = list(dict.fromkeys(part["v"].dropna()))
+        if vals:
+            want[key] = ",".join(sorted(vals) if sort else vals)
+    assert got.to_dict() == want
+    assert list(got.index) == [k for k in frame["k"].drop_duplicates() if k in want]
+
+
+def test_join_groups_is_groupby_join_in_row_order() -> None:
+    values = pd.Series(["p", "q", "r", "s", "t"], dtype=object)
+    by = pd.Series(["e2", "e1", "e2", "e1", "e3"], name="encounter_id")
+    got = join_groups(values, by, " | ")
+    assert got.to_dict() == values.groupby(by).agg(" | ".join).to_dict()
+    assert list(got.index) == ["e2", "e1", "e3"]
+
+
+def test_minute_text_equals_strftime_across_dst_and_nat() -> None:
+    times = pd.Series(pd.to_datetime(
+        ["2026-11-01 05:30:59", "2026-11-01 06:30:00", "2026-03-08 07:05:00", None, "1969-12-31 23:59:00"],
+        utc=True))
+    tz = "America/New_York"
+    local = times.dt.tz_convert(tz)
+    minutes = wall_minutes(times, tz)
+    with_date = minute_text(minutes, with_date=True)
+    clock = minute_text(minutes, with_date=False)
+    assert with_date[:3].tolist() + [with_date[4]] == local.dt.strftime("%Y-%m-%d %H:%M").dropna().tolist()
+    assert clock[:3].tolist() + [clock[4]] == local.dt.strftime("%H:%M").dropna().tolist()
+    assert pd.isna(with_date[3]) and pd.isna(clock[3])
+
+
+def test_overlapping_pairs_equals_all_pairs_check() -> None:
+    rng = np.random.default_rng(0)
+
+    def intervals(n: int) -> pd.DataFrame:
+        start = pd.to_datetime(rng.integers(0, 40, n) * 60, unit="s", utc=True)
+        return pd.DataFrame({"k": rng.integers(0, 3, n).astype(str), "s": start,
+                             "e": start + pd.to_timedelta(rng.integers(1, 15, n) * 60, unit="s")})
+
+    for _ in range(50):
+        x, y = intervals(int(rng.integers(0, 12))), intervals(int(rng.integers(0, 12)))
+        ix, iy = overlapping_pairs(x["k"], x["s"], x["e"], y["k"], y["s"], y["e"])
+        want = sorted((i, j) for i in range(len(x)) for j in range(len(y))
+                      if x["k"][i] == y["k"][j] and x["s"][i] < y["e"][j] and y["s"][j] < x["e"][i])
+        assert sorted(zip(ix.tolist(), iy.tolist())) == want
+        assert len(set(zip(ix.tolist(), iy.tolist()))) == len(want)  # each pair once

@@ -164,7 +164,30 @@ def test_dom_has_the_charts(chromium, report, tmp_path):
     assert len(re.findall(r'class="timeline"', dom)) == 3
     # the injected markup stayed text: no <b>/<i> element was created
     assert "&lt;b&gt;bold&lt;/b&gt; &amp; &lt;i&gt;co&lt;/i&gt;" in dom
-    assert "<b>bold</b>" not in dom and "<script" not in dom
+    assert "<b>bold</b>" not in dom
+    assert dom.count("<script") == html.count("<script") == 1  # the table's own inline script, nothing injected
+    # with script the filters show; every finding is a row of the table
+    assert 'id="all-findings-filters" hidden' not in dom
+    findings = pd.read_csv(path.parent / "out" / "findings.csv", dtype=str, keep_default_na=False)
+    assert len(re.findall(r"<tr data-dir=", dom)) == len(findings)
+
+
+def test_filter_and_sort_of_every_finding(chromium, report, tmp_path):
+    """A fragment pre-sets the filter and the sort; the script hides the other rows and orders the rest."""
+    path, _ = report
+    findings = pd.read_csv(path.parent / "out" / "findings.csv", dtype=str, keep_default_na=False)
+    key = findings["finding"].value_counts().index[0]
+    dom = run_chromium(chromium, tmp_path / "profile", "--dump-dom",
+                       f"{path.as_uri()}#key={key}&sort=-dollars").stdout
+    rows = re.findall(r"<tr ([^>]*)>(.*?)</tr>", dom.split('id="all-findings-table"', 1)[1], re.S)
+    shown = [(attrs, body) for attrs, body in rows if "hidden" not in attrs]
+    assert len(rows) == len(findings) and len(shown) == int((findings["finding"] == key).sum())
+    assert all(f'data-key="{key}"' in attrs for attrs, _ in shown)
+    assert re.search(r'id="all-findings-shown">(\d+)<', dom).group(1) == str(len(shown))
+    dollars = [float(v) if v else float("-inf")
+               for v in (re.findall(r'data-v="([^"]*)">[^<]*(?:<div class="price">[^<]*</div>)?</td><td '
+                                    r'class="col-explanation"', body)[0] for _, body in shown)]
+    assert dollars == sorted(dollars, reverse=True)
 
 
 def test_screenshot_shows_the_charts(chromium, report, tmp_path):

@@ -15,12 +15,14 @@ whole columns of markup, not one Python string per row.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
 
+from transforms.reference import tables_dir
 from transforms.outputs.report_markup import day_labels, esc, esc_series, num, one_decimal
 from transforms.vocab.classes import CHEMO, DILUENT, HYDRATION, THERAPEUTIC, UNKNOWN
 from transforms.vocab.findings import DOCUMENTATION, OVER, UNDER
@@ -58,11 +60,13 @@ MARKER_KINDS: frozenset[str] = frozenset({"push", "injection", "intra_arterial"}
 
 CHAR_W = 6.6  # average glyph width (px) of the 11-12 px sans-serif used in the charts
 _INK = "#1f2933"
-# Timeline layout (px): role gutter, plot width, right margin, top margin, row height.
-_TL_GUTTER, _TL_PLOT_W, _TL_RIGHT, _TL_TOP, _TL_ROW_H = 112, 560, 16, 34, 24
+# Timeline layout (px): least role gutter, plot width, right margin (half a clock label fits), top margin,
+# row height. The gutter widens to the longest role drawn in it.
+_TL_GUTTER, _TL_PLOT_W, _TL_RIGHT, _TL_TOP, _TL_ROW_H = 112, 560, 24, 34, 24
 _TL_MARKER_R = 6.5  # half-diagonal of a push / injection diamond
-# Trend layout (px): margins and plot height; the width grows with the dates.
-_TR_LEFT, _TR_RIGHT, _TR_TOP, _TR_BOTTOM, _TR_PLOT_H = 52, 20, 16, 46, 200
+# Trend layout (px): margins and plot height; the width grows with the dates. The right margin holds
+# half of the last date label (10 characters), which is centred on its bar.
+_TR_LEFT, _TR_RIGHT, _TR_TOP, _TR_BOTTOM, _TR_PLOT_H = 52, 38, 16, 46, 200
 
 
 # --- small pieces ----------------------------------------------------------
@@ -77,6 +81,16 @@ def nice_max(value: float) -> tuple[float, float]:
     if mag >= 1:
         step = max(1.0, round(step))
     return step * math.ceil(value / step), step
+
+
+def text_width(texts: Iterable[object]) -> float:
+    """Estimated pixel width of the longest of ``texts`` (:data:`CHAR_W` per character; 0 when none)."""
+    return max((len(str(t)) for t in texts), default=0) * CHAR_W
+
+
+def words(keys: pd.Series) -> pd.Series:
+    """Machine keys as words: ``hydration_not_reportable`` -> ``hydration not reportable``."""
+    return keys.astype(object).where(keys.notna(), "").astype(str).str.replace("_", " ", regex=False)
 
 
 def swatch(colour: str) -> str:
@@ -121,6 +135,40 @@ def class_of(admins: pd.DataFrame) -> pd.Series:
     return cls.where(cls.isin(list(CLASS_COLOURS)), UNKNOWN)
 
 
+#: Column of the administrations with the drug text as charted on the MAR, when the run carries it.
+CHARTED_DRUG_COLUMN = "drug_as_charted"
+
+
+@functools.cache
+def reference_drug_names() -> dict[str, str]:
+    """Drug key -> its first name in the shipped drug reference.
+
+    ``sodium_chloride_0_9`` -> ``sodium chloride 0.9 %``. Read once per process.
+    """
+    table = pd.read_csv(tables_dir() / "drugs.csv", dtype=str, keep_default_na=False, comment="#",
+                        usecols=["drug_key", "names"])
+    return dict(zip(table["drug_key"], table["names"].str.split("|").str[0]))
+
+
+def drug_names(admins: pd.DataFrame) -> pd.Series:
+    """The drug of each administration as people read it.
+
+    The text as charted (:data:`CHARTED_DRUG_COLUMN`) where the frame has it;
+    else each ``+``-joined component of ``drug_label`` by its name in the drug
+    reference (a component the reference lacks, e.g. a user's drug or free
+    text, is shown as it is). Computed once per distinct label.
+    """
+    label = admins["drug_label"].astype(object).where(admins["drug_label"].notna(), "?").astype(str)
+    names = reference_drug_names()
+    distinct = pd.unique(label)
+    readable = {lab: " + ".join(names.get(part, part) for part in lab.split("+")) for lab in distinct}
+    out = label.map(readable)
+    if CHARTED_DRUG_COLUMN in admins:
+        charted = admins[CHARTED_DRUG_COLUMN].astype(object).where(admins[CHARTED_DRUG_COLUMN].notna(), "")
+        out = out.where(charted.astype(str).str.strip().eq(""), charted.astype(str))
+    return out
+
+
 def legend(classes: Iterable[str]) -> str:
     """Legend of the timeline colours (the five main classes plus any other shown) and shapes."""
     shown = list(LEGEND_ALWAYS) + [c for c in CLASS_COLOURS if c not in LEGEND_ALWAYS and c in set(classes)]
@@ -154,8 +202,9 @@ def hbar_chart(labels: Sequence[str], values: Sequence[float], colours: Sequence
         return ""
     vals = np.abs(np.asarray(values, dtype=float))
     texts = list(value_labels) if value_labels is not None else [f"{v:,.0f}" for v in vals]
-    label_w = int(min(360, max(60, max(len(str(s)) for s in labels) * CHAR_W + 12)))
-    value_w = int(max(len(t) for t in texts) * CHAR_W + 14)
+    # Widths from the longest texts: no label is cut at the left edge, no value at the right.
+    label_w = int(math.ceil(max(60.0, text_width(labels) + 12)))
+    value_w = int(math.ceil(text_width(texts) + 14))
     row_h, pad = 22, 6
     width = label_w + bar_width + value_w
     height = n * row_h + 2 * pad
@@ -283,8 +332,9 @@ def _timeline_frame(admins: pd.DataFrame) -> pd.DataFrame:
     Adds ``_start`` / ``_end`` (local clock; a missing or earlier stop
     becomes start + minutes), ``_min``, ``_kind`` (lower case), ``_no_stop``
     (an infusion charted without a stop), ``_marker`` (drawn as a diamond:
-    a push or injection, or no positive duration) and ``_class`` (colour
-    class). Index ``0..n-1``.
+    a push or injection, or no positive duration), ``_class`` (colour
+    class), ``_drug`` (:func:`drug_names`) and ``_role`` (the coding role in
+    words). Index ``0..n-1``.
     """
     a = admins.copy()
     a["_start"] = wall_time(a["start"])
@@ -298,6 +348,8 @@ def _timeline_frame(admins: pd.DataFrame) -> pd.DataFrame:
     a["_end"] = a["_end"].where(a["_end"].notna() & (a["_end"] >= a["_start"]), fallback)
     a["_marker"] = kind.isin(MARKER_KINDS) | (a["_end"] <= a["_start"])
     a["_class"] = class_of(a)
+    a["_drug"] = drug_names(a)
+    a["_role"] = words(a["role"]) if "role" in a else ""
     return a
 
 
@@ -331,13 +383,14 @@ def tick_hours(span_h: float, max_ticks: int = 12) -> int:
     return 168 * math.ceil(span_h / (168 * max_ticks))
 
 
-def _timeline_ticks(t0: pd.Timestamp, t1: pd.Timestamp, step_h: int, scale: float, height: int) -> str:
+def _timeline_ticks(t0: pd.Timestamp, t1: pd.Timestamp, step_h: int, scale: float, height: int,
+                    gutter: float) -> str:
     """Hour ticks and their clock labels; the date above the first tick of each day."""
     parts = []
     tick = t0
     prev_day = None
     while tick <= t1:  # at most 13 ticks (see _timeline_window)
-        x = _TL_GUTTER + (tick - t0) / pd.Timedelta(minutes=1) * scale
+        x = gutter + (tick - t0) / pd.Timedelta(minutes=1) * scale
         day = tick.strftime("%b %d") if step_h < 24 * 365 else tick.strftime("%Y %b %d")
         parts.append(f'<line class="timeline-tick" x1="{x:.1f}" y1="{_TL_TOP - 6}" x2="{x:.1f}" y2="{height - 8}" '
                      f'stroke="#e4e7eb" stroke-width="1"/>'
@@ -350,21 +403,37 @@ def _timeline_ticks(t0: pd.Timestamp, t1: pd.Timestamp, step_h: int, scale: floa
     return "".join(parts)
 
 
-def _timeline_labels(a: pd.DataFrame, xs: np.ndarray, xe: np.ndarray) -> pd.DataFrame:
-    """Row label text, its x, anchor and class: right of the bar when it fits, else left, else inside."""
+def _fit(text: pd.Series, room: np.ndarray) -> pd.Series:
+    """``text`` cut to ``room`` pixels (:data:`CHAR_W` per character) with an ellipsis where it is longer."""
+    keep = np.maximum(np.floor(room / CHAR_W).astype("int64"), 1)
+    too_long = text.str.len().to_numpy() > keep
+    cut = pd.Series([t[: k - 1] for t, k in zip(text[too_long], keep[too_long])], index=text.index[too_long],
+                    dtype=object) + "\u2026"  # only the labels that do not fit anywhere
+    return text.where(~too_long, cut.reindex(text.index))
+
+
+def _timeline_labels(a: pd.DataFrame, xs: np.ndarray, xe: np.ndarray, gutter: float) -> pd.DataFrame:
+    """Row label text, its x, anchor and class: right of the bar when it fits, else left, else inside.
+
+    ``full`` is the whole label (for the tooltip); ``text`` the drawn one, cut
+    with an ellipsis when it fits nowhere, so no label runs past the chart.
+    """
     marker = a["_marker"].to_numpy()
     minutes = a["_min"].map("{:g}".format)
-    text = a["drug_label"].astype(object).where(a["drug_label"].notna(), "?").astype(str)
-    text = text + np.where(marker, " \u00b7 " + a["_kind"], " \u00b7 " + minutes + " min")
+    text = a["_drug"] + np.where(marker, " \u00b7 " + a["_kind"], " \u00b7 " + minutes + " min")
     text = text + np.where(a["_no_stop"], " (no stop time)", "")
     tw = text.str.len().to_numpy() * CHAR_W
-    place_right = xe + 8 + tw <= _TL_GUTTER + _TL_PLOT_W + _TL_RIGHT
-    place_left = ~place_right & (xs - 8 - tw >= _TL_GUTTER)
+    right_edge = gutter + _TL_PLOT_W + _TL_RIGHT
+    place_right = xe + 8 + tw <= right_edge
+    place_left = ~place_right & (xs - 8 - tw >= gutter)
     inside = ~place_right & ~place_left & ~marker
     light = a["_class"].isin(LIGHT_CLASSES).to_numpy()
+    x = np.where(place_right, xe + 8, np.where(place_left, xs - 8, xs + 6))
+    drawn = text.where(place_right | place_left, _fit(text, right_edge - x))
     return pd.DataFrame({
-        "text": text,
-        "x": np.where(place_right, xe + 8, np.where(place_left, xs - 8, xs + 6)),
+        "full": text,
+        "text": drawn,
+        "x": x,
         "anchor": np.where(place_left, "end", "start"),
         "css": np.where(inside & ~light, "lbl in", np.where(inside, "lbl in dark", "lbl")),
     })
@@ -377,11 +446,11 @@ def _timeline_tip(a: pd.DataFrame, text: pd.Series) -> pd.Series:
 
     start_txt = a["_start"].dt.strftime("%H:%M").fillna("?")
     end_txt = a["_end"].dt.strftime("%H:%M").fillna("?")
-    return (text + " | " + col("role") + " | " + col("route") + " " + col("site") + " | "
+    return (text + " | " + a["_role"] + " | " + col("route") + " " + col("site") + " | "
             + start_txt + np.where(a["_marker"], "", "\u2013" + end_txt) + " | " + col("infusates"))
 
 
-def _timeline_marks(a: pd.DataFrame, xs: np.ndarray, xe: np.ndarray) -> str:
+def _timeline_marks(a: pd.DataFrame, xs: np.ndarray, xe: np.ndarray, gutter: float) -> str:
     """One ``timeline-bar`` group per row: role, a span or a diamond, and the label."""
     ys = _TL_TOP + np.arange(len(a)) * _TL_ROW_H
     mid = ys + _TL_ROW_H / 2
@@ -393,13 +462,12 @@ def _timeline_marks(a: pd.DataFrame, xs: np.ndarray, xe: np.ndarray) -> str:
                + f'" stroke="{_INK}" stroke-width="0.8"/>')
     span = ('<rect class="timeline-span" x="' + one_decimal(xs) + '" y="' + pd.Series(ys + 4).astype(str)
             + '" width="' + one_decimal(xe - xs) + f'" height="{_TL_ROW_H - 8}" rx="3" fill="' + fill + '"/>')
-    label = _timeline_labels(a, xs, xe)
-    role = a.get("role", pd.Series("", index=a.index)).astype(object).fillna("").astype(str)
+    label = _timeline_labels(a, xs, xe, gutter)
     y_text = one_decimal(mid + 4)
     marks = ('<g class="timeline-bar" data-class="' + esc_series(a["_class"]) + '" data-kind="'
-             + esc_series(a["_kind"]) + '"><title>' + esc_series(_timeline_tip(a, label["text"])) + "</title>"
-             + f'<text class="small" x="{_TL_GUTTER - 8}" y="' + y_text + '" text-anchor="end">'
-             + esc_series(role) + "</text>" + diamond.where(a["_marker"], span)
+             + esc_series(a["_kind"]) + '"><title>' + esc_series(_timeline_tip(a, label["full"])) + "</title>"
+             + f'<text class="small" x="{gutter - 8:.1f}" y="' + y_text + '" text-anchor="end">'
+             + esc_series(a["_role"]) + "</text>" + diamond.where(a["_marker"], span)
              + '<text class="' + label["css"] + '" x="' + one_decimal(label["x"]) + '" y="' + y_text
              + '" text-anchor="' + label["anchor"] + '">' + esc_series(label["text"]) + "</text></g>")
     return "".join(marks)
@@ -425,20 +493,22 @@ def timeline_chart(admins: pd.DataFrame, *, label: str = "") -> str:
     """
     a = _timeline_frame(admins)
     t0, t1, step_h = _timeline_window(a)
-    width = _TL_GUTTER + _TL_PLOT_W + _TL_RIGHT
+    # The gutter holds the longest role in words (8 px to the plot, 8 px to the edge).
+    gutter = max(float(_TL_GUTTER), math.ceil(text_width(a["_role"]) + 16))
+    width = int(gutter + _TL_PLOT_W + _TL_RIGHT)
     height = _TL_TOP + max(len(a), 1) * _TL_ROW_H + 10
     scale = _TL_PLOT_W / ((t1 - t0) / pd.Timedelta(minutes=1))
 
     def x_of(times: pd.Series) -> np.ndarray:
         """Pixel column of clock times (an unknown time at the left edge)."""
-        return _TL_GUTTER + ((times - t0) / pd.Timedelta(minutes=1)).fillna(0).to_numpy() * scale
+        return gutter + ((times - t0) / pd.Timedelta(minutes=1)).fillna(0).to_numpy() * scale
 
     xs = x_of(a["_start"])
     # A span is at least 2 px wide so a very short infusion stays visible.
     xe = np.where(a["_marker"].to_numpy(), xs, np.maximum(x_of(a["_end"]), xs + 2))
     return (f'<svg class="timeline" role="img" aria-label="{esc(label)}" width="{width}" height="{height}" '
             f'viewBox="0 0 {width} {height}">'
-            + _timeline_ticks(t0, t1, step_h, scale, height)
-            + f'<line class="axis" x1="{_TL_GUTTER}" y1="{_TL_TOP - 4}" x2="{_TL_GUTTER + _TL_PLOT_W}" '
+            + _timeline_ticks(t0, t1, step_h, scale, height, gutter)
+            + f'<line class="axis" x1="{gutter:.1f}" y1="{_TL_TOP - 4}" x2="{gutter + _TL_PLOT_W:.1f}" '
             f'y2="{_TL_TOP - 4}"/>'
-            + _timeline_marks(a, xs, xe) + "</svg>")
+            + _timeline_marks(a, xs, xe, gutter) + "</svg>")

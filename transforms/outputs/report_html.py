@@ -27,12 +27,13 @@ where they are drawn. The SVG charts and their stable class names are in
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from transforms.findings.remits import REMIT_NOTE
 from transforms.frames import join_unique
 from transforms.outputs.summary import set_aside_lines
 from transforms.outputs.report_charts import (
@@ -59,7 +60,7 @@ from transforms.outputs.report_markup import (
     money_series,
     num,
 )
-from transforms.vocab.findings import DOCUMENTATION, MEANING, OVER, SEVERITIES, SEVERITY_ORDER, UNDER
+from transforms.vocab.findings import DOCUMENTATION, MEANING, OVER, SEVERITIES, SEVERITY_ORDER, TITLE, UNDER
 
 #: Run-folder files the report is drawn from: ``render_report`` argument -> file name.
 REPORT_INPUTS: dict[str, str] = {
@@ -69,6 +70,20 @@ REPORT_INPUTS: dict[str, str] = {
 SUMMARY_FILE = "summary.json"
 #: Rank of a severity word, higher is worse: the vocabulary's order (high 3, medium 2, low 1).
 SEVERITY_RANK: dict[str, int] = {s: len(SEVERITIES) - SEVERITY_ORDER[s] for s in SEVERITIES}
+#: Files of a run folder the report links to (relative path -> link text), in page order. A link is
+#: emitted only for a file the caller says is there (``run_files`` of :func:`render_report`).
+LINKED_FILES: dict[str, str] = {
+    "worklist.csv": "worklist.csv (every finding, ordered for action)",
+    "quarantine.csv": "quarantine.csv (rows set aside by validation, with reasons)",
+    "validation/mar/index.html": "MAR validation report",
+    "validation/claims/index.html": "claims validation report",
+}
+#: What :func:`transforms.outputs.files.write_run_files` always writes beside the report.
+ALWAYS_WRITTEN: tuple[str, ...] = ("worklist.csv", "quarantine.csv")
+#: Summary key naming the night audited (the lake's ``audit_date``, ``YYYY-MM-DD``).
+AUDIT_DATE_KEY = "audit_date"
+#: Directions in words, for chart labels.
+DIRECTION_WORDS: dict[str, str] = {OVER: "over-billed", UNDER: "under-billed", DOCUMENTATION: "documentation"}
 #: Columns of :func:`rank_encounters`.
 RANKED_COLUMNS: tuple[str, ...] = (
     "encounter_id", "claim_id", "findings", "over_billed", "under_billed", "documentation", "keys",
@@ -77,9 +92,10 @@ RANKED_COLUMNS: tuple[str, ...] = (
 
 # Chart names re-exported: callers and tests import them from the report module.
 __all__ = [
-    "CLASS_COLOURS", "CLASS_LABELS", "DIRECTION_COLOURS", "REPORT_INPUTS", "SEVERITY_RANK", "SUMMARY_FILE",
-    "codes_for", "hbar_chart", "rank_encounters", "render_report", "render_run_dir", "severity_rank",
-    "timeline_chart", "trend_chart", "trend_from_findings", "wall_time",
+    "ALWAYS_WRITTEN", "AUDIT_DATE_KEY", "CLASS_COLOURS", "CLASS_LABELS", "DIRECTION_COLOURS", "LINKED_FILES",
+    "REPORT_INPUTS", "SEVERITY_RANK", "SUMMARY_FILE", "codes_for", "hbar_chart", "linked_run_files", "night_of",
+    "price_notes", "rank_encounters", "render_report", "render_run_dir", "severity_rank", "timeline_chart",
+    "trend_chart", "trend_from_findings", "wall_time",
 ]
 
 _CSS = """
@@ -121,12 +137,24 @@ svg text.lbl.in.dark { fill: #1f2933; }
 .legend svg { vertical-align: middle; margin-right: 4px; }
 .empty { padding: 14px; border: 1px dashed var(--rule); border-radius: 6px; color: var(--muted); }
 a { color: #1f5f8b; }
+p.night { font-size: 16px; margin: 2px 0 6px; }
+code.key { font-size: 11px; color: var(--muted); background: var(--band); padding: 0 3px; border-radius: 3px; }
+.links { margin: 4px 0 10px; padding-left: 18px; }
+.filters { display: flex; flex-wrap: wrap; gap: 10px; align-items: center; margin: 6px 0; font-size: 13px; }
+.filters input, .filters select { font: inherit; padding: 2px 4px; }
+#all-findings-table td.col-explanation { font-size: 12px; color: #3e4c59; max-width: 520px; }
+#all-findings-table th.sortable { cursor: pointer; }
+#all-findings-table th[aria-sort="ascending"]::after { content: " \25B2"; }
+#all-findings-table th[aria-sort="descending"]::after { content: " \25BC"; }
+tr[hidden] { display: none; }
+.price { color: var(--muted); font-size: 11.5px; }
 @media print {
   @page { size: A4 landscape; margin: 12mm; }
   body { padding: 0; max-width: none; font-size: 10.5pt; }
   h2 { break-after: avoid; }
   section, .encounter, table, svg { break-inside: avoid; }
   a { color: inherit; text-decoration: none; }
+  .filters { display: none; }
 }
 """
 
@@ -261,6 +289,26 @@ def _direction_span(direction: pd.Series, text: pd.Series) -> pd.Series:
     return '<span class="dir-' + esc_series(direction) + '">' + esc_series(text) + "</span>"
 
 
+def _direction_words(direction: pd.Series) -> pd.Series:
+    """Directions in words (:data:`DIRECTION_WORDS`; an unknown one as it is)."""
+    d = direction.astype(str)
+    return d.map(DIRECTION_WORDS).fillna(d)
+
+
+def _titled_list(joined: pd.Series) -> pd.Series:
+    """``", "``-joined finding keys as their :func:`_titled` forms, joined the same way (empty stays empty)."""
+    parts = joined.astype(str).str.split(", ").explode()
+    parts = parts[parts != ""]
+    titled = _titled(parts).groupby(level=0).agg(", ".join)
+    return titled.reindex(joined.index).fillna("")
+
+
+def _titled(keys: pd.Series) -> pd.Series:
+    """Each finding key as its plain title with the key beside it as a small code (both escaped)."""
+    k = keys.astype(object).where(keys.notna(), "").astype(str)
+    return esc_series(k.map(TITLE).fillna(k)) + ' <code class="key">' + esc_series(k) + "</code>"
+
+
 def _cards(summary: dict, findings: pd.DataFrame, administrations: pd.DataFrame) -> str:
     """Headline numbers: encounters, lines, findings per direction and, when present, dollars."""
     direction = findings["direction"].astype(str) if not findings.empty else pd.Series(dtype=str)
@@ -304,9 +352,10 @@ def _set_aside(summary: dict) -> str:
     return "".join(f'<p class="note set-aside">{esc(line)}</p>' for line in set_aside_lines(summary))
 
 
-def _totals(summary: dict, findings: pd.DataFrame, administrations: pd.DataFrame) -> str:
-    """Headline numbers, rows in/kept/quarantined and, when scored, the ground-truth figures."""
-    out = ['<section id="totals"><h2>Totals</h2>', _cards(summary, findings, administrations), _set_aside(summary)]
+def _totals(summary: dict, findings: pd.DataFrame, administrations: pd.DataFrame, night: str) -> str:
+    """Headline numbers of the night, rows in/kept/quarantined and, when scored, the ground-truth figures."""
+    head = f"Totals of {esc(night)}" if night else "Totals of this run"
+    out = [f'<section id="totals"><h2>{head}</h2>', _cards(summary, findings, administrations), _set_aside(summary)]
     rows = summary.get("rows")
     has_rows = isinstance(rows, dict) and bool(rows)
     if has_rows:
@@ -336,17 +385,18 @@ def _by_key(findings: pd.DataFrame) -> str:
                                     **({"usd": ("usd", "sum")} if "usd" in work else {}))
     g = g.reset_index().sort_values(["count", "finding"], ascending=[False, True], kind="mergesort")
     g["meaning"] = g["finding"].map(MEANING).fillna("")
-    chart = hbar_chart(list(g["finding"]), list(g["count"]), direction_colours(g["direction"]),
-                       title="Findings by key")
+    chart = hbar_chart(list(g["finding"].map(TITLE).fillna(g["finding"])), list(g["count"]),
+                       direction_colours(g["direction"]), title="Findings by key")
     cols = ["finding", "direction", "count", "encounters"] + (["usd"] if "usd" in g else []) + ["meaning"]
     table = g[cols].copy()
-    table["direction"] = _direction_span(table["direction"], table["direction"])
+    table["finding"] = _titled(table["finding"])
+    table["direction"] = _direction_span(table["direction"], _direction_words(table["direction"]))
     if "usd" in table:
         table["usd"] = money_series(table["usd"])
     headers = ["finding", "direction", "findings", "encounters"] + (["dollar impact"] if "usd" in g else []) + [
         "meaning"]
     return ('<section id="by-key"><h2>Findings by key</h2><div class="row"><div>' + chart + "</div><div>"
-            + html_table(table, headers, numeric=["count", "encounters", "usd"], raw=["direction"])
+            + html_table(table, headers, numeric=["count", "encounters", "usd"], raw=["finding", "direction"])
             + "</div></div></section>")
 
 
@@ -360,8 +410,8 @@ def _by_direction(findings: pd.DataFrame) -> str:
                                       **({"usd": ("usd", "sum")} if "usd" in work else {}))
     order = [d for d in DIRECTION_ORDER if d in g.index] + sorted(d for d in g.index if d not in DIRECTION_ORDER)
     g = g.reindex(order).reset_index()
-    chart = hbar_chart(list(g["direction"]), list(g["count"]), direction_colours(g["direction"]),
-                       title="Findings by direction")
+    chart = hbar_chart(list(g["direction"].map(DIRECTION_WORDS).fillna(g["direction"])), list(g["count"]),
+                       direction_colours(g["direction"]), title="Findings by direction")
     table = g.copy()
     if "usd" in table:
         table["usd"] = money_series(table["usd"])
@@ -386,21 +436,70 @@ def _dollars(findings: pd.DataFrame) -> str:
     by_key = by_key[by_key["_abs"] > 0]
     cards = "".join(card(esc(money(float(by_dir.get(d, 0.0)))), f"{d}", "over" if d == OVER else
                          "under" if d == UNDER else "") for d in (OVER, UNDER))
-    chart = hbar_chart(list(by_key["finding"]), list(by_key["usd"]), direction_colours(by_key["direction"]),
-                       value_labels=list(money_series(by_key["usd"])), title="Dollar impact by finding key")
+    chart = hbar_chart(list(by_key["finding"].map(TITLE).fillna(by_key["finding"])), list(by_key["usd"]),
+                       direction_colours(by_key["direction"]), value_labels=list(money_series(by_key["usd"])),
+                       title="Dollar impact by finding key")
     body = chart if chart else '<p class="note">No finding has a dollar amount.</p>'
     return (head + '<p class="note">Sum of <code>dollar_impact</code> by direction and by finding key.</p>'
-            f'<div class="cards">{cards}</div>{body}</section>')
+            f'<div class="cards">{cards}</div>{body}{_zero_note(findings)}</section>')
+
+
+#: Why a finding shows no dollars or $0, from what the findings carry (see :func:`price_notes`).
+NOT_PRICED = "not priced: the code has no amount in the fee schedule"
+NO_DOLLARS_DOCUMENTATION = "no dollars: a documentation finding changes no code"
+ZERO_IN_SCHEDULE = "$0 in the fee schedule: no separate payment (e.g. packaged under OPPS status N)"
+ZERO_ON_REMIT = "$0 paid on the 835 remittance"
+ZERO_NO_UNITS = "$0: billed and expected units are equal"
+
+
+def price_notes(findings: pd.DataFrame) -> pd.Series:
+    """Why each finding's dollar impact is empty or $0 (``""`` for any other amount).
+
+    The findings carry no price status, so the reason is told from what
+    they do carry: an empty ``dollar_impact`` is a documentation finding or
+    a code the schedule does not price; $0 with a unit difference is a code
+    the schedule (or the 835, when the explanation says it was priced from
+    the remittance) pays nothing for; $0 without one is no unit difference.
+    All ``""`` when the findings have no ``dollar_impact`` column.
+    """
+    if not _has_dollars(findings):
+        return pd.Series("", index=findings.index, dtype=object)
+    usd = pd.to_numeric(findings["dollar_impact"], errors="coerce")
+    diff = num(findings["billed_units"]) - num(findings["expected_units"])
+    doc = findings["direction"].astype(str).eq(DOCUMENTATION)
+    remit = (findings["explanation"].astype(str).str.contains(REMIT_NOTE.strip(), regex=False)
+             if "explanation" in findings else pd.Series(False, index=findings.index))
+    notes = np.select(
+        [usd.isna() & doc, usd.isna(), usd.eq(0) & diff.eq(0), usd.eq(0) & remit, usd.eq(0)],
+        [NO_DOLLARS_DOCUMENTATION, NOT_PRICED, ZERO_NO_UNITS, ZERO_ON_REMIT, ZERO_IN_SCHEDULE], default="")
+    return pd.Series(notes, index=findings.index, dtype=object)
+
+
+def _zero_note(findings: pd.DataFrame) -> str:
+    """How many findings have no dollars or $0, and why (empty when every finding has an amount)."""
+    counts = price_notes(findings).value_counts()
+    counts = counts[counts.index != ""]
+    if counts.empty:
+        return ""
+    items = "".join(f"<li>{int_text(n)} finding{'s' if n != 1 else ''}: {esc(note)}</li>"
+                    for note, n in counts.sort_index().items())
+    return f'<p class="note">Findings without a dollar amount, or at $0:</p><ul class="price-notes">{items}</ul>'
+
 
 
 def _trend(trend: pd.DataFrame | None) -> str:
-    """The trend chart and table, or a note when there is no trend."""
-    head = '<section id="trend"><h2>Trend across audit dates</h2>'
+    """The trend chart and table under a heading naming its own range, or a note when there is no trend."""
     if trend is None or trend.empty:
-        return head + '<p class="note">No trend: only this run is available.</p></section>'
+        return ('<section id="trend"><h2>Trend across audit dates</h2>'
+                '<p class="note">No trend: only this run is available.</p></section>')
     t = trend.copy()
     t["_day"] = day_labels(t["audit_date"])
     t = t.sort_values("_day", kind="mergesort").reset_index(drop=True)
+    first, last, n = t["_day"].iloc[0], t["_day"].iloc[-1], len(t)
+    span = f"{esc(first)} to {esc(last)}, {n} audit dates" if n > 1 else f"{esc(first)}, one audit date"
+    head = (f'<section id="trend"><h2>Trend across audit dates ({span})</h2>'
+            '<p class="note">Every audit date in the lake up to this night; the totals above are this '
+            "night's only.</p>")
     cols = [c for c in ("findings", "encounters_with_findings", "over_billed", "under_billed", "dollar_impact")
             if c in t]
     table = pd.DataFrame({"audit_date": t["_day"]})
@@ -431,9 +530,9 @@ def _overview(ranked: pd.DataFrame, findings: pd.DataFrame, anchors: pd.Series) 
         "findings": ranked["findings"].astype(str),
         "over": ranked["over_billed"].astype(str),
         "under": ranked["under_billed"].astype(str),
-        "keys": ranked["keys"],
+        "keys": _titled_list(ranked["keys"]),
     })
-    headers = ["#", "encounter", "claim", "findings", "over-billed", "under-billed", "finding keys"]
+    headers = ["#", "encounter", "claim", "findings", "over-billed", "under-billed", "findings by title"]
     if _has_severity(findings):
         # The severity word of each encounter's worst finding (first one on ties).
         sev = (findings.assign(_r=severity_rank(findings["severity"]), _e=findings["encounter_id"].astype(str))
@@ -444,13 +543,15 @@ def _overview(ranked: pd.DataFrame, findings: pd.DataFrame, anchors: pd.Series) 
     if _has_dollars(findings):
         overview["dollars"] = money_series(ranked["dollars"]).to_numpy()
         headers.append("dollar impact")
-    return html_table(overview, headers, numeric=["rank", "findings", "over", "under", "dollars"], raw=["encounter"])
+    return html_table(overview, headers, numeric=["rank", "findings", "over", "under", "dollars"],
+                      raw=["encounter", "keys"])
 
 
 def _codes_table(eid: str, expected: pd.DataFrame, findings: pd.DataFrame) -> str:
     """Expected vs billed units per code of one encounter, findings coloured by direction."""
     codes = codes_for(eid, expected, findings)
-    codes["finding"] = _direction_span(codes["direction"], codes["finding"])
+    codes["finding"] = '<span class="dir-' + esc_series(codes["direction"]) + '">' + _titled_list(codes["finding"]) \
+        + "</span>"
     codes["expected_units"] = codes["expected_units"].astype(str)
     codes["billed_units"] = codes["billed_units"].astype(str)
     return html_table(codes[["hcpcs", "expected_units", "billed_units", "finding"]],
@@ -469,7 +570,7 @@ def _encounter(i: int, row, anchor: str, admins: pd.DataFrame, expected: pd.Data
     chart = (timeline_chart(ad, label=f"Timeline of encounter {eid}") if not ad.empty
              else '<p class="empty">No administration charted for this encounter.</p>')
     fe = findings[findings["_e"] == eid]
-    items = ("<li><b>" + esc_series(fe["finding"]) + "</b> (" + esc_series(fe["hcpcs"]) + "): "
+    items = ("<li><b>" + _titled(fe["finding"]) + "</b> (" + esc_series(fe["hcpcs"]) + "): "
              + esc_series(fe["explanation"] if "explanation" in fe else pd.Series("", index=fe.index))
              + "</li>")
     setting = fe["setting"].astype(str).iloc[0] if "setting" in fe and len(fe) else ""
@@ -480,13 +581,16 @@ def _encounter(i: int, row, anchor: str, admins: pd.DataFrame, expected: pd.Data
             f'<ul>{"".join(items)}</ul></div>')
 
 
-def _top(findings: pd.DataFrame, expected: pd.DataFrame, administrations: pd.DataFrame, top_n: int) -> str:
+def _top(findings: pd.DataFrame, ranked: pd.DataFrame, expected: pd.DataFrame, administrations: pd.DataFrame,
+         top_n: int) -> str:
     """The top encounters: overview table, then per encounter its timeline, codes and explanations.
 
-    One block per encounter of the top ``top_n`` (a handful, not the run):
-    each is its own chart with its own time axis.
+    One block per encounter of the top ``top_n`` of ``ranked``
+    (:func:`rank_encounters`; a handful, not the run): each is its own chart
+    with its own time axis. Every finding of every encounter is in
+    :func:`_all_findings`.
     """
-    ranked = rank_encounters(findings).head(max(0, top_n))
+    ranked = ranked.head(max(0, top_n))
     anchors = "enc-" + pd.Series(np.arange(len(ranked)), dtype="int64").astype(str)
     top_set = set(ranked["encounter_id"])
     admins_id = (administrations["encounter_id"].astype(str) if "encounter_id" in administrations
@@ -511,19 +615,226 @@ def _top(findings: pd.DataFrame, expected: pd.DataFrame, administrations: pd.Dat
     ])
 
 
+# --- every finding -------------------------------------------------------------
+
+#: The filter and sort of the all-findings table: inline, no network, nothing loaded. Without
+#: script the filters stay hidden and the table is a plain, complete table. A fragment such as
+#: ``#key=push_missed&dir=under_billed&q=E26&sort=-dollars`` pre-sets the filters and the sort.
+_FINDINGS_SCRIPT = """
+(function () {
+  var table = document.getElementById("all-findings-table");
+  var form = document.getElementById("all-findings-filters");
+  if (!table || !form) { return; }
+  form.hidden = false;
+  var body = table.tBodies[0], rows = Array.prototype.slice.call(body.rows);
+  var shown = document.getElementById("all-findings-shown");
+  var field = function (name) { return form.querySelector("[name=" + name + "]"); };
+  var q = field("q"), dir = field("dir"), sev = field("sev"), key = field("key");
+  function apply() {
+    var text = q.value.trim().toLowerCase(), n = 0;
+    rows.forEach(function (r) {
+      var ok = (!dir.value || r.getAttribute("data-dir") === dir.value)
+        && (!sev || !sev.value || r.getAttribute("data-sev") === sev.value)
+        && (!key.value || r.getAttribute("data-key") === key.value)
+        && (!text || r.textContent.toLowerCase().indexOf(text) >= 0);
+      r.hidden = !ok;
+      if (ok) { n += 1; }
+    });
+    shown.textContent = String(n);
+  }
+  var heads = Array.prototype.slice.call(table.tHead.rows[0].cells);
+  function sortBy(th, descending) {
+    var i = heads.indexOf(th), numeric = th.getAttribute("data-type") === "num";
+    var value = function (r) {
+      var c = r.cells[i];
+      if (numeric) { var v = parseFloat(c.getAttribute("data-v")); return isNaN(v) ? -Infinity : v; }
+      return c.textContent.trim().toLowerCase();
+    };
+    var keyed = rows.map(function (r, pos) { return [value(r), pos, r]; });
+    keyed.sort(function (a, b) {
+      var d = a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0;
+      return (descending ? -d : d) || a[1] - b[1];
+    });
+    keyed.forEach(function (k) { body.appendChild(k[2]); });
+    heads.forEach(function (h) { h.removeAttribute("aria-sort"); });
+    th.setAttribute("aria-sort", descending ? "descending" : "ascending");
+  }
+  heads.forEach(function (th) {
+    th.classList.add("sortable");
+    th.tabIndex = 0;
+    var toggle = function () { sortBy(th, th.getAttribute("aria-sort") === "ascending"); };
+    th.addEventListener("click", toggle);
+    th.addEventListener("keydown", function (e) { if (e.key === "Enter") { toggle(); } });
+  });
+  form.addEventListener("input", apply);
+  form.addEventListener("change", apply);
+  location.hash.replace(/^#/, "").split("&").forEach(function (pair) {
+    var kv = pair.split("="), name = kv[0], v = decodeURIComponent((kv[1] || "").replace(/\\+/g, " "));
+    if (name === "sort") {
+      var th = table.tHead.querySelector("[data-col='" + v.replace(/^-/, "") + "']");
+      if (th) { sortBy(th, v.charAt(0) === "-"); }
+    } else if (kv.length === 2 && field(name)) { field(name).value = v; }
+  });
+  apply();
+})();
+"""
+
+
+def _options(values: pd.Series, labels: pd.Series | None = None, order: Sequence[str] = ()) -> str:
+    """``<option>`` elements of the distinct values, after an "all" option; labels default to values.
+
+    Values in ``order`` come first in that order, the others sorted.
+    """
+    distinct = set(values.astype(str))
+    v = pd.Series([o for o in order if o in distinct] + sorted(distinct - set(order)), dtype=object)
+    shown = v.map(dict(zip(values.astype(str), labels.astype(str)))) if labels is not None else v
+    return '<option value="">all</option>' + "".join(
+        '<option value="' + esc_series(v) + '">' + esc_series(shown) + "</option>")
+
+
+def _filters(f: pd.DataFrame, total: int) -> str:
+    """The filter controls of the all-findings table, hidden until its script shows them."""
+    sev = (f'<label>Severity <select name="sev">{_options(f["severity"].astype(str), order=SEVERITIES)}'
+           "</select></label>" if _has_severity(f) else "")
+    key = f["finding"].astype(str)
+    return ('<div class="filters" id="all-findings-filters" hidden>'
+            '<label>Search <input type="search" name="q" placeholder="encounter, claim, code or text"></label>'
+            '<label>Direction <select name="dir">'
+            f'{_options(f["direction"], _direction_words(f["direction"]), DIRECTION_ORDER)}</select></label>{sev}'
+            f'<label>Finding <select name="key">{_options(key, key.map(TITLE).fillna(key))}</select></label>'
+            f'<span><b id="all-findings-shown">{total}</b> of {total} shown</span></div>')
+
+
+#: Columns of the all-findings table drawn right-aligned (amounts).
+_RIGHT_ALIGNED = frozenset({"billed", "expected", "difference", "dollars"})
+
+
+def _finding_cells(f: pd.DataFrame, anchors: pd.Series) -> list[tuple[str, str, pd.Series, pd.Series | None]]:
+    """The columns of the all-findings table: (column id, header, cell HTML, sort value or ``None``).
+
+    ``anchors``: encounter id -> anchor of its timeline (the top encounters only).
+    """
+    eid = f["encounter_id"].astype(str)
+    anchor = eid.map(anchors)
+    encounter = ('<a href="#' + esc_series(anchor.fillna("")) + '">' + esc_series(eid) + "</a>").where(
+        anchor.notna(), esc_series(eid))
+    billed, expected = num(f["billed_units"]), num(f["expected_units"])
+    diff = billed - expected
+    units = lambda v: v.map("{:g}".format)  # noqa: E731  (units are whole numbers; text as written)
+    cols = [
+        ("encounter", "encounter", encounter, None),
+        ("claim", "claim", esc_series(f["claim_id"]) if "claim_id" in f else pd.Series("", index=f.index), None),
+        ("code", "code", esc_series(f["hcpcs"]), None),
+        ("finding", "finding", _titled(f["finding"]), None),
+        ("direction", "direction", _direction_span(f["direction"], _direction_words(f["direction"])), None),
+    ]
+    if _has_severity(f):
+        cols.append(("severity", "severity", esc_series(f["severity"]), severity_rank(f["severity"])))
+    cols += [
+        ("billed", "billed units", units(billed), billed),
+        ("expected", "expected units", units(expected), expected),
+        ("difference", "difference", diff.map("{:+g}".format).where(diff != 0, "0"), diff),
+    ]
+    if _has_dollars(f):
+        usd = pd.to_numeric(f["dollar_impact"], errors="coerce")
+        note = price_notes(f)
+        text = money_series(usd.fillna(0.0)).where(usd.notna(), "\u2014")
+        cell = esc_series(text) + ('<div class="price">' + esc_series(note) + "</div>").where(note != "", "")
+        cols.append(("dollars", "dollar impact", cell, usd))
+    explanation = f["explanation"] if "explanation" in f else pd.Series("", index=f.index)
+    cols.append(("explanation", "explanation", esc_series(explanation), None))
+    return cols
+
+
+def _all_findings(findings: pd.DataFrame, ranked: pd.DataFrame, top_n: int) -> str:
+    """Every finding in one table, in the order of the encounter ranking; filterable and sortable by script.
+
+    Each finding of every encounter is here (the timelines above are the top
+    ``top_n`` only); an encounter with a timeline links to it.
+    """
+    order = pd.Series(np.arange(len(ranked)), index=ranked["encounter_id"].astype(str))
+    f = findings.assign(_pos=findings["encounter_id"].astype(str).map(order).to_numpy(),
+                        _code=findings["hcpcs"].astype(str))
+    f = f.sort_values(["_pos", "_code"], kind="mergesort").reset_index(drop=True)
+    top = ranked["encounter_id"].astype(str).head(max(0, top_n))
+    anchors = pd.Series("enc-" + pd.Series(np.arange(len(top))).astype(str).to_numpy(), index=top.to_numpy())
+    cols = _finding_cells(f, anchors)
+    sortable_numbers = {c for c, _, _, v in cols if v is not None}
+    head = "".join(
+        f'<th data-col="{c}"' + (' data-type="num"' if c in sortable_numbers else "")
+        + (' class="num"' if c in _RIGHT_ALIGNED else "") + f">{esc(h)}</th>" for c, h, _, _ in cols)
+    sev = esc_series(f["severity"]) if _has_severity(f) else pd.Series("", index=f.index)
+    rows = ('<tr data-dir="' + esc_series(f["direction"]) + '" data-sev="' + sev + '" data-key="'
+            + esc_series(f["finding"]) + '">')
+    for c, _, cell, value in cols:  # one pass per column; the rows are built in bulk
+        if value is None:
+            rows = rows + f'<td class="col-{c}">' + cell + "</td>"
+        else:
+            v = value.astype(float).map("{:g}".format).where(value.notna(), "")
+            css = "num" if c in _RIGHT_ALIGNED else f"col-{c}"
+            rows = rows + f'<td class="{css}" data-v="' + v + '">' + cell + "</td>"
+    n = len(f)
+    note = (f"All {int_text(n)} findings of {int_text(len(ranked))} encounters, the encounters in the order above. "
+            "Encounters with a timeline above link to it; for any other, <code>infusion-audit explain "
+            "&lt;encounter&gt; --run &lt;this folder&gt;</code> prints its timeline and lines.")
+    return (f'<section id="all-findings"><h2>Every finding ({int_text(n)})</h2><p class="note">{note}</p>'
+            + _filters(f, n)
+            + f'<table id="all-findings-table"><thead><tr>{head}</tr></thead><tbody>{"".join(rows + "</tr>")}'
+            "</tbody></table>" + f"<script>{_FINDINGS_SCRIPT}</script></section>")
+
+
+def linked_run_files(run_dir: Path) -> tuple[str, ...]:
+    """The files of :data:`LINKED_FILES` present in ``run_dir`` (relative paths, in page order).
+
+    A caller rendering a report into a run folder passes this as
+    ``run_files`` so the page links exactly the files that are there.
+    """
+    run_dir = Path(run_dir)
+    return tuple(name for name in LINKED_FILES if (run_dir / name).is_file())
+
+
+def _files(run_files: Iterable[str] | None) -> str:
+    """Links to the run's other files (relative, only those present); empty when none are."""
+    present = set(ALWAYS_WRITTEN if run_files is None else run_files)
+    items = "".join(f'<li><a href="{esc(name)}">{esc(text)}</a></li>'
+                    for name, text in LINKED_FILES.items() if name in present)
+    if not items:
+        return ""
+    return f'<section id="files"><h2>Files of this run</h2><ul class="links">{items}</ul></section>'
+
+
 # --- public API ------------------------------------------------------------
 
-def _meta(summary: dict, trend: pd.DataFrame | None) -> str:
-    """The line under the title: policy, audit dates, the no-identifier note."""
+def night_of(summary: dict, expected: pd.DataFrame) -> tuple[str, str]:
+    """The night the report is about, as (short label, sentence).
+
+    The run summary's :data:`AUDIT_DATE_KEY` when it has one (a nightly run);
+    else the service dates of the expected lines (a files-in audit has no
+    night of its own); ``("", "")`` when neither is known.
+    """
+    day = summary.get(AUDIT_DATE_KEY)
+    if day:
+        label = day_labels(pd.Series([str(day)], dtype=object))[0]
+        return f"the night of {label}", f"Night audited: <b>{esc(label)}</b>"
+    dates = (sorted(set(day_labels(expected["service_date"].astype(str)))) if "service_date" in expected
+             else [])
+    dates = [d for d in dates if d]
+    if not dates:
+        return "", ""
+    span = dates[0] if len(dates) == 1 else f"{dates[0]} to {dates[-1]}"
+    word = "Service date" if len(dates) == 1 else "Service dates"
+    return f"service dates {span}" if len(dates) > 1 else f"service date {span}", (
+        f"{word} audited: <b>{esc(span)}</b> (from the expected lines; this run names no audit night)")
+
+
+def _meta(summary: dict, night_line: str) -> str:
+    """The lines under the title: the night audited, the policy, the no-identifier note."""
     meta = []
     if summary.get("policy"):
         meta.append(f"Policy <b>{esc(summary['policy'])}</b>")
-    if trend is not None and not trend.empty:
-        days = day_labels(trend["audit_date"])
-        meta.append(f"audit dates {esc(min(days))} to {esc(max(days))}" if len(set(days)) > 1
-                    else f"audit date {esc(days[0])}")
     meta.append("no patient identifiers: encounters and claims are shown by id")
-    return f'<p class="meta">{" · ".join(meta)}</p>'
+    night = f'<p class="night">{night_line}</p>' if night_line else ""
+    return f'{night}<p class="meta">{" · ".join(meta)}</p>'
 
 
 def render_report(
@@ -535,6 +846,7 @@ def render_report(
     trend: pd.DataFrame | None = None,
     title: str = "Infusion claim audit",
     top_n: int = 10,
+    run_files: Iterable[str] | None = None,
 ) -> str:
     """The run's report as one self-contained HTML page.
 
@@ -550,28 +862,40 @@ def render_report(
             are ISO strings with an offset or timestamps, drawn on their
             local clock.
         summary: the run summary (``rows``, ``encounters_audited``,
-            ``policy``, ``expected_lines``, optional ``score``); missing
-            keys are derived from the frames or left out.
+            ``policy``, ``expected_lines``, optional ``score`` and
+            :data:`AUDIT_DATE_KEY`, the night audited); missing keys are
+            derived from the frames or left out.
         trend: one row per ``audit_date`` with ``findings``,
             ``encounters_with_findings``, ``over_billed``, ``under_billed``
             and optionally ``dollar_impact``; ``None`` for no trend.
         title: page title and heading.
-        top_n: number of encounters drawn as timelines.
+        top_n: number of encounters drawn as timelines (every finding is in
+            the all-findings table whatever ``top_n``).
+        run_files: relative paths of the files present in the run folder
+            (:func:`linked_run_files`); the page links those of
+            :data:`LINKED_FILES` only. ``None``: the files ``write_run_files``
+            always writes (:data:`ALWAYS_WRITTEN`), no validation pages.
 
     Returns:
-        The HTML document (UTF-8 text). It references no external resource.
+        The HTML document (UTF-8 text). It references no external resource:
+        its links are relative, to files of the run folder, and its one
+        script is inline.
     """
-    body = [f"<h1>{esc(title)}</h1>", _meta(summary, trend), _totals(summary, findings, administrations)]
+    night, night_line = night_of(summary, expected)
+    body = [f"<h1>{esc(title)}</h1>", _meta(summary, night_line), _totals(summary, findings, administrations, night),
+            _files(run_files)]
     if findings.empty:
         body.append('<section id="findings"><h2>Findings</h2><p class="empty">No findings: every billed '
                     "drug-administration line matched what the MAR supports.</p></section>")
-        body.append(_trend(trend))
     else:
-        body += [_by_key(findings), _by_direction(findings), _dollars(findings), _trend(trend),
-                 _top(findings, expected, administrations, top_n)]
+        ranked = rank_encounters(findings)
+        body += [_by_key(findings), _by_direction(findings), _dollars(findings),
+                 _top(findings, ranked, expected, administrations, top_n), _all_findings(findings, ranked, top_n)]
+    body.append(_trend(trend))
+    page_title = f"{title}, {night}" if night else title
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             '<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f"<title>{esc(title)}</title><style>{_CSS}</style></head>\n<body>\n"
+            f"<title>{esc(page_title)}</title><style>{_CSS}</style></head>\n<body>\n"
             + "\n".join(body) + "\n</body></html>\n")
 
 
@@ -620,9 +944,11 @@ def render_run_dir(out_dir: Path, *, trend: pd.DataFrame | None = None, title: s
 
     Reads the files of :data:`REPORT_INPUTS` (every column as text, missing
     as ``""``) and :data:`SUMMARY_FILE`; numbers are parsed where they are
-    drawn. For the folder :func:`transforms.outputs.files.write_run_files`
-    wrote, the page equals the ``report.html`` it wrote (same ``trend``,
-    default ``title`` and ``top_n``).
+    drawn. The page links the files of :data:`LINKED_FILES` the folder
+    holds (:func:`linked_run_files`). For the folder
+    :func:`transforms.outputs.files.write_run_files` wrote, the page equals
+    the ``report.html`` it wrote (same ``trend``, default ``title`` and
+    ``top_n``) when that call was given the same ``run_files``.
 
     Args:
         out_dir: the run folder.
@@ -637,4 +963,5 @@ def render_run_dir(out_dir: Path, *, trend: pd.DataFrame | None = None, title: s
     frames = {arg: pd.read_csv(out_dir / name, dtype=str, keep_default_na=False)
               for arg, name in REPORT_INPUTS.items()}
     summary = json.loads((out_dir / SUMMARY_FILE).read_text(encoding="utf-8"))
-    return render_report(**frames, summary=summary, trend=trend, title=title, top_n=top_n)
+    return render_report(**frames, summary=summary, trend=trend, title=title, top_n=top_n,
+                         run_files=linked_run_files(out_dir))

@@ -2,7 +2,9 @@
 
 Keys are stable: the lake, the dashboards and the coders' worklists rely on
 them. Each key has a direction and a one-line meaning (our own words, with the
-rule id of ../shared/domain/coding-rules.md).
+rule id of ../shared/domain/coding-rules.md), a short plain title for people
+(:data:`TITLE`) and what to check first (:data:`CHECK`); ``docs/findings.md``
+is generated from them (``python -m transforms.outputs.finding_docs``).
 """
 
 from __future__ import annotations
@@ -95,3 +97,90 @@ HIGH_KEYS: frozenset[str] = frozenset(
     {"second_initial_without_second_site", "no_administration_charted", "professional_in_facility_pos",
      "facility_only_code_on_professional"}
 )
+
+#: A short plain-language title per key, for people (reports, worklists, docs): our own words,
+#: never a code descriptor. The key stays the stable identifier; the title may be reworded.
+TITLE: dict[str, str] = {
+    "concurrent_billed_twice": "Concurrent infusion billed twice",
+    "concurrent_different_sites": "Concurrent infusion billed across two access sites",
+    "concurrent_mixed_bag": "Concurrent infusion billed for drugs mixed in one bag",
+    "concurrent_with_hydration": "Concurrent infusion billed beside hydration only",
+    "concurrent_no_overlap": "Concurrent infusion billed without an overlap",
+    "concurrent_not_supported": "Concurrent infusion the rules do not allow",
+    "concurrent_missed": "Concurrent infusion not billed",
+    "sequential_same_drug": "Sequential infusion billed for the same drug",
+    "sequential_not_supported": "Sequential infusion not supported",
+    "sequential_missed": "Sequential infusion not billed",
+    "second_initial_without_second_site": "Second initial service without a second site",
+    "second_initial_missed": "Second initial service not billed",
+    "initial_wrong_family": "Initial code out of the hierarchy",
+    "infusion_under_16_minutes": "Infusion code for 15 minutes or less",
+    "additional_hours_overcounted": "Too many additional hours billed",
+    "additional_hours_undercounted": "Additional hours not all billed",
+    "hydration_during_drug": "Hydration billed while a drug ran",
+    "hydration_under_31_minutes": "Hydration under 31 minutes",
+    "repeat_push_within_30_minutes": "Repeat push within 30 minutes",
+    "repeat_push_not_supported": "Repeat push not supported",
+    "push_not_supported": "Push not supported",
+    "push_missed": "Push not billed",
+    "code_not_supported": "Code not supported by the MAR",
+    "code_missed": "Code supported but not billed",
+    "administration_not_billed": "Charted, nothing billed",
+    "no_administration_charted": "Billed, nothing charted",
+    "professional_in_facility_pos": "Physician claim in a facility place of service",
+    "facility_only_code_on_professional": "Facility-only code on a physician claim",
+    "mue_exceeded": "Units above the MUE limit",
+    "ptp_pair_without_modifier": "NCCI code pair without a modifier",
+    "missing_stop_time": "Infusion without a stop time",
+    "drug_not_classified": "Drug not in the drug reference",
+    "mar_event_not_used": "MAR event left out of the timing",
+}
+
+#: What a coder checks first for each key (on the MAR or the claim), in our own words.
+CHECK: dict[str, str] = {
+    "concurrent_billed_twice": "Keep one concurrent unit per encounter; look for a duplicated charge line.",
+    "concurrent_different_sites": "Confirm both access sites on the MAR; if both were in use at once, bill a "
+    "second initial service with XU instead of 96368.",
+    "concurrent_mixed_bag": "Check the bag's components on the MAR: drugs mixed in one bag are one infusion.",
+    "concurrent_with_hydration": "Check that the overlapping infusion was a drug, not a plain fluid.",
+    "concurrent_no_overlap": "Compare the start and stop times of the two drug infusions on the one access.",
+    "concurrent_not_supported": "Check the drugs' classes and how many overlaps were billed against the policy.",
+    "concurrent_missed": "Confirm the overlap times and the shared access site, then add 96368.",
+    "sequential_same_drug": "Move the new bag's time onto the additional-hour code of the first infusion.",
+    "sequential_not_supported": "Look on the MAR for a second, different drug infused after the first.",
+    "sequential_missed": "Confirm the second drug and its minutes, then add the sequential code.",
+    "second_initial_without_second_site": "Check the access sites charted: without a second site in use at the "
+    "same time, only one initial code.",
+    "second_initial_missed": "Confirm both sites were in use at once, then add the second initial code with XU.",
+    "initial_wrong_family": "Re-order the lines: chemotherapy before therapeutic before hydration, infusion "
+    "before push.",
+    "infusion_under_16_minutes": "Check the start and stop times; 15 active minutes or less is a push or "
+    "injection.",
+    "additional_hours_overcounted": "Recount the active minutes (pauses left out) against the hour thresholds.",
+    "additional_hours_undercounted": "Recount the active minutes; add the missing hour units.",
+    "hydration_during_drug": "Take out the minutes a drug infusion ran alongside the fluid; only the rest counts.",
+    "hydration_under_31_minutes": "Check the fluid's start and stop: fewer than 31 creditable minutes is not "
+    "billed.",
+    "repeat_push_within_30_minutes": "Check the times of the two pushes of the same drug.",
+    "repeat_push_not_supported": "Look on the MAR for a second push of the same drug.",
+    "push_not_supported": "Look on the MAR for the push (time, route); remove the line if there is none.",
+    "push_missed": "Confirm the push on the MAR and add the push code.",
+    "code_not_supported": "Look for the administration the line bills; remove the line if none was charted.",
+    "code_missed": "Confirm the administration on the MAR and add the line.",
+    "administration_not_billed": "Check whether the claim is still to come, was held or was dropped.",
+    "no_administration_charted": "Look for a MAR in another system or a wrong encounter number.",
+    "professional_in_facility_pos": "In a facility the hospital bills the administration: take it off the "
+    "physician claim.",
+    "facility_only_code_on_professional": "Take 96376 off the physician claim.",
+    "mue_exceeded": "Check the units per line and per date against the MUE; correct or document them.",
+    "ptp_pair_without_modifier": "Check whether the two services were distinct; add the modifier the edit allows "
+    "or remove the second code.",
+    "missing_stop_time": "Ask for the stop time to be charted: the units depend on it.",
+    "drug_not_classified": "Add the drug to the drug reference (drugs.csv) with its class.",
+    "mar_event_not_used": "Read the bag's start, stop, rate changes and pauses in order on the MAR.",
+}
+
+
+def title_of(key: str) -> str:
+    """The plain title of a finding key; an unknown key is shown as itself."""
+    return TITLE.get(key, key)

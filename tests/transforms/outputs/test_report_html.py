@@ -8,6 +8,7 @@ import pytest
 from transforms.vocab.codes import CHEMO_INITIAL, HYDRATION_HOUR, THER_INITIAL, THER_PUSH_NEW_DRUG
 from transforms.vocab.findings import FINDING_KEYS, SEVERITIES
 from transforms.outputs.report_html import (
+    ALWAYS_WRITTEN,
     codes_for,
     rank_encounters,
     render_report,
@@ -18,6 +19,11 @@ from transforms.outputs.report_html import (
 )
 
 EVIL = "<script>alert('x')</script> & saline"
+
+
+def inline_script(html: str) -> str:
+    """The text of the page's one inline script."""
+    return html.split("<script>", 1)[1].split("</script>", 1)[0]
 
 
 def _admin(enc, aid, drug, cls, kind, start, end, minutes, role="initial"):
@@ -119,7 +125,7 @@ def test_every_finding_key_appears_with_its_bar(expected, admins, summary):
 
 def test_drug_and_explanation_text_is_escaped(findings, expected, admins, summary):
     html = render(findings, expected, admins, summary)
-    assert "<script" not in html.lower()
+    assert html.lower().count("<script") == 1 and "alert(" not in inline_script(html)  # only the table's own
     assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; &amp; saline" in html
     assert "&lt;vancomycin&gt; &amp; co" in html
     assert "<vancomycin>" not in html
@@ -163,10 +169,13 @@ def test_no_external_resources(findings, expected, admins, summary):
                           "encounters_with_findings": [2, 2], "over_billed": [2, 1], "under_billed": [1, 1]})
     html = render(findings, expected, admins, summary, trend=trend)
     refs = re.findall(r"""\b(?:src|href|xlink:href|action|poster|data)\s*=\s*["']?([^"'\s>]*)""", html, re.I)
-    assert refs and all(r.startswith("#") for r in refs), refs
+    # in-page anchors, and relative links to the files write_run_files always writes beside the report
+    assert refs and all(r.startswith("#") or r in ALWAYS_WRITTEN for r in refs), refs
     lowered = html.lower()
-    for bad in ("http://", "https://", "//cdn", "url(", "@import", "<script", "<link", "<img", "<iframe"):
+    for bad in ("http://", "https://", "//cdn", "url(", "@import", "<link", "<img", "<iframe", "<script src",
+                "fetch(", "xmlhttprequest", "import("):
         assert bad not in lowered
+    assert lowered.count("<script") == 1 and lowered.count("<script>") == 1  # one inline script, nothing loaded
 
 
 def test_no_patient_identifier(findings, expected, admins, summary):
@@ -273,7 +282,8 @@ def test_render_run_dir_reads_text_columns(tmp_path, findings, expected, admins,
     admins.drop(columns="patient_id").to_csv(tmp_path / "administrations.csv", index=False)
     (tmp_path / "summary.json").write_text(json.dumps(summary))
     html = render_run_dir(tmp_path)
-    assert html == render(findings, expected, admins, summary)
+    assert html == render(findings, expected, admins, summary, run_files=())  # the folder has no other file
+    assert 'href="worklist.csv"' not in html
 
 
 @pytest.mark.parametrize("days", [1, 20, 30, 45, 400])

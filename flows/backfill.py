@@ -15,6 +15,20 @@ settings (policy, time zone, drug list, fee schedule, NCCI tables...) changed. T
 
 Days run in date order: the audit of a day reads the ``lookback_days``
 before it from the lake, so the earlier days must be ingested first.
+
+Distributed (``Settings.dask_address``, the CLI's ``--dask``; :mod:`flows.runners`,
+docs/distributed.md): the days run in phases, so no answer depends on how
+the tasks are scheduled. Phase 1 ingests every day in parallel
+(:func:`ingest_day_task`: validate, commit the inputs to the lake); phase 2
+audits every day in parallel from the lake (:func:`audit_day_task`): a day's
+audit reads only input partitions of days <= it, all committed in phase 1;
+phase 3 redraws the recomputed days' report trend, which reads the other
+days' findings. Both phases are cached per day with :func:`day_cache_key`
+(phase 1 without the lookback extracts, phase 2 with them, each under its own
+key version); a day ingested again is always audited again (its ingest
+removed its findings), so the lake never holds findings of replaced inputs.
+The one-process path and the phased path keep separate cache entries: a
+one-process day is one task, a phased day two.
 """
 
 from __future__ import annotations
@@ -29,9 +43,9 @@ from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger, task
-from prefect.cache_policies import CachePolicy
+from prefect.cache_policies import NO_CACHE, CachePolicy
 
-from flows import pipeline
+from flows import pipeline, runners
 from flows.pipeline import MissingExtracts, extract_paths
 from flows.settings import Settings, content_digest
 from transforms.ingest.readers import ExtractError
@@ -40,6 +54,9 @@ from transforms.outputs import lake
 
 #: Bump to invalidate every cached day at once (e.g. after changing the key).
 CACHE_KEY_VERSION = "backfill-day-v2"
+#: Key versions of the two phases of a distributed backfill (see module doc).
+INGEST_KEY_VERSION = "backfill-ingest-v1"
+AUDIT_KEY_VERSION = "backfill-audit-v1"
 #: Libraries whose version can change an output byte.
 _KEY_LIBRARIES = ("pandas", "pyarrow", "numpy", "great_expectations")
 _PACKAGES_ROOT = Path(__file__).resolve().parents[1]  # site-packages or the checkout
@@ -90,7 +107,7 @@ def _inputs_digest(paths: pipeline.Inputs) -> list[tuple[str, str]]:
 
 def day_cache_key(
     day: date, mar_path: pipeline.Inputs, claims_path: pipeline.Inputs, settings: Settings, run_dir: Path,
-    lookback_inputs: tuple[Path, ...] = (),
+    lookback_inputs: tuple[Path, ...] = (), version: str = CACHE_KEY_VERSION,
 ) -> str:
     """The cache key of one backfilled day (hex sha256).
 
@@ -100,9 +117,10 @@ def day_cache_key(
     (:meth:`Settings.cache_key_parts`: policy, time zone, lookback, lake root,
     and the bytes of the drug list, fee schedule and NCCI tables), and the run
     folder, so a cached result always names files that this configuration wrote.
+    ``version`` tells the one-process task and the two distributed phases apart.
     """
     parts: dict[str, Any] = {
-        "version": CACHE_KEY_VERSION,
+        "version": version,
         "day": day.isoformat(),
         "mar": _inputs_digest(mar_path),
         "claims": _inputs_digest(claims_path),
@@ -119,6 +137,16 @@ def _cache_key_fn(_ctx: object, params: dict[str, Any]) -> str:
         params["day"], params["mar_path"], params["claims_path"], params["settings"], params["run_dir"],
         tuple(params.get("lookback_inputs") or ()),
     )
+
+
+def _ingest_key_fn(_ctx: object, params: dict[str, Any]) -> str:
+    return day_cache_key(params["day"], params["mar_path"], params["claims_path"], params["settings"],
+                         params["run_dir"], version=INGEST_KEY_VERSION)
+
+
+def _audit_key_fn(_ctx: object, params: dict[str, Any]) -> str:
+    return day_cache_key(params["day"], params["mar_path"], params["claims_path"], params["settings"],
+                         params["run_dir"], tuple(params["lookback_inputs"]), version=AUDIT_KEY_VERSION)
 
 
 def _retry_on_io_error(_task: object, _task_run: object, state: Any) -> bool:
@@ -149,6 +177,11 @@ def backfill_day(
     ``lookback_inputs`` only feeds the cache key (see :func:`day_cache_key`).
     """
     summary = pipeline.nightly_day(day, mar_path, claims_path, settings, run_dir)
+    return _day_result(day, summary, run_dir)
+
+
+def _day_result(day: date, summary: dict[str, Any], run_dir: Path) -> dict[str, Any]:
+    """A day's small, JSON-able task result (logged: counts only, no identifiers)."""
     get_run_logger().info("%s: %s findings, %s expected lines", day, summary["findings"], summary["expected_lines"])
     return {
         "day": day.isoformat(),
@@ -224,6 +257,129 @@ def _run_day(day: date, extracts_root: Path, settings: Settings, force: bool, re
     return {"status": "failed", "reason": reason}
 
 
+# --- the distributed path: phases of parallel tasks ---------------------------
+
+_PHASE_TASK = dict(retries=2, retry_delay_seconds=[2, 10], retry_condition_fn=_retry_on_io_error,
+                   persist_result=True, cache_result_in_memory=False)
+
+
+@task(name="ingest-day", task_run_name="ingest-{day}",
+      cache_policy=CachePolicy.from_cache_key_fn(_ingest_key_fn), **_PHASE_TASK)  # type: ignore[call-overload]
+def ingest_day_task(
+    day: date, mar_path: pipeline.Inputs, claims_path: pipeline.Inputs, settings: Settings, run_dir: Path,
+) -> dict[str, Any]:
+    """Phase 1: validate one day's extracts and commit them to the lake
+    (:func:`flows.pipeline.ingest_day_verdicts`); returns the row counts and usability verdicts."""
+    rows, verdicts = pipeline.ingest_day_verdicts(day, mar_path, claims_path, settings, run_dir)
+    return {"rows": rows, "set_aside": verdicts}
+
+
+@task(name="audit-day", task_run_name="audit-{day}",
+      cache_policy=CachePolicy.from_cache_key_fn(_audit_key_fn), **_PHASE_TASK)  # type: ignore[call-overload]
+def audit_day_task(
+    day: date, mar_path: pipeline.Inputs, claims_path: pipeline.Inputs, settings: Settings, run_dir: Path,
+    lookback_inputs: tuple[Path, ...], ingested: dict[str, Any],
+) -> dict[str, Any]:
+    """Phase 2: audit one day from the lake and publish it, without the report's trend
+    (:func:`flows.pipeline.audit_day_from_lake`). The extract paths and
+    ``lookback_inputs`` only feed the cache key; ``ingested`` is phase 1's result."""
+    summary = pipeline.audit_day_from_lake(day, settings, run_dir, ingested["rows"], ingested["set_aside"],
+                                           trend=False)
+    return _day_result(day, summary, run_dir)
+
+
+@task(name="report-trend", task_run_name="report-{day}", cache_policy=NO_CACHE, persist_result=False)
+def report_trend_task(day: date, settings: Settings, run_dir: Path) -> str:
+    """Phase 3: redraw a recomputed day's report with the lake's trend up to it."""
+    return str(pipeline.render_report_with_trend(day, settings, run_dir))
+
+
+def inputs_present(day: date, settings: Settings) -> bool:
+    """Whether the lake holds the day's input partitions (else phase 1 is recomputed)."""
+    return all((lake.dataset_path(settings.lake_root, name) / f"{lake.PARTITION_KEY}={day.isoformat()}").is_dir()
+               for name in ("mar_events", "claim_lines", "quarantine"))
+
+
+def _finished(futures: dict[date, Any], progress: tuple[int, int] | None) -> dict[date, Any]:
+    """Wait for every future; the final state of each (progress: ``(done before, total)``)."""
+    from prefect.futures import as_completed
+
+    if progress is not None:
+        done, total = progress
+        day_of = {future.task_run_id: day for day, future in futures.items()}
+        for n, future in enumerate(as_completed(list(futures.values())), start=done + 1):
+            _draw_progress(n, total, "done" if n >= total else day_of[future.task_run_id].isoformat())
+    states = {}
+    for day, future in futures.items():
+        future.wait()
+        states[day] = future.state
+    return states
+
+
+def _outcome(state: Any, day: date, log: Any) -> dict[str, Any] | None:
+    """``None`` for a completed state, else the day's ``failed`` entry (logged)."""
+    if state.is_completed():
+        return None
+    reason = _failure_reason(state)
+    log.error("%s failed: %s", day, reason)
+    return {"status": "failed", "reason": reason}
+
+
+def _run_in_phases(
+    days: list[date], extracts_root: Path, settings: Settings, force: bool, results_dir: Path, progress: bool,
+) -> dict[str, dict[str, Any]]:
+    """Every day through phase 1 (ingest), then phase 2 (audit), then phase 3 (report trend); see module doc."""
+    log = get_run_logger()
+    out: dict[str, dict[str, Any]] = {}
+    plans: dict[date, tuple[list[Path], list[Path], Path]] = {}
+    for day in days:
+        try:
+            plans[day] = (*extract_paths(extracts_root, day), settings.run_dir(day))
+        except MissingExtracts as exc:
+            log.warning("skipped %s", exc)
+            out[day.isoformat()] = {"status": "skipped", "reason": str(exc)}
+    total = 2 * len(plans)
+    ingest = {day: ingest_day_task.with_options(
+        result_storage=results_dir, refresh_cache=force or not inputs_present(day, settings),
+    ).submit(day, mar, claims, settings, run_dir) for day, (mar, claims, run_dir) in plans.items()}
+    audits, ingested_now = {}, set()
+    for day, state in _finished(ingest, (0, total) if progress else None).items():
+        if (failed := _outcome(state, day, log)) is not None:
+            out[day.isoformat()] = failed
+            continue
+        mar, claims, run_dir = plans[day]
+        fresh = state.name != "Cached"  # ingested again: its findings were removed, so audit again
+        ingested_now |= {day} if fresh else set()
+        audits[day] = audit_day_task.with_options(
+            result_storage=results_dir, refresh_cache=force or fresh or not outputs_present(day, settings, run_dir),
+        ).submit(day, mar, claims, settings, run_dir, _lookback_inputs(extracts_root, day, settings.lookback_days),
+                 state.result())
+    recomputed = []
+    for day, state in _finished(audits, (len(plans), total) if progress else None).items():
+        if (failed := _outcome(state, day, log)) is not None:
+            out[day.isoformat()] = failed
+            continue
+        cached = state.name == "Cached" and day not in ingested_now
+        out[day.isoformat()] = {"status": "cached" if cached else "computed", **state.result()}
+        recomputed += [] if cached else [day]
+    _finished({day: report_trend_task.submit(day, settings, plans[day][2]) for day in recomputed}, None)
+    return {d: out[d] for d in sorted(out)}
+
+
+def _run_one_by_one(
+    days: list[date], extracts_root: Path, settings: Settings, force: bool, results_dir: Path, progress: bool,
+) -> dict[str, dict[str, Any]]:
+    """Every day through the cached one-process task, in date order."""
+    out: dict[str, dict[str, Any]] = {}
+    for n, day in enumerate(days):
+        if progress:
+            _draw_progress(n, len(days), day.isoformat())
+        out[day.isoformat()] = _run_day(day, extracts_root, settings, force, results_dir)
+    if progress:
+        _draw_progress(len(days), len(days), "done")
+    return out
+
+
 @flow(name="backfill", flow_run_name="backfill-{start}-{end}", validate_parameters=False)
 def backfill_flow(
     start: date,
@@ -245,6 +401,10 @@ def backfill_flow(
             (default ``<lake>/../.prefect-results``).
         progress: draw a progress bar on standard error (the CLI does).
 
+    ``settings.dask_address`` set: the days run in phases of parallel tasks
+    (see module doc) on this flow's task runner; call :func:`run_backfill`,
+    which builds that runner and shares the Prefect API with the workers.
+
     Returns:
         JSON-able: ``days`` maps each date to ``status`` (``computed``,
         ``cached``, ``skipped`` or ``failed``) with the task's result or a
@@ -258,15 +418,11 @@ def backfill_flow(
     results_dir = Path(results_dir or settings.results_dir).resolve()
     results_dir.mkdir(parents=True, exist_ok=True)
     log = get_run_logger()
-    days: dict[str, dict[str, Any]] = {}
-    total = (end - start).days + 1
-    for offset in range(total):
-        day = start + timedelta(days=offset)
-        if progress:
-            _draw_progress(offset, total, day.isoformat())
-        days[day.isoformat()] = _run_day(day, extracts_root, settings, force, results_dir)
-    if progress:
-        _draw_progress(total, total, "done")
+    dates = [start + timedelta(days=offset) for offset in range((end - start).days + 1)]
+    if settings.dask_address is not None:
+        days = _run_in_phases(dates, extracts_root, settings, force, results_dir, progress)
+    else:
+        days = _run_one_by_one(dates, extracts_root, settings, force, results_dir, progress)
     outcome = {s: [d for d, v in days.items() if v["status"] == s] for s in ("computed", "cached", "skipped", "failed")}
     log.info("backfill %s..%s: %s", start, end, {s: len(v) for s, v in outcome.items()})
     return {
@@ -279,3 +435,24 @@ def backfill_flow(
         "days": days,
         **outcome,
     }
+
+
+def run_backfill(
+    start: date, end: date, extracts_root: Path, settings: Settings, **options: Any,
+) -> Any:
+    """:func:`backfill_flow` on the task runner that ``settings.dask_address`` names
+    (:func:`flows.runners.task_runner`), with one Prefect API shared by every
+    Dask worker (:func:`flows.runners.shared_prefect_api`): the one entry point
+    that runs a backfill local or distributed by that one setting.
+
+    ``options``: the flow's other arguments (``force``, ``results_dir``,
+    ``progress``) and ``return_state``.
+
+    Raises:
+        ValueError: a malformed ``dask_address``.
+        RuntimeError: a scheduler address with no ``PREFECT_API_URL``.
+    """
+    runner = runners.task_runner(settings.dask_address)
+    backfill = backfill_flow if runner is None else backfill_flow.with_options(task_runner=runner)
+    with runners.shared_prefect_api(settings.dask_address):
+        return backfill(start, end, extracts_root, settings, **options)

@@ -64,6 +64,10 @@ def _settings(args: argparse.Namespace) -> Settings:
         settings = settings.with_(x12_account_ref=args.x12_account)
     if getattr(args, "max_quarantine_share", None) is not None:
         settings = settings.with_(max_quarantine_share=args.max_quarantine_share)
+    if getattr(args, "dask", None):
+        from flows.runners import check_address
+
+        settings = settings.with_(dask_address=check_address(args.dask))
     return settings
 
 
@@ -132,10 +136,10 @@ def cmd_nightly(args: argparse.Namespace) -> int:
 
 
 def cmd_backfill(args: argparse.Namespace) -> int:
-    from flows.backfill import backfill_flow
+    from flows.backfill import run_backfill
 
-    result = backfill_flow(date.fromisoformat(args.start), date.fromisoformat(args.end), Path(args.extracts),
-                           _settings(args), force=args.force, progress=True)
+    result = run_backfill(date.fromisoformat(args.start), date.fromisoformat(args.end), Path(args.extracts),
+                          _settings(args), force=args.force, progress=True)
     for status in ("computed", "cached", "skipped", "failed"):
         print(f"{status:9s} {len(result[status]):4d}  {' '.join(result[status])}")
     for day in result["failed"] + result["skipped"]:
@@ -266,6 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
   infusion-audit explain E123 --run out/                              # why E123 got its findings
   infusion-audit nightly                                              # yesterday's extracts under data/extracts/<date>/
   infusion-audit backfill --start 2025-01-01 --end 2025-12-31         # unchanged days come from the cache
+  infusion-audit backfill --start 2025-01-01 --end 2025-12-31 --dask local:2   # days on 2 worker processes
   infusion-audit serve                                                # Cron schedule; needs `prefect server start`
 
 Outputs per run: expected_codes.csv, findings.csv, quarantine.csv, report.html, validation/.
@@ -339,6 +344,9 @@ def _add_lake_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--start", required=True, help="first service date, YYYY-MM-DD")
     p.add_argument("--end", required=True, help="last service date, YYYY-MM-DD")
     p.add_argument("--force", action="store_true", help="recompute every day, even unchanged ones")
+    p.add_argument("--dask", metavar="ADDRESS", help="run the days on Dask: local:N (N local worker processes) or "
+                   "a scheduler address such as tcp://host:8786 (needs PREFECT_API_URL and a shared filesystem; "
+                   "docs/distributed.md); default $INFUSION_AUDIT_DASK or one process")
     _lake_and_extracts(p)
     _add_settings_options(p)
     p.set_defaults(func=cmd_backfill)

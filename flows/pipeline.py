@@ -50,6 +50,7 @@ from transforms.outputs.summary import summarise
 from transforms.reference.drugs import DrugReference, load_drug_reference
 from transforms.reference.fees import FeeSchedule, load_fee_schedule
 from transforms.reference.ncci import EditTables, load_edit_directory
+from transforms.shards import combine_results, iter_shards
 from transforms.vocab.schemas import (
     AUDITED_ARROW, CLAIM_ARROW, CLAIM_LINE_KEY, EXPECTED_ARROW, FINDINGS_ARROW, MAR_ARROW, MAR_EVENT_KEY,
 )
@@ -274,11 +275,21 @@ def audit(
     """The pure audit on validated frames, with the reference tables of ``settings``
     (drug list, fee schedule, NCCI/MUE tables; each loaded once per process).
 
+    A day with more than ``settings.shard_encounters`` encounters is audited
+    in shards of that many (contiguous ranges of sorted encounter ids, one
+    after another) and the results concatenated (:mod:`transforms.shards`):
+    the engine's frames are bounded by a shard, the outputs are the same.
+
     ``timer`` (the bench's) is entered around each engine step."""
-    return run_audit(
-        mar, claims, drug_reference(settings), settings.policy, settings.facility_tz,
-        edits=_edits(settings.ncci_dir), fees=_fees(settings.fee_schedule), timer=timer,
-    )
+    parts = []
+    for shard in iter_shards(mar, claims, settings.shard_encounters):
+        if shard.index == 1:
+            log.info("day over %d encounters: audited in shards", settings.shard_encounters)
+        parts.append(run_audit(
+            shard.mar, shard.claims, drug_reference(settings), settings.policy, settings.facility_tz,
+            edits=_edits(settings.ncci_dir), fees=_fees(settings.fee_schedule), timer=timer,
+        ))
+    return combine_results(parts)
 
 
 def write(
@@ -422,7 +433,7 @@ def audited_encounters(mar: pd.DataFrame, claims: pd.DataFrame) -> pd.DataFrame:
 def publish_day(
     result: AuditResult, day: date, settings: Settings, out_dir: Path,
     counts: dict[str, dict[str, int]], truth: pd.DataFrame | None = None, staged: StagedDay | None = None,
-    audited: pd.DataFrame | None = None,
+    audited: pd.DataFrame | None = None, set_aside: Sequence[Usability] | None = None, trend: bool = True,
 ) -> dict[str, object]:
     """Replace ``day``'s expected-lines, findings and audited-encounters partitions
     (and, with ``staged``, its inputs and quarantine) in ONE transaction, then write
@@ -430,7 +441,11 @@ def publish_day(
 
     ``audited``: :func:`audited_encounters` of the audit's inputs (default: the
     encounters of ``result``); they supersede these encounters' rows of earlier
-    nights (:func:`transforms.outputs.lake.read_current`)."""
+    nights (:func:`transforms.outputs.lake.read_current`).
+    ``set_aside``: the extracts' verdicts when ``staged`` is not given (the
+    day was ingested earlier, :func:`ingest_day_verdicts`).
+    ``trend``: ``False`` leaves the report's trend out, for days audited in
+    parallel, whose trend is drawn once they all are (:func:`render_report_with_trend`)."""
     if audited is None:
         audited = audited_encounters(result.administrations, result.findings)
     tables: dict[str, lake.DayTable] = {"expected_lines": (result.expected_lines, EXPECTED_ARROW),
@@ -441,8 +456,32 @@ def publish_day(
     lake.write_days(settings.lake_root, day, tables)
     quarantine = lake.read_days(settings.lake_root, "quarantine", day, day)
     quarantine = quarantine.drop(columns=[lake.PARTITION_KEY], errors="ignore")
-    set_aside = assess_extracts((staged.mar, staged.claims), settings) if staged is not None else None
-    return write(out_dir, result, quarantine, counts, settings, truth, lake_trend(settings, day), set_aside)
+    if staged is not None:
+        set_aside = assess_extracts((staged.mar, staged.claims), settings)
+    return write(out_dir, result, quarantine, counts, settings, truth, lake_trend(settings, day) if trend else None,
+                 set_aside)
+
+
+def render_report_with_trend(day: date, settings: Settings, run_dir: Path) -> Path:
+    """Redraw ``run_dir/report.html`` with the lake's trend up to ``day``; returns its path.
+
+    The same bytes as the report :func:`publish_day` writes when the lake
+    holds the same findings: ``write_run_files`` renders the report from the
+    files it wrote, read back here the way ``render_run_dir`` reads them, and
+    with the same arguments (so the report links the files it links; keep the
+    two calls alike, tests/flows/test_dask.py compares the bytes). Written
+    beside and renamed into place."""
+    import json
+
+    from transforms.outputs.report_html import REPORT_INPUTS, SUMMARY_FILE, render_report
+
+    run_dir = Path(run_dir)
+    frames = {arg: pd.read_csv(run_dir / name, dtype=str, keep_default_na=False) for arg, name in REPORT_INPUTS.items()}
+    summary = json.loads((run_dir / SUMMARY_FILE).read_text(encoding="utf-8"))
+    out, tmp = run_dir / "report.html", run_dir / ".report.html.partial"
+    tmp.write_text(render_report(**frames, summary=summary, trend=lake_trend(settings, day)), encoding="utf-8")
+    tmp.replace(out)
+    return out
 
 
 # --- whole runs ----------------------------------------------------------------------
@@ -504,13 +543,48 @@ def ingest_day(
     Raises:
         transforms.outputs.lake.LakeBusy: another run of ``day`` is under way.
     """
+    return ingest_day_verdicts(day, mar_path, claims_path, settings, run_dir)[0]
+
+
+def ingest_day_verdicts(
+    day: date, mar_path: Inputs, claims_path: Inputs, settings: Settings, run_dir: Path
+) -> tuple[dict[str, dict[str, int]], list[Usability]]:
+    """:func:`ingest_day`, also returning the extracts' usability verdicts
+    (for :func:`audit_day_from_lake`'s summary: rows set aside and why).
+
+    Raises:
+        transforms.outputs.lake.LakeBusy: another run of ``day`` is under way.
+        UnusableExtract: the day was refused (nothing committed).
+    """
     with lake.day_lock(settings.lake_root, day):
         partial = begin_run_dir(Path(run_dir))
         staged = stage_day(day, mar_path, claims_path, settings, partial / "validation")
         check_day(staged, settings, Path(run_dir))
         commit_inputs(staged, settings)
         publish_run_dir(partial, Path(run_dir))
-    return staged.counts
+    return staged.counts, assess_extracts((staged.mar, staged.claims), settings)
+
+
+def audit_day_from_lake(
+    day: date, settings: Settings, run_dir: Path, counts: dict[str, dict[str, int]],
+    set_aside: Sequence[Usability] | None = None, trend: bool = True,
+) -> dict[str, object]:
+    """Audit ``day`` from the lake (its inputs committed earlier, :func:`ingest_day_verdicts`)
+    and publish it: the second half of :func:`nightly_day`; returns the summary.
+
+    The day reads only input partitions of days <= it, so once every day of
+    a range is ingested the days can be audited in any order, or at once,
+    with the same findings (``trend=False``: the report's trend, which reads
+    other days' findings, is drawn afterwards, :func:`render_report_with_trend`).
+
+    Raises:
+        transforms.outputs.lake.LakeBusy: another run of ``day`` is under way.
+        FileNotFoundError: the lake holds no input partition of ``day``.
+    """
+    with lake.day_lock(settings.lake_root, day):
+        mar, claims = load_day_from_lake(day, settings)
+        return publish_day(audit(mar, claims, settings), day, settings, Path(run_dir), counts,
+                           audited=audited_encounters(mar, claims), set_aside=set_aside, trend=trend)
 
 
 def nightly_day(

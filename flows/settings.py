@@ -14,12 +14,16 @@
 | INFUSION_AUDIT_CLAIMS_FORMAT | (none: told from content) | canonical or x12 |
 | INFUSION_AUDIT_X12_ACCOUNT_REF | CLM01 | where an 837 carries the hospital account: CLM01, REF[D9] or REF[EA] |
 | INFUSION_AUDIT_MAX_QUARANTINE_SHARE | 0.05 | share (0..1) of an extract's rows that may be quarantined before the run is refused |
+| INFUSION_AUDIT_SHARD_ENCOUNTERS | 250000 | a day with more encounters is audited in shards of this many (bounded memory; same outputs) |
+| INFUSION_AUDIT_DASK | (none: one process) | where a backfill's days run: ``local:N`` (N worker processes) or a Dask scheduler address (docs/distributed.md) |
 
 A ``Settings`` owns its serialisation: :meth:`Settings.to_params` and
 :meth:`Settings.from_params` carry every field to a served deployment and
 back, and :meth:`Settings.cache_key_parts` names every field in a backfill's
-cache key (files by their bytes). A test walks every field, so a field added
-later that is not carried or not keyed fails it.
+cache key (files by their bytes), except the fields of
+:data:`EXECUTION_FIELDS`, which choose how a run is executed and never what it
+outputs. A test walks every field, so a field added later that is not carried,
+or neither keyed nor declared an execution field, fails it.
 """
 
 from __future__ import annotations
@@ -34,6 +38,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from transforms.vocab.policy import Policy, load_policy, validate
+
+#: Fields that choose how a run executes, not what it writes: left out of the
+#: cache key, so a day cached by a one-process backfill is a hit for a Dask one.
+#: Byte-identical outputs either way are tested (tests/flows/test_shards.py,
+#: tests/flows/test_dask.py).
+EXECUTION_FIELDS: frozenset[str] = frozenset({"shard_encounters", "dask_address"})
+#: Default :attr:`Settings.shard_encounters`: a day this large holds a few GB of engine frames.
+DEFAULT_SHARD_ENCOUNTERS = 250_000
 
 
 @dataclass(frozen=True)
@@ -56,11 +68,22 @@ class Settings:
     #: more (or a vocabulary column rejected as a whole) refuses the run
     #: (:mod:`transforms.ingest.usability`).
     max_quarantine_share: float = 0.05
+    #: A day with more encounters than this is audited in shards of at most this
+    #: many (contiguous ranges of sorted encounter ids, :mod:`transforms.shards`):
+    #: the engine's memory is bounded by a shard; the outputs are the same bytes.
+    shard_encounters: int = DEFAULT_SHARD_ENCOUNTERS
+    #: Where a backfill's days run (:mod:`flows.runners`): ``None`` in this process,
+    #: one day after another; ``local:N`` on a temporary local Dask cluster of N
+    #: worker processes; ``tcp://host:8786`` (any Dask scheduler address) on that cluster.
+    dask_address: str | None = None
 
     def __post_init__(self) -> None:
         share = self.max_quarantine_share
         if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0.0 <= float(share) <= 1.0:
             raise ValueError(f"max_quarantine_share must be a number from 0 to 1, not {share!r}")
+        shard = self.shard_encounters
+        if isinstance(shard, bool) or not isinstance(shard, int) or shard < 1:
+            raise ValueError(f"shard_encounters must be a whole number of at least 1, not {shard!r}")
 
     def with_(self, **changes: object) -> "Settings":
         """A copy with ``changes`` applied."""
@@ -101,6 +124,8 @@ class Settings:
             claims_format=env.get("INFUSION_AUDIT_CLAIMS_FORMAT") or None,
             x12_account_ref=env.get("INFUSION_AUDIT_X12_ACCOUNT_REF", "CLM01"),
             max_quarantine_share=_share(env.get("INFUSION_AUDIT_MAX_QUARANTINE_SHARE", "0.05")),
+            shard_encounters=int(env.get("INFUSION_AUDIT_SHARD_ENCOUNTERS", str(DEFAULT_SHARD_ENCOUNTERS))),
+            dask_address=env.get("INFUSION_AUDIT_DASK") or None,
         )
 
     # --- to and from deployment parameters ----------------------------------------
@@ -151,7 +176,7 @@ class Settings:
 
     # --- the parts of a cache key ------------------------------------------------
     def cache_key_parts(self) -> dict[str, Any]:
-        """Every field as a JSON-able value that changes whenever an output could.
+        """Every field but :data:`EXECUTION_FIELDS` as a JSON-able value that changes whenever an output could.
 
         Files count by their bytes (a drug list, fee schedule or NCCI folder
         edited in place changes the key); the lake root by its absolute path,
@@ -159,6 +184,8 @@ class Settings:
         """
         parts: dict[str, Any] = {}
         for f in dataclasses.fields(self):
+            if f.name in EXECUTION_FIELDS:
+                continue
             value = getattr(self, f.name)
             if isinstance(value, Policy):
                 parts[f.name] = asdict(value)

@@ -209,3 +209,17 @@ def test_only_transient_io_errors_are_retried():
     assert retried(OSError("stale NFS handle")) and retried(TimeoutError())
     assert not retried(FileNotFoundError("gone")) and not retried(ExtractError(Path("x.csv"), "corrupt"))
     assert not retried(ValueError("bad value"))
+
+
+def test_each_backfill_path_has_its_own_cache_key(tmp_path):
+    """One-process day, phase-1 ingest and phase-2 audit never answer for one another."""
+    from flows.backfill import AUDIT_KEY_VERSION, CACHE_KEY_VERSION, INGEST_KEY_VERSION
+
+    paths = _write_days(tmp_path / "extracts", DAYS[:1], encounters=5)
+    settings = Settings(lake_root=tmp_path / "lake")
+    args = (DAYS[0], paths[DAYS[0]]["mar"], paths[DAYS[0]]["claims"], settings, tmp_path / "runs")
+    keys = {v: day_cache_key(*args, version=v) for v in (CACHE_KEY_VERSION, INGEST_KEY_VERSION, AUDIT_KEY_VERSION)}
+    assert len(set(keys.values())) == 3 and keys[CACHE_KEY_VERSION] == day_cache_key(*args)
+    # How a day executes is not part of its key: a sharded or Dask run reuses it.
+    assert day_cache_key(DAYS[0], *args[1:3], settings.with_(shard_encounters=3, dask_address="local:2"),
+                         args[4]) == keys[CACHE_KEY_VERSION]

@@ -1,0 +1,57 @@
+"""transforms.shards: contiguous encounter ranges, every row once, results concatenated in order."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from transforms.audit import AuditResult
+from transforms.shards import combine_results, encounter_ranges, split_day
+
+
+def _frames() -> tuple[pd.DataFrame, pd.DataFrame]:
+    mar = pd.DataFrame({"encounter_id": ["E3", "E1", "E3", "E2", None, "E5"], "row": range(6)})
+    claims = pd.DataFrame({"encounter_id": ["E4", "E1", "E2"], "row": range(3)})
+    return mar, claims
+
+
+def test_ranges_are_contiguous_sorted_and_at_most_the_size():
+    ids = pd.Series(["E10", "E2", "E2", None, "E1", "E3"])
+    assert encounter_ranges(ids, 2) == [("E1", "E10"), ("E2", "E3")]  # string order, as outputs sort
+    assert encounter_ranges(ids, 10) == [("E1", "E3")]
+    assert encounter_ranges(pd.Series([], dtype=object), 3) == []
+    with pytest.raises(ValueError, match="at least 1"):
+        encounter_ranges(ids, 0)
+
+
+def test_every_row_lands_in_its_encounters_shard_in_order():
+    mar, claims = _frames()
+    shards = split_day(mar, claims, 2)
+    assert [(s.first, s.last) for s in shards] == [("E1", "E2"), ("E3", "E4"), ("E5", "E5")]
+    assert [s.mar["row"].tolist() for s in shards] == [[1, 3, 4], [0, 2], [5]]  # no id: first shard
+    assert [s.claims["row"].tolist() for s in shards] == [[1, 2], [0], []]
+    assert sum(len(s.mar) for s in shards) == len(mar) and sum(len(s.claims) for s in shards) == len(claims)
+
+
+def test_a_small_day_is_one_shard_of_the_frames_themselves():
+    mar, claims = _frames()
+    (only,) = split_day(mar, claims, 5)
+    assert only.mar is mar and only.claims is claims and (only.first, only.last) == ("E1", "E5")
+
+
+def _result(encounters: list[str], first_admin: int = 0) -> AuditResult:
+    admins = pd.DataFrame({"encounter_id": encounters, "admin_id": range(first_admin, first_admin + len(encounters))})
+    lines = pd.DataFrame({"encounter_id": encounters, "hcpcs": ["96365"] * len(encounters)})
+    return AuditResult(admins, lines, lines.iloc[:0])
+
+
+def test_combined_results_read_as_the_whole_day():
+    whole = _result(["E1", "E1", "E2", "E3"])
+    combined = combine_results([_result(["E1", "E1"]), _result(["E2"]), _result(["E3"])])
+    pd.testing.assert_frame_equal(combined.administrations, whole.administrations)  # admin_id renumbered
+    pd.testing.assert_frame_equal(combined.expected_lines, whole.expected_lines)
+    assert combined.findings.empty and list(combined.findings.columns) == ["encounter_id", "hcpcs"]
+    single = _result(["E9"])
+    assert combine_results([single]) is single
+    with pytest.raises(ValueError):
+        combine_results([])

@@ -354,6 +354,7 @@ def commit_inputs(staged: StagedDay, settings: Settings) -> None:
     """
     tables = {**staged.tables(), "expected_lines": None, "findings": None, "audited_encounters": None}
     lake.write_days(settings.lake_root, staged.day, tables)
+    refresh_dashboards(settings)
 
 
 def _lake_window(settings: Settings, first: date, last: date) -> list[pd.DataFrame]:
@@ -365,7 +366,8 @@ def _with_day(frames: list[pd.DataFrame], staged: StagedDay) -> list[pd.DataFram
     tables = staged.tables()
     out = []
     for old, name in zip(frames, ("mar_events", "claim_lines", "quarantine")):
-        rows = lake.as_stored(*tables[name]).assign(**{lake.PARTITION_KEY: staged.day})
+        rows = lake.as_stored(*tables[name], keep_extra=name in lake.INPUT_DATASETS)
+        rows = rows.assign(**{lake.PARTITION_KEY: staged.day})
         out.append(rows if old.empty else pd.concat([old, rows], ignore_index=True))
     return out
 
@@ -423,6 +425,22 @@ def lake_trend(settings: Settings, last: date) -> pd.DataFrame | None:
     return trend_from_findings(findings, days=days)
 
 
+def refresh_dashboards(settings: Settings) -> Path | None:
+    """Rebuild the lake's DuckDB views (:mod:`transforms.outputs.dashboards`); ``None`` without DuckDB.
+
+    DuckDB is an optional extra: without it the lake is complete and only the
+    views file is missing, so a run goes on (and says so in its log)."""
+    try:
+        from transforms.outputs.dashboards import refresh_views
+
+        return refresh_views(settings.lake_root)
+    except ModuleNotFoundError as exc:
+        if exc.name != "duckdb":
+            raise
+        log.info("DuckDB not installed: no dashboard views (pip install 'infusion-audit[duckdb]')")
+        return None
+
+
 def audited_encounters(mar: pd.DataFrame, claims: pd.DataFrame) -> pd.DataFrame:
     """The ``audited_encounters`` rows of an audit of ``mar`` and ``claims``: each encounter once, sorted."""
     ids = pd.concat([mar.get("encounter_id", pd.Series(dtype=object)),
@@ -454,6 +472,7 @@ def publish_day(
     if staged is not None:
         tables = {**staged.tables(), **tables}
     lake.write_days(settings.lake_root, day, tables)
+    refresh_dashboards(settings)
     quarantine = lake.read_days(settings.lake_root, "quarantine", day, day)
     quarantine = quarantine.drop(columns=[lake.PARTITION_KEY], errors="ignore")
     if staged is not None:

@@ -165,3 +165,14 @@ def test_prefect_nightly_and_ingest_flows_refuse_before_the_lake(prefect_harness
     with pytest.raises(UnusableExtract, match="action"):
         ingest_flow(D1, broken["mar"], broken["claims"], settings, tmp_path / "ingest")
     assert _lake_bytes(settings.lake_root) == before
+
+
+def test_each_night_refreshes_the_dashboard_views(nights, tmp_path):
+    duckdb = pytest.importorskip("duckdb")
+    good, _ = nights
+    settings = Settings(lake_root=tmp_path / "lake")
+    pipeline.nightly_day(D1, good["mar"], good["claims"], settings, tmp_path / "run")
+    findings = pd.read_csv(tmp_path / "run" / "findings.csv", dtype=str)
+    with duckdb.connect(str(settings.lake_root / "audit.duckdb"), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM findings").fetchone() == (len(findings),)
+        assert con.execute("SELECT sum(lines) FROM daily_summary").fetchone() == (len(findings),)

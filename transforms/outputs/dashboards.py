@@ -31,6 +31,7 @@ optional dependency (``pip install 'infusion-audit[duckdb]'``).
 from __future__ import annotations
 
 import os
+import uuid
 from pathlib import Path
 
 import pyarrow as pa
@@ -136,8 +137,8 @@ def refresh_views(lake_root: Path, database: Path | None = None) -> Path:
 
     lake_root = Path(lake_root)
     database = Path(database or lake_root / DATABASE_FILE)
-    partial = database.with_name(f".{database.name}.partial")
-    partial.unlink(missing_ok=True)
+    # One temporary name per process: days audited in parallel refresh at once.
+    partial = database.with_name(f".{database.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.partial")
     with duckdb.connect(str(partial)) as con:
         for statement in view_statements(lake_root):
             con.execute(statement)

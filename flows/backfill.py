@@ -35,17 +35,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
 from datetime import date, timedelta
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+from collections.abc import Callable
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE, CachePolicy
 
-from flows import pipeline, runners
+from flows import console, pipeline, runners
 from flows.pipeline import MissingExtracts, extract_paths
 from flows.settings import Settings, content_digest
 from transforms.ingest.readers import ExtractError
@@ -217,14 +217,6 @@ def _failure_reason(state: Any) -> str:
     return f"{type(exc).__name__} (see the task run log)" if isinstance(exc, BaseException) else str(state.message)
 
 
-def _draw_progress(done: int, total: int, label: str, width: int = 30) -> None:
-    """One line, redrawn in place: ``[#####.....] 12/30 2026-11-14``."""
-    filled = width * done // max(total, 1)
-    end = "\n" if done >= total else ""
-    sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {label:<12s}{end}")
-    sys.stderr.flush()
-
-
 def _lookback_inputs(extracts_root: Path, day: date, lookback_days: int) -> tuple[Path, ...]:
     """The extracts of the ``lookback_days`` before ``day`` that exist (for the cache key)."""
     found: list[Path] = []
@@ -300,15 +292,14 @@ def inputs_present(day: date, settings: Settings) -> bool:
                for name in ("mar_events", "claim_lines", "quarantine"))
 
 
-def _finished(futures: dict[date, Any], progress: tuple[int, int] | None) -> dict[date, Any]:
-    """Wait for every future; the final state of each (progress: ``(done before, total)``)."""
+def _finished(futures: dict[date, Any], progress: Callable[[str], None] | None) -> dict[date, Any]:
+    """Wait for every future; the final state of each (``progress`` is called with each day done)."""
     from prefect.futures import as_completed
 
     if progress is not None:
-        done, total = progress
         day_of = {future.task_run_id: day for day, future in futures.items()}
-        for n, future in enumerate(as_completed(list(futures.values())), start=done + 1):
-            _draw_progress(n, total, "done" if n >= total else day_of[future.task_run_id].isoformat())
+        for future in as_completed(list(futures.values())):
+            progress(day_of[future.task_run_id].isoformat())
     states = {}
     for day, future in futures.items():
         future.wait()
@@ -326,9 +317,12 @@ def _outcome(state: Any, day: date, log: Any) -> dict[str, Any] | None:
 
 
 def _run_in_phases(
-    days: list[date], extracts_root: Path, settings: Settings, force: bool, results_dir: Path, progress: bool,
+    days: list[date], extracts_root: Path, settings: Settings, force: bool, results_dir: Path,
+    progress: Callable[[str], None] | None,
 ) -> dict[str, dict[str, Any]]:
-    """Every day through phase 1 (ingest), then phase 2 (audit), then phase 3 (report trend); see module doc."""
+    """Every day through phase 1 (ingest), then phase 2 (audit), then phase 3 (report trend); see module doc.
+
+    ``progress`` is called once per day and phase done."""
     log = get_run_logger()
     out: dict[str, dict[str, Any]] = {}
     plans: dict[date, tuple[list[Path], list[Path], Path]] = {}
@@ -338,14 +332,17 @@ def _run_in_phases(
         except MissingExtracts as exc:
             log.warning("skipped %s", exc)
             out[day.isoformat()] = {"status": "skipped", "reason": str(exc)}
-    total = 2 * len(plans)
+            for _phase in range(2 if progress else 0):
+                progress(day.isoformat())
     ingest = {day: ingest_day_task.with_options(
         result_storage=results_dir, refresh_cache=force or not inputs_present(day, settings),
     ).submit(day, mar, claims, settings, run_dir) for day, (mar, claims, run_dir) in plans.items()}
     audits, ingested_now = {}, set()
-    for day, state in _finished(ingest, (0, total) if progress else None).items():
+    for day, state in _finished(ingest, progress).items():
         if (failed := _outcome(state, day, log)) is not None:
             out[day.isoformat()] = failed
+            if progress is not None:
+                progress(day.isoformat())  # no audit phase for this day
             continue
         mar, claims, run_dir = plans[day]
         fresh = state.name != "Cached"  # ingested again: its findings were removed, so audit again
@@ -355,7 +352,7 @@ def _run_in_phases(
         ).submit(day, mar, claims, settings, run_dir, _lookback_inputs(extracts_root, day, settings.lookback_days),
                  state.result())
     recomputed = []
-    for day, state in _finished(audits, (len(plans), total) if progress else None).items():
+    for day, state in _finished(audits, progress).items():
         if (failed := _outcome(state, day, log)) is not None:
             out[day.isoformat()] = failed
             continue
@@ -367,16 +364,15 @@ def _run_in_phases(
 
 
 def _run_one_by_one(
-    days: list[date], extracts_root: Path, settings: Settings, force: bool, results_dir: Path, progress: bool,
+    days: list[date], extracts_root: Path, settings: Settings, force: bool, results_dir: Path,
+    progress: Callable[[str], None] | None,
 ) -> dict[str, dict[str, Any]]:
-    """Every day through the cached one-process task, in date order."""
+    """Every day through the cached one-process task, in date order (``progress`` called per day done)."""
     out: dict[str, dict[str, Any]] = {}
-    for n, day in enumerate(days):
-        if progress:
-            _draw_progress(n, len(days), day.isoformat())
+    for day in days:
         out[day.isoformat()] = _run_day(day, extracts_root, settings, force, results_dir)
-    if progress:
-        _draw_progress(len(days), len(days), "done")
+        if progress is not None:
+            progress(day.isoformat())
     return out
 
 
@@ -399,7 +395,7 @@ def backfill_flow(
         force: recompute every day and overwrite its cache entry.
         results_dir: persisted results and cache records
             (default ``<lake>/../.prefect-results``).
-        progress: draw a progress bar on standard error (the CLI does).
+        progress: one progress bar on standard error (:func:`flows.console.progress`; the CLI's).
 
     ``settings.dask_address`` set: the days run in phases of parallel tasks
     (see module doc) on this flow's task runner; call :func:`run_backfill`,
@@ -419,10 +415,10 @@ def backfill_flow(
     results_dir.mkdir(parents=True, exist_ok=True)
     log = get_run_logger()
     dates = [start + timedelta(days=offset) for offset in range((end - start).days + 1)]
-    if settings.dask_address is not None:
-        days = _run_in_phases(dates, extracts_root, settings, force, results_dir, progress)
-    else:
-        days = _run_one_by_one(dates, extracts_root, settings, force, results_dir, progress)
+    phased = settings.dask_address is not None
+    with console.progress(len(dates) * (2 if phased else 1), "backfill", enabled=progress) as advance:
+        run = _run_in_phases if phased else _run_one_by_one
+        days = run(dates, extracts_root, settings, force, results_dir, advance if progress else None)
     outcome = {s: [d for d, v in days.items() if v["status"] == s] for s in ("computed", "cached", "skipped", "failed")}
     log.info("backfill %s..%s: %s", start, end, {s: len(v) for s, v in outcome.items()})
     return {

@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import sys
 from datetime import date
 from pathlib import Path
 
 import flows  # noqa: F401  (telemetry off before anything imports Prefect or GX)
+from flows.console import configure_logging
 from flows.settings import Settings
 from transforms.vocab.policy import load_policy
 from transforms.ingest.readers import ExtractError
@@ -82,6 +82,8 @@ def _print_summary(summary: dict, out_dir: Path) -> None:
     print(f"report:   {out_dir / 'report.html'}")
     print(f"findings: {out_dir / 'findings.csv'}")
     print(f"expected: {out_dir / 'expected_codes.csv'}")
+    if (out_dir / "run.log").exists():
+        print(f"log:      {out_dir / 'run.log'} (Prefect and Great Expectations; -v shows them here)")
     for kind, c in summary["rows"].items():
         print(f"{kind:8s} rows in {c['rows_in']}, kept {c['rows_kept']}, quarantined {c['rows_quarantined']}")
     for line in set_aside_lines(summary):
@@ -110,7 +112,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
 def cmd_ingest(args: argparse.Namespace) -> int:
     from flows.ingest import ingest_flow
 
-    day = date.fromisoformat(args.date)
+    day = args.date
     settings = _settings(args)
     counts = ingest_flow(day, _paths(args.mar), _paths(args.claims), settings, settings.run_dir(day))
     print(json.dumps(counts, indent=2))
@@ -122,11 +124,9 @@ def cmd_nightly(args: argparse.Namespace) -> int:
     from flows.pipeline import extract_paths, yesterday
 
     settings = _settings(args)
-    day = date.fromisoformat(args.date) if args.date else yesterday(settings.facility_tz)
+    day = args.date or yesterday(settings.facility_tz)
     if args.mar and args.claims:
         mar, claims = _paths(args.mar), _paths(args.claims)
-    elif args.mar or args.claims:
-        raise ValueError("give both --mar and --claims, or neither (then <extracts>/<date>/ is read)")
     else:
         mar, claims = extract_paths(Path(args.extracts), day)
     out = Path(args.out) if args.out else settings.run_dir(day)
@@ -138,10 +138,16 @@ def cmd_nightly(args: argparse.Namespace) -> int:
 def cmd_backfill(args: argparse.Namespace) -> int:
     from flows.backfill import run_backfill
 
-    result = run_backfill(date.fromisoformat(args.start), date.fromisoformat(args.end), Path(args.extracts),
-                          _settings(args), force=args.force, progress=True)
+    settings = _settings(args)
+    result = run_backfill(args.start, args.end, Path(args.extracts), settings, force=args.force,
+                          progress=not args.verbose)
     for status in ("computed", "cached", "skipped", "failed"):
         print(f"{status:9s} {len(result[status]):4d}  {' '.join(result[status])}")
+    done = result["computed"] + result["cached"]
+    if done:
+        runs = settings.run_dir(date.fromisoformat(done[0])).parent
+        print(f"reports:  {runs}/<date>/report.html (e.g. {runs / done[-1] / 'report.html'})")
+    print(f"log:      {log_file(args)}")
     for day in result["failed"] + result["skipped"]:
         print(f"  {day}: {result['days'][day]['reason']}", file=sys.stderr)
     if any(str(result["days"][day]["reason"]).startswith(UnusableExtract.__name__) for day in result["failed"]):
@@ -219,11 +225,19 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise ValueError(f"{run}: no findings.csv; --run must be the output folder of an audit")
     trend = None
     if args.lake:
-        trend = lake_trend(_settings(args).with_(lake_root=Path(args.lake)), _date.fromisoformat(args.until) if args.until else _date.max)
+        trend = lake_trend(_settings(args).with_(lake_root=Path(args.lake)), args.until or _date.max)
     out = run / "report.html"
     out.write_text(render_run_dir(run, trend=trend, top_n=args.top), encoding="utf-8")
     print(f"report: {out}")
     return 0
+
+
+def iso_date(text: str) -> date:
+    """A date option: ``YYYY-MM-DD`` only (argparse names the option in its message)."""
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date; use YYYY-MM-DD, e.g. 2026-11-02") from None
 
 
 def _share(text: str) -> float:
@@ -290,7 +304,39 @@ exit codes:
     _add_lake_parsers(sub)
     _add_reading_parsers(sub)
     _add_clif_parser(sub)
+    for command in sub.choices.values():
+        command.add_argument("-v", "--verbose", action="store_true",
+                             help="also show the library logs (Prefect, Great Expectations) on the console; "
+                             "they always go to the run folder's run.log")
     return parser
+
+
+def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Checks across options, made before any file is read or any server starts (argparse's exit 2)."""
+    if args.command == "backfill" and args.end < args.start:
+        parser.error(f"argument --end: {args.end} is before --start {args.start}")
+    if args.command == "nightly" and bool(args.mar) != bool(args.claims):
+        parser.error("give both --mar and --claims, or neither (then <extracts>/<date>/ is read)")
+
+
+def log_file(args: argparse.Namespace) -> Path | None:
+    """Where this command's library logs go (:mod:`flows.console`): the run folder's ``run.log``."""
+    from flows.console import LOG_FILE
+
+    if args.command in ("audit", "clif"):
+        return Path(args.out) / LOG_FILE
+    if args.command == "demo":
+        return Path(args.out) / "demo.log"
+    if args.command in ("ingest", "nightly", "backfill"):
+        settings = _settings(args)
+        if args.command == "backfill":
+            return settings.run_dir(args.start).parent / f"backfill-{args.start}-{args.end}.log"
+        if args.command == "nightly" and args.out:
+            return Path(args.out) / LOG_FILE
+        from flows.pipeline import yesterday
+
+        return settings.run_dir(args.date or yesterday(settings.facility_tz)) / LOG_FILE
+    return None
 
 
 def _lake_and_extracts(p: argparse.ArgumentParser, extracts: bool = True) -> None:
@@ -324,7 +370,7 @@ def _add_file_parsers(sub: argparse._SubParsersAction) -> None:
 def _add_lake_parsers(sub: argparse._SubParsersAction) -> None:
     """The commands that run through the lake: ``ingest``, ``nightly``, ``backfill``, ``serve``."""
     p = sub.add_parser("ingest", help="validate one night's extracts into the lake")
-    p.add_argument("--date", required=True, help="service date the extracts cover, YYYY-MM-DD")
+    p.add_argument("--date", required=True, type=iso_date, help="service date the extracts cover, YYYY-MM-DD")
     p.add_argument("--mar", required=True, action="append", help=MAR_HELP)
     p.add_argument("--claims", required=True, action="append", help=CLAIMS_HELP)
     _lake_and_extracts(p, extracts=False)
@@ -332,7 +378,7 @@ def _add_lake_parsers(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_ingest)
 
     p = sub.add_parser("nightly", help="ingest one night's extracts, then audit that date (default: yesterday)")
-    p.add_argument("--date", help="service date, YYYY-MM-DD (default: yesterday in the facility time zone)")
+    p.add_argument("--date", type=iso_date, help="service date, YYYY-MM-DD (default: yesterday in the facility time zone)")
     p.add_argument("--mar", action="append", help=MAR_HELP + " (default <extracts>/<date>/mar.*)")
     p.add_argument("--claims", action="append", help=CLAIMS_HELP + " (default <extracts>/<date>/claims.*)")
     p.add_argument("--out", help="run folder (default <lake>/../runs/<date>)")
@@ -341,8 +387,8 @@ def _add_lake_parsers(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_nightly)
 
     p = sub.add_parser("backfill", help="re-run a date range, one cached task per day (unchanged days are skipped)")
-    p.add_argument("--start", required=True, help="first service date, YYYY-MM-DD")
-    p.add_argument("--end", required=True, help="last service date, YYYY-MM-DD")
+    p.add_argument("--start", required=True, type=iso_date, help="first service date, YYYY-MM-DD")
+    p.add_argument("--end", required=True, type=iso_date, help="last service date, YYYY-MM-DD (inclusive)")
     p.add_argument("--force", action="store_true", help="recompute every day, even unchanged ones")
     p.add_argument("--dask", metavar="ADDRESS", help="run the days on Dask: local:N (N local worker processes) or "
                    "a scheduler address such as tcp://host:8786 (needs PREFECT_API_URL and a shared filesystem; "
@@ -364,7 +410,7 @@ def _add_reading_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("report", help="(re)write a run's self-contained report.html, with the lake's trend")
     p.add_argument("--run", required=True, help="output folder of an audit")
     p.add_argument("--lake", help="lake root, to chart the trend across its days")
-    p.add_argument("--until", help="last audit date of the trend, YYYY-MM-DD (default: all)")
+    p.add_argument("--until", type=iso_date, help="last audit date of the trend, YYYY-MM-DD (default: all)")
     p.add_argument("--top", type=int, default=10, help="encounters with a timeline chart")
     p.set_defaults(func=cmd_report)
 
@@ -448,11 +494,13 @@ def main(argv: list[str] | None = None) -> int:
     # which sets PREFECT_SERVER_ANALYTICS_ENABLED, GX_ANALYTICS_ENABLED and
     # DO_NOT_TRACK (setdefault) before anything imports Prefect or GX.
     os.umask(UMASK)
-    args = build_parser().parse_args(argv)
-    # The pipeline logs a refusal (for served runs and log files); on the console
-    # main() prints it once, so Python's last-resort handler must not print it again.
-    logging.getLogger("infusion_audit").addHandler(logging.NullHandler())
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    check_arguments(parser, args)
     try:
+        # Library logs to the run's log file; the console shows this command's
+        # own lines (a served deployment is a service: its logs stay on the console).
+        configure_logging(log_file(args), verbose=args.verbose or args.command == "serve")
         return int(args.func(args))
     except UnusableExtract as exc:
         print(f"infusion-audit: {exc}", file=sys.stderr)

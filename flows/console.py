@@ -64,7 +64,10 @@ def configure_logging(log_file: Path | None, verbose: bool = False) -> None:
     ``py.warnings``), so none reaches the console without ``verbose``.
     """
     root = logging.getLogger()
-    for handler in [h for h in root.handlers if isinstance(h, (RunLogHandler, _Silent)) or getattr(h, "_ours", False)]:
+    # Ours from an earlier call, and Prefect's console handler if Prefect configured logging first.
+    ours = [h for h in root.handlers if isinstance(h, (RunLogHandler, _Silent)) or getattr(h, "_ours", False)
+            or type(h).__name__ == "PrefectConsoleHandler"]
+    for handler in ours:
         root.removeHandler(handler)
         handler.close()
     formatter = logging.Formatter(_FORMAT)
@@ -79,6 +82,8 @@ def configure_logging(log_file: Path | None, verbose: bool = False) -> None:
         handler.setFormatter(formatter)
         root.addHandler(handler)
     root.setLevel(logging.INFO)
+    # Every request the Prefect client makes to its own server, at INFO: noise even in a file.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.captureWarnings(True)
 
 

@@ -112,15 +112,16 @@ def extract_paths(extracts_root: Path, day: date) -> tuple[list[Path], list[Path
     """
     folder = Path(extracts_root) / day.isoformat()
     if not folder.is_dir():
-        raise MissingExtracts(f"{day}: no extract folder {folder}")
+        raise MissingExtracts(f"no extract folder {folder}; --extracts names the folder that holds one "
+                              f"<YYYY-MM-DD>/ folder per night (the demo writes data/demo/extracts)")
     found = []
     for kind in EXTRACT_KINDS:
         hits = sorted(p for p in folder.iterdir() if p.name == kind or p.name.startswith(f"{kind}."))
         if not hits:
-            raise MissingExtracts(f"{day}: no {kind}.csv, {kind}.parquet or other {kind}.* input in {folder}")
+            raise MissingExtracts(f"no {kind}.csv, {kind}.parquet or other {kind}.* input in {folder}; add it")
         twins = [p for p in hits if p.suffix in EXTRACT_SUFFIXES]
         if len(twins) > 1:
-            raise MissingExtracts(f"{day}: both {twins[0].name} and {twins[1].name} in {folder}; keep one")
+            raise MissingExtracts(f"both {twins[0].name} and {twins[1].name} in {folder}; keep one")
         found.append(hits)
     return found[0], found[1]
 

@@ -91,3 +91,41 @@ def test_explain_prints_timeline_lines_rules_and_findings(extracts, tmp_path):
     assert "[R-" in text and "from: " in text            # rule ids and MAR evidence per line
     assert findings["finding"].iloc[0] in text
     assert run("explain", "NO-SUCH-ENCOUNTER", "--run", out).returncode == 1
+
+
+@pytest.mark.parametrize("argv, option", [
+    (["nightly", "--date", "11/02/2026"], "--date"),
+    (["ingest", "--date", "2026-02-30", "--mar", "m.csv", "--claims", "c.csv"], "--date"),
+    (["backfill", "--start", "2026-11-2x", "--end", "2026-11-03"], "--start"),
+    (["report", "--run", ".", "--until", "yesterday"], "--until"),
+])
+def test_a_bad_date_names_the_option_and_the_format(argv, option):
+    proc = run(*argv)
+    assert proc.returncode == 2
+    last = proc.stderr.strip().splitlines()[-1]
+    assert f"argument {option}:" in last and "YYYY-MM-DD" in last
+    assert "Traceback" not in proc.stderr
+
+
+def test_backfill_end_before_start_is_refused_before_any_server_starts(tmp_path):
+    proc = run("backfill", "--start", "2026-11-05", "--end", "2026-11-02", "--lake", tmp_path / "lake")
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1].endswith("argument --end: 2026-11-02 is before --start 2026-11-05")
+    assert "server" not in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "lake").exists()
+
+
+def test_nightly_console_is_quiet_and_the_logs_go_to_the_run_folder(extracts, tmp_path):
+    paths, _ = extracts
+    out = tmp_path / "run"
+    proc = run("nightly", "--date", "2026-11-02", "--mar", paths["mar"], "--claims", paths["claims"],
+               "--lake", tmp_path / "lake", "--out", out)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""  # no Prefect or GX line, no warning
+    assert f"log:      {out / 'run.log'}" in proc.stdout
+    log = (out / "run.log").read_text(encoding="utf-8")
+    assert "Starting temporary server" in log and "Finished in state Completed" in log
+    assert "HTTP Request" not in log
+    verbose = run("nightly", "-v", "--date", "2026-11-02", "--mar", paths["mar"], "--claims", paths["claims"],
+                  "--lake", tmp_path / "lake", "--out", out)
+    assert verbose.returncode == 0 and "Finished in state Completed" in verbose.stderr

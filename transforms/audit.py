@@ -21,6 +21,7 @@ from transforms.findings.annotate import annotate
 from transforms.findings.claim_edits import check_edits
 from transforms.findings.compare import keyed_findings
 from transforms.findings.remits import apply_remits
+from transforms.frames import map_distinct
 from transforms.reference.drugs import DrugReference
 from transforms.reference.fees import FeeSchedule
 from transforms.reference.ncci import EditTables
@@ -77,7 +78,7 @@ class _Settings:
 
 
 def _split_settings(claims: pd.DataFrame, charted: pd.Series) -> _Settings:
-    billed = claims[claims["hcpcs"].map(is_drug_admin_code).astype(bool)]
+    billed = claims[map_distinct(claims["hcpcs"], is_drug_admin_code).astype(bool)]
     prof = billed["claim_type"] == SETTING_PROFESSIONAL
     in_pos = place_of_service.in_facility_pos(billed)
     prof_encounters = set(billed.loc[prof & ~in_pos, "encounter_id"])
@@ -108,6 +109,10 @@ def _setting_findings(
         setting=SETTING_FACILITY, min_overlap_minutes=overlap,
         unused_events=_in(timeline.unused_events, fac),
     )
+    if not prof_enc and not coding.expected_lines.empty:
+        # No physician claim: coding and comparing nothing again would only
+        # give empty frames (the facility ones have the same columns).
+        return [facility], coding.expected_lines.iloc[:0].assign(setting=SETTING_PROFESSIONAL)
     prof_timeline = _only(timeline, prof_enc)
     prof_coding = code_lines(prof_timeline, policy, facility_tz, SETTING_PROFESSIONAL)
     professional = keyed_findings(

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -30,6 +33,20 @@ def join_runs(values: np.ndarray, starts: np.ndarray, sep: str) -> np.ndarray:
     if sep:
         pieces[not_last] = pieces[not_last] + sep
     return np.add.reduceat(pieces, starts)
+
+
+def map_distinct(values: pd.Series, func: Callable[[Any], Any]) -> pd.Series:
+    """``values.map(func)`` with ``func`` called once per distinct value.
+
+    A column has few distinct values among many rows (codes, sites), so the
+    Python call per row is replaced by one per distinct value and a take.
+    Missing values are passed to ``func`` too, as ``map`` passes them.
+    Returns a Series aligned with ``values`` (object dtype unless every
+    result is of one numpy kind, as ``map`` infers it).
+    """
+    codes, distinct = pd.factorize(values, use_na_sentinel=False)
+    mapped = pd.Series(distinct, dtype=object).map(func)
+    return pd.Series(mapped.to_numpy()[codes], index=values.index, name=values.name)
 
 
 def run_starts(codes: np.ndarray) -> np.ndarray:

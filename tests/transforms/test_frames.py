@@ -98,3 +98,18 @@ def test_overlapping_pairs_equals_all_pairs_check() -> None:
                       if x["k"][i] == y["k"][j] and x["s"][i] < y["e"][j] and y["s"][j] < x["e"][i])
         assert sorted(zip(ix.tolist(), iy.tolist())) == want
         assert len(set(zip(ix.tolist(), iy.tolist()))) == len(want)  # each pair once
+
+
+def test_map_distinct_equals_map_and_calls_once_per_distinct_value() -> None:
+    from transforms.frames import map_distinct
+
+    calls: list[object] = []
+
+    def is_code(value: object) -> bool:
+        calls.append(value)
+        return isinstance(value, str) and value.startswith("96")
+
+    values = pd.Series(["96365", "J1100", None, "96365", "96413", None], index=[9, 7, 5, 3, 1, 0], name="hcpcs")
+    got = map_distinct(values, is_code)
+    assert len(calls) == 4  # three texts and the missing value, each once
+    pd.testing.assert_series_equal(got.astype(bool), values.map(is_code).astype(bool))

@@ -108,9 +108,12 @@ def _components(events: pd.DataFrame) -> pd.DataFrame:
     An unknown drug gets a key from its text so it stays distinguishable.
     """
     ev = events[["encounter_id", "infusate_id", "drug_key", "drug_class", "hormonal", "drug", "route"]].copy()
-    ev["is_primary"] = (
-        events["primary"].fillna(False).astype(bool) if "primary" in events else False
-    )
+    if "primary" in events:
+        # Missing -> False without fillna's deprecated object downcast.
+        primary = events["primary"].to_numpy(dtype=object)
+        ev["is_primary"] = np.where(pd.isna(primary), False, primary).astype(bool)
+    else:
+        ev["is_primary"] = False
     ev["rank"] = ev["drug_class"].map(CLASS_RANK).astype(int)
     ev["is_unknown"] = ev["rank"] < 0
     ev["is_pump"] = ev["route"] == "pump"
@@ -135,16 +138,18 @@ def _infusate_attributes(events: pd.DataFrame) -> pd.DataFrame:
     of first appearance; no loop per infusate (sorted codes, runs joined).
     """
     ev = _components(events)
-    keys = ["encounter_id", "infusate_id"]
-    grouped = ev.groupby(keys, sort=False)
+    # Infusates numbered by first appearance: attrs row i is infusate i.
+    group = pd.factorize(_infusate_codes(events))[0]
+    grouped = ev.groupby(group, sort=False)
     attrs = grouped.agg(
+        encounter_id=("encounter_id", "first"),
+        infusate_id=("infusate_id", "first"),
         top_rank=("rank", "max"),
         has_unknown=("is_unknown", "max"),
         hormonal=("hormonal", "any"),
         on_pump=("is_pump", "max"),
         primary=("is_primary", "max"),
     )
-    group = grouped.ngroup().to_numpy()
     # Components of each bag, distinct, in sorted order (every bag has one).
     _, service_key = join_distinct(group, ev["component"], "+", sort=True)
     # A pump started for a prolonged infusion is a service of its own: it
@@ -165,29 +170,95 @@ def _infusate_attributes(events: pd.DataFrame) -> pd.DataFrame:
     # The class is part of the identity: saline as hydration, as a KVO line
     # and as a flush are three different things, never one service.
     attrs["service_key"] = attrs["service_key"] + "#" + cls
-    return attrs.drop(columns=["top_rank", "has_unknown", "on_pump"]).reset_index()
+    if "_infusate" in events:
+        attrs["_infusate"] = events["_infusate"].to_numpy()[_first_rows(group, len(attrs))]
+    return attrs.drop(columns=["top_rank", "has_unknown", "on_pump"]).reset_index(drop=True)
+
+
+def _first_rows(group: np.ndarray, n_groups: int) -> np.ndarray:
+    """Position of the first row of each group code ``0..n_groups-1``."""
+    first = np.full(n_groups, len(group), dtype=np.int64)
+    np.minimum.at(first, group, np.arange(len(group), dtype=np.int64))
+    return first
+
+
+def _infusate_codes(events: pd.DataFrame) -> np.ndarray:
+    """Int code of each event's (encounter, infusate), numbered in sorted
+    key order (so sorting by it sorts by encounter, then infusate); the
+    ``_infusate`` column when :func:`_prepare_events` added it."""
+    if "_infusate" in events:
+        return events["_infusate"].to_numpy()
+    return events.groupby(["encounter_id", "infusate_id"], sort=True).ngroup().to_numpy()
+
+
+def _attrs_rows(attrs: pd.DataFrame, codes: np.ndarray) -> np.ndarray:
+    """Row of ``attrs`` (:func:`_infusate_attributes`) of each infusate code."""
+    row_of = np.full(int(attrs["_infusate"].max()) + 1 if len(attrs) else 0, -1, dtype=np.int64)
+    row_of[attrs["_infusate"].to_numpy()] = np.arange(len(attrs))
+    return row_of[codes]
+
+
+def _service_codes(attrs: pd.DataFrame) -> np.ndarray:
+    """Int code of each infusate's (encounter, service), numbered in sorted
+    key order: sorting by it sorts by encounter, then service key."""
+    return attrs.groupby(["encounter_id", "service_key"], sort=True).ngroup().to_numpy()
 
 
 def _timed_events(events: pd.DataFrame) -> pd.DataFrame:
     """Infusion events, one per (encounter, infusate, time, action).
 
     A ``given`` charted on an infusion route is a start without a stop.
+    Sorted by encounter, infusate, time and :data:`ACTION_ORDER` (stable),
+    with the int ``_infusate`` code (:func:`_infusate_codes`) of each row.
     """
+    keep = ((events["action"] != "given") | events["route"].isin(INFUSION_ROUTES)).to_numpy()
     ev = events.loc[
-        (events["action"] != "given") | events["route"].isin(INFUSION_ROUTES),
+        keep,
         ["encounter_id", "infusate_id", "event_time", "action", "route", "access_site", "rate", "rate_unit", "volume_ml", "source_row"],
     ].copy()
+    ev["_infusate"] = _infusate_codes(events)[keep]
     ev.loc[ev["action"] == "given", "action"] = "start"
-    ev = ev.drop_duplicates(["encounter_id", "infusate_id", "event_time", "action"])
     ev["_ord"] = ev["action"].map(ACTION_ORDER)
-    return ev.sort_values(["encounter_id", "infusate_id", "event_time", "_ord"], kind="mergesort")
+    unknown_action = bool(ev["_ord"].isna().any())
+    if unknown_action:  # same order key, different actions: drop exact repeats by text
+        ev = ev.drop_duplicates(["_infusate", "event_time", "action"])
+    # One stable lexsort on ints: missing times and actions last, as sort_values puts them.
+    time_ns = ev["event_time"].to_numpy(dtype="datetime64[ns]").view(np.int64)
+    time_ns = np.where(time_ns == np.iinfo(np.int64).min, np.iinfo(np.int64).max, time_ns)
+    order_key = ev["_ord"].fillna(len(ACTION_ORDER)).to_numpy()
+    codes = ev["_infusate"].to_numpy()
+    order = np.lexsort((order_key, time_ns, codes))
+    ev = ev.iloc[order]
+    # Equal (infusate, time, action) rows are now adjacent, the first charted first.
+    key = (codes[order], time_ns[order], order_key[order])
+    dup = np.zeros(len(ev), dtype=bool)
+    if len(ev) and not unknown_action:
+        dup[1:] = (key[0][1:] == key[0][:-1]) & (key[1][1:] == key[1][:-1]) & (key[2][1:] == key[2][:-1])
+    return ev[~dup]
 
 
-def _last_before(action: pd.Series, grp: pd.Series, marks: tuple[str, ...]) -> pd.Series:
+def _timed_groups(timed: pd.DataFrame) -> np.ndarray:
+    """Int code of each timed event's (encounter, infusate); rows of one
+    code are contiguous since ``timed`` is sorted by it."""
+    return _infusate_codes(timed)
+
+
+def _last_before(action: pd.Series, grp: np.ndarray, marks: tuple[str, ...]) -> pd.Series:
     """Per row, the last action among ``marks`` strictly before it in its
-    group ``grp`` (rows sorted in time order), NaN when there is none."""
-    last = action.where(action.isin(marks)).groupby(grp, sort=False).ffill()
-    return last.groupby(grp, sort=False).shift()
+    group ``grp`` (rows of a group contiguous, in time order), NaN when
+    there is none. A running max of mark positions, no grouping."""
+    n = len(action)
+    positions = np.arange(n)
+    if n == 0:
+        return pd.Series([], index=action.index, dtype=object)
+    last_mark = np.maximum.accumulate(np.where(action.isin(marks).to_numpy(), positions, -1))
+    before = np.r_[-1, last_mark[:-1]]
+    new_group = np.r_[True, grp[1:] != grp[:-1]]
+    group_start = np.maximum.accumulate(np.where(new_group, positions, 0))
+    found = before >= group_start
+    out = np.full(n, np.nan, dtype=object)
+    out[found] = action.to_numpy(dtype=object)[before[found]]
+    return pd.Series(out, index=action.index, dtype=object)
 
 
 def _state_before(timed: pd.DataFrame) -> pd.Series:
@@ -203,7 +274,7 @@ def _state_before(timed: pd.DataFrame) -> pd.Series:
     stopped bag is unusable and so never counts).
     """
     act = timed["action"]
-    grp = timed.groupby(["encounter_id", "infusate_id"], sort=False).ngroup()
+    grp = _timed_groups(timed)
     is_start = (act == "start").astype(int)
     started = (is_start.groupby(grp, sort=False).cumsum() - is_start) > 0
     stopped = _last_before(act, grp, ("start", "resume", "stop")) == "stop"
@@ -236,29 +307,31 @@ def unusable_events(timed: pd.DataFrame, state: pd.Series | None = None) -> pd.S
     """
     act = timed["action"]
     state = _state_before(timed) if state is None else state
-    grp = timed.groupby(["encounter_id", "infusate_id"], sort=False).ngroup()
+    grp = _timed_groups(timed)
     is_start = (act == "start").astype(int)
     rev = is_start[::-1]
     start_later = ((rev.groupby(grp[::-1], sort=False).cumsum() - rev) > 0)[::-1]
-    label = act.str.replace("_", " ")
-    never, stopped = state == "never", state == "stopped"
-    issue = np.select(
+    never, stopped = (state == "never").to_numpy(), (state == "stopped").to_numpy()
+    is_stop = (act == "stop").to_numpy()
+    case = np.select(
         [
-            (act == "stop") & never & start_later,
-            (act == "stop") & never,
-            (act == "stop") & stopped,
-            act.isin(["rate_change", "pause", "resume"]) & never,
-            act.isin(["rate_change", "pause"]) & stopped,
+            is_stop & never & start_later.to_numpy(),
+            is_stop & never,
+            is_stop & stopped,
+            act.isin(["rate_change", "pause", "resume"]).to_numpy() & never,
+            act.isin(["rate_change", "pause"]).to_numpy() & stopped,
         ],
-        [
-            "stop charted before the infusate's start",
-            "stop with no start before it",
-            "infusate already stopped",
-            label + " before the bag was started",
-            label + " on a stopped bag",
-        ],
-        default="",
+        [0, 1, 2, 3, 4],
+        default=-1,
     )
+    issue = np.full(len(act), "", dtype=object)
+    fixed = np.array(["stop charted before the infusate's start", "stop with no start before it",
+                      "infusate already stopped"], dtype=object)
+    issue[(case >= 0) & (case <= 2)] = fixed[case[(case >= 0) & (case <= 2)]]
+    # The action's own words, built only for the (few) rows that need them.
+    for code, tail in ((3, " before the bag was started"), (4, " on a stopped bag")):
+        rows = case == code
+        issue[rows] = act[rows].str.replace("_", " ").to_numpy(dtype=object) + tail
     return pd.Series(issue, index=timed.index, dtype=object)
 
 
@@ -270,7 +343,10 @@ def _remaining_hours(seg: pd.DataFrame) -> pd.Series:
     infused before a segment sums rate x hours of the infusate's earlier
     segments.
     """
-    is_ml_h = seg["rate_unit"].fillna("mL/h").str.lower().str.replace(" ", "").isin(ML_PER_HOUR)
+    # Few distinct units among many segments: normalise each distinct one once.
+    codes, units = pd.factorize(seg["rate_unit"], use_na_sentinel=False)
+    unit_ml_h = pd.Series(units, dtype=object).fillna("mL/h").str.lower().str.replace(" ", "").isin(ML_PER_HOUR)
+    is_ml_h = pd.Series(unit_ml_h.to_numpy()[codes], index=seg.index)
     rate = seg["rate"].where(is_ml_h & (seg["rate"] > 0))
     hours = (seg["end"] - seg["start"]).dt.total_seconds() / 3600.0
     infused = (rate * hours).fillna(0.0)
@@ -299,7 +375,7 @@ def _segments(
     state = _state_before(ev) if state is None else state
     running &= ~((ev["action"] == "rate_change") & (state == "paused"))
     running &= ~((ev["action"] == "rate_change") & (ev["rate"].fillna(1) <= 0))
-    grp = ev.groupby(["encounter_id", "infusate_id"], sort=False).ngroup()
+    grp = pd.Series(_timed_groups(ev), index=ev.index)
     nxt = ev["event_time"].shift(-1).where(grp.eq(grp.shift(-1)))
     seg = ev.assign(end=nxt, _grp=grp)[running].rename(columns={"event_time": "start"})
 
@@ -323,18 +399,23 @@ def _segments(
     seg = seg[~seg["_grp"].isin(unresolved) & seg["end"].notna()]
     seg = seg[seg["end"] > seg["start"]]
     return (
-        seg[["encounter_id", "infusate_id", "start", "end", "route", "access_site", "source_row"]],
+        seg[["encounter_id", "infusate_id", "start", "end", "route", "access_site", "source_row", "_infusate"]],
         missing.drop(columns=["_grp", "derivable"]).reset_index(drop=True),
     )
 
 
 def _merge_blocks(seg: pd.DataFrame) -> pd.DataFrame:
-    """Union of each service's segments (two bags at once count once)."""
-    keys = ["encounter_id", "service_key"]
-    seg = seg.sort_values(keys + ["start", "end"], kind="mergesort").reset_index(drop=True)
-    prev_end = seg.groupby(keys, sort=False)["end"].cummax().groupby(
-        [seg["encounter_id"], seg["service_key"]], sort=False
-    ).shift()
+    """Union of each service's segments (two bags at once count once).
+
+    ``seg`` carries ``_svc`` (:func:`_service_codes`); blocks come out in
+    (encounter, service key, start) order, with their ``_svc``.
+    """
+    # ``_svc`` numbers services in (encounter, service key) order: one stable
+    # lexsort on ints sorts as by encounter, service key, start, end.
+    order = np.lexsort((_ns(seg["end"]), _ns(seg["start"]), seg["_svc"].to_numpy()))
+    seg = seg.iloc[order].reset_index(drop=True)
+    svc = seg["_svc"].to_numpy()
+    prev_end = seg["end"].groupby(svc, sort=False).cummax().groupby(svc, sort=False).shift()
     new_block = prev_end.isna() | (seg["start"] > prev_end)
     seg["_block"] = new_block.cumsum()
     seg["is_pump"] = seg["route"] == "pump"
@@ -346,9 +427,15 @@ def _merge_blocks(seg: pd.DataFrame) -> pd.DataFrame:
         site=("site", "first"),
         route=("route", "first"),
         is_pump=("is_pump", "max"),
+        _svc=("_svc", "first"),
     )
     blocks["infusates"] = join_unique(seg, ["_block"], "infusate_id", ",")
     return blocks.reset_index(drop=True)
+
+
+def _ns(times: pd.Series) -> np.ndarray:
+    """Nanoseconds since the epoch (UTC) of tz-aware times with no NaT, int64."""
+    return times.dt.as_unit("ns").array.asi8
 
 
 def _prepare_events(events: pd.DataFrame) -> pd.DataFrame:
@@ -367,6 +454,8 @@ def _prepare_events(events: pd.DataFrame) -> pd.DataFrame:
     events.loc[once_inf, "infusate_id"] = (
         events.loc[once_inf, "infusate_id"].astype(str) + "@" + events.loc[once_inf, "event_time"].dt.strftime("%Y%m%dT%H%M%S")
     )
+    # One string grouping for the whole build; every later step groups and sorts on this int.
+    events["_infusate"] = _infusate_codes(events)
     return events
 
 
@@ -400,15 +489,17 @@ def _services(blocks: pd.DataFrame, attrs: pd.DataFrame) -> pd.DataFrame:
     summed running seconds; ``site`` and ``route`` are those of its first
     block (``pump`` if any block ran on a pump).
     """
-    keys = ["encounter_id", "service_key"]
-    svc_attrs = attrs.groupby(keys, sort=False).agg(
+    # ``_svc`` is one int per (encounter, service key): group on it, not on the texts.
+    svc_attrs = attrs.groupby("_svc", sort=False).agg(
         drug_label=("drug_label", "first"), drug_class=("drug_class", "first"),
         hormonal=("hormonal", "max"), n_components=("n_components", "max"), primary=("primary", "max"),
-    ).reset_index()
+    )
     blocks_first = blocks.assign(_sec=(blocks["end"] - blocks["start"]).dt.total_seconds()).sort_values(
         "start", kind="mergesort"
     )
-    services = blocks_first.groupby(keys, sort=False).agg(
+    services = blocks_first.groupby("_svc", sort=False).agg(
+        encounter_id=("encounter_id", "first"),
+        service_key=("service_key", "first"),
         start=("start", "min"),
         end=("end", "max"),
         seconds=("_sec", "sum"),
@@ -419,13 +510,13 @@ def _services(blocks: pd.DataFrame, attrs: pd.DataFrame) -> pd.DataFrame:
     services["route"] = services["route"].where(~services["is_pump"], "pump")
     # Each block's infusates are already distinct; a bag spanning two blocks
     # (a pause) repeats, so split, then keep distinct ones.
-    parts = blocks_first[keys + ["infusates"]].assign(
+    parts = blocks_first[["_svc", "infusates"]].assign(
         infusates=blocks_first["infusates"].str.split(",")
     ).explode("infusates")
-    services["infusates"] = join_unique(parts, keys, "infusates", ",")
+    services["infusates"] = join_unique(parts, ["_svc"], "infusates", ",")
     services = services.drop(columns="is_pump").reset_index()
     services["minutes"] = (services["seconds"] // 60).astype("int64")
-    services = services.drop(columns="seconds").merge(svc_attrs, on=keys)
+    services = services.drop(columns="seconds").join(svc_attrs, on="_svc")
     services["kind"] = _service_kind(services)
     services["has_blocks"] = True
     return services
@@ -440,15 +531,23 @@ def _one_time_administrations(events: pd.DataFrame, attrs: pd.DataFrame, missing
     """
     keys = ["encounter_id", "infusate_id"]
     once = events[(events["action"] == "given") & ~events["route"].isin(INFUSION_ROUTES)]
-    once = once.drop_duplicates(keys + ["event_time"])
+    once = once.drop_duplicates(["_infusate", "event_time"])
     pushed = missing[missing["resolution"] == "push"][keys + ["start"]]
     pushed = pushed.sort_values("start").drop_duplicates(keys)
     pushed = pushed.rename(columns={"start": "event_time"}).assign(route="iv_push")
     # The site of a pushed infusate's first event: only those few infusates are looked up.
     of_pushed = events["infusate_id"].isin(pushed["infusate_id"])
     site_of = events[of_pushed].sort_values("event_time", kind="mergesort").drop_duplicates(keys)[keys + ["site"]]
-    pushed = pushed.merge(site_of, on=keys, how="left")
-    once = pd.concat([once[keys + ["event_time", "route", "site"]], pushed], ignore_index=True).merge(attrs, on=keys)
+    pushed = pushed.merge(site_of, on=keys, how="left").merge(attrs, on=keys)
+    # Charted doses take their infusate's attributes by code (no merge on texts).
+    attr_columns = [c for c in attrs.columns if c not in keys]
+    rows = _attrs_rows(attrs, once["_infusate"].to_numpy())
+    once = pd.concat(
+        [once[keys + ["event_time", "route", "site"]].reset_index(drop=True),
+         attrs[attr_columns].iloc[rows].reset_index(drop=True)],
+        axis=1,
+    )
+    once = pd.concat([once, pushed], ignore_index=True)
     kind = np.select(
         [
             once["drug_class"].isin([*NOT_CODED_CLASSES, HYDRATION]),
@@ -496,6 +595,7 @@ def build_timeline(events: pd.DataFrame, policy: Policy) -> Timeline:
     """
     events = _prepare_events(events)
     attrs = _infusate_attributes(events)
+    attrs["_svc"] = _service_codes(attrs)
     timed = _timed_events(events)
     # Dropping unusable events leaves the state of every usable one as it
     # was (see unusable_events), so the state is computed once.
@@ -507,7 +607,11 @@ def build_timeline(events: pd.DataFrame, policy: Policy) -> Timeline:
         attrs[["encounter_id", "infusate_id", "drug_label"]], on=["encounter_id", "infusate_id"], how="left"
     )[UNUSED_EVENT_COLUMNS].reset_index(drop=True)
     seg["site"] = normalise_site(seg["access_site"])
-    seg = seg.merge(attrs[["encounter_id", "infusate_id", "service_key"]], on=["encounter_id", "infusate_id"])
+    # Each segment's service, looked up by infusate code (no merge on texts).
+    rows = _attrs_rows(attrs, seg["_infusate"].to_numpy())
+    seg = seg.assign(
+        service_key=attrs["service_key"].to_numpy()[rows], _svc=attrs["_svc"].to_numpy()[rows]
+    ).reset_index(drop=True)
     blocks = _merge_blocks(seg)
     services = _services(blocks, attrs)
     once = _one_time_administrations(events, attrs, missing)
@@ -518,7 +622,6 @@ def build_timeline(events: pd.DataFrame, policy: Policy) -> Timeline:
     admins["admin_id"] = np.arange(len(admins), dtype="int64")
     admins["hormonal"] = admins["hormonal"].astype(bool)
     admins["primary"] = admins["primary"].astype(bool)
-    blocks = blocks.drop(columns="is_pump").sort_values(
-        ["encounter_id", "service_key", "start"], kind="mergesort"
-    ).reset_index(drop=True)
+    # Already in (encounter, service key, start) order: _merge_blocks numbers them so.
+    blocks = blocks.drop(columns=["is_pump", "_svc"]).reset_index(drop=True)
     return Timeline(blocks=blocks, administrations=admins, missing_stops=missing, unused_events=unused)

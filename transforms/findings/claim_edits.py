@@ -30,6 +30,7 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
+from transforms.frames import map_distinct
 from transforms.reference.ncci import EditTables
 from transforms.vocab.codes import SETTING_FACILITY, SETTING_PROFESSIONAL, is_drug_admin_code
 from transforms.vocab.findings import OVER
@@ -96,7 +97,7 @@ def mue_findings(claims: pd.DataFrame, mue: pd.DataFrame) -> pd.DataFrame:
         ``expected_units`` the MUE value.
     """
     lines = _claim_lines(claims)
-    hits = _mue_hits(lines[lines["hcpcs"].map(is_drug_admin_code).astype(bool)], mue)
+    hits = _mue_hits(lines[map_distinct(lines["hcpcs"], is_drug_admin_code).astype(bool)], mue)
     if hits.empty:
         return _empty(EDIT_FINDING_COLUMNS)
     mue_units = hits["mue"].astype("int64")
@@ -132,8 +133,8 @@ def _ptp_hits(lines: pd.DataFrame, ptp: pd.DataFrame) -> pd.DataFrame:
     that an active, non-bypassed edit denies."""
     codes = set(lines["hcpcs"])
     edits = ptp[ptp["column1"].isin(codes) & ptp["column2"].isin(codes) & (ptp["modifier_indicator"] != "9")]
-    edits = edits[edits["column1"].map(is_drug_admin_code).astype(bool)
-                  | edits["column2"].map(is_drug_admin_code).astype(bool)]
+    edits = edits[map_distinct(edits["column1"], is_drug_admin_code).astype(bool)
+                  | map_distinct(edits["column2"], is_drug_admin_code).astype(bool)]
     if edits.empty or lines.empty:
         return edits.iloc[:0]
     lines["bypass"] = lines["modifiers"].str.upper().str.replace(" ", "", regex=False).str.contains(_BYPASS_RE,

@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import pandas as pd
 
-from transforms.frames import join_groups, join_unique
+from transforms.frames import join_groups, join_unique, map_distinct
 from transforms.vocab.codes import CONCURRENT, INITIAL_CODES, SEPARATE_SITE_MODIFIER, is_drug_admin_code
 
 
 def drug_admin_lines(billed: pd.DataFrame) -> pd.DataFrame:
     """The billed lines the audit compares (96360-96379, 96401-96549)."""
-    return billed[billed["hcpcs"].map(is_drug_admin_code).astype(bool)]
+    return billed[map_distinct(billed["hcpcs"], is_drug_admin_code).astype(bool)]
 
 
 def claim_of(billed: pd.DataFrame) -> pd.Series:

@@ -14,3 +14,9 @@ for _name, _value in (
     ("PREFECT_CLOUD_ENABLE_ORCHESTRATION_TELEMETRY", "false"),
 ):
     os.environ.setdefault(_name, _value)
+
+# The temporary Prefect server a run starts (no PREFECT_API_URL) gets more than
+# Prefect's default to come up: on a busy 2-core machine (a nightly batch
+# window, CI) it can need half a minute, and a run that gives up then fails
+# with nothing audited. A user's own value wins.
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")

@@ -1,82 +1,295 @@
-"""``make bench``: time each stage of the composition root on a synthetic workload.
+"""``make bench``: time every stage of the composition root on bulk synthetic workloads.
 
-Usage: python -m flows.bench [--days 30] [--encounters 400]
+Usage: python -m flows.bench [--sizes 10000,100000,1000000] [--repeat 3]
+                             [--out data/bench/results.json] [--quick]
 
-Runs the stages of :mod:`flows.pipeline` exactly as a run does (load,
-validate, audit with its engine steps, write) and prints seconds and rows per
-second for each. A benchmark, not a test: nothing asserts a time.
+For each size (encounters), two fresh subprocesses, so that
+``ru_maxrss`` (peak resident memory) belongs to one size and one job:
+
+1. generate: :func:`transforms.synthetic.bulk.bulk_extracts` (copies of one
+   seeded base sample, ids rewritten) and :func:`~transforms.synthetic.bulk.write_bulk`
+   (canonical CSV); timed, reported apart, not part of the audit.
+2. measure: the stages of :mod:`flows.pipeline` as a run does them: load,
+   validate (Great Expectations), audit (each engine step through the
+   ``timer`` hook), write the run folder. Then the floor: a plain pyarrow read
+   of the same CSV files plus a group-by of MAR events by encounter, best of
+   ``--repeat``. The pipeline stages run once per size.
+
+Start-up is the import of :mod:`flows.pipeline` (Great Expectations included)
+in a fresh interpreter, best of ``--repeat``. Results go to the JSON file and
+a markdown table beside it (``results.md``). A benchmark, not a test: nothing
+asserts a time.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
+import flows  # noqa: F401  (telemetry off before anything imports GX)
 
-import flows  # noqa: F401  (telemetry off)
-from flows import pipeline
-from flows.settings import Settings
-from transforms.synthetic.generator import generate, write_extracts
+DEFAULT_SIZES: tuple[int, ...] = (10_000, 100_000, 1_000_000)
+QUICK_SIZES: tuple[int, ...] = (10_000,)
+DEFAULT_OUT = Path("data/bench/results.json")
+#: Encounters of the seeded base sample every workload copies (fewer for a smaller workload).
+BASE_ENCOUNTERS = 2000
+#: Top-level stages whose seconds make the audit's total (CSV in to files out).
+AUDIT_STAGES: tuple[str, ...] = ("load mar", "validate mar (GX)", "load claims", "validate claims (GX)",
+                                 "audit", "write run folder")
+STARTUP_CODE = "import time; t = time.perf_counter(); import flows.pipeline; print(time.perf_counter() - t)"
+
+
+def peak_mb() -> float:
+    """Peak resident memory of this process so far, MB (Linux reports ru_maxrss in KiB, macOS in bytes)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
 
 
 class StageClock:
-    """Seconds per named stage, in the order the stages ran."""
+    """Seconds (and peak memory so far) per named stage in the order run; engine steps summed over shards."""
 
     def __init__(self) -> None:
-        self.rows: list[tuple[str, float, int]] = []
+        self.stages: list[dict[str, Any]] = []
+        self.steps: dict[str, float] = {}
 
-    def run(self, name: str, rows: int, fn: Callable[[], Any]) -> Any:
+    def run(self, name: str, fn: Any) -> Any:
         t0 = time.perf_counter()
         out = fn()
-        self.rows.append((name, time.perf_counter() - t0, rows))
+        self.stages.append({"stage": name, "seconds": time.perf_counter() - t0, "peak_mb_after": peak_mb()})
         return out
 
     @contextmanager
     def step(self, name: str) -> Iterator[None]:
-        """A context manager per engine step (handed to :func:`flows.pipeline.audit`)."""
+        """A context manager per engine step (the ``timer`` of :func:`flows.pipeline.audit`)."""
         t0 = time.perf_counter()
-        yield
-        self.rows.append((f"  audit: {name}", time.perf_counter() - t0, 0))
+        try:
+            yield
+        finally:
+            self.steps[name] = self.steps.get(name, 0.0) + time.perf_counter() - t0
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--days", type=int, default=30)
-    parser.add_argument("--encounters", type=int, default=400, help="encounters per day")
-    args = parser.parse_args(argv)
+# --- the child jobs (each in a fresh interpreter) ---------------------------------
+
+def generate_job(encounters: int, directory: Path, base: int) -> dict[str, Any]:
+    """Generate and write one workload's CSV extracts into ``directory``; seconds and sizes."""
+    from transforms.synthetic.bulk import bulk_extracts, write_bulk
+
+    t0 = time.perf_counter()
+    bulk = bulk_extracts(encounters, seed=1, base_encounters=min(base, encounters))
+    t1 = time.perf_counter()
+    paths = write_bulk(bulk, directory)
+    t2 = time.perf_counter()
+    return {"encounters": bulk.encounters, "replicas": bulk.replicas, "mar_rows": bulk.mar.num_rows,
+            "claim_lines": bulk.claims.num_rows, "generate_seconds": t1 - t0, "write_csv_seconds": t2 - t1,
+            "csv_mb": sum(paths[k].stat().st_size for k in ("mar", "claims")) / 1e6, "peak_mb": peak_mb()}
+
+
+def measure_job(directory: Path, repeat: int) -> dict[str, Any]:
+    """Every stage of a run on the CSV files in ``directory``, then the pyarrow floor."""
+    import pandas as pd
+
+    from flows import pipeline
+    from flows.settings import Settings
+
     settings = Settings()
+    pipeline.drug_reference(settings)  # read once per process, as every run after the first does
     clock = StageClock()
-    x = clock.run("generate synthetic extracts", 0,
-                  lambda: generate(seed=1, days=args.days, encounters_per_day=args.encounters))
-    n_mar, n_claims = len(x.mar), len(x.claims)
-    pipeline.drug_reference(settings)  # load once, outside the timings
+    paths = {kind: directory / f"{kind}.csv" for kind in ("mar", "claims")}
+    valid = {}
+    for kind in paths:  # as a run does: each extract loaded, validated, and its raw rows dropped
+        loaded = clock.run(f"load {kind}", lambda kind=kind: pipeline.load(paths[kind], kind, settings))
+        valid[kind] = clock.run(f"validate {kind} (GX)", lambda loaded=loaded: pipeline.validate(loaded))
+        del loaded
+    result = clock.run("audit", lambda: pipeline.audit(valid["mar"].kept, valid["claims"].kept, settings,
+                                                        timer=clock.step))
+    counts = {kind: v.counts for kind, v in valid.items()}
+    quarantine = pd.concat([v.quarantine for v in valid.values()], ignore_index=True)
+    with tempfile.TemporaryDirectory() as out:
+        clock.run("write run folder", lambda: pipeline.write(Path(out) / "run", result, quarantine, counts, settings))
+    floors = [floor_seconds(paths) for _ in range(repeat)]
+    return {"stages": clock.stages, "engine_steps": clock.steps, "floor_seconds": min(floors),
+            "floor_runs": floors, "rows_kept": {k: v.counts["rows_kept"] for k, v in valid.items()},
+            "findings": len(result.findings), "expected_lines": len(result.expected_lines), "peak_mb": peak_mb()}
+
+
+def floor_seconds(paths: dict[str, Path]) -> float:
+    """Seconds for the least any audit must do: read both CSVs with pyarrow, count MAR events per encounter."""
+    import pyarrow.csv as pacsv
+
+    t0 = time.perf_counter()
+    mar = pacsv.read_csv(paths["mar"])
+    pacsv.read_csv(paths["claims"])
+    mar.group_by("encounter_id").aggregate([("encounter_id", "count")])
+    return time.perf_counter() - t0
+
+
+# --- the parent: one size after another ------------------------------------------
+
+def _child(args: list[str]) -> dict[str, Any]:
+    """Run ``python -m flows.bench --job ...`` in a fresh interpreter; its JSON result."""
     with tempfile.TemporaryDirectory() as tmp:
-        paths = clock.run("write CSV extracts", n_mar + n_claims, lambda: write_extracts(x, Path(tmp) / "in"))
-        loaded = {kind: clock.run(f"load {kind}", n, lambda kind=kind: pipeline.load(paths[kind], kind, settings))
-                  for kind, n in (("mar", n_mar), ("claims", n_claims))}
-        valid = {kind: clock.run(f"validate {kind} (GX)", len(loaded[kind].raw),
-                                 lambda kind=kind: pipeline.validate(loaded[kind]))
-                 for kind in loaded}
-        result = clock.run("audit", n_mar, lambda: pipeline.audit(valid["mar"].kept, valid["claims"].kept,
-                                                                   settings, timer=clock.step))
-        counts = {kind: v.counts for kind, v in valid.items()}
-        quarantine = pd.concat([v.quarantine for v in valid.values()], ignore_index=True)
-        clock.run("write run folder", len(result.findings),
-                  lambda: pipeline.write(Path(tmp) / "out", result, quarantine, counts, settings))
-    encounters = x.truth["encounter_id"].nunique()
-    print(f"workload: {encounters} encounters, {n_mar} MAR events, {n_claims} claim lines")
-    print(f"{'stage':40s} {'seconds':>8s} {'rows/s':>10s}")
-    for name, seconds, rows in clock.rows:
-        rate = f"{rows / seconds:10.0f}" if rows and seconds else f"{'':>10s}"
-        print(f"{name:40s} {seconds:8.2f} {rate}")
-    audit_seconds = next(s for n, s, _ in clock.rows if n == "audit")
-    print(f"{'audit total':40s} {audit_seconds:8.2f} {encounters / audit_seconds:10.0f} encounters/s")
+        result = Path(tmp) / "result.json"
+        done = subprocess.run([sys.executable, "-m", "flows.bench", *args, "--result", str(result)],
+                              capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"bench job {args[:2]} failed ({done.returncode}):\n{done.stderr[-3000:]}")
+        return json.loads(result.read_text(encoding="utf-8"))
+
+
+def startup_seconds(repeat: int) -> list[float]:
+    """Seconds to import :mod:`flows.pipeline` in a fresh interpreter, once per repeat."""
+    runs = []
+    for _ in range(repeat):
+        done = subprocess.run([sys.executable, "-c", STARTUP_CODE], capture_output=True, text=True, check=True)
+        runs.append(float(done.stdout.strip().splitlines()[-1]))
+    return runs
+
+
+def bench_size(encounters: int, repeat: int, base: int) -> dict[str, Any]:
+    """Generate one workload, then measure it, each in a fresh subprocess."""
+    with tempfile.TemporaryDirectory(prefix="infusion-bench-") as tmp:
+        generated = _child(["--job", "generate", "--size", str(encounters), "--dir", tmp, "--base", str(base)])
+        measured = _child(["--job", "measure", "--dir", tmp, "--repeat", str(repeat)])
+    stages = {s["stage"]: s["seconds"] for s in measured["stages"]}
+    total = sum(stages[name] for name in AUDIT_STAGES)
+    return {"encounters": encounters, "generate": generated, **measured, "audit_total_seconds": total,
+            "encounters_per_second": encounters / total, "ratio_to_floor": total / measured["floor_seconds"]}
+
+
+def add_marginals(sizes: list[dict[str, Any]]) -> None:
+    """Seconds per 10,000 encounters: average, and marginal (slope from the previous size; None for the first)."""
+    previous = None
+    for size in sizes:
+        size["seconds_per_10k"] = size["audit_total_seconds"] / size["encounters"] * 10_000
+        size["marginal_seconds_per_10k"] = None
+        if previous is not None and size["encounters"] != previous["encounters"]:
+            size["marginal_seconds_per_10k"] = ((size["audit_total_seconds"] - previous["audit_total_seconds"])
+                                                / (size["encounters"] - previous["encounters"]) * 10_000)
+        previous = size
+
+
+def machine() -> dict[str, Any]:
+    """The machine and library versions the numbers belong to."""
+    import pandas as pd
+    import pyarrow as pa
+
+    return {"cpu_count": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
+            "pandas": pd.__version__, "pyarrow": pa.__version__,
+            "date": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+
+
+# --- reporting -------------------------------------------------------------------
+
+def stage_rows(size: dict[str, Any]) -> list[tuple[str, float]]:
+    """(stage, seconds) in run order; engine steps indented under ``audit``, with its remainder."""
+    rows: list[tuple[str, float]] = []
+    for stage in size["stages"]:
+        rows.append((stage["stage"], stage["seconds"]))
+        if stage["stage"] == "audit":
+            steps = size["engine_steps"]
+            rows += [(f"  audit: {name}", seconds) for name, seconds in steps.items()]
+            rows.append(("  audit: other (shards, concat)", stage["seconds"] - sum(steps.values())))
+    return rows
+
+
+def print_report(results: dict[str, Any]) -> None:
+    """The stage table of each size, then the per-size summary lines."""
+    startup = min(results["startup_seconds"])
+    for size in results["sizes"]:
+        n, total, gen = size["encounters"], size["audit_total_seconds"], size["generate"]
+        print(f"\n{n:,} encounters: {gen['mar_rows']:,} MAR events, {gen['claim_lines']:,} claim lines "
+              f"({gen['csv_mb']:.0f} MB CSV; generated in {gen['generate_seconds']:.2f} s, "
+              f"written in {gen['write_csv_seconds']:.2f} s)")
+        print(f"{'stage':36s} {'seconds':>9s} {'encounters/s':>13s} {'share':>6s}")
+        for name, seconds in stage_rows(size):
+            rate = f"{n / seconds:13,.0f}" if seconds > 0 else f"{'':>13s}"
+            print(f"{name:36s} {seconds:9.2f} {rate} {seconds / total:6.1%}")
+        marginal = size["marginal_seconds_per_10k"]
+        print(f"{'audit total (CSV in, files out)':36s} {total:9.2f} {size['encounters_per_second']:13,.0f}")
+        print(f"  marginal s per 10k encounters: {'n/a' if marginal is None else f'{marginal:.2f}'}"
+              f" (average {size['seconds_per_10k']:.2f}); floor {size['floor_seconds']:.2f} s"
+              f" (x{size['ratio_to_floor']:.1f}); start-up {startup:.2f} s;"
+              f" peak memory {size['peak_mb']:,.0f} MB (generate {gen['peak_mb']:,.0f} MB)")
+
+
+def markdown(results: dict[str, Any]) -> str:
+    """``results.md``: a summary table per size and a stage table, for the README."""
+    sizes, m = results["sizes"], results["machine"]
+    startup = min(results["startup_seconds"])
+    lines = [f"Bench of {m['date'][:10]} on {m['cpu_count']} CPUs ({m['platform']}), Python {m['python']}, "
+             f"pandas {m['pandas']}, pyarrow {m['pyarrow']}; start-up (import flows.pipeline) {startup:.2f} s.", "",
+             "| encounters | MAR events | claim lines | generate + write CSV s | audit total s | encounters/s "
+             "| marginal s / 10k | floor s | x floor | peak MB |",
+             "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for s in sizes:
+        g, marginal = s["generate"], s["marginal_seconds_per_10k"]
+        lines.append(f"| {s['encounters']:,} | {g['mar_rows']:,} | {g['claim_lines']:,} | "
+                     f"{g['generate_seconds']:.1f} + {g['write_csv_seconds']:.1f} | {s['audit_total_seconds']:.1f} | "
+                     f"{s['encounters_per_second']:,.0f} | {'n/a' if marginal is None else f'{marginal:.2f}'} | "
+                     f"{s['floor_seconds']:.2f} | {s['ratio_to_floor']:.0f} | {s['peak_mb']:,.0f} |")
+    lines += ["", "| stage | " + " | ".join(f"{s['encounters']:,} s" for s in sizes) + " | share (largest) |",
+              "| --- | " + " | ".join("---:" for _ in sizes) + " | ---: |"]
+    largest = sizes[-1]
+    by_size = [dict(stage_rows(s)) for s in sizes]
+    for name, seconds in stage_rows(largest):
+        cells = " | ".join(f"{rows[name]:.2f}" if name in rows else "" for rows in by_size)
+        lines.append(f"| {name.strip()} | {cells} | {seconds / largest['audit_total_seconds']:.0%} |")
+    return "\n".join(lines) + "\n"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", help="encounters per workload, comma separated (default 10000,100000,1000000)")
+    parser.add_argument("--repeat", type=int, default=None, help="runs of the floor and the start-up (default 3)")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="results JSON (results.md beside it)")
+    parser.add_argument("--quick", action="store_true", help="smoke run: 10,000 encounters, repeat 1")
+    parser.add_argument("--base", type=int, default=BASE_ENCOUNTERS, help=argparse.SUPPRESS)
+    # the child jobs (flows.bench runs itself in fresh interpreters)
+    for flag in ("--job", "--size", "--dir", "--result"):
+        parser.add_argument(flag, help=argparse.SUPPRESS)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any] | None:
+    """Run the bench (or, with ``--job``, one child job); returns the results written."""
+    args = _parser().parse_args(argv)
+    if args.job is not None:
+        out = (generate_job(int(args.size), Path(args.dir), args.base) if args.job == "generate"
+               else measure_job(Path(args.dir), int(args.repeat)))
+        Path(args.result).write_text(json.dumps(out), encoding="utf-8")
+        return None
+    default = QUICK_SIZES if args.quick else DEFAULT_SIZES
+    sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else list(default)
+    repeat = args.repeat or (1 if args.quick else 3)
+    results: dict[str, Any] = {"machine": machine(), "repeat": repeat, "startup_seconds": startup_seconds(repeat),
+                               "sizes": []}
+    for encounters in sizes:
+        print(f"bench: {encounters:,} encounters ...", flush=True)
+        results["sizes"].append(bench_size(encounters, repeat, args.base))
+        add_marginals(results["sizes"])
+        save(results, args.out)  # after every size: a long run stopped later keeps what it measured
+    print_report(results)
+    print(f"\nwritten: {args.out} and {args.out.parent / 'results.md'}")
+    return results
+
+
+def save(results: dict[str, Any], out: Path) -> None:
+    """Write the results JSON and ``results.md`` beside it."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2), encoding="utf-8")
+    (out.parent / "results.md").write_text(markdown(results), encoding="utf-8")
 
 
 if __name__ == "__main__":

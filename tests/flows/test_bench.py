@@ -1,0 +1,63 @@
+"""Tests of ``make bench`` (flows.bench): a tiny end-to-end run, and the summary arithmetic."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from flows import bench
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path]:
+    out = tmp_path_factory.mktemp("bench") / "results.json"
+    bench.main(["--quick", "--sizes", "300", "--out", str(out)])
+    return json.loads(out.read_text(encoding="utf-8")), out
+
+
+def test_quick_run_writes_every_stage_and_the_floor(results: tuple[dict, Path]) -> None:
+    data, out = results
+    assert data["repeat"] == 1 and len(data["startup_seconds"]) == 1 and data["startup_seconds"][0] > 0
+    assert {"cpu_count", "platform", "python", "pandas", "pyarrow", "date"} <= set(data["machine"])
+    (size,) = data["sizes"]
+    assert size["encounters"] == 300
+    stages = {s["stage"]: s["seconds"] for s in size["stages"]}
+    assert set(bench.AUDIT_STAGES) <= set(stages) and all(v > 0 for v in stages.values())
+    steps = size["engine_steps"]
+    assert {"classify", "timeline", "coding"} <= set(steps)
+    assert sum(steps.values()) <= stages["audit"]
+    assert size["audit_total_seconds"] == pytest.approx(sum(stages[s] for s in bench.AUDIT_STAGES))
+    assert size["floor_seconds"] > 0 and len(size["floor_runs"]) == 1
+    assert size["ratio_to_floor"] == pytest.approx(size["audit_total_seconds"] / size["floor_seconds"])
+    assert size["marginal_seconds_per_10k"] is None  # one size: no slope
+    gen = size["generate"]
+    assert gen["encounters"] == 300 and gen["mar_rows"] > 300 and gen["claim_lines"] > 300
+    assert gen["generate_seconds"] > 0 and gen["write_csv_seconds"] > 0
+    assert size["peak_mb"] > 50 and gen["peak_mb"] > 50
+    # every kept row reached the audit: the bulk CSV is valid input
+    assert size["rows_kept"] == {"mar": gen["mar_rows"], "claims": gen["claim_lines"]}
+    assert size["findings"] > 0 and size["expected_lines"] > 0
+    md = (out.parent / "results.md").read_text(encoding="utf-8")
+    assert "| 300 |" in md and "validate mar (GX)" in md and "audit: timeline" in md
+
+
+def test_marginal_is_the_slope_between_sizes() -> None:
+    sizes = [{"encounters": 10_000, "audit_total_seconds": 12.0},
+             {"encounters": 100_000, "audit_total_seconds": 39.0}]
+    bench.add_marginals(sizes)
+    assert sizes[0]["marginal_seconds_per_10k"] is None
+    assert sizes[0]["seconds_per_10k"] == pytest.approx(12.0)
+    assert sizes[1]["marginal_seconds_per_10k"] == pytest.approx(3.0)
+    assert sizes[1]["seconds_per_10k"] == pytest.approx(3.9)
+
+
+def test_stage_rows_put_engine_steps_under_the_audit() -> None:
+    size = {"stages": [{"stage": "load mar", "seconds": 1.0}, {"stage": "audit", "seconds": 5.0},
+                       {"stage": "write run folder", "seconds": 2.0}],
+            "engine_steps": {"classify": 1.0, "timeline": 2.5}}
+    rows = bench.stage_rows(size)
+    assert [name for name, _ in rows] == ["load mar", "audit", "  audit: classify", "  audit: timeline",
+                                          "  audit: other (shards, concat)", "write run folder"]
+    assert dict(rows)["  audit: other (shards, concat)"] == pytest.approx(1.5)

@@ -75,8 +75,9 @@ SEVERITY_RANK: dict[str, int] = {s: len(SEVERITIES) - SEVERITY_ORDER[s] for s in
 LINKED_FILES: dict[str, str] = {
     "worklist.csv": "worklist.csv (every finding, ordered for action)",
     "quarantine.csv": "quarantine.csv (rows set aside by validation, with reasons)",
-    "validation/mar/index.html": "MAR validation report",
-    "validation/claims/index.html": "claims validation report",
+    "validation/index.html": "validation: every rule checked on each extract (works offline)",
+    "validation/mar/index.html": "MAR validation report (Great Expectations data docs)",
+    "validation/claims/index.html": "claims validation report (Great Expectations data docs)",
 }
 #: What :func:`transforms.outputs.files.write_run_files` always writes beside the report.
 ALWAYS_WRITTEN: tuple[str, ...] = ("worklist.csv", "quarantine.csv")

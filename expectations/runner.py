@@ -21,9 +21,11 @@ from typing import Any, Literal
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
 import great_expectations as gx  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from great_expectations.data_context.types.base import ProgressBarsConfig  # noqa: E402
 
+from expectations.docs_views import SITE_VIEWS  # noqa: E402
 from expectations.suites import claims_suite, explain, mar_suite  # noqa: E402
 from transforms.vocab import schemas  # noqa: E402
 
@@ -31,10 +33,16 @@ ExtractKind = Literal["mar", "claims"]
 
 FAILURE_COLUMNS: tuple[str, ...] = ("source_row", "column", "reason")
 RESULT_FORMAT: dict[str, Any] = {
+    # COMPLETE: every failing row's source_row (the quarantine needs all of them).
     "result_format": "COMPLETE",
     "unexpected_index_column_names": [schemas.SOURCE_ROW],
     # The pandas query string lists every failing index: large and unused.
     "return_unexpected_index_query": False,
+    # The failing values themselves are unused (reasons are built from the
+    # staged frame) and may be identifiers: GX leaves them out of the result,
+    # and counts no most-common values.
+    "exclude_unexpected_values": True,
+    "partial_unexpected_count": 0,
 }
 _REQUIRED_STAGED: dict[str, tuple[str, ...]] = {
     "mar": (*schemas.MAR_ARROW.names, *schemas.MAR_HELPERS),
@@ -89,6 +97,31 @@ def _checked_frame(staged: pd.DataFrame, kind: str) -> pd.DataFrame:
     return staged.reset_index(drop=True)
 
 
+def _checked_as_categories(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame GX checks: ``frame`` with its object columns as categoricals.
+
+    Same values, rows and index, so every expectation gives the same verdicts
+    and row indices; but GX's per-expectation work (null masks, row filters,
+    the batch fingerprint, value-set and regex tests) then runs on integer
+    codes and on each distinct text once, not on every cell's Python string.
+    Categories keep first-seen order (no sort). A column whose values cannot
+    be hashed stays as it is.
+    """
+    columns: dict[int, Any] = {}
+    for position in range(frame.shape[1]):
+        values = frame.iloc[:, position]
+        if values.dtype == object:
+            try:
+                codes, distinct = pd.factorize(values, use_na_sentinel=True)
+                values = pd.Series(pd.Categorical.from_codes(codes, categories=distinct), index=frame.index)
+            except TypeError:
+                pass
+        columns[position] = values
+    out = pd.DataFrame(columns, index=frame.index)
+    out.columns = frame.columns
+    return out
+
+
 def _definition(context: Any, kind: str) -> Any:
     """A validation definition of the kind's suite over one whole in-memory frame."""
     suite = mar_suite() if kind == "mar" else claims_suite()
@@ -138,7 +171,9 @@ def validate_extract(
     frame = _checked_frame(staged, kind)
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
-    result = _definition(context, kind).run(batch_parameters={"dataframe": frame}, result_format=RESULT_FORMAT)
+    result = _definition(context, kind).run(
+        batch_parameters={"dataframe": _checked_as_categories(frame)}, result_format=RESULT_FORMAT
+    )
     failures = _collect_failures(result, frame, kind)
 
     statistics: dict[str, Any] = dict(result.statistics)
@@ -164,6 +199,17 @@ def _suite_rank(kind: str) -> dict[str, int]:
     return {e.meta["rule"]: i for i, e in enumerate(suite.expectations)}
 
 
+def _failing_rows(index_list: list[dict[str, Any]]) -> np.ndarray:
+    """``source_row`` of every failing row (int64) from GX's ``unexpected_index_list``.
+
+    With ``exclude_unexpected_values`` GX gives one entry holding the list of
+    all failing ``source_row`` values; without it, one entry per row. Both
+    are read, in GX's order.
+    """
+    parts = [np.asarray(entry[schemas.SOURCE_ROW], dtype="int64").ravel() for entry in index_list]
+    return np.concatenate(parts) if parts else np.empty(0, dtype="int64")
+
+
 def _collect_failures(result: Any, frame: pd.DataFrame, kind: str) -> pd.DataFrame:
     """One row per (failed expectation, failing source_row), with reasons."""
     by_row = frame.set_index(schemas.SOURCE_ROW, drop=False)
@@ -186,9 +232,7 @@ def _collect_failures(result: Any, frame: pd.DataFrame, kind: str) -> pd.DataFra
                 f"{kind} expectation {rule} failed without failing rows "
                 "(staged frame is malformed)"
             )
-        rows = pd.DataFrame.from_records(index_list, columns=[schemas.SOURCE_ROW])[
-            schemas.SOURCE_ROW
-        ].to_numpy(dtype="int64")
+        rows = _failing_rows(index_list)
         reasons = explain(meta, by_row.loc[rows])
         parts.append(
             pd.DataFrame(
@@ -237,6 +281,17 @@ def _redact_values(result: Any) -> None:
         found.pop("unexpected_index_query", None)
 
 
+def _with_shared_views(sites: dict[str, Any]) -> dict[str, Any]:
+    """The data-docs site configuration with the views of :mod:`expectations.docs_views`
+    (GX's templates compiled once per process, not once per build)."""
+    out = {}
+    for name, site in sites.items():
+        index_builder = {**site.get("site_index_builder", {}), **SITE_VIEWS["site_index_builder"]}
+        out[name] = {**site, "site_index_builder": index_builder,
+                     "site_section_builders": SITE_VIEWS["site_section_builders"]}
+    return out
+
+
 def _write_docs(
     context: Any, result: Any, docs_dir: Path, kind: str
 ) -> tuple[Path, Path]:
@@ -248,6 +303,7 @@ def _write_docs(
     store = context.validation_results_store
     for key in store.list_keys():
         store.set(key, result)
+    context.variables.data_docs_sites = _with_shared_views(context.variables.data_docs_sites or {})
     context.build_data_docs()
     sites = context.variables.data_docs_sites or {}
     for site in sites.values():

@@ -47,9 +47,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-from transforms.frames import lower, text
+from transforms.frames import text
 from transforms.reference.ndc import normalise_ndc
 from transforms.vocab import schemas
 
@@ -186,6 +188,9 @@ def _read_csv(path: Path) -> pd.DataFrame:
     try:
         with _file_errors(path):
             names = _csv_header(path, compressed)
+            fast = _csv_body_arrow(path, compressed, names)
+            if fast is not None:
+                return fast
             frame = _csv_body(path, compressed, len(names))
     except ExtractError:
         raise
@@ -231,6 +236,64 @@ def _csv_header(path: Path, compressed: bool) -> list[str]:
     if header is None or all(h.strip() == "" for h in header):
         raise ExtractError(path, "empty file: no header row; export the extract again with its header row")
     return _normalise_names(path, list(header))
+
+
+def _csv_body_arrow(path: Path, compressed: bool, names: list[str]) -> pd.DataFrame | None:
+    """The data records read by Arrow's CSV reader (in C, no Python per cell), or None.
+
+    The same frame :func:`_read_csv` builds with pandas (every cell ``str``,
+    empty -> ``None``, columns ``names``), for the files both read alike: a
+    header line without quotes, every record with exactly ``len(names)``
+    cells, valid UTF-8, and a last record that is complete
+    (:func:`_ends_cleanly`: Arrow, unlike pandas, accepts a file cut inside a
+    quoted cell). For any other file it returns None and pandas reads it, so
+    edge cases and their error messages stay pandas' own.
+    """
+    try:
+        data = gzip.decompress(path.read_bytes()) if compressed else path.read_bytes()
+    except (OSError, EOFError, gzip.BadGzipFile):
+        return None  # pandas reports it
+    if b'"' in data.split(b"\n", 1)[0] or b"\x00" in data:
+        return None  # a quoted header may span lines (skip_rows counts lines); pandas cuts cells at NUL
+    labels = [f"c{i}" for i in range(len(names))]
+    try:
+        table = pa_csv.read_csv(
+            pa.BufferReader(data),
+            read_options=pa_csv.ReadOptions(column_names=labels, skip_rows=1),
+            parse_options=pa_csv.ParseOptions(newlines_in_values=True),
+            convert_options=pa_csv.ConvertOptions(
+                column_types={label: pa.string() for label in labels},
+                strings_can_be_null=False, quoted_strings_can_be_null=False,
+            ),
+        )
+    except (pa.ArrowException, ValueError):
+        return None
+    if table.num_rows and not _ends_cleanly(data, table.column(len(labels) - 1)[-1].as_py()):
+        return None
+    columns = {}
+    for position, name in enumerate(names):
+        cells = table.column(position)
+        values = cells.to_numpy(zero_copy_only=False).astype(object, copy=False)
+        values[pc.equal(cells, "").to_numpy(zero_copy_only=False)] = None
+        columns[name] = values
+    return pd.DataFrame(columns, index=pd.RangeIndex(table.num_rows), columns=names)
+
+
+def _ends_cleanly(data: bytes, last_cell: str) -> bool:
+    """True when the file's last cell (``last_cell``, as Arrow read it) is complete.
+
+    Complete means: an unquoted cell after a comma or line break, or a
+    quoted cell closed by its quote, then only line breaks. A cell holding a
+    quote or line break is not judged (False): the caller lets pandas read.
+    """
+    if any(c in last_cell for c in ('"', "\r", "\n")):
+        return False
+    tail = data.rstrip(b"\r\n")
+    cell = last_cell.encode("utf-8")
+    quoted = b'"' + cell + b'"'
+    if tail.endswith(quoted):
+        return tail[-len(quoted) - 1:-len(quoted)] in (b",", b"\n", b"\r")
+    return tail.endswith(cell) and tail[len(tail) - len(cell) - 1:len(tail) - len(cell)] in (b",", b"\n", b"\r")
 
 
 def _csv_body(path: Path, compressed: bool, n_names: int) -> pd.DataFrame:
@@ -285,15 +348,65 @@ def _read_parquet(path: Path) -> pd.DataFrame:
 # --------------------------------------------------------------------------
 # Value parsing (vectorised)
 # --------------------------------------------------------------------------
+def _maybe_untrimmed(cells: pa.Array) -> np.ndarray:
+    """True for the cells Arrow cannot vouch for: empty, or a first / last byte
+    outside printable non-space ASCII (``!``..``~``), so possibly whitespace to
+    Python's ``str.strip``; False for nulls. Byte slices and comparisons, no regex."""
+    data = cells.cast(pa.binary())
+    first, last = pc.binary_slice(data, 0, 1), pc.binary_slice(data, -1)
+    odd = pc.or_(pc.or_(pc.less(first, b"!"), pc.greater(first, b"~")),
+                 pc.or_(pc.less(last, b"!"), pc.greater(last, b"~")))
+    return odd.fill_null(False).to_numpy(zero_copy_only=False)
+
+
+def _text(values: pd.Series) -> pd.Series:
+    """Exactly :func:`transforms.frames.text`, without Python per cell for text columns.
+
+    A column of ``str`` (CSV cells) is checked by Arrow in one pass: a cell
+    that is not empty and starts and ends with printable non-space ASCII is
+    already its own trimmed text and is kept as is (no new string); only the
+    other cells (empty, edge whitespace, edge non-ASCII) go through
+    ``frames.text``. Any other column goes through ``frames.text`` whole.
+    """
+    if values.dtype != object or pd.api.types.infer_dtype(values, skipna=True) not in ("string", "empty"):
+        return text(values)
+    cells = values.to_numpy(dtype=object)
+    try:
+        arrow = pa.array(cells, type=pa.string(), from_pandas=True)
+    except (pa.ArrowException, TypeError, ValueError):
+        return text(values)
+    odd = _maybe_untrimmed(arrow)
+    out = cells.copy()
+    out[arrow.is_null().to_numpy(zero_copy_only=False)] = None
+    if odd.any():
+        out[odd] = text(pd.Series(cells[odd], dtype=object)).to_numpy(dtype=object)
+    return pd.Series(out, index=values.index, dtype=object)
+
+
+def _per_distinct(trimmed: pd.Series, convert: str) -> pd.Series:
+    """``trimmed.str.<convert>()`` computed once per distinct value (codes, routes,
+    units repeat); ``None`` stays ``None``."""
+    codes, distinct = pd.factorize(trimmed, use_na_sentinel=True)
+    converted = getattr(pd.Series(distinct, dtype=object).str, convert)().to_numpy(dtype=object)
+    out = np.full(len(trimmed), None, dtype=object)
+    present = codes >= 0
+    out[present] = converted[codes[present]]
+    return pd.Series(out, index=trimmed.index, dtype=object)
+
+
+def _lower(values: pd.Series) -> pd.Series:
+    """Exactly :func:`transforms.frames.lower` (trimmed, lower case, ``None`` stays ``None``)."""
+    return _per_distinct(_text(values), "lower")
+
+
 def _present(values: pd.Series) -> pd.Series:
     """True where the raw value is given (not null, not blank text)."""
-    return text(values).notna().astype(bool)
+    return _text(values).notna().astype(bool)
 
 
 def _upper(values: pd.Series) -> pd.Series:
     """:func:`transforms.frames.text` in upper case (``None`` stays ``None``)."""
-    trimmed = text(values)
-    return trimmed.where(trimmed.isna(), trimmed.str.upper())
+    return _per_distinct(_text(values), "upper")
 
 
 def _to_float(values: pd.Series) -> pd.Series:
@@ -303,7 +416,7 @@ def _to_float(values: pd.Series) -> pd.Series:
     ):
         out = pd.to_numeric(values, errors="coerce").astype("float64")
     else:
-        out = pd.to_numeric(text(values), errors="coerce").astype("float64")
+        out = pd.to_numeric(_text(values), errors="coerce").astype("float64")
     return out.where(np.isfinite(out), np.nan)
 
 
@@ -319,7 +432,7 @@ def _to_bool(values: pd.Series) -> pd.Series:
     """Nullable boolean from true/false, t/f, yes/no, y/n, 1/0 (any case)."""
     if pd.api.types.is_bool_dtype(values.dtype):
         return values.astype("boolean")
-    words = lower(values)
+    words = _lower(values)
     out = pd.Series(pd.NA, index=values.index, dtype="boolean")
     out[words.isin(_TRUE_WORDS)] = True
     out[words.isin(_FALSE_WORDS)] = False
@@ -343,7 +456,7 @@ def _to_date(values: pd.Series) -> pd.Series:
         "datetime64",
     ):
         return _dates_to_objects(pd.to_datetime(values, errors="coerce"))
-    trimmed = text(values)
+    trimmed = _text(values)
     parsed = pd.to_datetime(trimmed, format="%Y-%m-%d", errors="coerce")
     us = pd.to_datetime(trimmed, format="%m/%d/%Y", errors="coerce")
     return _dates_to_objects(parsed.fillna(us))
@@ -370,6 +483,20 @@ def _to_utc(values: pd.Series, tz: str) -> tuple[pd.Series, pd.Series]:
     Returns:
         (UTC timestamps, boolean Series: local time does not exist in ``tz``).
     """
+    if isinstance(values.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(values.dtype):
+        return _parse_times(values, tz)
+    # Times repeat (events of one minute): each distinct text is parsed once.
+    codes, distinct = pd.factorize(_upper(values), use_na_sentinel=True)
+    utc_distinct, nonexistent_distinct = _parse_times(pd.Series(distinct, dtype=object), tz)
+    utc = pd.Series(utc_distinct.array.take(codes, allow_fill=True), index=values.index)
+    flags = nonexistent_distinct.to_numpy(dtype=bool)
+    nonexistent = np.zeros(len(codes), dtype=bool)
+    nonexistent[codes >= 0] = flags[codes[codes >= 0]]
+    return utc, pd.Series(nonexistent, index=values.index, dtype=bool)
+
+
+def _parse_times(values: pd.Series, tz: str) -> tuple[pd.Series, pd.Series]:
+    """:func:`_to_utc` of every cell (text cells trimmed and upper-cased first)."""
     index = values.index
     utc = pd.Series(pd.NaT, index=index, dtype="datetime64[ns, UTC]")
     nonexistent = pd.Series(False, index=index, dtype=bool)
@@ -419,7 +546,7 @@ def _stage_ndc(values: pd.Series) -> pd.Series:
     Parquet column is staged as its decimal digits, leading zeros not
     restored.
     """
-    charted = text(values)
+    charted = _text(values)
     key = normalise_ndc(charted)
     return charted.where(key.isna(), key.astype(object))
 
@@ -452,8 +579,11 @@ def _column(raw: pd.DataFrame, name: str) -> pd.Series:
     return _nones(raw.index)
 
 
-def _extras(raw: pd.DataFrame, known: set[str]) -> pd.DataFrame:
-    return raw[[c for c in raw.columns if c not in known]]
+def _with_extras(staged: pd.DataFrame, raw: pd.DataFrame, known: set[str]) -> pd.DataFrame:
+    """``staged`` followed by the raw columns not in ``known`` (unknown extra input
+    columns); ``staged`` itself when there are none (no copy of every column)."""
+    extras = [c for c in raw.columns if c not in known]
+    return pd.concat([staged, raw[extras]], axis=1) if extras else staged
 
 
 def _check_raw(raw: pd.DataFrame) -> pd.DataFrame:
@@ -515,7 +645,7 @@ def stage_mar(raw: pd.DataFrame, facility_tz: str) -> pd.DataFrame:
         staged, list(schemas.MAR_EVENT_KEY), staged["event_time"].notna()
     )
     known = set(schemas.MAR_ARROW.names) | set(schemas.MAR_HELPERS)
-    return pd.concat([staged, _extras(raw, known)], axis=1)
+    return _with_extras(staged, raw, known)
 
 
 def _mar_canonical(raw: pd.DataFrame, tz: str) -> tuple[pd.DataFrame, pd.Series]:
@@ -524,12 +654,12 @@ def _mar_canonical(raw: pd.DataFrame, tz: str) -> tuple[pd.DataFrame, pd.Series]
     out = pd.DataFrame(index=raw.index)
     for name in ("encounter_id", "patient_id", "order_id", "drug", "access_site",
                  "rate_unit", "dose_unit"):
-        out[name] = text(_column(raw, name))
-    infusate = text(_column(raw, "infusate_id"))
+        out[name] = _text(_column(raw, name))
+    infusate = _text(_column(raw, "infusate_id"))
     out["infusate_id"] = infusate.where(infusate.notna(), out["order_id"])
     out["ndc"] = _stage_ndc(_column(raw, "ndc"))
     for name in ("drug_class", "route", "action"):
-        out[name] = lower(_column(raw, name))
+        out[name] = _lower(_column(raw, name))
     event_time, nonexistent = _to_utc(_column(raw, "event_time"), tz)
     # Microseconds are the lake's precision (schemas.MAR_ARROW).
     event_time = event_time.dt.floor("us")
@@ -589,7 +719,7 @@ def stage_claims(raw: pd.DataFrame) -> pd.DataFrame:
     )
     staged = staged[[*schemas.CLAIM_ARROW.names, *schemas.CLAIM_HELPERS]]
     known = set(schemas.CLAIM_ARROW.names) | set(schemas.CLAIM_HELPERS)
-    return pd.concat([staged, _extras(raw, known)], axis=1)
+    return _with_extras(staged, raw, known)
 
 
 def _claim_canonical(raw: pd.DataFrame) -> pd.DataFrame:
@@ -597,8 +727,8 @@ def _claim_canonical(raw: pd.DataFrame) -> pd.DataFrame:
     out = pd.DataFrame(index=raw.index)
     for name in ("claim_id", "encounter_id", "patient_id", "bill_type",
                  "place_of_service", "revenue_code"):
-        out[name] = text(_column(raw, name))
-    out["claim_type"] = lower(_column(raw, "claim_type"))
+        out[name] = _text(_column(raw, name))
+    out["claim_type"] = _lower(_column(raw, "claim_type"))
     out["line_number"] = _to_int(_column(raw, "line_number"))
     out["service_date"] = _to_date(_column(raw, "service_date"))
     out["hcpcs"] = _upper(_column(raw, "hcpcs"))
@@ -607,7 +737,7 @@ def _claim_canonical(raw: pd.DataFrame) -> pd.DataFrame:
     out["modifiers"] = modifiers.where(modifiers.notna(), "").astype(object)
     out["units"] = _to_int(_column(raw, "units"))
     out["charge"] = _to_float(_column(raw, "charge"))
-    frequency = text(_column(raw, "claim_frequency"))
+    frequency = _text(_column(raw, "claim_frequency"))
     out["claim_frequency"] = frequency.where(frequency.notna(), "1")
     out[schemas.SOURCE_ROW] = raw[schemas.SOURCE_ROW].astype("int64")
     return out[list(schemas.CLAIM_ARROW.names)].copy()

@@ -32,7 +32,12 @@ Files (names in :data:`RUN_FILES`):
     reading anything back.
 
 Every CSV is ``DataFrame.to_csv(path, index=False)`` with pandas' defaults:
-the bytes are the contract and must not change.
+the bytes are the contract and must not change. Every CSV is also safe to
+open in a spreadsheet: a text cell starting with ``=``, ``+``, ``-``, ``@``, a
+tab or a carriage return gets a leading ``'``
+(:func:`transforms.outputs.worklist.neutralise_formulas`; numbers, dates and
+missing values are never changed). MAR drug text, claim ids and quarantined
+raw values come from outside, so no file is exempt.
 """
 
 from __future__ import annotations
@@ -42,12 +47,13 @@ import os
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from transforms.audit import AuditResult
 from transforms.outputs.report_html import REPORT_INPUTS, SUMMARY_FILE, render_report
 from transforms.outputs.summary import render_markdown
-from transforms.outputs.worklist import worklist
+from transforms.outputs.worklist import neutralise_formulas, worklist
 from transforms.vocab.schemas import EXPECTED_COLUMNS, FINDING_COLUMNS, QUARANTINE_COLUMNS
 
 #: Columns of ``administrations.csv``, in file order.
@@ -114,25 +120,52 @@ def _publish(partial: Path, out_dir: Path) -> None:
 
 
 def findings_file_frame(findings: pd.DataFrame) -> pd.DataFrame:
-    """``findings.csv`` rows: contract columns first, then the others in frame order."""
-    return findings[[*FINDING_COLUMNS, *(c for c in findings.columns if c not in FINDING_COLUMNS)]]
+    """``findings.csv`` rows: contract columns first, then the others in frame order; formula-safe."""
+    ordered = findings[[*FINDING_COLUMNS, *(c for c in findings.columns if c not in FINDING_COLUMNS)]]
+    return neutralise_formulas(ordered)
+
+
+def expected_file_frame(expected_lines: pd.DataFrame) -> pd.DataFrame:
+    """``expected_codes.csv`` rows: the contract columns (``EXPECTED_COLUMNS``); formula-safe."""
+    return neutralise_formulas(expected_lines[list(EXPECTED_COLUMNS)])
+
+
+def wall_time_text(stamps: pd.Series, facility_tz: str) -> pd.Series:
+    """Instants as facility wall time with their UTC offset (:data:`WALL_TIME_FORMAT`).
+
+    ``2026-11-02T14:03:00Z`` in ``America/New_York`` -> ``2026-11-02T09:03:00-0500``
+    (seconds truncated, as ``strftime`` does). Vectorised: numpy formats the wall
+    clock and each distinct offset is formatted once (``strftime`` of a
+    tz-aware column runs Python per cell). Missing -> missing (NaN).
+    """
+    utc = pd.to_datetime(stamps, utc=True)
+    wall = utc.dt.tz_convert(facility_tz).dt.tz_localize(None)
+    offset_minutes = (wall - utc.dt.tz_localize(None)).to_numpy(dtype="timedelta64[m]").astype("int64")
+    clock = np.datetime_as_string(wall.to_numpy(dtype="datetime64[s]"), unit="s").astype(object)
+    present = utc.notna().to_numpy()
+    distinct = pd.unique(offset_minutes[present])
+    offset_text = {m: f"{'-' if m < 0 else '+'}{abs(m) // 60:02d}{abs(m) % 60:02d}" for m in distinct}
+    suffix = pd.Series(offset_minutes, index=stamps.index).where(present).map(offset_text)
+    text = pd.Series(clock, index=stamps.index, dtype=object) + suffix
+    return text.where(present, np.nan)
 
 
 def administrations_file_frame(administrations: pd.DataFrame, facility_tz: str) -> pd.DataFrame:
-    """``administrations.csv`` rows: :data:`ADMINISTRATION_COLUMNS`, times on the facility clock.
+    """``administrations.csv`` rows: :data:`ADMINISTRATION_COLUMNS`, times on the facility clock; formula-safe.
 
     ``start`` / ``end`` become text in :data:`WALL_TIME_FORMAT` in
-    ``facility_tz`` (a missing time stays missing and is written empty).
+    ``facility_tz`` (:func:`wall_time_text`; a missing time stays missing
+    and is written empty).
     """
     admins = administrations[list(ADMINISTRATION_COLUMNS)].copy()
     for col in ("start", "end"):
-        admins[col] = pd.to_datetime(admins[col], utc=True).dt.tz_convert(facility_tz).dt.strftime(WALL_TIME_FORMAT)
-    return admins
+        admins[col] = wall_time_text(admins[col], facility_tz)
+    return neutralise_formulas(admins)
 
 
 def quarantine_file_frame(quarantine: pd.DataFrame) -> pd.DataFrame:
-    """``quarantine.csv`` rows; a quarantine without rows is the contract header alone."""
-    return quarantine if not quarantine.empty else pd.DataFrame(columns=list(QUARANTINE_COLUMNS))
+    """``quarantine.csv`` rows, formula-safe; a quarantine without rows is the contract header alone."""
+    return neutralise_formulas(quarantine) if not quarantine.empty else pd.DataFrame(columns=list(QUARANTINE_COLUMNS))
 
 
 def as_csv_text(frame: pd.DataFrame) -> pd.DataFrame:
@@ -153,6 +186,10 @@ def as_csv_text(frame: pd.DataFrame) -> pd.DataFrame:
         col = frame.iloc[:, i]
         if col.dtype.kind == "f":
             text = col.to_numpy().astype(str)  # what to_csv writes for a float column
+        elif isinstance(col.dtype, np.dtype) and col.dtype.kind in "iub":
+            text = col.to_numpy().astype(str).astype(object)  # numpy's text of ints and bools is str()
+        elif col.dtype == object and pd.api.types.infer_dtype(col, skipna=True) in ("string", "empty"):
+            text = col.to_numpy(dtype=object)  # already text: str() would copy every cell
         else:
             text = col.astype(object).astype(str).to_numpy(dtype=object)
         columns[i] = pd.Series(text, dtype=object).where(~col.isna().to_numpy(), "")
@@ -198,7 +235,7 @@ def write_run_files(
     build.mkdir(parents=True, exist_ok=True)
     paths = {name: build / name for name in RUN_FILES}
     frames = {
-        "expected": result.expected_lines[list(EXPECTED_COLUMNS)],
+        "expected": expected_file_frame(result.expected_lines),
         "findings": findings_file_frame(result.findings),
         "administrations": administrations_file_frame(result.administrations, facility_tz),
     }

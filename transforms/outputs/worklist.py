@@ -8,10 +8,16 @@ single quote (OWASP CSV-injection guidance). Numbers stay numbers.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from transforms.vocab.findings import OVER, SEVERITY_ORDER, UNDER
 
+#: First characters that make a spreadsheet read a text cell as a formula (OWASP CSV injection).
+FORMULA_FIRST_CHARACTERS: tuple[str, ...] = ("=", "+", "-", "@", "\t", "\r")
+#: The same rule as a regular expression (kept for readers of the old name).
 FORMULA_START = r"^[=+\-@\t\r]"
 WORKLIST_COLUMNS = [
     "severity", "direction", "finding", "encounter_id", "claim_id", "setting", "hcpcs",
@@ -19,18 +25,64 @@ WORKLIST_COLUMNS = [
 ]
 
 
+def _starts_like_formula(values: pd.Series) -> np.ndarray | None:
+    """Boolean mask of the ``str`` cells starting with a formula character; None when
+    the column holds no text at all (e.g. dates).
+
+    A column of text only is tested by Arrow (RE2, one pass in C); a column
+    mixing text with other values by pandas' ``str.startswith`` (non-text
+    cells are never risky).
+    """
+    if pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty"):
+        try:
+            arrow = pa.array(values.to_numpy(dtype=object), type=pa.string(), from_pandas=True)
+        except (pa.ArrowException, TypeError, ValueError):
+            arrow = None
+        if arrow is not None:
+            found = pc.match_substring_regex(arrow, FORMULA_START).fill_null(False)
+            return found.to_numpy(zero_copy_only=False)
+    try:
+        risky = values.str.startswith(FORMULA_FIRST_CHARACTERS, na=False)
+    except AttributeError:
+        return None
+    return risky.fillna(False).to_numpy(dtype=bool)
+
+
+def _neutralised_column(values: pd.Series) -> pd.Series | None:
+    """``values`` with ``'`` before every text cell starting with a formula character,
+    or None when no cell needs it.
+
+    Only ``str`` cells of object/string columns are looked at: a number (even a
+    negative one in an object column), a date or a missing value is never a formula.
+    """
+    if not (values.dtype == object or isinstance(values.dtype, pd.StringDtype)):
+        return None
+    risky = _starts_like_formula(values)
+    if risky is None:
+        return None
+    if not risky.any():
+        return None
+    out = values.copy()
+    out[risky] = "'" + values[risky]
+    return out
+
+
 def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
     """Prefix ``'`` to text cells a spreadsheet would run as a formula.
 
-    Only object/string columns are touched; numeric columns keep their type,
-    so a negative dollar amount stays a number.
+    A text cell starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage
+    return gets a leading single quote; every other cell, and every non-text
+    column, is unchanged, so a negative dollar amount stays a number. One
+    vectorised test per column. Returns ``frame`` itself when no cell needs
+    it (do not mutate the result), else a copy with the same columns and index.
     """
+    changed = {position: fixed for position in range(frame.shape[1])
+               if (fixed := _neutralised_column(frame.iloc[:, position])) is not None}
+    if not changed:
+        return frame
     out = frame.copy()
-    for col in out.columns:
-        if out[col].dtype == object or pd.api.types.is_string_dtype(out[col]):
-            text = out[col]
-            risky = text.astype("string").str.contains(FORMULA_START, regex=True, na=False)
-            out[col] = text.where(~risky, "'" + text.astype("string"))
+    for position, fixed in changed.items():
+        out.isetitem(position, fixed)
     return out
 
 

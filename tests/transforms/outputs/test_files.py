@@ -57,8 +57,15 @@ def run(tmp_path_factory):
     return result, quarantine, summary, trend
 
 
+def formula_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    """The OWASP rule cell by cell (a slow, obvious reference): ``'`` before text starting with = + - @ TAB CR."""
+    return frame.apply(lambda col: col.map(
+        lambda v: "'" + v if isinstance(v, str) and v[:1] != "" and v[:1] in "=+-@\t\r" else v).astype(col.dtype))
+
+
 def plain_csvs(result, quarantine, facility_tz: str) -> dict[str, bytes]:
-    """The five CSVs as the pipeline wrote them before the writer existed (plain ``to_csv``)."""
+    """The five CSVs as the pipeline wrote them before the writer existed (plain ``to_csv``), made
+    formula-safe cell by cell."""
     findings = result.findings
     admins = result.administrations[list(ADMINISTRATION_COLUMNS)].copy()
     for col in ("start", "end"):
@@ -72,7 +79,7 @@ def plain_csvs(result, quarantine, facility_tz: str) -> dict[str, bytes]:
         "quarantine.csv": q,
         "administrations.csv": admins,
     }
-    return {name: frame.to_csv(index=False).encode("utf-8") for name, frame in frames.items()}
+    return {name: formula_safe(frame).to_csv(index=False).encode("utf-8") for name, frame in frames.items()}
 
 
 def test_every_file_is_written(tmp_path, run):

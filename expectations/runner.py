@@ -309,7 +309,10 @@ def _write_docs(
     for site in sites.values():
         base = Path(site["store_backend"]["base_directory"])
         if base.is_dir():
-            shutil.copytree(base, docs_dir, dirs_exist_ok=True)
+            # GX's static/ folder (4 MB of fonts and images per extract) is not copied:
+            # its pages load their styles from the internet anyway, and the run's
+            # own offline page (transforms/outputs/validation_page.py) needs none.
+            shutil.copytree(base, docs_dir, dirs_exist_ok=True, ignore=shutil.ignore_patterns("static"))
             # The ephemeral site lives in a fresh temp directory: remove it.
             if base.resolve().is_relative_to(Path(tempfile.gettempdir()).resolve()):
                 shutil.rmtree(base, ignore_errors=True)

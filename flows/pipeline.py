@@ -302,12 +302,14 @@ def write(
     truth: pd.DataFrame | None = None,
     trend: pd.DataFrame | None = None,
     set_aside: Sequence[Usability] | None = None,
+    audit_date: date | None = None,
 ) -> dict[str, object]:
     """Write the run folder (:func:`transforms.outputs.files.write_run_files`); returns the summary.
 
     ``set_aside``: the extracts' usability verdicts (:func:`assess_extracts`), so
-    the summary and report say how many rows were set aside and why."""
-    summary = summarise(result, counts, settings.policy, truth, set_aside=set_aside)
+    the summary and report say how many rows were set aside and why.
+    ``audit_date``: the night a lake run audited (the report names it)."""
+    summary = summarise(result, counts, settings.policy, truth, set_aside=set_aside, audit_date=audit_date)
     write_run_files(Path(out_dir), result, quarantine, summary, settings.facility_tz, trend)
     return summary
 
@@ -479,7 +481,7 @@ def publish_day(
     if staged is not None:
         set_aside = assess_extracts((staged.mar, staged.claims), settings)
     return write(out_dir, result, quarantine, counts, settings, truth, lake_trend(settings, day) if trend else None,
-                 set_aside)
+                 set_aside, audit_date=day)
 
 
 def render_report_with_trend(day: date, settings: Settings, run_dir: Path) -> Path:
@@ -493,13 +495,14 @@ def render_report_with_trend(day: date, settings: Settings, run_dir: Path) -> Pa
     beside and renamed into place."""
     import json
 
-    from transforms.outputs.report_html import REPORT_INPUTS, SUMMARY_FILE, render_report
+    from transforms.outputs.report_html import REPORT_INPUTS, SUMMARY_FILE, linked_run_files, render_report
 
     run_dir = Path(run_dir)
     frames = {arg: pd.read_csv(run_dir / name, dtype=str, keep_default_na=False) for arg, name in REPORT_INPUTS.items()}
     summary = json.loads((run_dir / SUMMARY_FILE).read_text(encoding="utf-8"))
     out, tmp = run_dir / "report.html", run_dir / ".report.html.partial"
-    tmp.write_text(render_report(**frames, summary=summary, trend=lake_trend(settings, day)), encoding="utf-8")
+    tmp.write_text(render_report(**frames, summary=summary, trend=lake_trend(settings, day),
+                                 run_files=linked_run_files(run_dir)), encoding="utf-8")
     tmp.replace(out)
     return out
 

@@ -51,8 +51,9 @@ import numpy as np
 import pandas as pd
 
 from transforms.audit import AuditResult
-from transforms.outputs.report_html import REPORT_INPUTS, SUMMARY_FILE, render_report
+from transforms.outputs.report_html import REPORT_INPUTS, SUMMARY_FILE, linked_run_files, render_report
 from transforms.outputs.summary import render_markdown
+from transforms.outputs.validation_page import write_validation_page
 from transforms.outputs.worklist import neutralise_formulas, worklist
 from transforms.vocab.schemas import EXPECTED_COLUMNS, FINDING_COLUMNS, QUARANTINE_COLUMNS
 
@@ -247,8 +248,9 @@ def write_run_files(
     summary_text = json.dumps(summary, indent=2, default=str)
     paths[SUMMARY_FILE].write_text(summary_text, encoding="utf-8")
     paths["report.md"].write_text(render_markdown(summary), encoding="utf-8")
+    write_validation_page(build / "validation")  # when validation ran into this folder
     html = render_report(**{arg: as_csv_text(frame) for arg, frame in frames.items()},
-                         summary=json.loads(summary_text), trend=trend)
+                         summary=json.loads(summary_text), trend=trend, run_files=linked_run_files(build))
     paths["report.html"].write_text(html, encoding="utf-8")
     _publish(build, out_dir)
     return {name: out_dir / name for name in RUN_FILES}

@@ -9,6 +9,8 @@ zero).
 
 from __future__ import annotations
 
+from datetime import date
+
 from collections.abc import Sequence
 
 import pandas as pd
@@ -65,8 +67,12 @@ def summarise(
     policy: Policy,
     truth: pd.DataFrame | None = None,
     set_aside: Sequence[Usability] | None = None,
+    audit_date: date | None = None,
 ) -> dict[str, object]:
     """Numbers a compliance lead reads first; no patient identifiers.
+
+    ``audit_date``: the night a lake run audited (``summary["audit_date"]``,
+    ``YYYY-MM-DD``; the report names it); a files-in audit has none.
 
     ``set_aside``: the usability verdicts of the extracts
     (:func:`transforms.ingest.usability.assess`); their rows set aside, with
@@ -74,6 +80,7 @@ def summarise(
     """
     f = result.findings
     summary: dict[str, object] = {
+        **({"audit_date": audit_date.isoformat()} if audit_date is not None else {}),
         "policy": policy.name,
         "rows": counts,
         "encounters_audited": int(result.administrations["encounter_id"].nunique()),

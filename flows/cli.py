@@ -50,6 +50,12 @@ def _settings(args: argparse.Namespace) -> Settings:
         settings = settings.with_(facility_tz=args.tz)
     if getattr(args, "lake", None):
         settings = settings.with_(lake_root=Path(args.lake))
+    if getattr(args, "payer_map", None):
+        settings = settings.with_(payer_map=Path(args.payer_map))
+    if settings.payer_map is not None:
+        from transforms.payers import load_payer_map
+
+        load_payer_map(settings.payer_map)  # refuse a bad map now (exit 2), before any file is read
     if getattr(args, "drugs", None):
         settings = settings.with_(drug_list=Path(args.drugs))
     if getattr(args, "fees", None):
@@ -256,6 +262,9 @@ def _add_settings_options(p: argparse.ArgumentParser, tz_default: str | None = N
     p.add_argument("--policy", help="policy profile: cms_facility (default) or commercial_cpt")
     p.add_argument("--policy-file", help="TOML file of policy settings")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one policy setting")
+    p.add_argument("--payer-map", metavar="CSV", help="payer_id,policy_profile rows: each payer's claims audited by "
+                   "its profile (row `*`: payers not listed); default $INFUSION_AUDIT_PAYER_MAP, else every "
+                   "claim by --policy")
     p.add_argument("--tz", default=tz_default, help="facility time zone (default "
                    + (tz_default or "$INFUSION_AUDIT_TZ or America/New_York") + ")")
     p.add_argument("--drugs", help="your own drug list CSV, same columns as transforms/reference/tables/drugs.csv")

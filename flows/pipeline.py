@@ -37,6 +37,7 @@ import pandas as pd
 from expectations.runner import validate_extract
 from flows.settings import Settings
 from transforms.audit import AuditResult, StepTimer, run_audit
+from transforms.payers import PayerMap, load_payer_map
 from transforms.ingest.formats import CANONICAL
 from transforms.ingest.formats import detect as detect_formats
 from transforms.ingest.inputs import combine_parts, mapping_profiles, read_format
@@ -265,6 +266,11 @@ def _edits(directory: Path | None) -> EditTables | None:
     return load_edit_directory(directory) if directory is not None else None
 
 
+@lru_cache(maxsize=4)
+def _payer_map(path: Path | None) -> PayerMap | None:
+    return load_payer_map(path) if path is not None else None
+
+
 def drug_reference(settings: Settings) -> DrugReference:
     """The shipped drug reference plus the user's own list, loaded once per process."""
     return _drug_reference(settings.drug_list)
@@ -289,6 +295,7 @@ def audit(
         parts.append(run_audit(
             shard.mar, shard.claims, drug_reference(settings), settings.policy, settings.facility_tz,
             edits=_edits(settings.ncci_dir), fees=_fees(settings.fee_schedule), timer=timer,
+            payer_map=_payer_map(settings.payer_map),
         ))
     return combine_results(parts)
 

@@ -6,6 +6,7 @@
 | INFUSION_AUDIT_TZ | America/New_York | facility time zone for local times and line dates |
 | INFUSION_AUDIT_POLICY | cms_facility | policy profile |
 | INFUSION_AUDIT_POLICY_FILE | (none) | TOML file of policy overrides |
+| INFUSION_AUDIT_PAYER_MAP | (none: every claim by the run's policy) | CSV `payer_id,policy_profile` naming the policy profile of each payer's claims (transforms/payers.py) |
 | INFUSION_AUDIT_DRUGS | (none) | your own drug list (same columns as transforms/reference/tables/drugs.csv) |
 | INFUSION_AUDIT_LOOKBACK_DAYS | 7 | days of earlier extracts read to complete an encounter |
 | INFUSION_AUDIT_FEES | transforms/reference/tables/fee_schedule_sample.csv | fee schedule for dollar impact (the sample's amounts are illustrative) |
@@ -55,6 +56,9 @@ class Settings:
     lake_root: Path = Path("data/lake")
     facility_tz: str = "America/New_York"
     policy: Policy = field(default_factory=Policy)
+    #: Payer map (:mod:`transforms.payers`): the policy profile of each payer's
+    #: claims; ``None``: every encounter is audited by :attr:`policy`.
+    payer_map: Path | None = None
     drug_list: Path | None = None
     lookback_days: int = 7
     fee_schedule: Path | None = None
@@ -116,6 +120,7 @@ class Settings:
             facility_tz=tz,
             policy=load_policy(env.get("INFUSION_AUDIT_POLICY", "cms_facility"),
                                Path(policy_file) if policy_file else None),
+            payer_map=path("INFUSION_AUDIT_PAYER_MAP"),
             drug_list=path("INFUSION_AUDIT_DRUGS"),
             lookback_days=int(env.get("INFUSION_AUDIT_LOOKBACK_DAYS", "7")),
             fee_schedule=path("INFUSION_AUDIT_FEES"),
@@ -178,8 +183,8 @@ class Settings:
     def cache_key_parts(self) -> dict[str, Any]:
         """Every field but :data:`EXECUTION_FIELDS` as a JSON-able value that changes whenever an output could.
 
-        Files count by their bytes (a drug list, fee schedule or NCCI folder
-        edited in place changes the key); the lake root by its absolute path,
+        Files count by their bytes (a payer map, drug list, fee schedule or
+        NCCI folder edited in place changes the key); the lake root by its absolute path,
         since a cached result names files written there.
         """
         parts: dict[str, Any] = {}

@@ -2,7 +2,8 @@
 
 ``run_audit`` is the ``audit`` stage of the composition root
 (:func:`flows.pipeline.audit`): engine (classify, timeline, coding), then
-findings (compare both settings, claim edits, one annotation).
+findings (compare both settings, claim edits, one annotation), once per
+policy profile the payers of the day's encounters use (:mod:`transforms.payers`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from transforms.engine.classify import classify_events
@@ -22,12 +24,13 @@ from transforms.findings.claim_edits import check_edits
 from transforms.findings.compare import keyed_findings
 from transforms.findings.remits import apply_remits
 from transforms.frames import map_distinct
+from transforms.payers import PayerMap, encounter_profiles, profile_policies
 from transforms.reference.drugs import DrugReference
 from transforms.reference.fees import FeeSchedule
 from transforms.reference.ncci import EditTables
 from transforms.vocab.codes import SETTING_FACILITY, SETTING_PROFESSIONAL, is_drug_admin_code
 from transforms.vocab.policy import Policy
-from transforms.vocab.schemas import EXPECTED_COLUMNS
+from transforms.vocab.schemas import EXPECTED_COLUMNS, POLICY_PROFILE
 
 
 @dataclass(frozen=True)
@@ -37,10 +40,11 @@ class AuditResult:
     Attributes:
         administrations: the reconstructed timeline, one row per service,
             push or injection, with its ``role`` and ``site_group``.
-        expected_lines: contract ``expected_codes`` rows (both settings).
+        expected_lines: contract ``expected_codes`` rows (both settings), then
+            ``policy_profile`` (:data:`transforms.vocab.schemas.EXPECTED_OUTPUT_COLUMNS`).
         findings: contract ``findings`` rows plus ``direction``,
-            ``severity``, ``dollar_impact``, ``setting`` and ``evidence``
-            (:data:`transforms.vocab.schemas.FINDING_OUTPUT_COLUMNS`).
+            ``severity``, ``dollar_impact``, ``setting``, ``evidence`` and
+            ``policy_profile`` (:data:`transforms.vocab.schemas.FINDING_AUDIT_COLUMNS`).
     """
 
     administrations: pd.DataFrame
@@ -132,40 +136,12 @@ def _expected_lines(facility: pd.DataFrame, professional: pd.DataFrame) -> pd.Da
     ).reset_index(drop=True)
 
 
-def run_audit(
-    mar: pd.DataFrame,
-    claims: pd.DataFrame,
-    reference: DrugReference,
-    policy: Policy,
-    facility_tz: str,
-    edits: EditTables | None = None,
-    fees: FeeSchedule | None = None,
-    timer: StepTimer | None = None,
+def _audit_one(
+    mar: pd.DataFrame, claims: pd.DataFrame, reference: DrugReference, policy: Policy, facility_tz: str,
+    edits: EditTables | None, fees: FeeSchedule | None, step: StepTimer,
 ) -> AuditResult:
-    """Audit validated MAR events against validated claim lines.
-
-    Args:
-        mar: kept MAR rows (canonical, typed; ``event_time`` UTC).
-        claims: kept claim lines (canonical, typed).
-        reference: drug reference (see :mod:`transforms.reference.drugs`).
-        policy: coding policy.
-        facility_tz: IANA zone for line dates.
-        edits: NCCI MUE / PTP tables (:mod:`transforms.reference.ncci`); ``None``
-            skips the claim-edit checks (``mue_exceeded``, ``ptp_pair_without_modifier``).
-        fees: fee schedule (:mod:`transforms.reference.fees`) for ``dollar_impact``;
-            ``None`` leaves it empty (NaN). Claim lines carrying an 835's paid
-            amounts (``remit_matched``, ``paid_amount``) price their
-            over-billing instead (:mod:`transforms.findings.remits`).
-        timer: entered around each step (classify, timeline, coding, compare).
-
-    Returns:
-        :class:`AuditResult`. Encounters present only in the MAR are audited
-        against an empty claim (``administration_not_billed``); encounters
-        billed without a MAR get ``no_administration_charted``. Every finding
-        has a key of :data:`transforms.vocab.findings.FINDING_KEYS`, its
-        direction, severity and dollar impact.
-    """
-    step = timer or _no_timer
+    """The audit of ``mar`` and ``claims`` under one policy (see :func:`run_audit`);
+    every expected line and finding carries ``policy.name`` as its ``policy_profile``."""
     with step("classify"):
         events = classify_events(mar, reference, policy)
     with step("timeline"):
@@ -188,6 +164,95 @@ def run_audit(
         findings = findings.sort_values(["encounter_id", "setting", "hcpcs", "finding"], kind="mergesort")
     return AuditResult(
         administrations=coding.administrations,
-        expected_lines=_expected_lines(coding.expected_lines, prof_expected),
-        findings=findings.reset_index(drop=True),
+        expected_lines=_expected_lines(coding.expected_lines, prof_expected).assign(**{POLICY_PROFILE: policy.name}),
+        findings=findings.reset_index(drop=True).assign(**{POLICY_PROFILE: policy.name}),
     )
+
+
+def _by_encounter(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """Per-profile outputs as one frame in the order one run gives: stably sorted by encounter.
+
+    Each frame is already in the engine's order and every encounter lies in
+    exactly one of them, so a stable sort by ``encounter_id`` restores the
+    order the single-profile run makes (each output's first sort key).
+    Empty frames are left out (their placeholder dtypes would upcast the others').
+    """
+    kept = [f for f in frames if not f.empty]
+    if not kept:
+        return frames[0]
+    return pd.concat(kept, ignore_index=True).sort_values("encounter_id", kind="mergesort").reset_index(drop=True)
+
+
+def _combined(parts: list[AuditResult]) -> AuditResult:
+    """The audits of the profile groups as the one audit of the whole day."""
+    administrations = _by_encounter([p.administrations for p in parts])
+    if "admin_id" in administrations:
+        # The engine numbers a day's administrations 0..n-1 in encounter order.
+        administrations = administrations.assign(admin_id=np.arange(len(administrations), dtype="int64"))
+    return AuditResult(administrations, _by_encounter([p.expected_lines for p in parts]),
+                       _by_encounter([p.findings for p in parts]))
+
+
+def _groups(frame: pd.DataFrame, profiles: pd.Series, default: str) -> pd.Series:
+    """The profile of each row of ``frame``: its encounter's, else ``default``."""
+    mapped = frame["encounter_id"].map(profiles) if len(profiles) else pd.Series(None, index=frame.index, dtype=object)
+    return mapped.astype(object).where(mapped.notna(), default)
+
+
+def run_audit(
+    mar: pd.DataFrame,
+    claims: pd.DataFrame,
+    reference: DrugReference,
+    policy: Policy,
+    facility_tz: str,
+    edits: EditTables | None = None,
+    fees: FeeSchedule | None = None,
+    timer: StepTimer | None = None,
+    payer_map: PayerMap | None = None,
+) -> AuditResult:
+    """Audit validated MAR events against validated claim lines.
+
+    Args:
+        mar: kept MAR rows (canonical, typed; ``event_time`` UTC).
+        claims: kept claim lines (canonical, typed; ``payer_id`` optional).
+        reference: drug reference (see :mod:`transforms.reference.drugs`).
+        policy: the run's coding policy.
+        facility_tz: IANA zone for line dates.
+        edits: NCCI MUE / PTP tables (:mod:`transforms.reference.ncci`); ``None``
+            skips the claim-edit checks (``mue_exceeded``, ``ptp_pair_without_modifier``).
+        fees: fee schedule (:mod:`transforms.reference.fees`) for ``dollar_impact``;
+            ``None`` leaves it empty (NaN). Claim lines carrying an 835's paid
+            amounts (``remit_matched``, ``paid_amount``) price their
+            over-billing instead (:mod:`transforms.findings.remits`).
+        timer: entered around each step (classify, timeline, coding, compare).
+        payer_map: which profile audits each payer's claims
+            (:mod:`transforms.payers`). Each encounter is audited by the
+            profile of its payer (:func:`~transforms.payers.encounter_profiles`:
+            its first claim line naming a payer decides); encounters with no
+            claim or no payer, and every encounter when ``None``, by
+            ``policy`` (or the map's ``*`` profile). The engine runs once per
+            profile used (vectorised over that profile's encounters).
+
+    Returns:
+        :class:`AuditResult`. Encounters present only in the MAR are audited
+        against an empty claim (``administration_not_billed``); encounters
+        billed without a MAR get ``no_administration_charted``. Every finding
+        has a key of :data:`transforms.vocab.findings.FINDING_KEYS`, its
+        direction, severity and dollar impact; every finding and expected
+        line its ``policy_profile``. The frames are the same, row for row,
+        as one run would give if every encounter had that profile.
+    """
+    step = timer or _no_timer
+    policies = profile_policies(payer_map, policy)
+    default = payer_map.default_profile(policy) if payer_map is not None else policy.name
+    profiles = encounter_profiles(claims, payer_map, default)
+    used = sorted(set(profiles) | {default}) if len(profiles) else [default]
+    if len(used) == 1:
+        return _audit_one(mar, claims, reference, policies[used[0]], facility_tz, edits, fees, step)
+    mar_group, claim_group = _groups(mar, profiles, default), _groups(claims, profiles, default)
+    parts = [
+        _audit_one(mar[mar_group == name].reset_index(drop=True), claims[claim_group == name].reset_index(drop=True),
+                   reference, policies[name], facility_tz, edits, fees, step)
+        for name in used
+    ]
+    return _combined(parts)

@@ -34,7 +34,9 @@ def files(tmp_path: Path) -> dict[str, Path]:
         shutil.copy(tables_dir() / "fee_schedule_sample.csv", fees)
         ncci = tmp_path / f"ncci{n}"
         shutil.copytree(tables_dir() / "ncci", ncci)
-        out |= {f"drugs{n}": drugs, f"fees{n}": fees, f"ncci{n}": ncci}
+        payers = tmp_path / f"payers{n}.csv"
+        payers.write_text(f"payer_id,policy_profile\nPAYER0{n},commercial_cpt\n")
+        out |= {f"drugs{n}": drugs, f"fees{n}": fees, f"ncci{n}": ncci, f"payers{n}": payers}
     (out["fees2"]).write_text(out["fees2"].read_text() + "\n")
     (out["ncci2"] / "extra.txt").write_text("x\n")
     return out
@@ -43,7 +45,7 @@ def files(tmp_path: Path) -> dict[str, Path]:
 def _base(tmp_path: Path, files: dict[str, Path]) -> Settings:
     return Settings(lake_root=(tmp_path / "lake").resolve(), facility_tz="America/Chicago",
                     policy=Policy(), drug_list=files["drugs1"], lookback_days=7,
-                    fee_schedule=files["fees1"], ncci_dir=files["ncci1"])
+                    fee_schedule=files["fees1"], ncci_dir=files["ncci1"], payer_map=files["payers1"])
 
 
 def _variants(tmp_path: Path, files: dict[str, Path]) -> dict[str, object]:
@@ -52,6 +54,7 @@ def _variants(tmp_path: Path, files: dict[str, Path]) -> dict[str, object]:
         "lake_root": (tmp_path / "other-lake").resolve(),
         "facility_tz": "Pacific/Honolulu",
         "policy": Policy(name="commercial_cpt", line_date="start"),
+        "payer_map": files["payers2"],
         "drug_list": files["drugs2"],
         "lookback_days": 3,
         "fee_schedule": files["fees2"],
@@ -74,6 +77,10 @@ POLICY_VARIANTS = {
     "line_date": "start",
     "electrolyte_in_fluid": "therapeutic",
     "kvo_max_rate_ml_h": 50.0,
+    "repeat_infusion": "repeat_push",
+    "concurrent_chemo": "concurrent",
+    "infusion_over_chemo_push": "concurrent",
+    "hydration_min_volume_ml": 250.0,
 }
 
 
@@ -112,8 +119,10 @@ def test_a_file_edited_in_place_changes_the_key(tmp_path, files):
     before = base.cache_key_parts()
     (files["ncci1"] / "MCR_MUE_PractitionerServices_FIXTURE.csv").write_text("edited\n")
     files["fees1"].write_text(files["fees1"].read_text() + "\n")
+    files["payers1"].write_text(files["payers1"].read_text() + "PAYER09,cms_facility\n")
     after = base.cache_key_parts()
     assert after["ncci_dir"] != before["ncci_dir"] and after["fee_schedule"] != before["fee_schedule"]
+    assert after["payer_map"] != before["payer_map"]
 
 
 def test_deployment_parameters_carry_fees_and_ncci_tables(tmp_path, files):
@@ -170,3 +179,19 @@ def test_max_quarantine_share_from_env_params_and_range(monkeypatch):
     monkeypatch.setenv("INFUSION_AUDIT_MAX_QUARANTINE_SHARE", "5")
     with pytest.raises(ValueError, match="max_quarantine_share"):
         Settings.from_env()
+
+
+def test_payer_map_from_the_environment_and_the_cli_and_a_bad_one_refused(monkeypatch, tmp_path, capsys):
+    from flows.cli import _settings, build_parser, main
+
+    env_map, cli_map, bad_map = (tmp_path / f"{n}.csv" for n in ("env", "cli", "bad"))
+    env_map.write_text("payer_id,policy_profile\nACME01,commercial_cpt\n")
+    cli_map.write_text("payer_id,policy_profile\n*,commercial_cpt\n")
+    bad_map.write_text("payer_id,policy_profile\nACME01,cpt_literal\n")
+    monkeypatch.setenv("INFUSION_AUDIT_PAYER_MAP", str(env_map))
+    assert Settings.from_env().payer_map == env_map
+    audit = ["audit", "--mar", "m.csv", "--claims", "c.csv", "--out", str(tmp_path / "out")]
+    assert _settings(build_parser().parse_args(audit)).payer_map == env_map
+    assert _settings(build_parser().parse_args([*audit, "--payer-map", str(cli_map)])).payer_map == cli_map
+    assert main([*audit, "--payer-map", str(bad_map)]) == 2
+    assert f"{bad_map}: row 1: unknown policy profile 'cpt_literal'" in capsys.readouterr().err

@@ -79,9 +79,11 @@ def test_96368_billed_twice_for_the_three_piggybacks(reference):
 
 def test_expected_lines_follow_the_contract(reference):
     lines = run_audit(mar(False), claim_lines("E1"), reference, Policy(), TZ).expected_lines
-    assert list(lines.columns) == [
-        "encounter_id", "service_date", "setting", "hcpcs", "units", "modifiers", "rule_ids", "evidence"
+    assert list(lines.columns) == [  # the contract's columns first and unchanged, then the extension
+        "encounter_id", "service_date", "setting", "hcpcs", "units", "modifiers", "rule_ids", "evidence",
+        "policy_profile",
     ]
+    assert (lines["policy_profile"] == "cms_facility").all()
     assert (lines["setting"] == "facility").all()
     assert (lines["units"] >= 1).all()
     assert lines.loc[lines["hcpcs"] == "96368", "rule_ids"].item().startswith("R-E1")

@@ -5,8 +5,27 @@ from __future__ import annotations
 import pandas as pd
 
 from transforms.reference.drugs import DrugReference, classify_drugs
-from transforms.vocab.classes import ML_PER_HOUR
+from transforms.vocab.classes import DILUENT, HYDRATION, ML_PER_HOUR
 from transforms.vocab.policy import Policy
+
+
+def _below_min_volume_is_kvo(mar: pd.DataFrame, cls: pd.DataFrame, policy: Policy) -> pd.Series:
+    """The class of each event, a hydration bag smaller than the payer's
+    minimum volume (policy ``hydration_min_volume_ml``, D16) made ``diluent``
+    like keep-vein-open fluid (R-G3).
+
+    The bag's volume is the largest ``volume_ml`` charted on its rows (mL);
+    a bag with none is not judged, and an explicit MAR class is kept, as for
+    the KVO rate.
+    """
+    drug_class = cls["drug_class"].astype(str)
+    if policy.hydration_min_volume_ml <= 0 or "volume_ml" not in mar:
+        return drug_class
+    volume = pd.to_numeric(mar["volume_ml"], errors="coerce").groupby(
+        [mar["encounter_id"], mar["infusate_id"]], sort=False).transform("max")
+    small = ((drug_class == HYDRATION) & (cls["class_source"] != "override")
+             & (volume < policy.hydration_min_volume_ml).to_numpy())
+    return drug_class.where(~small, DILUENT)
 
 
 def classify_events(mar: pd.DataFrame, reference: DrugReference, policy: Policy) -> pd.DataFrame:
@@ -32,6 +51,6 @@ def classify_events(mar: pd.DataFrame, reference: DrugReference, policy: Policy)
     out = mar.drop(columns=[c for c in ("drug_key", "drug_class", "hormonal") if c in mar])
     return out.assign(
         drug_key=cls["drug_key"].astype(object).where(cls["drug_key"].notna(), None),
-        drug_class=cls["drug_class"].astype(str),
+        drug_class=_below_min_volume_is_kvo(mar, cls, policy),
         hormonal=cls["hormonal"].astype(bool),
     )

@@ -25,7 +25,8 @@ family, each in its own module of this package:
    >= 31 minutes (R-C4), secondary hydration coded 96361 only (R-G5);
 5. injections, SC infusion and pump start (:mod:`~transforms.engine.injections`):
    SC/IM injections 96372, antineoplastic 96401/96402 (R-A6, R-H6); pump
-   start 96416 (R-H8);
+   start 96416 / C8957 (facility, non-chemo) with no minutes, refills 96521
+   (R-H8);
 6. line dating (:mod:`~transforms.engine.line_dates`): units are counted on
    the encounter's continuous total; each unit is dated on the
    facility-local day on which the minute that earned it fell (CMS line-item
@@ -137,9 +138,9 @@ def code_lines(timeline: Timeline, policy: Policy, facility_tz: str, setting: st
     # lists its items in this order.
     families = [
         code_initial(initial.drugs),
-        code_infusions(admins, blocks, policy),
+        code_infusions(admins, blocks, policy, setting),
         code_pushes(admins, setting),
-        code_injections(admins),
+        code_injections(admins, setting),
         hydration.lines,
     ]
     timing = pd.concat(

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from transforms.engine.items import FamilyLines, extra_hours, line_items, role_updates
+from transforms.engine.pushes import REPEAT_RUN_MARK
 from transforms.frames import overlapping_pairs
 from transforms.vocab.classes import CHEMO, DRUG_CLASSES, THERAPEUTIC
 from transforms.vocab.codes import (
@@ -24,6 +25,8 @@ from transforms.vocab.codes import (
     EXTRA_HOUR_FIRST,
     FIRST_HOUR,
     HOUR,
+    REPEAT_PUSH,
+    SETTING_FACILITY,
     THER_HOUR,
     THER_SEQUENTIAL,
 )
@@ -78,13 +81,43 @@ def _overlapping_an_earlier_one(infusions: pd.DataFrame, blocks: pd.DataFrame, m
     return set(pair_overlap.loc[y_before, "admin_id_x"])
 
 
-def code_infusions(admins: pd.DataFrame, blocks: pd.DataFrame, policy: Policy) -> FamilyLines:
+def _running_over_a_chemo_push(admins: pd.DataFrame, later: pd.DataFrame) -> set:
+    """``admin_id`` of the ``later`` therapeutic infusions running when a
+    chemo push was given on the same site group (D15, Ex 27): the push's
+    start at or after the infusion's start and before its end. One merge on (encounter, site
+    group), no loop."""
+    ther = later[later["drug_class"] == THERAPEUTIC][["encounter_id", "site_group", "admin_id", "start", "end"]]
+    chemo_push = admins[(admins["kind"] == "push") & (admins["drug_class"] == CHEMO)]
+    pairs = ther.merge(chemo_push[["encounter_id", "site_group", "start"]].rename(columns={"start": "push_at"}),
+                       on=["encounter_id", "site_group"])
+    # A push at the infusion's stop minute came after it (Ex 11: sequential).
+    during = (pairs["push_at"] >= pairs["start"]) & (pairs["push_at"] < pairs["end"])
+    return set(pairs.loc[during, "admin_id"])
+
+
+def _repeat_runs_as_repeat_push(later: pd.DataFrame, setting: str) -> tuple[list[pd.DataFrame], list]:
+    """Policy ``repeat_infusion=repeat_push`` (D11, Haugen Ex 2): each later
+    run of a drug infused earlier is 96376 on the facility claim if
+    therapeutic; a chemo run, or any run on the physician claim, has no code."""
+    coded = later[(later["drug_class"] == THERAPEUTIC) & (setting == SETTING_FACILITY)]
+    items = [line_items(coded, hcpcs=REPEAT_PUSH, units=1, first_minute=0, step_minutes=0, rule_ids="R-F2;R-D4")]
+    not_coded = later[~later["admin_id"].isin(coded["admin_id"])]
+    return items, [(coded["admin_id"], "repeat_push"), (not_coded["admin_id"], "push_not_reportable")]
+
+
+def code_infusions(admins: pd.DataFrame, blocks: pd.DataFrame, policy: Policy, setting: str) -> FamilyLines:
     """Concurrent and sequential infusion lines (R-D2, R-D3, R-E1, R-E2, R-E5).
 
     * 96368 once per encounter (R-E1), for the first (by start) therapeutic
       infusion overlapping an earlier one on its access (R-E2, R-E5), e.g.
       leucovorin alongside oxaliplatin (R-E3); a later chemo infusion is
-      sequential even when it overlaps.
+      sequential even when it overlaps unless policy ``concurrent_chemo``
+      is ``concurrent`` (D13); under ``infusion_over_chemo_push=concurrent``
+      a therapeutic infusion running when a chemo push is given on its
+      access is also a candidate (D15, Ex 27).
+    * Under ``repeat_infusion=repeat_push`` a later run of a drug infused
+      earlier is 96376 (:func:`_repeat_runs_as_repeat_push`, D11); under
+      ``sequential`` it is coded as any later infusion below.
     * A further concurrent infusion earns nothing under policy
       ``extra_concurrent=nothing`` (R-E1) or is coded as sequential.
     * Every other later infusion is sequential: 96417 (chemo) or 96367 once
@@ -92,18 +125,30 @@ def code_infusions(admins: pd.DataFrame, blocks: pd.DataFrame, policy: Policy) -
       the first (R-C3).
 
     ``admins`` needs ``site_group``, ``rank``, ``is_initial`` and
-    ``evidence``; ``blocks`` are the running blocks with ``admin_id`` and
+    ``evidence``; ``setting`` is ``facility`` or ``professional``; ``blocks`` are the running blocks with ``admin_id`` and
     ``site_group``.
     """
     infusions = admins[(admins["kind"] == "infusion") & admins["drug_class"].isin(DRUG_CLASSES)]
     overlapping = _overlapping_an_earlier_one(infusions, blocks, policy.concurrent_min_overlap_minutes)
     later = infusions[~infusions["is_initial"]]
-    concurrent = later[later["admin_id"].isin(overlapping) & (later["drug_class"] == THERAPEUTIC)]
+    items: list[pd.DataFrame] = []
+    roles: list = []
+    if policy.repeat_infusion == "repeat_push":
+        repeat = later["service_key"].astype(str).str.contains(REPEAT_RUN_MARK, regex=True)
+        repeat_items, repeat_roles = _repeat_runs_as_repeat_push(later[repeat], setting)
+        items += repeat_items
+        roles += repeat_roles
+        later = later[~repeat]
+    if policy.infusion_over_chemo_push == "concurrent":
+        overlapping |= _running_over_a_chemo_push(admins, later)
+    # 96368 is a therapeutic code; chemo earns it only under concurrent_chemo (D13).
+    concurrent_classes = [THERAPEUTIC, CHEMO] if policy.concurrent_chemo == "concurrent" else [THERAPEUTIC]
+    concurrent = later[later["admin_id"].isin(overlapping) & later["drug_class"].isin(concurrent_classes)]
     concurrent = concurrent.sort_values(["encounter_id", "start", "admin_id"], kind="mergesort")
     first_concurrent = concurrent.drop_duplicates("encounter_id")
-    items = [line_items(first_concurrent, hcpcs=CONCURRENT, units=1, first_minute=0, step_minutes=0,
-                        rule_ids="R-E1;R-E2;R-E5")]
-    roles = [(first_concurrent["admin_id"], "concurrent")]
+    items.append(line_items(first_concurrent, hcpcs=CONCURRENT, units=1, first_minute=0, step_minutes=0,
+                            rule_ids="R-E1;R-E2;R-E5"))
+    roles.append((first_concurrent["admin_id"], "concurrent"))
     if policy.extra_concurrent == "nothing":
         extra = concurrent[~concurrent["admin_id"].isin(first_concurrent["admin_id"])]
         roles.append((extra["admin_id"], "concurrent_extra"))

@@ -22,6 +22,9 @@ from transforms.vocab.codes import (
     THER_PUSH_NEW_DRUG,
 )
 
+#: Pattern of a later run of a drug in its service key: the suffix ``~N``
+#: after the ``#class`` that ends every key (:func:`transforms.engine.timeline._repeat_runs`).
+REPEAT_RUN_MARK = r"#[a-z_]+~\d+$"
 #: A push's drug on one access: the unit of "same drug" (R-F2).
 DRUG_ON_SITE = ["encounter_id", "site_group", "service_key"]
 
@@ -53,7 +56,8 @@ def code_pushes(admins: pd.DataFrame, setting: str) -> FamilyLines:
 
     Of the reported pushes (:func:`_reported_pushes`) that are not the
     initial service, the first of a drug not already pushed as the initial
-    service is a new drug: 96411 (chemo, R-F4) or 96375 (R-F1). Any other
+    service, and not a later run of a drug infused earlier (policy
+    ``repeat_infusion``, D11), is a new drug: 96411 (chemo, R-F4) or 96375 (R-F1). Any other
     reported therapeutic push is a repeat, 96376, on the facility claim only
     (R-F2); a repeat chemo push has no code. Pushes not reported are
     ``push_not_reportable``.
@@ -67,7 +71,10 @@ def code_pushes(admins: pd.DataFrame, setting: str) -> FamilyLines:
     # The initial push's drug is already "reported" once.
     initial_drugs = reported[reported["is_initial"]][DRUG_ON_SITE]
     is_initial_drug = pd.MultiIndex.from_frame(later[DRUG_ON_SITE]).isin(pd.MultiIndex.from_frame(initial_drugs))
-    new_drug = first_of_drug[~reported["is_initial"]].to_numpy() & ~is_initial_drug
+    # A later run of a drug infused earlier (policy repeat_infusion, D11) is
+    # never a new drug: its service key carries the run suffix ``~N``.
+    repeat_run = later["service_key"].astype(str).str.contains(REPEAT_RUN_MARK, regex=True).to_numpy()
+    new_drug = first_of_drug[~reported["is_initial"]].to_numpy() & ~is_initial_drug & ~repeat_run
     chemo = later["drug_class"] == CHEMO
     repeat_code = REPEAT_PUSH if setting == SETTING_FACILITY else ""  # facility only (R-F2)
     code = np.select(

@@ -29,8 +29,8 @@ import pandas as pd
 from transforms.engine.sites import normalise_site
 from transforms.frames import join_distinct, join_unique
 from transforms.vocab.classes import (
-    CHEMO,
     CLASS_RANK,
+    DRUG_CLASSES,
     HYDRATION,
     INFUSION_ROUTES,
     INJECTION_ROUTES,
@@ -39,7 +39,7 @@ from transforms.vocab.classes import (
     THERAPEUTIC,
     UNKNOWN,
 )
-from transforms.vocab.codes import PROLONGED_PUMP_MINUTES, PUSH_MAX_MINUTES
+from transforms.vocab.codes import PROLONGED_PUMP_MINUTES, PUSH_MAX_MINUTES, REPEAT_PUSH_MINUTES
 from transforms.vocab.policy import Policy
 
 __all__ = ["Timeline", "build_timeline", "normalise_site", "unusable_events"]
@@ -65,6 +65,13 @@ RUNNING_AFTER: dict[str, bool] = {
     "stop": False,
 }
 
+#: Resolution of an infusate started on a pump and never disconnected in
+#: its encounter: a pump start, coded at its start with no minutes (R-H8).
+PUMP_START = "pump_start"
+#: Issue of a pump disconnect with no pump start in its encounter: the
+#: disconnect is part of the pump start coded where the pump was started (R-H8).
+PUMP_DISCONNECT_ISSUE = "pump disconnect with no pump start in this encounter (included in the pump start, R-H8)"
+
 #: Columns of ``Timeline.unused_events``.
 UNUSED_EVENT_COLUMNS = [
     "encounter_id", "infusate_id", "drug_label", "event_time", "action", "source_row", "issue",
@@ -87,7 +94,8 @@ class Timeline:
         administrations: one row per service, push or injection (see
             :func:`build_timeline`).
         missing_stops: one row per infusate that was started but never
-            stopped, with how the policy resolved it.
+            stopped, with how the policy resolved it; a pump left running is
+            not one (it is a pump start, R-H8).
         unused_events: one row per infusion event the timeline could not
             use (:func:`unusable_events`): ``encounter_id``, ``infusate_id``,
             ``drug_label``, ``event_time``, ``action``, ``source_row``,
@@ -296,6 +304,10 @@ def unusable_events(timed: pd.DataFrame, state: pd.Series | None = None) -> pd.S
     * a ``rate_change`` or ``pause`` on a stopped bag (it would otherwise
       invent running time).
 
+    A ``stop`` on route ``pump`` with no start in the encounter is the
+    disconnect of a pump started elsewhere: listed with
+    :data:`PUMP_DISCONNECT_ISSUE` (nothing to time or code, R-H8).
+
     Usable although unusual: a ``start`` (always; a new bag or a restart,
     R-D4), a ``resume`` after a stop (a restart of the same bag) or while
     running (no effect), a pause with no later resume (the bag stops
@@ -328,6 +340,7 @@ def unusable_events(timed: pd.DataFrame, state: pd.Series | None = None) -> pd.S
     fixed = np.array(["stop charted before the infusate's start", "stop with no start before it",
                       "infusate already stopped"], dtype=object)
     issue[(case >= 0) & (case <= 2)] = fixed[case[(case >= 0) & (case <= 2)]]
+    issue[(case == 1) & (timed["route"] == "pump").to_numpy()] = PUMP_DISCONNECT_ISSUE
     # The action's own words, built only for the (few) rows that need them.
     for code, tail in ((3, " before the bag was started"), (4, " on a stopped bag")):
         rows = case == code
@@ -362,7 +375,10 @@ def _segments(
 
     A segment runs from an event after which the bag is running to the next
     event of the same infusate. A segment with no next event has no stop
-    time: policy ``derive`` computes its end from the volume left and the
+    time. On route ``pump`` that is a pump start whose disconnect is charted
+    later or elsewhere: resolution ``pump_start`` (:data:`PUMP_START`), no
+    segment of the infusate is timed and no stop is derived (R-H8).
+    Otherwise policy ``derive`` computes its end from the volume left and the
     rate (mL/h) when both are charted (R-C8 a, :func:`_remaining_hours`),
     floored to the minute; otherwise, or under policy ``push``, the infusate
     becomes a push at its first start (R-C8 c); under ``exclude`` it is not
@@ -386,6 +402,10 @@ def _segments(
     missing = seg.loc[open_seg, ["encounter_id", "infusate_id", "_grp"]].assign(
         start=first_start[open_seg], derivable=derivable[open_seg].to_numpy()
     )
+    # A pump left running is a pump start (the patient goes home on it), not
+    # a missing stop: never derived, never a push (R-H8).
+    on_pump = open_seg & (seg["route"] == "pump")
+    derivable &= ~on_pump
     if policy.missing_stop == "derive":
         seg.loc[derivable, "end"] = seg.loc[derivable, "start"] + pd.to_timedelta(
             remaining_h[derivable], unit="h"
@@ -395,6 +415,7 @@ def _segments(
         missing["resolution"] = "push"
     else:
         missing["resolution"] = "excluded"
+    missing.loc[on_pump[open_seg].to_numpy(), "resolution"] = PUMP_START
     unresolved = missing.loc[missing["resolution"] != "derived", "_grp"]
     seg = seg[~seg["_grp"].isin(unresolved) & seg["end"].notna()]
     seg = seg[seg["end"] > seg["start"]]
@@ -433,6 +454,33 @@ def _merge_blocks(seg: pd.DataFrame) -> pd.DataFrame:
     return blocks.reset_index(drop=True)
 
 
+def _repeat_runs(blocks: pd.DataFrame, attrs: pd.DataFrame, policy: Policy) -> pd.DataFrame:
+    """Blocks with ``_attr_svc`` (the service whose attributes they carry)
+    and, unless policy ``repeat_infusion`` is ``continuing``, each later run
+    of a drug made a service of its own (D11).
+
+    A later run is a block of a drug service (chemo or therapeutic, not on a
+    pump) starting more than 30 minutes (:data:`REPEAT_PUSH_MINUTES`) after
+    the previous block of that service ended; its service key gets the
+    suffix ``~N`` (N = 2, 3, ... in time order) and ``_svc`` is renumbered
+    per (service, run). ``blocks`` are in (``_svc``, start) order
+    (:func:`_merge_blocks`).
+    """
+    blocks = blocks.assign(_attr_svc=blocks["_svc"])
+    if policy.repeat_infusion == "continuing" or blocks.empty:
+        return blocks
+    svc = blocks["_svc"]
+    prev_end = blocks["end"].shift().where(svc.eq(svc.shift()))
+    gap_minutes = (blocks["start"] - prev_end).dt.total_seconds() / 60
+    drug_class = attrs.groupby("_svc")["drug_class"].first()
+    is_drug = svc.map(drug_class).isin(DRUG_CLASSES) & ~blocks["is_pump"].astype(bool)
+    run = ((gap_minutes > REPEAT_PUSH_MINUTES) & is_drug).astype("int64").groupby(svc.to_numpy()).cumsum()
+    suffix = np.where(run > 0, "~" + (run + 1).astype(str), "")
+    blocks["service_key"] = blocks["service_key"] + suffix
+    blocks["_svc"] = blocks.groupby([svc, run], sort=True).ngroup().to_numpy()
+    return blocks
+
+
 def _ns(times: pd.Series) -> np.ndarray:
     """Nanoseconds since the epoch (UTC) of tz-aware times with no NaT, int64."""
     return times.dt.as_unit("ns").array.asi8
@@ -462,8 +510,9 @@ def _prepare_events(events: pd.DataFrame) -> pd.DataFrame:
 def _service_kind(services: pd.DataFrame) -> np.ndarray:
     """Kind of a running service, by class, route and active minutes.
 
-    Uncoded classes are ``none``; hydration is ``hydration``; a chemo pump
-    infusion of more than 8 hours is ``pump`` (R-H8); an SC infusion of 15
+    Uncoded classes are ``none``; hydration is ``hydration``; a drug (chemo
+    or therapeutic) pump infusion of more than 8 hours is ``pump`` (R-H8; a
+    pump disconnected within 8 hours is timed as given, R-C7); an SC infusion of 15
     minutes or less is an ``injection``, longer ``sc_infusion``; any other
     service of 15 minutes or less is a ``push``, else an ``infusion`` (R-C2).
     """
@@ -471,7 +520,7 @@ def _service_kind(services: pd.DataFrame) -> np.ndarray:
         [
             services["drug_class"].isin(NOT_CODED_CLASSES),
             services["drug_class"] == HYDRATION,
-            (services["route"] == "pump") & (services["drug_class"] == CHEMO)
+            (services["route"] == "pump") & services["drug_class"].isin(DRUG_CLASSES)
             & (services["minutes"] > PROLONGED_PUMP_MINUTES),
             (services["route"] == "sc_infusion") & (services["minutes"] <= PUSH_MAX_MINUTES),
             services["route"] == "sc_infusion",
@@ -484,6 +533,10 @@ def _service_kind(services: pd.DataFrame) -> np.ndarray:
 
 def _services(blocks: pd.DataFrame, attrs: pd.DataFrame) -> pd.DataFrame:
     """One administration per service that ran: its blocks added up.
+
+    ``blocks`` carry ``_svc`` (the service, or one run of it under policy
+    ``repeat_infusion``, :func:`_repeat_runs`) and ``_attr_svc`` (the
+    service of ``attrs`` whose drug, class and label it has).
 
     ``start``/``end`` span its blocks; ``minutes`` are whole minutes of the
     summed running seconds; ``site`` and ``route`` are those of its first
@@ -506,6 +559,7 @@ def _services(blocks: pd.DataFrame, attrs: pd.DataFrame) -> pd.DataFrame:
         site=("site", "first"),
         route=("route", "first"),
         is_pump=("is_pump", "max"),
+        _attr_svc=("_attr_svc", "first"),
     )
     services["route"] = services["route"].where(~services["is_pump"], "pump")
     # Each block's infusates are already distinct; a bag spanning two blocks
@@ -516,25 +570,27 @@ def _services(blocks: pd.DataFrame, attrs: pd.DataFrame) -> pd.DataFrame:
     services["infusates"] = join_unique(parts, ["_svc"], "infusates", ",")
     services = services.drop(columns="is_pump").reset_index()
     services["minutes"] = (services["seconds"] // 60).astype("int64")
-    services = services.drop(columns="seconds").join(svc_attrs, on="_svc")
+    services = services.drop(columns="seconds").join(svc_attrs, on="_attr_svc")
     services["kind"] = _service_kind(services)
     services["has_blocks"] = True
     return services
 
 
 def _one_time_administrations(events: pd.DataFrame, attrs: pd.DataFrame, missing: pd.DataFrame) -> pd.DataFrame:
-    """Pushes, injections and intra-arterial doses: one row per charted
-    ``given`` off an infusion route, plus each infusate with no stop that
-    policy resolved as a push at its first start (R-C8 c), on the site of
-    its first event. Uncoded classes and hydration are kind ``none``;
-    ``minutes`` is 0.
+    """Pushes, injections, intra-arterial doses and pump starts: one row per
+    charted ``given`` off an infusion route, plus each infusate with no stop
+    that policy resolved as a push at its first start (R-C8 c) and each pump
+    left running (kind ``pump``, route ``pump``, R-H8), on the site of its
+    first event. Uncoded classes and hydration are kind ``none``;
+    ``minutes`` is 0 (a pump start never gets derived minutes).
     """
     keys = ["encounter_id", "infusate_id"]
     once = events[(events["action"] == "given") & ~events["route"].isin(INFUSION_ROUTES)]
     once = once.drop_duplicates(["_infusate", "event_time"])
-    pushed = missing[missing["resolution"] == "push"][keys + ["start"]]
+    pushed = missing[missing["resolution"].isin(["push", PUMP_START])]
     pushed = pushed.sort_values("start").drop_duplicates(keys)
-    pushed = pushed.rename(columns={"start": "event_time"}).assign(route="iv_push")
+    route = np.where(pushed["resolution"] == PUMP_START, "pump", "iv_push")
+    pushed = pushed[keys + ["start"]].rename(columns={"start": "event_time"}).assign(route=route)
     # The site of a pushed infusate's first event: only those few infusates are looked up.
     of_pushed = events["infusate_id"].isin(pushed["infusate_id"])
     site_of = events[of_pushed].sort_values("event_time", kind="mergesort").drop_duplicates(keys)[keys + ["site"]]
@@ -553,8 +609,9 @@ def _one_time_administrations(events: pd.DataFrame, attrs: pd.DataFrame, missing
             once["drug_class"].isin([*NOT_CODED_CLASSES, HYDRATION]),
             once["route"].isin(INJECTION_ROUTES),
             once["route"] == "intra_arterial",
+            once["route"] == "pump",
         ],
-        ["none", "injection", "intra_arterial"],
+        ["none", "injection", "intra_arterial", "pump"],
         default="push",
     )
     return once.assign(
@@ -603,6 +660,8 @@ def build_timeline(events: pd.DataFrame, policy: Policy) -> Timeline:
     issue = unusable_events(timed, state)
     unusable = issue != ""
     seg, missing = _segments(timed[~unusable], policy, state[~unusable])
+    # A pump left running is coded as a pump start, not reported as a missing stop.
+    pump_start = (missing["resolution"] == PUMP_START).to_numpy()
     unused = timed.loc[unusable].assign(issue=issue[unusable]).merge(
         attrs[["encounter_id", "infusate_id", "drug_label"]], on=["encounter_id", "infusate_id"], how="left"
     )[UNUSED_EVENT_COLUMNS].reset_index(drop=True)
@@ -612,7 +671,7 @@ def build_timeline(events: pd.DataFrame, policy: Policy) -> Timeline:
     seg = seg.assign(
         service_key=attrs["service_key"].to_numpy()[rows], _svc=attrs["_svc"].to_numpy()[rows]
     ).reset_index(drop=True)
-    blocks = _merge_blocks(seg)
+    blocks = _repeat_runs(_merge_blocks(seg), attrs, policy)
     services = _services(blocks, attrs)
     once = _one_time_administrations(events, attrs, missing)
     admins = pd.concat([services[ADMINISTRATION_COLUMNS], once[ADMINISTRATION_COLUMNS]], ignore_index=True)
@@ -623,5 +682,6 @@ def build_timeline(events: pd.DataFrame, policy: Policy) -> Timeline:
     admins["hormonal"] = admins["hormonal"].astype(bool)
     admins["primary"] = admins["primary"].astype(bool)
     # Already in (encounter, service key, start) order: _merge_blocks numbers them so.
-    blocks = blocks.drop(columns=["is_pump", "_svc"]).reset_index(drop=True)
+    blocks = blocks.drop(columns=["is_pump", "_svc", "_attr_svc"]).reset_index(drop=True)
+    missing = missing[~pump_start].reset_index(drop=True)
     return Timeline(blocks=blocks, administrations=admins, missing_stops=missing, unused_events=unused)

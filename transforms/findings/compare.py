@@ -5,7 +5,8 @@ package:
 
 1. :mod:`~transforms.findings.matching`: expected vs billed lines per
    encounter and code (units summed over the encounter's dates; only
-   96360-96379 and 96401-96549; every other billed line is ignored), and
+   96360-96379, 96401-96549 and the OPPS pump start C8957; every other
+   billed line is ignored), and
    the differences.
 2. :mod:`~transforms.findings.facts`: per-encounter timeline facts (which
    infusates overlapped, on which access site and for how many minutes; a

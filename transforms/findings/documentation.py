@@ -4,7 +4,8 @@ a MAR event the timeline could not use.
 Invariants: direction ``documentation``; ``hcpcs`` empty and both unit
 columns 0 (no line is compared); one row per unclassified administration,
 per infusate without a stop time (whatever the policy resolved it to, D3)
-and per unused MAR event (``Timeline.unused_events``), so an encounter whose
+and per unused MAR event (``Timeline.unused_events``) except a pump
+disconnect whose pump was started elsewhere (R-H8), so an encounter whose
 billing is right still gets them.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from transforms.engine.timeline import PUMP_DISCONNECT_ISSUE
 from transforms.vocab.classes import UNKNOWN
 from transforms.vocab.findings import DOCUMENTATION
 
@@ -108,6 +110,10 @@ def documentation_findings(
         ``direction`` ``documentation``.
     """
     parts = [_not_classified(admins), _missing_stops(admins, missing_stops)]
+    if unused_events is not None:
+        # A pump disconnect with its start elsewhere is charted as it should
+        # be: included in that pump start (R-H8), not a charting problem.
+        unused_events = unused_events[unused_events["issue"] != PUMP_DISCONNECT_ISSUE]
     if unused_events is not None and not unused_events.empty:
         parts.append(_unused_events(unused_events))
     doc = pd.concat(parts, ignore_index=True)

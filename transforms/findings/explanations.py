@@ -67,6 +67,8 @@ def _specific(diff: pd.DataFrame, f: pd.DataFrame, min_overlap_minutes: int) -> 
             + credited + " creditable min ("
             + f["hyd_free"].astype("int64").astype(str) + " min with no other infusion)"),
         "repeat_push_within_30_minutes": (f["fast_ev"], f["fast_text"] + ", 30 min or less"),
+        "pump_start_billed_as_push_or_hours": (
+            f["pump_ev"], "pump start " + f["pump_ev"].fillna("") + " is coded at its start, with no minutes"),
         "second_initial_missed": (
             diff["evidence"], "separate access sites in use at the same time (sites charted: "
             + f["sites"].fillna("none") + "); " + diff["evidence"]),

@@ -12,11 +12,12 @@ start-end (N min)`` joined with `` | ``):
   injection, R-C2);
 * hydration minutes on the clock and free of any other infusion (R-G7);
 * a repeat push of the same drug 30 minutes or less after the last (R-F2);
+* a pump start: a drug pump left running or timed for more than 8 hours (R-H8);
 * the access sites charted, and every administration.
 
 All computed per encounter with merges, sweeps and group-bys: no loop over
 encounters or rows. ``kind`` values (``infusion``, ``hydration``, ``push``,
-``injection``, ``none``) are the timeline's (:mod:`transforms.engine.timeline`).
+``injection``, ``pump``, ``none``) are the timeline's (:mod:`transforms.engine.timeline`).
 """
 
 from __future__ import annotations
@@ -180,7 +181,7 @@ def encounter_facts(admins: pd.DataFrame, blocks: pd.DataFrame | None, min_overl
         indexed by ``encounter_id`` (every encounter of ``admins``):
         booleans (``same_site_overlap``, ``diff_site_overlap``,
         ``hyd_overlap``, ``mixed_bag``, ``same_drug_bags``, ``short_ther`` /
-        ``short_chemo`` / ``short_sc``, ``fast_repeat``), minutes
+        ``short_chemo`` / ``short_sc``, ``fast_repeat``, ``pump_start``), minutes
         (``hyd_clock``, ``hyd_free``, int64), the evidence text behind each
         (``*_ev``, ``*_text``; NaN where the fact does not hold), ``sites``
         and ``all_ev``.
@@ -197,6 +198,10 @@ def encounter_facts(admins: pd.DataFrame, blocks: pd.DataFrame | None, min_overl
     facts = facts.join(_hydration_minutes(b))
     facts["hyd_ev"] = _ev_by_encounter(a[a["kind"] == "hydration"])
     _repeat_push_facts(facts, a)
+    # A pump start: a drug pump left running or timed for more than 8 hours (R-H8).
+    pumps = a[a["kind"] == "pump"]
+    facts["pump_start"] = facts.index.isin(pumps["encounter_id"])
+    facts["pump_ev"] = _ev_by_encounter(pumps)
     facts["sites"] = join_unique(a[a["site"] != ""], ["encounter_id"], "site", ", ", sort=True)
     facts["all_ev"] = _ev_by_encounter(a[a["kind"] != "none"])
     facts[["hyd_clock", "hyd_free"]] = facts[["hyd_clock", "hyd_free"]].fillna(0).astype("int64")

@@ -2,7 +2,8 @@
 
 Invariants:
 
-* Only drug-administration codes (96360-96379, 96401-96549) are compared;
+* Only drug-administration codes (96360-96379, 96401-96549, and the OPPS
+  pump start C8957) are compared;
   every other billed line (E/M, drug J-codes, ...) is ignored.
 * Units are summed over the encounter's dates: one row per (encounter,
   code), from either side (an outer match), with ``expected_units`` and
@@ -18,11 +19,18 @@ from __future__ import annotations
 import pandas as pd
 
 from transforms.frames import join_groups, join_unique, map_distinct
-from transforms.vocab.codes import CONCURRENT, INITIAL_CODES, SEPARATE_SITE_MODIFIER, is_drug_admin_code
+from transforms.vocab.codes import (
+    CONCURRENT,
+    INITIAL_CODES,
+    PUMP_MISBILLED_CODES,
+    PUMP_START_CODES,
+    SEPARATE_SITE_MODIFIER,
+    is_drug_admin_code,
+)
 
 
 def drug_admin_lines(billed: pd.DataFrame) -> pd.DataFrame:
-    """The billed lines the audit compares (96360-96379, 96401-96549)."""
+    """The billed lines the audit compares (96360-96379, 96401-96549, C8957)."""
     return billed[map_distinct(billed["hcpcs"], is_drug_admin_code).astype(bool)]
 
 
@@ -87,7 +95,9 @@ def encounter_lines(diff: pd.DataFrame, lines: pd.DataFrame, expected: pd.DataFr
         initial codes are equal), ``extra_initial`` (more initial units billed
         than expected), ``expected_initials_all_billed`` and ``second_site``
         (an expected initial carries XU, :data:`SEPARATE_SITE_MODIFIER`: a
-        second access site, R-B3).
+        second access site, R-B3); about a pump start (R-H8):
+        ``pump_code_under`` (a pump start code under-billed) and
+        ``pump_misbilled_over`` (a push, infusion or hour code over-billed).
     """
     e = diff["encounter_id"]
     lines = lines[lines["encounter_id"].isin(e)]  # only these encounters are described
@@ -102,6 +112,8 @@ def encounter_lines(diff: pd.DataFrame, lines: pd.DataFrame, expected: pd.DataFr
             else pd.Series("", index=expected.index, dtype=object))
     second = expected["hcpcs"].isin(INITIAL_CODES) & mods.str.contains(SEPARATE_SITE_MODIFIER)
     xu_initial = expected.loc[second, "encounter_id"]
+    pump_under = lines.loc[lines["hcpcs"].isin(PUMP_START_CODES) & lines["under"], "encounter_id"]
+    misbilled_over = lines.loc[lines["hcpcs"].isin(PUMP_MISBILLED_CODES) & lines["over"], "encounter_id"]
     return pd.DataFrame(
         {
             "expected_any": e.map(lines.groupby("encounter_id")["expected_units"].sum()).fillna(0) > 0,
@@ -112,6 +124,8 @@ def encounter_lines(diff: pd.DataFrame, lines: pd.DataFrame, expected: pd.DataFr
             "extra_initial": bil_init_units > exp_init_units,
             "expected_initials_all_billed": e.map(all_billed).fillna(False).astype(bool),
             "second_site": e.isin(xu_initial),
+            "pump_code_under": e.isin(pump_under),
+            "pump_misbilled_over": e.isin(misbilled_over),
         },
         index=diff.index,
     )

@@ -40,6 +40,8 @@ from transforms.vocab.codes import (
     HYDRATION_CODES,
     HYDRATION_FIRST,
     INITIAL_CODES,
+    PUMP_MISBILLED_CODES,
+    PUMP_START_CODES,
     PUSH_CODES,
     REPEAT_PUSH,
     SEQUENTIAL_CODES,
@@ -90,6 +92,10 @@ RULES: tuple[Rule, ...] = (
     Rule("concurrent_missed", when=("concurrent", "under")),
     # --- 15 minutes or less is a push or injection (R-C2)
     Rule("infusion_under_16_minutes", when=("short_infusion",)),
+    # --- prolonged pump (R-H8): both rows of a pump start billed as a push or hours
+    Rule("pump_start_billed_as_push_or_hours", when=("pump_code", "under", "pump_misbilled_over", "pump_start")),
+    Rule("pump_start_billed_as_push_or_hours", when=("pump_misbilled", "over", "pump_code_under", "pump_start")),
+    Rule("pump_code_without_pump_start", when=("pump_code", "over"), unless=("pump_start",)),
     # --- hydration (R-G7, R-C4)
     Rule("hydration_during_drug", when=("hydration", "over", "hydration_shared", "initial_same_family")),
     Rule("hydration_under_31_minutes", when=("hydration", "over", "hydration_under_threshold")),
@@ -122,7 +128,7 @@ DEFAULT_KEY = "code_missed"
 #: Timeline facts a rule may name as they are (:func:`transforms.findings.facts.row_facts`).
 _FACT_SIGNALS: tuple[str, ...] = (
     "same_site_overlap", "diff_site_overlap", "hyd_overlap", "mixed_bag", "same_drug_bags", "fast_repeat",
-    "short_infusion",
+    "short_infusion", "pump_start",
 )
 
 
@@ -139,7 +145,8 @@ def signals(diff: pd.DataFrame, facts: pd.DataFrame, encounter: pd.DataFrame, se
         Boolean columns indexed like ``diff``: the code's role
         (``concurrent``, ``initial``, ``sequential``, ``add_on_hour``,
         ``hydration``, ``push`` (96375/96411), ``repeat_push`` (96376),
-        ``facility_only_code``), ``professional``, the units (``over``,
+        ``facility_only_code``, ``pump_code`` (96416/C8957), ``pump_misbilled``
+        (a push, infusion or hour code, R-H8)), ``professional``, the units (``over``,
         ``under``, ``more_than_once``: 96368 over or on two lines with one
         unit supported, R-E1), every column of ``encounter``, the facts of
         :data:`_FACT_SIGNALS`, ``hydration_shared`` (hydration ran at least 31
@@ -156,6 +163,8 @@ def signals(diff: pd.DataFrame, facts: pd.DataFrame, encounter: pd.DataFrame, se
         "push": h.isin(PUSH_CODES),
         "repeat_push": h == REPEAT_PUSH,
         "facility_only_code": h.isin(FACILITY_ONLY_CODES),
+        "pump_code": h.isin(PUMP_START_CODES),
+        "pump_misbilled": h.isin(PUMP_MISBILLED_CODES),
     }
     units = {
         "over": diff["over"],

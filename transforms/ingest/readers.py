@@ -669,6 +669,7 @@ def _mar_canonical(raw: pd.DataFrame, tz: str) -> tuple[pd.DataFrame, pd.Series]
     out["primary"] = _to_bool(_column(raw, "primary"))
     out[schemas.SOURCE_ROW] = raw[schemas.SOURCE_ROW].astype("int64")
     out["service_date"] = _dates_to_objects(event_time.dt.tz_convert(tz))
+    out["visit_id"] = _text(_column(raw, "visit_id"))
     return out[list(schemas.MAR_ARROW.names)].copy(), nonexistent
 
 
@@ -740,6 +741,7 @@ def _claim_canonical(raw: pd.DataFrame) -> pd.DataFrame:
     frequency = _text(_column(raw, "claim_frequency"))
     out["claim_frequency"] = frequency.where(frequency.notna(), "1")
     out[schemas.SOURCE_ROW] = raw[schemas.SOURCE_ROW].astype("int64")
+    out["payer_id"] = _text(_column(raw, "payer_id"))
     return out[list(schemas.CLAIM_ARROW.names)].copy()
 
 

@@ -14,7 +14,11 @@ the CSVs) and shows:
   difference);
 * each expected line with its rule ids and MAR evidence;
 * each finding with its plain title, key, direction, severity, dollars
-  (or why there are none) and explanation.
+  (or why there are none) and explanation;
+* the policy profile that decided the encounter (``policy_profile`` of its
+  expected lines and findings: the run's policy or its payer's,
+  :mod:`transforms.payers`) and the settings in which that profile's preset
+  differs from the default (:data:`transforms.vocab.policy.DEFAULT_POLICY`).
 """
 
 from __future__ import annotations
@@ -24,7 +28,10 @@ import pandas as pd
 from transforms.outputs.report_charts import drug_names, wall_time, words
 from transforms.outputs.report_html import DIRECTION_WORDS, codes_for, price_notes
 from transforms.outputs.report_markup import money_series, num
+from transforms.payers import policy_differences
 from transforms.vocab.findings import TITLE
+from transforms.vocab.policy import DEFAULT_POLICY, PROFILES, load_policy
+from transforms.vocab.schemas import POLICY_PROFILE
 
 #: Timeline columns shown, in order (after the derived ``drug`` and ``access``), when present.
 TIMELINE_COLUMNS = ["start", "end", "minutes", "drug", "drug_class", "kind", "role", "access", "infusates"]
@@ -127,6 +134,28 @@ def _findings(fnd: pd.DataFrame) -> list[str]:
                  + _text(fnd, "explanation")).to_numpy())
 
 
+def policy_lines(expected: pd.DataFrame, findings: pd.DataFrame) -> list[str]:
+    """The policy profile(s) that decided one encounter's lines and findings, each
+    with the settings in which its preset differs from the default profile.
+
+    Reads ``policy_profile`` of both frames (absent in run folders written
+    before payer-specific rules: then ``[]``). A profile that is not a
+    shipped preset is named without its settings (the run folder does not
+    hold them).
+    """
+    names = sorted((set(_text(expected, POLICY_PROFILE)) | set(_text(findings, POLICY_PROFILE))) - {""})
+    lines = []
+    for name in names:
+        if name not in PROFILES:
+            lines.append(f"Policy profile: {name}")
+            continue
+        changed = policy_differences(load_policy(name), DEFAULT_POLICY)
+        detail = ", ".join(f"{field}={ours} (default {theirs})" for field, (ours, theirs) in changed.items())
+        lines.append(f"Policy profile: {name}" + (f"; differs from the default {DEFAULT_POLICY.name} in "
+                                                   f"{detail}" if detail else " (the default)"))
+    return lines
+
+
 def explain_encounter(
     encounter_id: str, administrations: pd.DataFrame, expected: pd.DataFrame, findings: pd.DataFrame
 ) -> str:
@@ -143,7 +172,8 @@ def explain_encounter(
         raise KeyError(f"encounter {encounter_id} is not in this run")
     claim = _text(fnd, "claim_id")
     claim = claim[claim != ""]
-    parts = [f"Encounter {encounter_id}" + (f" · claim {claim.iloc[0]}" if len(claim) else ""), "",
+    parts = [f"Encounter {encounter_id}" + (f" · claim {claim.iloc[0]}" if len(claim) else ""),
+             *policy_lines(exp, fnd), "",
              "Timeline (one row per administration; local clock; access = vascular access the engine told apart):"]
     parts += _timeline(adm)
     parts += ["", "Codes, billed beside expected (a code without a finding was billed as expected):"]

@@ -127,8 +127,10 @@ def findings_file_frame(findings: pd.DataFrame) -> pd.DataFrame:
 
 
 def expected_file_frame(expected_lines: pd.DataFrame) -> pd.DataFrame:
-    """``expected_codes.csv`` rows: the contract columns (``EXPECTED_COLUMNS``); formula-safe."""
-    return neutralise_formulas(expected_lines[list(EXPECTED_COLUMNS)])
+    """``expected_codes.csv`` rows: the contract columns (``EXPECTED_COLUMNS``) first, then
+    the others in frame order (``policy_profile``); formula-safe."""
+    columns = [*EXPECTED_COLUMNS, *(c for c in expected_lines.columns if c not in EXPECTED_COLUMNS)]
+    return neutralise_formulas(expected_lines[columns])
 
 
 def wall_time_text(stamps: pd.Series, facility_tz: str) -> pd.Series:

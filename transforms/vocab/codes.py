@@ -34,6 +34,11 @@ CHEMO_INITIAL = "96413"          # chemo infusion, first hour
 CHEMO_HOUR = "96415"             # chemo infusion, each additional hour
 CHEMO_PUMP = "96416"             # prolonged chemo infusion started with a pump (R-H8)
 CHEMO_SEQUENTIAL = "96417"       # sequential chemo infusion of a new drug
+PUMP_REFILL = "96521"            # refill / maintenance of a portable pump (R-H8)
+PUMP_REFILL_IMPLANTED = "96522"  # refill / maintenance of an implanted pump (R-H8)
+#: OPPS (hospital outpatient, HCPCS level II) code of a prolonged non-chemo
+#: infusion started with a pump (section 1, "Related"); not a CPT code.
+NON_CHEMO_PUMP = "C8957"
 CHEMO_INTRA_ARTERIAL = "96420"   # chemo intra-arterial push
 
 #: Modifier of the initial line of a second, separate vascular access (R-B3).
@@ -58,6 +63,14 @@ INFUSION_FAMILIES: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "chemo": (frozenset({CHEMO_INITIAL, CHEMO_SEQUENTIAL}), frozenset({CHEMO_PUSH, CHEMO_PUSH_NEW_DRUG})),
     "sc": (frozenset({SC_INITIAL}), frozenset({INJECTION, CHEMO_INJECTION, CHEMO_INJECTION_HORMONAL})),
 }
+#: Codes of the start of a prolonged (> 8 h) pump infusion (R-H8).
+PUMP_START_CODES: frozenset[str] = frozenset({CHEMO_PUMP, NON_CHEMO_PUMP})
+#: Codes a pump start is wrongly billed as: pushes, infusions and their hours
+#: (a pump start is never a push and its time never counts as hours, R-H8).
+PUMP_MISBILLED_CODES: frozenset[str] = frozenset(
+    {THER_PUSH, THER_PUSH_NEW_DRUG, CHEMO_PUSH, CHEMO_PUSH_NEW_DRUG, THER_INITIAL, THER_HOUR, THER_SEQUENTIAL,
+     CHEMO_INITIAL, CHEMO_HOUR, CHEMO_SEQUENTIAL}
+)
 #: Codes whose finding sums feature in the run summary: sequential and concurrent.
 SEQUENTIAL_AND_CONCURRENT: tuple[str, ...] = (THER_SEQUENTIAL, CONCURRENT, CHEMO_SEQUENTIAL)
 
@@ -79,7 +92,11 @@ PROLONGED_PUMP_MINUTES = 8 * 60  # R-H8: 96416 is for a pump infusion of more th
 
 
 def is_drug_admin_code(hcpcs: str) -> bool:
-    """True for 96360-96379 and 96401-96549, the codes the audit compares."""
+    """True for 96360-96379, 96401-96549 and the OPPS pump start C8957: the
+    codes the audit compares (C8957 is what the facility claim bills for a
+    non-chemo pump start, so it is compared like 96416)."""
+    if hcpcs == NON_CHEMO_PUMP:
+        return True
     if len(hcpcs) != 5 or not hcpcs.isdigit():
         return False
     n = int(hcpcs)

@@ -116,7 +116,7 @@ def _mar_accepted() -> dict[str, tuple[str, str]]:
         "volume_ml": (number + "; derives a missing stop time from the rate", "`50`"),
         "primary": (_codes(sorted(readers._TRUE_WORDS)) + " / " + _codes(sorted(readers._FALSE_WORDS))
                     + " (any case)", "`true`"),
-        "visit_id": ("any text; read from mapping profiles, not used by the audit yet", "`CSN-7`"),
+        "visit_id": ("any text: a separate visit inside the billing encounter (mapping profiles map the EHR's contact number)", "`CSN-7`"),
     }
 
 
@@ -138,7 +138,7 @@ def _claim_accepted() -> dict[str, tuple[str, str]]:
         "charge": ("a number (dollars)", "`250.00`"),
         "revenue_code": ("any text", "`0260`"),
         "claim_frequency": (_codes(sorted(schemas.CLAIM_FREQUENCIES)) + "; empty = `1`", "`1`"),
-        "payer_id": ("any text; read from X12 (`NM1*PR`), not used by the audit yet", "`PAYER01`"),
+        "payer_id": ("any text: the payer (X12 `NM1*PR`); `--payer-map` names its policy profile", "`PAYER01`"),
     }
 
 
@@ -292,6 +292,8 @@ _RUN_FILE_TEXT: dict[str, str] = {
     "report.html": "the self-contained HTML report of the run",
 }
 _OUTPUT_COLUMN_TEXT: dict[str, str] = {
+    "policy_profile": "the policy profile that decided the line: the run's policy, or the profile the payer map "
+                      "names for the encounter's payer (`--payer-map`)",
     "encounter_id": "the billing encounter",
     "service_date": "date the line belongs to (facility date)",
     "setting": "`facility` or `professional`",
@@ -452,6 +454,10 @@ def _exit_table() -> str:
 # --------------------------------------------------------------------------
 #: Disagreements of ../shared/domain/coding-rules.md section 4 ("Open questions and disagreements") by D-number.
 DISAGREEMENTS: dict[str, str] = {
+    "D11": "D11 — The same drug infused again later in the encounter",
+    "D13": "D13 — Concurrent chemo drugs",
+    "D15": "D15 — Leucovorin overlapping a chemo push",
+    "D16": "D16 — MAC-specific hydration limits",
     "D2": "D2 — Splitting time at midnight",
     "D3": "D3 — Missing stop time",
     "D4": "D4 — Partial overlap of two infusions",
@@ -470,6 +476,7 @@ RULE_SECTIONS: dict[str, str] = {
 NUMERIC_RANGES: dict[str, str] = {
     "concurrent_min_overlap_minutes": "whole minutes, 1 or more",
     "kvo_max_rate_ml_h": "mL/h, 0 or more",
+    "hydration_min_volume_ml": "mL, 0 or more (0: no minimum)",
 }
 
 
@@ -576,8 +583,8 @@ TABLES: dict[str, Callable[[], str]] = {
     "x12_versions": _x12_versions,
     "clif_actions": _clif_actions,
     "run_files": _run_files,
-    "expected_codes_columns": partial(_file_columns, schemas.EXPECTED_COLUMNS, schemas.EXPECTED_COLUMNS),
-    "findings_columns": partial(_file_columns, schemas.FINDING_OUTPUT_COLUMNS, schemas.FINDING_COLUMNS),
+    "expected_codes_columns": partial(_file_columns, schemas.EXPECTED_OUTPUT_COLUMNS, schemas.EXPECTED_COLUMNS),
+    "findings_columns": partial(_file_columns, schemas.FINDING_AUDIT_COLUMNS, schemas.FINDING_COLUMNS),
     "worklist_columns": partial(_file_columns, worklist.WORKLIST_COLUMNS, None),
     "quarantine_columns": _quarantine_columns,
     "administrations_columns": partial(_file_columns, files.ADMINISTRATION_COLUMNS, None),

@@ -67,6 +67,14 @@ FINDING_KEYS: dict[str, tuple[str, str]] = {
     "repeat_push_not_supported": (OVER, "96376 billed without any repeat push of the same drug"),
     "push_not_supported": (OVER, "push code billed without a supporting push"),
     "push_missed": (UNDER, "a push charted on the MAR was not billed"),
+    # --- prolonged pump (R-H8) ---------------------------------------------------------
+    "pump_start_billed_as_push_or_hours": (
+        OVER, "a pump start (a prolonged infusion started on a pump: 96416 chemo, C8957 non-chemo on the "
+        "facility claim) billed as a push, an infusion or its additional hours; a pump start is never a push "
+        "and its time never counts toward the hours (R-H8)"),
+    "pump_code_without_pump_start": (
+        OVER, "96416 or C8957 billed but no pump start charted on the MAR (a pump left running, or one "
+        "running more than 8 hours) (R-H8)"),
     # --- whole encounter / residual --------------------------------------------------------
     "code_not_supported": (OVER, "code billed but not supported by the MAR"),
     "code_missed": (UNDER, "code supported by the MAR but not billed"),
@@ -123,6 +131,8 @@ TITLE: dict[str, str] = {
     "repeat_push_not_supported": "Repeat push not supported",
     "push_not_supported": "Push not supported",
     "push_missed": "Push not billed",
+    "pump_start_billed_as_push_or_hours": "Pump start billed as a push or infusion hours",
+    "pump_code_without_pump_start": "Pump start billed, no pump charted",
     "code_not_supported": "Code not supported by the MAR",
     "code_missed": "Code supported but not billed",
     "administration_not_billed": "Charted, nothing billed",
@@ -165,6 +175,10 @@ CHECK: dict[str, str] = {
     "repeat_push_not_supported": "Look on the MAR for a second push of the same drug.",
     "push_not_supported": "Look on the MAR for the push (time, route); remove the line if there is none.",
     "push_missed": "Confirm the push on the MAR and add the push code.",
+    "pump_start_billed_as_push_or_hours": "Check the route of the pump on the MAR; bill the pump start (96416, or "
+    "C8957 for a non-chemo drug) instead of the push or the hours.",
+    "pump_code_without_pump_start": "Look on the MAR for a drug started on a pump (route pump); a pump "
+    "disconnected within 8 hours is coded by its time.",
     "code_not_supported": "Look for the administration the line bills; remove the line if none was charted.",
     "code_missed": "Confirm the administration on the MAR and add the line.",
     "administration_not_billed": "Check whether the claim is still to come, was held or was dropped.",

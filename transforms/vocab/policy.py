@@ -19,6 +19,9 @@ HydrationAggregation = Literal["encounter", "run"]
 MissingStop = Literal["derive", "push", "exclude"]
 LineDate = Literal["threshold", "start"]
 ElectrolyteInFluid = Literal["hydration", "therapeutic"]
+RepeatInfusion = Literal["continuing", "repeat_push", "sequential"]
+ConcurrentChemo = Literal["sequential", "concurrent"]
+InfusionOverChemoPush = Literal["sequential", "concurrent"]
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,29 @@ class Policy:
             a ``therapeutic`` infusion (Haugen Ex 14, D21).
         kvo_max_rate_ml_h: a plain fluid running at or below this rate is
             keep-vein-open, never hydration (R-G3).
+        repeat_infusion: the same drug infused again later in the encounter
+            (restarted more than 30 minutes after it last stopped, the gap a
+            repeat push of the same drug needs; D11): ``continuing`` adds its
+            minutes to the running service's hours, as for a new bag of the
+            same drug (default); ``repeat_push`` codes each later run 96376
+            on the facility claim as Haugen did in Ex 2 (nothing for chemo,
+            which has no repeat code, nor on the physician claim);
+            ``sequential`` codes each later run as a sequential infusion
+            96367 / 96417 with its own hours (a push when 15 minutes or less).
+        concurrent_chemo: a chemo infusion overlapping an earlier infusion on
+            the same access (D13): ``sequential`` 96417 (default: no source
+            gives chemo a concurrent code; 96368 is a therapeutic code), or
+            ``concurrent``, the one 96368 of the encounter like a therapeutic
+            drug (R-E1).
+        infusion_over_chemo_push: a therapeutic infusion (leucovorin in Ex 27)
+            running when a chemo push is given on the same access (D15):
+            ``sequential`` 96367 + hours (default), or ``concurrent``, the
+            one 96368 of the encounter, as HCPro coded Ex 27 (R-E3).
+        hydration_min_volume_ml: the smallest bag (charted ``volume_ml``) a
+            payer accepts as hydration (D16: 500 mL Trailblazer/Cahaba, 250
+            mL Highmark); a smaller bag is treated like keep-vein-open fluid
+            (R-G3), a bag with no volume charted is not judged; 0 (default)
+            means no minimum.
     """
 
     name: str = "cms_facility"
@@ -57,6 +83,10 @@ class Policy:
     line_date: LineDate = "threshold"
     electrolyte_in_fluid: ElectrolyteInFluid = "hydration"
     kvo_max_rate_ml_h: float = 30.0
+    repeat_infusion: RepeatInfusion = "continuing"
+    concurrent_chemo: ConcurrentChemo = "sequential"
+    infusion_over_chemo_push: InfusionOverChemoPush = "sequential"
+    hydration_min_volume_ml: float = 0.0
 
     def replace(self, **changes: Any) -> "Policy":
         """Return a copy with ``changes`` applied and validated."""
@@ -79,6 +109,9 @@ _CHOICES: dict[str, tuple[Any, ...]] = {
     "missing_stop": ("derive", "push", "exclude"),
     "line_date": ("threshold", "start"),
     "electrolyte_in_fluid": ("hydration", "therapeutic"),
+    "repeat_infusion": ("continuing", "repeat_push", "sequential"),
+    "concurrent_chemo": ("sequential", "concurrent"),
+    "infusion_over_chemo_push": ("sequential", "concurrent"),
 }
 
 
@@ -93,6 +126,8 @@ def validate(policy: Policy) -> Policy:
         raise ValueError("policy concurrent_min_overlap_minutes must be >= 1")
     if policy.kvo_max_rate_ml_h < 0:
         raise ValueError("policy kvo_max_rate_ml_h must be >= 0")
+    if policy.hydration_min_volume_ml < 0:
+        raise ValueError("policy hydration_min_volume_ml must be >= 0")
     return policy
 
 

@@ -99,11 +99,21 @@ FINDING_COLUMNS: tuple[str, ...] = (
     "explanation",
 )
 QUARANTINE_COLUMNS: tuple[str, ...] = ("source", "row", "column", "reason")
-#: Findings as the audit writes them: the contract columns, then our extensions
-#: (documented in the README), so readers of the contract columns are unaffected.
+#: The policy profile (:mod:`transforms.vocab.policy`) that decided a line or
+#: finding: the run's policy, or the profile a payer map names for the
+#: encounter's payer (:mod:`transforms.payers`).
+POLICY_PROFILE = "policy_profile"
+#: Findings as the comparison annotates them: the contract columns, then our
+#: extensions (documented in the README), so readers of the contract columns are unaffected.
 FINDING_OUTPUT_COLUMNS: tuple[str, ...] = FINDING_COLUMNS + (
     "direction", "severity", "dollar_impact", "setting", "evidence"
 )
+#: Findings as the audit returns and writes them (transforms/audit.py): the
+#: annotated columns, then the policy profile that decided each one.
+FINDING_AUDIT_COLUMNS: tuple[str, ...] = FINDING_OUTPUT_COLUMNS + (POLICY_PROFILE,)
+#: Expected lines as the audit returns them: the contract columns, then the
+#: policy profile that produced each one.
+EXPECTED_OUTPUT_COLUMNS: tuple[str, ...] = EXPECTED_COLUMNS + (POLICY_PROFILE,)
 
 # Arrow schemas for the lake: the schema is enforced with pyarrow, content
 # rules with Great Expectations (pandas-3 dtype checks in GX are unreliable).
@@ -128,6 +138,7 @@ MAR_ARROW = pa.schema(
         ("primary", pa.bool_()),
         ("source_row", pa.int64()),
         ("service_date", pa.date32()),
+        ("visit_id", pa.string()),  # optional (contract section 1): a visit inside the billing encounter
     ]
 )
 CLAIM_ARROW = pa.schema(
@@ -147,6 +158,7 @@ CLAIM_ARROW = pa.schema(
         ("revenue_code", pa.string()),
         ("claim_frequency", pa.string()),
         ("source_row", pa.int64()),
+        ("payer_id", pa.string()),  # optional (contract section 2): selects the payer's policy profile
     ]
 )
 
@@ -208,6 +220,7 @@ FINDINGS_ARROW = _versioned(
         ("dollar_impact", pa.float64()),  # (billed - expected) x fee amount; null when unpriced
         ("setting", pa.string()),        # facility | professional
         ("evidence", pa.string()),
+        ("policy_profile", pa.string()),  # the policy profile that decided it (transforms/payers.py)
     ],
 )
 EXPECTED_ARROW = _versioned(
@@ -221,6 +234,7 @@ EXPECTED_ARROW = _versioned(
         ("modifiers", pa.string()),
         ("rule_ids", pa.string()),
         ("evidence", pa.string()),
+        ("policy_profile", pa.string()),  # the policy profile that produced the line
     ],
 )
 #: The encounters one night audited (whatever their findings): a later night

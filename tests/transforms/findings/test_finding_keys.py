@@ -123,6 +123,12 @@ CASES: dict[str, Case] = {
     "push_missed": Case(
         lambda: [infusion("09:00", "09:40", "ceftriaxone"), ev("10:00", "given", "ondansetron")],
         fac(("96365", 1)), "96375", 0, 1),
+    # A 5-FU pump left running (disconnect charted later): 96416, not a chemo push (R-H8).
+    "pump_start_billed_as_push_or_hours": Case(
+        lambda: [ev("14:37", "start", "fluorouracil", infusate="PUMP", route="pump", site="port")],
+        fac(("96409", 1)), "96416", 0, 1),
+    "pump_code_without_pump_start": Case(
+        lambda: [infusion("09:00", "09:40", "ceftriaxone")], fac(("96365", 1), ("96416", 1)), "96416", 1, 0),
     "code_not_supported": Case(
         lambda: [infusion("09:00", "09:40", "ceftriaxone")], fac(("96365", 1), ("96372", 1)), "96372", 1, 0),
     "code_missed": Case(
@@ -254,7 +260,8 @@ def test_findings_columns_extend_the_contract(reference):
     case = CASES["push_missed"]
     f = findings_of(case.rows(), case.billed(), reference)
     assert list(f.columns) == ["encounter_id", "claim_id", "hcpcs", "billed_units", "expected_units", "finding",
-                               "explanation", "direction", "severity", "dollar_impact", "setting", "evidence"]
+                               "explanation", "direction", "severity", "dollar_impact", "setting", "evidence",
+                               "policy_profile"]
 
 
 # Issue 9: a rate change charted after the bag was stopped is left out of the

@@ -23,7 +23,7 @@ def empty_signals() -> pd.DataFrame:
     diff = differences(lines)
     facts = pd.DataFrame({c: pd.Series(dtype=bool) for c in (
         "same_site_overlap", "diff_site_overlap", "hyd_overlap", "mixed_bag", "same_drug_bags", "fast_repeat",
-        "short_infusion")} | {c: pd.Series(dtype="int64") for c in ("hyd_clock", "hyd_free", "hyd_credited")})
+        "short_infusion", "pump_start")} | {c: pd.Series(dtype="int64") for c in ("hyd_clock", "hyd_free", "hyd_credited")})
     enc = encounter_lines(diff, lines, pd.DataFrame(columns=["encounter_id", "hcpcs"]),
                           pd.DataFrame(columns=["encounter_id"]))
     return signals(diff, facts, enc, "facility")

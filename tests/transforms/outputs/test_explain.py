@@ -78,3 +78,18 @@ def test_explain_without_dollars_and_unknown_encounter(run):
     assert "$" not in text and "dollar impact" not in text
     with pytest.raises(KeyError):
         explain_encounter("E9", admins, expected, findings)
+
+
+def test_explain_names_the_policy_profile_and_how_it_differs_from_the_default(run):
+    admins, expected, findings = run
+    assert "Policy profile" not in explain_encounter("E1", *run)  # a run folder from before payer rules
+    cpt = explain_encounter("E1", admins, expected.assign(policy_profile="commercial_cpt"),
+                            findings.assign(policy_profile="commercial_cpt"))
+    header = cpt.split("\n\n", 1)[0].splitlines()
+    assert header[0] == "Encounter E1 · claim C1"
+    assert header[1].startswith("Policy profile: commercial_cpt; differs from the default cms_facility in ")
+    assert "line_date=start (default threshold)" in header[1]
+    cms = explain_encounter("E1", admins, expected.assign(policy_profile="cms_facility"), findings)
+    assert "Policy profile: cms_facility (the default)\n" in cms
+    custom = explain_encounter("E1", admins, expected, findings.assign(policy_profile="site_rules"))
+    assert "Policy profile: site_rules\n" in custom

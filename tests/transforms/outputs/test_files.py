@@ -73,7 +73,8 @@ def plain_csvs(result, quarantine, facility_tz: str) -> dict[str, bytes]:
             "%Y-%m-%dT%H:%M:%S%z")
     q = quarantine if not quarantine.empty else pd.DataFrame(columns=list(QUARANTINE_COLUMNS))
     frames = {
-        "expected_codes.csv": result.expected_lines[list(EXPECTED_COLUMNS)],
+        "expected_codes.csv": result.expected_lines[list(EXPECTED_COLUMNS) + [
+            c for c in result.expected_lines.columns if c not in EXPECTED_COLUMNS]],
         "findings.csv": findings[list(FINDING_COLUMNS) + [c for c in findings.columns if c not in FINDING_COLUMNS]],
         "worklist.csv": worklist(findings),
         "quarantine.csv": q,

@@ -7,8 +7,12 @@ after concatenating them; :func:`transforms.findings.compare.compare` calls
 it for its one setting.
 
 * ``direction``: ``over_billed`` (compliance risk), ``under_billed`` (lost
-  revenue) or ``documentation``; fixed by the key
-  (:data:`transforms.vocab.findings.DIRECTION`).
+  revenue) or ``documentation``; the key's
+  (:data:`transforms.vocab.findings.DIRECTION`), except that a line of a
+  billing key whose units go the other way takes that way
+  (:func:`line_direction`): a wrong initial code is two lines, the code billed
+  (over) and the code it displaced (under), so dollars always follow the
+  direction (over-billed positive, under-billed negative).
 * ``severity``: ``high`` / ``medium`` / ``low`` by :func:`severity` (the rule
   is in its docstring).
 * ``dollar_impact``: ``(billed_units - expected_units) x amount`` from a fee
@@ -68,6 +72,22 @@ def severity(findings: pd.DataFrame) -> pd.Series:
     return pd.Series(out, index=findings.index, dtype=object)
 
 
+def line_direction(findings: pd.DataFrame) -> pd.Series:
+    """Each finding's direction: its key's, turned by the line's units for billing keys.
+
+    A finding of an over- or under-billing key whose line has fewer billed than
+    expected units is ``under_billed``, more is ``over_billed``; equal units
+    (a modifier or pairing finding) and documentation keys keep the key's.
+    """
+    keyed = findings["finding"].map(DIRECTION)
+    keyed = keyed.fillna(findings.get("direction", pd.Series(index=findings.index, dtype=object)))
+    billed = pd.to_numeric(findings["billed_units"], errors="coerce")
+    expected = pd.to_numeric(findings["expected_units"], errors="coerce")
+    billing = keyed.isin([OVER, UNDER])
+    out = np.where(billing & (billed < expected), UNDER, np.where(billing & (billed > expected), OVER, keyed))
+    return pd.Series(out, index=findings.index, dtype=object)
+
+
 def annotate(findings: pd.DataFrame, fees: FeeSchedule | None = None) -> pd.DataFrame:
     """Set ``direction`` (from the key), ``severity`` and ``dollar_impact``.
 
@@ -81,7 +101,7 @@ def annotate(findings: pd.DataFrame, fees: FeeSchedule | None = None) -> pd.Data
         (extra columns dropped; a missing one is ``""``).
     """
     f = findings.copy()
-    f["direction"] = f["finding"].map(DIRECTION).fillna(f.get("direction", pd.Series(index=f.index, dtype=object)))
+    f["direction"] = line_direction(f)
     f["severity"] = severity(f)
     f["dollar_impact"] = dollar_impact(f, fees)
     for col in FINDING_OUTPUT_COLUMNS:

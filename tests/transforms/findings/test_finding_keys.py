@@ -174,7 +174,11 @@ def test_key_is_produced(key, reference, edits):
     row = hit.iloc[0]
     assert (row["hcpcs"], int(row["billed_units"]), int(row["expected_units"])) == (
         case.hcpcs, case.billed_units, case.expected_units)
-    assert row["direction"] == FINDING_KEYS[key][0]
+    # The key's direction, turned by the line's units (the displaced code of an over-billing key is under).
+    keyed = FINDING_KEYS[key][0]
+    if keyed != "documentation" and case.billed_units != case.expected_units:
+        keyed = "over_billed" if case.billed_units > case.expected_units else "under_billed"
+    assert row["direction"] == keyed
     assert row["severity"] in {"high", "medium", "low"}
     assert row["explanation"]
 
@@ -190,7 +194,8 @@ def keyed(f: pd.DataFrame) -> dict[str, tuple[int, int, str]]:
 def test_infusion_under_16_minutes_pairs_the_infusion_with_the_push_it_displaced(reference):
     f = findings_of([infusion("09:00", "09:10", "ceftriaxone")], claim_lines("E1", ("96365", 1)), reference)
     assert keyed(f) == {"96365": (1, 0, "infusion_under_16_minutes"), "96374": (0, 1, "infusion_under_16_minutes")}
-    assert (f["direction"] == "over_billed").all()
+    # The infusion billed is over-billed; the push it displaced is the under-billed side of the same finding.
+    assert dict(zip(f["hcpcs"], f["direction"])) == {"96365": "over_billed", "96374": "under_billed"}
     assert "09:00-09:10 (10 min)" in f.iloc[0]["explanation"]
     # The pair nets to the price difference of the two codes (sample schedule: 205 - 120).
     assert f["dollar_impact"].sum() == pytest.approx(85.0)
@@ -283,3 +288,17 @@ def test_mar_event_not_used_names_the_event(reference):
 def test_mar_event_not_used_key_is_produced(reference, edits):
     # ``test_key_is_produced`` is parametrized before this case is appended to CASES: run its check here.
     test_key_is_produced("mar_event_not_used", reference, edits)
+
+
+def test_dollars_follow_the_direction_on_every_line(reference):
+    """A wrong initial code is two lines: the code billed (over, positive dollars) and the code it
+    displaced (under, negative dollars); no line has dollars against its direction (issue 11)."""
+    case = CASES["initial_wrong_family"]
+    f = findings_of(case.rows(), case.billed(), reference)
+    mine = f[f["finding"] == "initial_wrong_family"]
+    assert set(mine["direction"]) == {"over_billed", "under_billed"}
+    for row in mine.itertuples():
+        assert (row.direction == "over_billed") == (row.billed_units > row.expected_units)
+    priced = f[f["dollar_impact"].notna() & (f["dollar_impact"] != 0)]
+    assert ((priced["dollar_impact"] > 0) == (priced["direction"] == "over_billed")).all()
+    assert (priced.loc[priced["direction"] == "under_billed", "dollar_impact"] < 0).all()

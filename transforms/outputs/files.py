@@ -51,7 +51,9 @@ import numpy as np
 import pandas as pd
 
 from transforms.audit import AuditResult
-from transforms.outputs.report_html import REPORT_INPUTS, SUMMARY_FILE, linked_run_files, render_report
+from transforms.outputs.report_html import (
+    LINKED_FILES, REPORT_INPUTS, SUMMARY_FILE, linked_run_files, render_report,
+)
 from transforms.outputs.summary import render_markdown
 from transforms.outputs.validation_page import write_validation_page
 from transforms.outputs.worklist import neutralise_formulas, worklist
@@ -252,13 +254,24 @@ def write_run_files(
     paths["report.md"].write_text(render_markdown(summary), encoding="utf-8")
     write_validation_page(build / "validation")  # when validation ran into this folder
     html = render_report(**{arg: as_csv_text(frame) for arg, frame in frames.items()},
-                         summary=json.loads(summary_text), trend=trend, run_files=linked_run_files(build))
+                         summary=json.loads(summary_text), trend=trend, run_files=_published_links(build, out_dir))
     paths["report.html"].write_text(html, encoding="utf-8")
     _publish(build, out_dir)
     return {name: out_dir / name for name in RUN_FILES}
 
 
 def publish_run_dir(partial: Path, out_dir: Path) -> None:
-    """Make the folder built in ``partial`` (:func:`begin_run_dir`) the run folder ``out_dir``, by renames."""
+    """Make the folder built in ``partial`` (:func:`begin_run_dir`) the run folder ``out_dir``, by renames.
+
+    The validation page is drawn first when validation ran into ``partial``."""
+    write_validation_page(Path(partial) / "validation")
     _restore(Path(out_dir))
     _publish(Path(partial), Path(out_dir))
+
+
+def _published_links(build: Path, out_dir: Path) -> tuple[str, ...]:
+    """The report's links to the files the run folder will hold once ``build`` is published:
+    those in ``build``, and those of ``out_dir`` whose top-level entry :func:`_publish` carries over."""
+    kept = linked_run_files(build)
+    carried = [name for name in linked_run_files(out_dir) if not (build / name.split("/")[0]).exists()]
+    return tuple(name for name in LINKED_FILES if name in kept or name in carried)

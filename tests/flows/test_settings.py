@@ -81,6 +81,7 @@ POLICY_VARIANTS = {
     "concurrent_chemo": "concurrent",
     "infusion_over_chemo_push": "concurrent",
     "hydration_min_volume_ml": 250.0,
+    "separate_visit_modifier": "XE",
 }
 
 

@@ -137,7 +137,7 @@ def code_lines(timeline: Timeline, policy: Policy, facility_tz: str, setting: st
     # Order matters: a later family's role wins, and evidence of one line
     # lists its items in this order.
     families = [
-        code_initial(initial.drugs),
+        code_initial(initial.drugs, admins, policy),
         code_infusions(admins, blocks, policy, setting),
         code_pushes(admins, setting),
         code_injections(admins, setting),

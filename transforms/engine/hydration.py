@@ -17,6 +17,7 @@ import pandas as pd
 
 from transforms.engine.initial import InitialServices
 from transforms.engine.items import FamilyLines, extra_hours, line_items, role_updates, secondary_hydration_units
+from transforms.engine.sites import initial_modifiers
 from transforms.frames import coverage, join_groups
 from transforms.vocab.classes import DILUENT, HYDRATION
 from transforms.vocab.codes import (
@@ -25,7 +26,6 @@ from transforms.vocab.codes import (
     HYDRATION_FIRST,
     HYDRATION_HOUR,
     HYDRATION_INITIAL,
-    SEPARATE_SITE_MODIFIER,
 )
 from transforms.vocab.policy import Policy
 
@@ -143,7 +143,8 @@ def code_hydration(
     secondary = runs[has_drug | ~is_first_run]
     first_line = line_items(first, hcpcs=HYDRATION_INITIAL, units=1, first_minute=HYDRATION_FIRST, step_minutes=0,
                             rule_ids="R-A2;R-B1;R-C4;R-G6;R-G7")
-    first_line["modifiers"] = np.where(first["site_group"] > 0, SEPARATE_SITE_MODIFIER, "")  # a second site's initial (R-B3)
+    # A second site's initial (R-B3) or a separate visit's (R-B5).
+    first_line["modifiers"] = initial_modifiers(first, admins, policy)
     items = [
         first_line,
         line_items(first, hcpcs=HYDRATION_HOUR, units=extra_hours(first["minutes"]),

@@ -3,7 +3,9 @@
 One initial service per encounter and access site (R-B1, R-B2), chosen by
 the facility hierarchy chemo > therapeutic, infusion > push (R-A2); on the
 professional claim the administration charted as the main reason wins
-(R-A4). The initial line of a second, separate site carries ``XU`` (R-B3).
+(R-A4). The initial line of a second, separate site carries ``XU`` (R-B3);
+a documented separate visit inside the encounter has its own initial
+services, the first with the policy's separate-visit modifier (R-B5, D10).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from transforms.engine.items import FamilyLines, extra_hours, line_items, role_updates
+from transforms.engine.sites import initial_modifiers
 from transforms.vocab.classes import (
     CHEMO,
     CODED_CLASSES,
@@ -31,12 +34,12 @@ from transforms.vocab.codes import (
     EXTRA_HOUR_FIRST,
     FIRST_HOUR,
     HOUR,
-    SEPARATE_SITE_MODIFIER,
     SETTING_PROFESSIONAL,
     THER_HOUR,
     THER_INITIAL,
     THER_PUSH,
 )
+from transforms.vocab.policy import Policy
 
 
 @dataclass(frozen=True)
@@ -102,12 +105,15 @@ def choose_initial(admins: pd.DataFrame) -> InitialServices:
     )
 
 
-def code_initial(initial: pd.DataFrame) -> FamilyLines:
-    """Lines of the initial drug services (R-A2, R-B1, R-B3, R-C2, R-C3).
+def code_initial(initial: pd.DataFrame, admins: pd.DataFrame, policy: Policy) -> FamilyLines:
+    """Lines of the initial drug services (R-A2, R-B1, R-B3, R-B5, R-C2, R-C3).
 
     An infusion (16 minutes or more, R-C2) is 96413 (chemo) or 96365 with
     its additional hours on 96415 / 96366 (more than 30 minutes past each
-    hour, R-C3); a push is 96409 or 96374. Site groups > 0 carry XU (R-B3).
+    hour, R-C3); a push is 96409 or 96374. A second access of a visit
+    carries XU (R-B3), the main access of a separate visit the policy's
+    ``separate_visit_modifier`` (R-B5, :func:`initial_modifiers`); ``admins``
+    are those of :func:`assign_site_groups`.
     """
     is_infusion = initial["kind"] == "infusion"
     is_chemo = initial["drug_class"] == CHEMO
@@ -116,7 +122,7 @@ def code_initial(initial: pd.DataFrame) -> FamilyLines:
     )
     first = line_items(initial, hcpcs=code, units=1, first_minute=np.where(is_infusion, FIRST_HOUR, 0),
                        step_minutes=0, rule_ids="R-A2;R-B1;R-C2")
-    first["modifiers"] = np.where(initial["site_group"] > 0, SEPARATE_SITE_MODIFIER, "")
+    first["modifiers"] = initial_modifiers(initial, admins, policy)
     infusions = initial[is_infusion]
     hours = line_items(
         infusions,

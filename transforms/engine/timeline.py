@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from transforms.engine.sites import normalise_site
+from transforms.engine.sites import normalise_site, normalise_visit
 from transforms.frames import join_distinct, join_unique
 from transforms.vocab.classes import (
     CLASS_RANK,
@@ -81,6 +81,7 @@ UNUSED_EVENT_COLUMNS = [
 ADMINISTRATION_COLUMNS = [
     "encounter_id", "service_key", "drug_label", "drug_class", "hormonal", "kind",
     "route", "site", "start", "end", "minutes", "infusates", "n_components", "has_blocks", "primary",
+    "visit",
 ]
 
 
@@ -90,7 +91,7 @@ class Timeline:
 
     Attributes:
         blocks: one row per running interval of a service: ``encounter_id``,
-            ``service_key``, ``start``, ``end``, ``site``, ``infusates``.
+            ``service_key``, ``start``, ``end``, ``site``, ``visit``, ``infusates``.
         administrations: one row per service, push or injection (see
             :func:`build_timeline`).
         missing_stops: one row per infusate that was started but never
@@ -222,7 +223,8 @@ def _timed_events(events: pd.DataFrame) -> pd.DataFrame:
     keep = ((events["action"] != "given") | events["route"].isin(INFUSION_ROUTES)).to_numpy()
     ev = events.loc[
         keep,
-        ["encounter_id", "infusate_id", "event_time", "action", "route", "access_site", "rate", "rate_unit", "volume_ml", "source_row"],
+        ["encounter_id", "infusate_id", "event_time", "action", "route", "access_site", "visit", "rate", "rate_unit",
+         "volume_ml", "source_row"],
     ].copy()
     ev["_infusate"] = _infusate_codes(events)[keep]
     ev.loc[ev["action"] == "given", "action"] = "start"
@@ -420,7 +422,7 @@ def _segments(
     seg = seg[~seg["_grp"].isin(unresolved) & seg["end"].notna()]
     seg = seg[seg["end"] > seg["start"]]
     return (
-        seg[["encounter_id", "infusate_id", "start", "end", "route", "access_site", "source_row", "_infusate"]],
+        seg[["encounter_id", "infusate_id", "start", "end", "route", "access_site", "visit", "source_row", "_infusate"]],
         missing.drop(columns=["_grp", "derivable"]).reset_index(drop=True),
     )
 
@@ -446,6 +448,7 @@ def _merge_blocks(seg: pd.DataFrame) -> pd.DataFrame:
         start=("start", "min"),
         end=("end", "max"),
         site=("site", "first"),
+        visit=("visit", "first"),
         route=("route", "first"),
         is_pump=("is_pump", "max"),
         _svc=("_svc", "first"),
@@ -488,7 +491,7 @@ def _ns(times: pd.Series) -> np.ndarray:
 
 def _prepare_events(events: pd.DataFrame) -> pd.DataFrame:
     """A copy of ``events`` with numeric ``rate``/``volume_ml``, a
-    ``rate_unit`` column, the normalised ``site``, and each piggyback charted
+    ``rate_unit`` column, the normalised ``site`` and ``visit``, and each piggyback charted
     once (``given`` on an infusion route) as an infusate of its own."""
     events = events.copy()
     for col in ("rate", "volume_ml"):
@@ -496,6 +499,7 @@ def _prepare_events(events: pd.DataFrame) -> pd.DataFrame:
     if "rate_unit" not in events:
         events["rate_unit"] = None
     events["site"] = normalise_site(events["access_site"]) if "access_site" in events else ""
+    events["visit"] = normalise_visit(events["visit_id"]) if "visit_id" in events else ""
     # A piggyback charted once is a dose of its own with no stop time;
     # repeated doses of one order must not join up.
     once_inf = (events["action"] == "given") & events["route"].isin(INFUSION_ROUTES)
@@ -557,6 +561,7 @@ def _services(blocks: pd.DataFrame, attrs: pd.DataFrame) -> pd.DataFrame:
         end=("end", "max"),
         seconds=("_sec", "sum"),
         site=("site", "first"),
+        visit=("visit", "first"),
         route=("route", "first"),
         is_pump=("is_pump", "max"),
         _attr_svc=("_attr_svc", "first"),
@@ -593,13 +598,13 @@ def _one_time_administrations(events: pd.DataFrame, attrs: pd.DataFrame, missing
     pushed = pushed[keys + ["start"]].rename(columns={"start": "event_time"}).assign(route=route)
     # The site of a pushed infusate's first event: only those few infusates are looked up.
     of_pushed = events["infusate_id"].isin(pushed["infusate_id"])
-    site_of = events[of_pushed].sort_values("event_time", kind="mergesort").drop_duplicates(keys)[keys + ["site"]]
+    site_of = events[of_pushed].sort_values("event_time", kind="mergesort").drop_duplicates(keys)[keys + ["site", "visit"]]
     pushed = pushed.merge(site_of, on=keys, how="left").merge(attrs, on=keys)
     # Charted doses take their infusate's attributes by code (no merge on texts).
     attr_columns = [c for c in attrs.columns if c not in keys]
     rows = _attrs_rows(attrs, once["_infusate"].to_numpy())
     once = pd.concat(
-        [once[keys + ["event_time", "route", "site"]].reset_index(drop=True),
+        [once[keys + ["event_time", "route", "site", "visit"]].reset_index(drop=True),
          attrs[attr_columns].iloc[rows].reset_index(drop=True)],
         axis=1,
     )
@@ -641,7 +646,8 @@ def build_timeline(events: pd.DataFrame, policy: Policy) -> Timeline:
         ``sc_infusion``, ``injection``, ``intra_arterial``, ``none``),
         ``route``, ``site``, ``start``, ``end``, ``minutes`` (active, whole
         minutes; 0 for one-time events), ``infusates``, ``n_components``,
-        ``has_blocks`` and ``primary``; rows sorted by encounter and start,
+        ``has_blocks``, ``primary`` and ``visit`` (the charted
+        ``visit_id`` of its first event, ``""`` when none); rows sorted by encounter and start,
         ``admin_id`` numbering them from 0. Infusion events that cannot be
         used (:func:`unusable_events`, e.g. a rate change after a stop) are
         left out of the segments and listed in ``unused_events`` (sorted by

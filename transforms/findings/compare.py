@@ -37,6 +37,7 @@ from transforms.findings.explanations import explain
 from transforms.findings.facts import encounter_facts, row_facts
 from transforms.findings.matching import claim_of, differences, drug_admin_lines, encounter_lines, match_lines
 from transforms.findings.rules import apply_rules, signals
+from transforms.findings.separate_visits import visit_modifier_findings
 from transforms.reference.fees import FeeSchedule
 from transforms.vocab.codes import SETTING_FACILITY
 
@@ -77,7 +78,8 @@ def keyed_findings(
     diff["finding"] = apply_rules(signals(diff, facts, encounter_lines(diff, lines, expected, admins), setting))
     diff["evidence"], diff["explanation"] = explain(diff, lines, facts, min_overlap_minutes)
     doc = documentation_findings(admins, missing_stops, claims, unused_events)
-    findings = pd.concat([diff, doc], ignore_index=True)
+    visits = visit_modifier_findings(expected, billed, claims)
+    findings = pd.concat([diff, doc] + ([visits] if not visits.empty else []), ignore_index=True)
     findings["setting"] = setting
     return findings.sort_values(["encounter_id", "hcpcs", "finding"], kind="mergesort").reset_index(drop=True)
 

@@ -454,6 +454,7 @@ def _exit_table() -> str:
 # --------------------------------------------------------------------------
 #: Disagreements of ../shared/domain/coding-rules.md section 4 ("Open questions and disagreements") by D-number.
 DISAGREEMENTS: dict[str, str] = {
+    "D10": "D10 — Separate same-day encounters",
     "D11": "D11 — The same drug infused again later in the encounter",
     "D13": "D13 — Concurrent chemo drugs",
     "D15": "D15 — Leucovorin overlapping a chemo push",
@@ -467,6 +468,8 @@ DISAGREEMENTS: dict[str, str] = {
 }
 #: Sections of ../shared/domain/coding-rules.md section 2 ("Rules") by the letter of a rule id (R-E1 -> E).
 RULE_SECTIONS: dict[str, str] = {
+    "B": "B. \"Initial\" service: one per encounter, per vascular access site",
+    "M": "M. Modifiers, NCCI and MUE mechanics",
     "C": "C. Measuring time",
     "D": "D. Sequential services; same drug continuing; mixed bags",
     "E": "E. Concurrent infusion (96368)",

@@ -49,6 +49,9 @@ FINDING_KEYS: dict[str, tuple[str, str]] = {
     "second_initial_missed": (
         UNDER, "a second access site was in use at the same time as the first (its own initial service, "
         "with XU) but only one initial code was billed (R-B3)"),
+    "separate_visit_without_modifier": (
+        OVER, "a second initial code for a documented separate visit inside the encounter billed without 59 or "
+        "XE (R-B5, D10)"),
     "initial_wrong_family": (
         OVER, "initial code does not follow the hierarchy (chemo > therapeutic > hydration, infusion > push, "
         "R-A2)"),
@@ -121,6 +124,7 @@ TITLE: dict[str, str] = {
     "sequential_missed": "Sequential infusion not billed",
     "second_initial_without_second_site": "Second initial service without a second site",
     "second_initial_missed": "Second initial service not billed",
+    "separate_visit_without_modifier": "Separate visit's initial code without 59 or XE",
     "initial_wrong_family": "Initial code out of the hierarchy",
     "infusion_under_16_minutes": "Infusion code for 15 minutes or less",
     "additional_hours_overcounted": "Too many additional hours billed",
@@ -162,6 +166,8 @@ CHECK: dict[str, str] = {
     "second_initial_without_second_site": "Check the access sites charted: without a second site in use at the "
     "same time, only one initial code.",
     "second_initial_missed": "Confirm both sites were in use at once, then add the second initial code with XU.",
+    "separate_visit_without_modifier": "Confirm the visits were separate (the patient left and returned), then "
+    "add 59 or XE to the second initial code.",
     "initial_wrong_family": "Re-order the lines: chemotherapy before therapeutic before hydration, infusion "
     "before push.",
     "infusion_under_16_minutes": "Check the start and stop times; 15 active minutes or less is a push or "

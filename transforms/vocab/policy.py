@@ -22,6 +22,9 @@ ElectrolyteInFluid = Literal["hydration", "therapeutic"]
 RepeatInfusion = Literal["continuing", "repeat_push", "sequential"]
 ConcurrentChemo = Literal["sequential", "concurrent"]
 InfusionOverChemoPush = Literal["sequential", "concurrent"]
+SeparateVisitModifier = Literal["59", "XE"]
+#: Modifiers that mark a separate visit's initial line (R-B5, D10).
+SEPARATE_VISIT_MODIFIERS: tuple[str, ...] = ("59", "XE")
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,11 @@ class Policy:
             mL Highmark); a smaller bag is treated like keep-vein-open fluid
             (R-G3), a bag with no volume charted is not judged; 0 (default)
             means no minimum.
+        separate_visit_modifier: the modifier on the initial line of a
+            documented separate visit inside one encounter (a later,
+            different non-empty ``visit_id``; R-B5, D10): ``59`` as in the
+            published AAPC answer of Ex 16 (default) or ``XE`` (separate
+            encounter, R-B3, R-M1).
     """
 
     name: str = "cms_facility"
@@ -87,6 +95,7 @@ class Policy:
     concurrent_chemo: ConcurrentChemo = "sequential"
     infusion_over_chemo_push: InfusionOverChemoPush = "sequential"
     hydration_min_volume_ml: float = 0.0
+    separate_visit_modifier: SeparateVisitModifier = "59"
 
     def replace(self, **changes: Any) -> "Policy":
         """Return a copy with ``changes`` applied and validated."""
@@ -112,6 +121,7 @@ _CHOICES: dict[str, tuple[Any, ...]] = {
     "repeat_infusion": ("continuing", "repeat_push", "sequential"),
     "concurrent_chemo": ("sequential", "concurrent"),
     "infusion_over_chemo_push": ("sequential", "concurrent"),
+    "separate_visit_modifier": SEPARATE_VISIT_MODIFIERS,
 }
 
 

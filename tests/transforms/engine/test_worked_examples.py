@@ -235,6 +235,15 @@ def _ex16():
     )
 
 
+def _ex16_one_encounter():
+    # Invented: one billing encounter with two documented visits, chemo
+    # 09:00-10:00 in the morning visit; hydration 14:00-15:00 with Ativan
+    # pushed at 14:05 in the afternoon visit (contract visit_id, R-B5).
+    frame = _ex16().assign(encounter_id="E1")
+    frame["visit_id"] = ["AM", "AM", "PM", "PM", "PM"]
+    return frame
+
+
 def _ex17(stop: str):
     return lambda: events(infusion("09:00", stop, "infliximab"))
 
@@ -394,6 +403,7 @@ RUN = DEFAULT.replace(hydration_aggregation="run")
 PUSH = DEFAULT.replace(missing_stop="push")
 DERIVE = DEFAULT.replace(missing_stop="derive")
 START = DEFAULT.replace(line_date="start")
+XE = DEFAULT.replace(separate_visit_modifier="XE")
 
 CASES = [
     pytest.param(_ex01, DEFAULT, "date",
@@ -452,6 +462,10 @@ CASES = [
                  # needs no 59/XE, which only matters when both share a claim.
                  ({("E1", "96413"): 1, ("E2", "96374"): 1, ("E2", "96361"): 1},),
                  id="ex16-aapc-separate-encounter-second-initial-59"),
+    pytest.param(_ex16_one_encounter, DEFAULT, "total", {"96413": 1, "96374-59": 1, "96361": 1},
+                 id="ex16-aapc-separate-visit-one-encounter-second-initial-59"),
+    pytest.param(_ex16_one_encounter, XE, "total", {"96413": 1, "96374-XE": 1, "96361": 1},
+                 id="ex16-separate-visit-policy-xe"),
     pytest.param(_ex17("10:30"), DEFAULT, "total", {"96365": 1},
                  id="ex17-uwhc-90min-1-hour"),
     pytest.param(_ex17("10:31"), DEFAULT, "total", {"96365": 1, "96366": 1},

@@ -97,6 +97,11 @@ CASES: dict[str, Case] = {
     "second_initial_missed": Case(
         lambda: [infusion("09:00", "10:00", "vancomycin"), infusion("09:30", "10:30", "ceftriaxone", site="R AC PIV")],
         fac(("96365", 1)), "96365", 1, 2),
+    # Ex 16 in one encounter: a documented afternoon visit's initial push billed without 59 / XE (R-B5).
+    "separate_visit_without_modifier": Case(
+        lambda: [[{**e, "visit_id": "AM"} for e in infusion("09:00", "10:00", "vancomycin")],
+                 {**ev("14:05", "given", "ondansetron"), "visit_id": "PM"}],
+        fac(("96365", 1), ("96374", 1)), "96374", 1, 1),
     # A push first in clock order does not make the push the initial service (R-A2).
     "initial_wrong_family": Case(
         lambda: [ev("09:00", "given", "ondansetron"), infusion("09:10", "09:50", "ceftriaxone")],

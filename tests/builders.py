@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from transforms.engine.coding import code_facility
+from transforms.engine.coding import code_facility, code_lines
 from transforms.vocab.policy import Policy
 from transforms.engine.timeline import build_timeline
 
@@ -127,3 +127,14 @@ def mar_of(*rows) -> pd.DataFrame:
     mar = events(*rows)
     mar["drug_class"] = None
     return mar.drop(columns=["drug_key"])
+
+
+def codes(frame: pd.DataFrame, policy: Policy = Policy(), setting: str | None = None) -> dict[str, int]:
+    """Units per code (``code_key``: code and modifiers) the engine expects for ``frame``:
+    the facility claim by default, or the claim of ``setting``; codes with 0 units left out."""
+    timeline = build_timeline(frame, policy)
+    coding = code_facility(timeline, policy, TZ) if setting is None else code_lines(timeline, policy, TZ, setting)
+    out: dict[str, int] = {}
+    for row in coding.expected_lines.itertuples(index=False):
+        out[code_key(row)] = out.get(code_key(row), 0) + int(row.units)
+    return {k: v for k, v in out.items() if v}

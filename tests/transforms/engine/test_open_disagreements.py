@@ -7,26 +7,16 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from tests.builders import DAY, TZ, code_key, ev, events, infusion, mar_of
+from tests.builders import codes, DAY, TZ, code_key, ev, events, infusion, mar_of
 from tests.transforms.engine.test_worked_examples import _ex11, _ex27
 from transforms.engine.classify import classify_events
-from transforms.engine.coding import code_facility, code_lines
+from transforms.engine.coding import code_facility
 from transforms.engine.timeline import build_timeline
 from transforms.reference.drugs import load_drug_reference
 from transforms.vocab.codes import SETTING_PROFESSIONAL
 from transforms.vocab.policy import DEFAULT_POLICY, PROFILES, Policy, load_policy
 
 DAY0 = pd.Timestamp(DAY).date()
-
-
-def codes(frame: pd.DataFrame, policy: Policy = DEFAULT_POLICY, setting: str | None = None) -> dict[str, int]:
-    timeline = build_timeline(frame, policy)
-    coding = (code_facility(timeline, policy, TZ) if setting is None
-              else code_lines(timeline, policy, TZ, setting))
-    out: dict[str, int] = {}
-    for row in coding.expected_lines.itertuples(index=False):
-        out[code_key(row)] = out.get(code_key(row), 0) + int(row.units)
-    return {k: v for k, v in out.items() if v}
 
 
 def codes_by_day(frame: pd.DataFrame, policy: Policy) -> dict[tuple[int, str], int]:

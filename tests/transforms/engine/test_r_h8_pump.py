@@ -14,7 +14,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from tests.builders import TZ, code_key, ev, events, infusion
+from tests.builders import TZ, codes, ev, events, infusion
 from tests.transforms.engine.test_worked_examples import _ex25, _ex27
 from transforms.engine.coding import code_facility, code_lines
 from transforms.engine.timeline import PUMP_DISCONNECT_ISSUE, build_timeline
@@ -24,16 +24,6 @@ from transforms.vocab.policy import Policy, load_policy
 
 DEFAULT = Policy()
 MISSING_STOP_POLICIES = [Policy(missing_stop=m) for m in ("derive", "push", "exclude")]
-
-
-def codes(frame: pd.DataFrame, policy: Policy = DEFAULT, setting: str | None = None) -> dict[str, int]:
-    timeline = build_timeline(frame, policy)
-    coding = (code_facility(timeline, policy, TZ) if setting is None
-              else code_lines(timeline, policy, TZ, setting))
-    out: dict[str, int] = {}
-    for row in coding.expected_lines.itertuples(index=False):
-        out[code_key(row)] = out.get(code_key(row), 0) + int(row.units)
-    return {k: v for k, v in out.items() if v}
 
 
 def fu_pump(start: str = "14:37", **kw) -> dict:

@@ -629,6 +629,16 @@ def _one_time_administrations(events: pd.DataFrame, attrs: pd.DataFrame, missing
     ).drop(columns=["event_time", "infusate_id"])
 
 
+def _with_services(seg: pd.DataFrame, attrs: pd.DataFrame) -> pd.DataFrame:
+    """Segments with their normalised ``site`` and their service (``service_key``, ``_svc``),
+    looked up by infusate code (no merge on texts)."""
+    rows = _attrs_rows(attrs, seg["_infusate"].to_numpy())
+    return seg.assign(
+        site=normalise_site(seg["access_site"]),
+        service_key=attrs["service_key"].to_numpy()[rows], _svc=attrs["_svc"].to_numpy()[rows],
+    ).reset_index(drop=True)
+
+
 def build_timeline(events: pd.DataFrame, policy: Policy) -> Timeline:
     """Reconstruct administrations from classified MAR events.
 
@@ -671,13 +681,7 @@ def build_timeline(events: pd.DataFrame, policy: Policy) -> Timeline:
     unused = timed.loc[unusable].assign(issue=issue[unusable]).merge(
         attrs[["encounter_id", "infusate_id", "drug_label"]], on=["encounter_id", "infusate_id"], how="left"
     )[UNUSED_EVENT_COLUMNS].reset_index(drop=True)
-    seg["site"] = normalise_site(seg["access_site"])
-    # Each segment's service, looked up by infusate code (no merge on texts).
-    rows = _attrs_rows(attrs, seg["_infusate"].to_numpy())
-    seg = seg.assign(
-        service_key=attrs["service_key"].to_numpy()[rows], _svc=attrs["_svc"].to_numpy()[rows]
-    ).reset_index(drop=True)
-    blocks = _repeat_runs(_merge_blocks(seg), attrs, policy)
+    blocks = _repeat_runs(_merge_blocks(_with_services(seg, attrs)), attrs, policy)
     services = _services(blocks, attrs)
     once = _one_time_administrations(events, attrs, missing)
     admins = pd.concat([services[ADMINISTRATION_COLUMNS], once[ADMINISTRATION_COLUMNS]], ignore_index=True)

@@ -81,7 +81,7 @@ UNUSED_EVENT_COLUMNS = [
 ADMINISTRATION_COLUMNS = [
     "encounter_id", "service_key", "drug_label", "drug_class", "hormonal", "kind",
     "route", "site", "start", "end", "minutes", "infusates", "n_components", "has_blocks", "primary",
-    "visit",
+    "visit", "drug_as_charted",
 ]
 
 
@@ -169,12 +169,16 @@ def _infusate_attributes(events: pd.DataFrame) -> pd.DataFrame:
     # saline carrier of a drug is not part of what was given.
     top = ev["rank"].to_numpy() == attrs["top_rank"].to_numpy()[group]
     _, drug_label = join_distinct(group[top], ev["component"].to_numpy()[top], "+")
+    # What the nurse charted for those components, for people to read (the
+    # report and ``explain``); distinct texts of a bag in charted order.
+    _, charted = join_distinct(group[top], ev["drug"].to_numpy()[top], " + ")
     rank_to_class = {v: k for k, v in CLASS_RANK.items()}
     cls = attrs["top_rank"].map(rank_to_class)
     cls = cls.where(~(attrs["has_unknown"] & (attrs["top_rank"] < CLASS_RANK[THERAPEUTIC])), UNKNOWN)
     attrs["service_key"] = service_key
     attrs["n_components"] = n_components
     attrs["drug_label"] = drug_label
+    attrs["drug_as_charted"] = charted
     attrs["drug_class"] = cls
     # The class is part of the identity: saline as hydration, as a KVO line
     # and as a flush are three different things, never one service.
@@ -548,8 +552,8 @@ def _services(blocks: pd.DataFrame, attrs: pd.DataFrame) -> pd.DataFrame:
     """
     # ``_svc`` is one int per (encounter, service key): group on it, not on the texts.
     svc_attrs = attrs.groupby("_svc", sort=False).agg(
-        drug_label=("drug_label", "first"), drug_class=("drug_class", "first"),
-        hormonal=("hormonal", "max"), n_components=("n_components", "max"), primary=("primary", "max"),
+        drug_label=("drug_label", "first"), drug_as_charted=("drug_as_charted", "first"),
+        drug_class=("drug_class", "first"), hormonal=("hormonal", "max"), n_components=("n_components", "max"), primary=("primary", "max"),
     )
     blocks_first = blocks.assign(_sec=(blocks["end"] - blocks["start"]).dt.total_seconds()).sort_values(
         "start", kind="mergesort"
@@ -591,7 +595,13 @@ def _one_time_administrations(events: pd.DataFrame, attrs: pd.DataFrame, missing
     """
     keys = ["encounter_id", "infusate_id"]
     once = events[(events["action"] == "given") & ~events["route"].isin(INFUSION_ROUTES)]
-    once = once.drop_duplicates(["_infusate", "event_time"])
+    # One dose charted twice at the same minute is one dose. If the copies
+    # disagree on the route, the higher one in the hierarchy (a push over an
+    # injection, R-A2) is kept, then the route's name: never the
+    # row order, so a shuffled extract codes the same.
+    order = np.lexsort((once["route"].to_numpy(dtype=object).astype(str),
+                        once["route"].isin(INJECTION_ROUTES).to_numpy()))
+    once = once.iloc[order].drop_duplicates(["_infusate", "event_time"]).sort_index(kind="mergesort")
     pushed = missing[missing["resolution"].isin(["push", PUMP_START])]
     pushed = pushed.sort_values("start").drop_duplicates(keys)
     route = np.where(pushed["resolution"] == PUMP_START, "pump", "iv_push")
@@ -656,8 +666,10 @@ def build_timeline(events: pd.DataFrame, policy: Policy) -> Timeline:
         ``sc_infusion``, ``injection``, ``intra_arterial``, ``none``),
         ``route``, ``site``, ``start``, ``end``, ``minutes`` (active, whole
         minutes; 0 for one-time events), ``infusates``, ``n_components``,
-        ``has_blocks``, ``primary`` and ``visit`` (the charted
-        ``visit_id`` of its first event, ``""`` when none); rows sorted by encounter and start,
+        ``has_blocks``, ``primary``, ``visit`` (the charted ``visit_id``
+        of its first event, ``""`` when none) and ``drug_as_charted`` (the
+        MAR's drug texts of the components that rank like it, distinct
+        ones joined with `` + ``); rows sorted by encounter and start,
         ``admin_id`` numbering them from 0. Infusion events that cannot be
         used (:func:`unusable_events`, e.g. a rate change after a stop) are
         left out of the segments and listed in ``unused_events`` (sorted by

@@ -62,7 +62,7 @@ from transforms.vocab.schemas import EXPECTED_COLUMNS, FINDING_COLUMNS, QUARANTI
 #: Columns of ``administrations.csv``, in file order.
 ADMINISTRATION_COLUMNS: tuple[str, ...] = (
     "encounter_id", "admin_id", "site_group", "role", "drug_label", "drug_class", "kind", "route",
-    "site", "start", "end", "minutes", "infusates", "n_components",
+    "site", "start", "end", "minutes", "infusates", "n_components", "drug_as_charted",
 )
 #: ``start`` / ``end`` of ``administrations.csv``: local wall time with its UTC offset.
 WALL_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S%z"

@@ -200,3 +200,15 @@ def test_encounter_with_only_an_unusable_event_is_still_reported():
     f = findings([ev("10:00", "stop", "vancomycin", encounter="E7")], claim_lines("E1", ("96365", 1)).iloc[0:0])
     assert f[["encounter_id", "finding"]].values.tolist() == [["E7", "mar_event_not_used"]]
     assert pd.isna(f.iloc[0]["claim_id"])
+
+
+def test_one_dose_charted_twice_with_two_routes_codes_the_same_in_any_row_order():
+    """A dose charted twice at the same minute is one dose; when the copies disagree on the
+    route, the push is kept over the injection (R-A2), whatever the row order."""
+    from tests.builders import codes
+
+    copies = [ev("04:58", "given", "ondansetron", route="im_injection"), ev("04:58", "given", "ondansetron")]
+    forward, backward = events(*copies), events(*reversed(copies))
+    assert codes(forward) == codes(backward) == {"96374": 1}
+    admins = build_timeline(backward, Policy()).administrations
+    assert admins[["kind", "route", "drug_as_charted"]].values.tolist() == [["push", "iv_push", "ondansetron"]]

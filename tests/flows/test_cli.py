@@ -1,5 +1,6 @@
 """`infusion-audit audit`: files in, files out, no Prefect server."""
 
+import html
 import json
 import subprocess
 import sys
@@ -90,6 +91,14 @@ def test_explain_prints_timeline_lines_rules_and_findings(extracts, tmp_path):
     assert f"Encounter {encounter}" in text and "Timeline" in text
     assert "[R-" in text and "from: " in text            # rule ids and MAR evidence per line
     assert findings["finding"].iloc[0] in text
+    # Drugs as the MAR charted them, in the timeline and in the report (issue 11).
+    mar = pd.read_csv(paths["mar"], dtype=str, keep_default_na=False)
+    charted = pd.read_csv(out / "administrations.csv", dtype=str, keep_default_na=False)
+    of_encounter = charted.loc[charted["encounter_id"] == encounter, "drug_as_charted"]
+    assert set(mar.loc[mar["encounter_id"] == encounter, "drug"]) >= set(of_encounter)
+    assert of_encounter.iloc[0] in text
+    page = (out / "report.html").read_text()
+    assert any(html.escape(drug, quote=False) in page for drug in set(charted["drug_as_charted"]))
     assert run("explain", "NO-SUCH-ENCOUNTER", "--run", out).returncode == 1
 
 

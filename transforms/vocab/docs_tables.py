@@ -328,6 +328,7 @@ _OUTPUT_COLUMN_TEXT: dict[str, str] = {
     "minutes": "active minutes (pauses excluded); 0 for one-time events",
     "infusates": "the infusate ids, comma-separated",
     "n_components": "number of drugs in the bag",
+    "drug_as_charted": "the drug as the MAR charted it (distinct texts of the bag's leading components joined with ` + `); the report and `explain` show it",
 }
 
 

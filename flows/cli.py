@@ -23,7 +23,7 @@ from datetime import date
 from pathlib import Path
 
 import flows  # noqa: F401  (telemetry off before anything imports Prefect or GX)
-from flows.console import configure_logging
+from flows.console import configure_logging, progress
 from flows.settings import Settings
 from transforms.vocab.policy import load_policy
 from transforms.ingest.readers import ExtractError
@@ -101,7 +101,7 @@ def _print_summary(summary: dict, out_dir: Path) -> None:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    from flows.pipeline import audit_files
+    from flows.pipeline import AUDIT_FILES_STEPS, audit_files
 
     truth = None
     if args.truth:
@@ -110,7 +110,9 @@ def cmd_audit(args: argparse.Namespace) -> int:
         truth = pd.read_csv(args.truth, dtype=str, keep_default_na=False).replace({"": None})
     out = Path(args.out)
     remits = _paths(args.remits) if args.remits else None
-    summary = audit_files(_paths(args.mar), _paths(args.claims), out, _settings(args), truth, remits)
+    # One bar for a long audit (a terminal only): each step of the run as it starts.
+    with progress(len(AUDIT_FILES_STEPS), "audit", enabled=not args.verbose, label=AUDIT_FILES_STEPS[0]) as advance:
+        summary = audit_files(_paths(args.mar), _paths(args.claims), out, _settings(args), truth, remits, advance)
     _print_summary(summary, out)
     return 0
 

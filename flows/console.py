@@ -88,8 +88,10 @@ def configure_logging(log_file: Path | None, verbose: bool = False) -> None:
 
 
 @contextmanager
-def progress(total: int, description: str, enabled: bool = True) -> Iterator[Callable[..., None]]:
+def progress(total: int, description: str, enabled: bool = True, label: str = "") -> Iterator[Callable[..., None]]:
     """One progress bar on standard error (rich); yields ``advance(label)``, called once per step done.
+
+    ``label``: the text beside the bar until the first step is done (e.g. the step running).
 
     Disabled (or standard error not a terminal): prints nothing; the caller's
     summary says what happened.
@@ -103,7 +105,7 @@ def progress(total: int, description: str, enabled: bool = True) -> Iterator[Cal
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("{task.fields[label]}"), TimeElapsedColumn())
     with Progress(*columns, console=Console(stderr=True)) as bar:
-        task = bar.add_task(description, total=total, label="")
+        task = bar.add_task(description, total=total, label=label)
 
         def advance(label: str = "") -> None:
             bar.update(task, advance=1, label=label)

@@ -25,7 +25,7 @@ orchestrator.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import lru_cache
@@ -527,9 +527,17 @@ def with_remittances(claims: pd.DataFrame, remits: Inputs | None) -> pd.DataFram
     return match_remits(claims, read_835(expand_inputs(paths)))
 
 
+#: The steps of :func:`audit_files`, in order, as a progress display names them.
+AUDIT_FILES_STEPS: tuple[str, ...] = ("reading the MAR", "reading the claims", "auditing", "writing the run folder")
+
+
+def _no_progress(_step: str) -> None:
+    """The default ``advance`` of :func:`audit_files`: shows nothing."""
+
+
 def audit_files(
     mar_path: Inputs, claims_path: Inputs, out_dir: Path, settings: Settings, truth: pd.DataFrame | None = None,
-    remits: Inputs | None = None,
+    remits: Inputs | None = None, advance: Callable[[str], None] = _no_progress,
 ) -> dict[str, object]:
     """Files in, files out: validate both extracts, check they are usable, audit, write the run folder (no lake).
 
@@ -538,11 +546,17 @@ def audit_files(
     ``quarantine.csv``, the validation docs and :data:`UNUSABLE_FILE`.
 
     ``remits``: 835 files whose paid amounts replace the fee schedule's
-    estimate in the dollar impact of over-billed, paid lines."""
+    estimate in the dollar impact of over-billed, paid lines.
+
+    ``advance(step)`` is called as each of :data:`AUDIT_FILES_STEPS` ends,
+    with the name of the next one (``"done"`` after the last): a progress
+    display's hook."""
     out_dir = Path(out_dir)
     partial = begin_run_dir(out_dir)  # drops what a killed run left; validation docs go with the new folder
     mar = load_and_validate(mar_path, "mar", settings, partial / "validation" / "mar")
+    advance(AUDIT_FILES_STEPS[1])
     claims = load_and_validate(claims_path, "claims", settings, partial / "validation" / "claims")
+    advance(AUDIT_FILES_STEPS[2])
     quarantine = pd.concat([mar.quarantine, claims.quarantine], ignore_index=True)
     try:
         check_usable((mar, claims), settings)
@@ -550,10 +564,12 @@ def audit_files(
         _refused_run_folder(out_dir, quarantine, str(exc))
         raise
     result = audit(mar.kept, with_remittances(claims.kept, remits), settings)
+    advance(AUDIT_FILES_STEPS[3])
     counts = {"mar": mar.counts, "claims": claims.counts}
     summary = summarise(result, counts, settings.policy, truth, set_aside=assess_extracts((mar, claims), settings))
     write_run_files(out_dir, result, quarantine, summary, settings.facility_tz)
     (out_dir / UNUSABLE_FILE).unlink(missing_ok=True)  # left by an earlier, refused run
+    advance("done")
     return summary
 
 

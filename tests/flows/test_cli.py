@@ -138,3 +138,35 @@ def test_nightly_console_is_quiet_and_the_logs_go_to_the_run_folder(extracts, tm
     verbose = run("nightly", "-v", "--date", "2026-11-02", "--mar", paths["mar"], "--claims", paths["claims"],
                   "--lake", tmp_path / "lake", "--out", out)
     assert verbose.returncode == 0 and "Finished in state Completed" in verbose.stderr
+
+
+def test_a_long_audit_shows_one_progress_bar_on_a_terminal(extracts, tmp_path):
+    """On a terminal, ``audit`` draws one rich bar naming each step as it starts; piped, it prints none."""
+    import os
+    import pty
+
+    from flows.pipeline import AUDIT_FILES_STEPS
+
+    paths, _ = extracts
+    argv = [*EXE, "audit", "--mar", str(paths["mar"]), "--claims", str(paths["claims"]), "--out", str(tmp_path / "o")]
+    leader, follower = pty.openpty()
+    env = {**os.environ, "COLUMNS": "160", "TERM": "xterm"}
+    proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=follower, text=True, env=env, timeout=300)
+    os.close(follower)
+    drawn = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the terminal closed: everything was read
+            break
+        if not chunk:
+            break
+        drawn += chunk
+    os.close(leader)
+    text = drawn.decode("utf-8", "replace")
+    assert proc.returncode == 0, text
+    assert "audit" in text and f"{len(AUDIT_FILES_STEPS)}/{len(AUDIT_FILES_STEPS)}" in text
+    assert all(step in text for step in AUDIT_FILES_STEPS[1:])
+    assert "findings:" in proc.stdout                       # the summary still goes to standard output
+    piped = run("audit", "--mar", paths["mar"], "--claims", paths["claims"], "--out", tmp_path / "p")
+    assert piped.returncode == 0 and piped.stderr == ""

@@ -204,3 +204,22 @@ CHECK: dict[str, str] = {
 def title_of(key: str) -> str:
     """The plain title of a finding key; an unknown key is shown as itself."""
     return TITLE.get(key, key)
+
+#: Where each finding's ``dollar_impact`` comes from (``price_basis`` of
+#: ``findings.csv``): the reason a line shows no dollars or $0 is read from
+#: it, never guessed. Values and what they mean.
+PRICE_FEE_SCHEDULE = "fee_schedule"
+PRICE_NO_SEPARATE_PAYMENT = "no_separate_payment"
+PRICE_REMITTANCE = "remittance_835"
+PRICE_NOT_IN_SCHEDULE = "not_in_fee_schedule"
+PRICE_NO_SCHEDULE = "no_fee_schedule"
+PRICE_NOT_PRICED = "not_priced"
+PRICE_BASES: dict[str, str] = {
+    PRICE_FEE_SCHEDULE: "unit difference x the fee schedule's amount for the code and setting",
+    PRICE_NO_SEPARATE_PAYMENT: "$0: the schedule's status for the code means no separate payment "
+                               "(e.g. packaged under OPPS status N)",
+    PRICE_REMITTANCE: "unit difference x the amount the payer paid per unit on the matched 835 line",
+    PRICE_NOT_IN_SCHEDULE: "no dollars: the fee schedule does not list or does not price the code",
+    PRICE_NO_SCHEDULE: "no dollars: the run had no fee schedule",
+    PRICE_NOT_PRICED: "no dollars: a documentation finding, not a billing difference",
+}

@@ -108,6 +108,8 @@ POLICY_PROFILE = "policy_profile"
 FINDING_OUTPUT_COLUMNS: tuple[str, ...] = FINDING_COLUMNS + (
     "direction", "severity", "dollar_impact", "setting", "evidence"
 )
+#: Where a finding's dollars come from (:data:`transforms.vocab.findings.PRICE_BASES`).
+PRICE_BASIS = "price_basis"
 #: Findings as the audit returns and writes them (transforms/audit.py): the
 #: annotated columns, then the policy profile that decided each one.
 FINDING_AUDIT_COLUMNS: tuple[str, ...] = FINDING_OUTPUT_COLUMNS + (POLICY_PROFILE,)

@@ -1,13 +1,19 @@
 """Run the GX suites on a staged extract and return one failure row per check.
 
-The only place that executes Great Expectations. It uses an in-memory
-(ephemeral) data context per call, never writes into the repository, and
-never touches the network: ``GX_ANALYTICS_ENABLED`` is set to ``false``
-(unless already set) before GX is imported, and progress bars are off.
+The only place that executes Great Expectations. GX validates one
+representative row per verdict class (:mod:`expectations.compact`), and each
+expectation's result is then stated for every row of the staged frame, so GX's
+cost no longer grows with the rows (what remains is its fixed cost per
+expectation, about 10-20 ms of Python each). Runs without data docs share
+one in-memory (ephemeral) context per kind and process; runs with data docs
+use a fresh one. Nothing is written into the repository and nothing touches
+the network: ``GX_ANALYTICS_ENABLED`` is set to ``false`` (unless already
+set) before GX is imported, and progress bars are off.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -24,7 +30,9 @@ import great_expectations as gx  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from great_expectations.data_context.types.base import ProgressBarsConfig  # noqa: E402
+from great_expectations.execution_engine import PandasExecutionEngine  # noqa: E402
 
+from expectations.compact import VerdictClasses, condition_columns, read_columns, verdict_classes  # noqa: E402
 from expectations.docs_views import SITE_VIEWS  # noqa: E402
 from expectations.suites import claims_suite, explain, mar_suite  # noqa: E402
 from transforms.vocab import schemas  # noqa: E402
@@ -48,6 +56,12 @@ _REQUIRED_STAGED: dict[str, tuple[str, ...]] = {
     "mar": (*schemas.MAR_ARROW.names, *schemas.MAR_HELPERS),
     "claims": (*schemas.CLAIM_ARROW.names, *schemas.CLAIM_HELPERS),
 }
+# Result keys that list values or rows beyond unexpected_index_list: RESULT_FORMAT
+# asks for none, and the compact run could not state them for the whole frame.
+_PER_ROW_KEYS = frozenset({"unexpected_list", "partial_unexpected_list", "partial_unexpected_counts",
+                           "partial_unexpected_index_list", "unexpected_rows", "unexpected_index_query"})
+# Only turns row conditions into GX's pandas filter text (holds no data).
+_ENGINE = PandasExecutionEngine()
 # Adding the (shared, cached) suite to a context assigns ids on it.
 _SUITE_LOCK = threading.Lock()
 
@@ -86,7 +100,7 @@ def _empty_failures() -> pd.DataFrame:
 
 
 def _checked_frame(staged: pd.DataFrame, kind: str) -> pd.DataFrame:
-    """``staged`` with a fresh index, after checking it came from the readers."""
+    """``staged`` itself, after checking it came from the readers (rows are addressed by position)."""
     if kind not in _REQUIRED_STAGED:
         raise ValueError(f"kind must be 'mar' or 'claims', not {kind!r}")
     missing = [c for c in _REQUIRED_STAGED[kind] if c not in staged.columns]
@@ -94,49 +108,73 @@ def _checked_frame(staged: pd.DataFrame, kind: str) -> pd.DataFrame:
         raise ValueError(f"staged {kind} frame lacks column(s): {', '.join(missing)}")
     if staged[schemas.SOURCE_ROW].duplicated().any():
         raise ValueError(f"staged {kind} frame has duplicate source_row values")
-    return staged.reset_index(drop=True)
+    return staged
 
 
-def _checked_as_categories(frame: pd.DataFrame) -> pd.DataFrame:
-    """The frame GX checks: ``frame`` with its object columns as categoricals.
-
-    Same values, rows and index, so every expectation gives the same verdicts
-    and row indices; but GX's per-expectation work (null masks, row filters,
-    the batch fingerprint, value-set and regex tests) then runs on integer
-    codes and on each distinct text once, not on every cell's Python string.
-    Categories keep first-seen order (no sort). A column whose values cannot
-    be hashed stays as it is.
-    """
-    columns: dict[int, Any] = {}
-    for position in range(frame.shape[1]):
-        values = frame.iloc[:, position]
-        if values.dtype == object:
-            try:
-                codes, distinct = pd.factorize(values, use_na_sentinel=True)
-                values = pd.Series(pd.Categorical.from_codes(codes, categories=distinct), index=frame.index)
-            except TypeError:
-                pass
-        columns[position] = values
-    out = pd.DataFrame(columns, index=frame.index)
-    out.columns = frame.columns
-    return out
+def _suite(kind: str) -> gx.ExpectationSuite:
+    return mar_suite() if kind == "mar" else claims_suite()
 
 
-def _definition(context: Any, kind: str) -> Any:
-    """A validation definition of the kind's suite over one whole in-memory frame."""
-    suite = mar_suite() if kind == "mar" else claims_suite()
+@functools.cache
+def _rules(kind: str) -> dict[str, tuple[int, Any]]:
+    """Rule id -> (position in the cached suite = reporting order, expectation)."""
+    return {e.meta["rule"]: (i, e) for i, e in enumerate(_suite(kind).expectations)}
+
+
+@functools.cache
+def _read_columns(kind: str) -> tuple[list[str], list[str]]:
+    """(value columns, null columns) the kind's suite reads (see :mod:`expectations.compact`)."""
+    return read_columns(list(_suite(kind).expectations))
+
+
+def _batch_definition(context: Any, kind: str) -> tuple[Any, Any]:
+    """The kind's suite added to ``context`` and a batch definition of one whole in-memory frame."""
     with _SUITE_LOCK:
-        context_suite = context.suites.add(suite)
+        context_suite = context.suites.add(_suite(kind))
     batch_definition = (
         context.data_sources.add_pandas(f"{kind}_extract")
         .add_dataframe_asset(f"{kind}_staged")
         .add_batch_definition_whole_dataframe("whole_frame")
     )
-    return context.validation_definitions.add(
+    return context_suite, batch_definition
+
+
+def _new_context() -> Any:
+    """A fresh ephemeral context with progress bars off."""
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    return context
+
+
+def _run_for_docs(kind: str, compact: pd.DataFrame) -> tuple[Any, Any]:
+    """Validate ``compact`` as a validation definition of a fresh context, whose results
+    store then holds this one result (what the data docs are built from)."""
+    context = _new_context()
+    context_suite, batch_definition = _batch_definition(context, kind)
+    definition = context.validation_definitions.add(
         gx.ValidationDefinition(
             name=f"{kind}_extract_{uuid.uuid4().hex[:8]}", data=batch_definition, suite=context_suite,
         )
     )
+    return context, definition.run(batch_parameters={"dataframe": compact}, result_format=RESULT_FORMAT)
+
+
+# One context per kind and process for runs without data docs (a new context
+# and suite cost ~25 ms a call, and each leaves a temp docs directory behind).
+# A lock per kind, since a context's stores are not thread-safe.
+_SHARED: dict[str, tuple[Any, Any]] = {}
+_SHARED_LOCKS: dict[str, threading.Lock] = {"mar": threading.Lock(), "claims": threading.Lock()}
+
+
+def _run_shared(kind: str, compact: pd.DataFrame) -> Any:
+    """Validate ``compact`` as a batch of the kind's shared context (``Batch.validate``:
+    nothing is stored, so nothing piles up in a long-lived process)."""
+    with _SHARED_LOCKS[kind]:
+        if kind not in _SHARED:
+            _SHARED[kind] = _batch_definition(_new_context(), kind)
+        context_suite, batch_definition = _SHARED[kind]
+        batch = batch_definition.get_batch(batch_parameters={"dataframe": compact})
+        return batch.validate(context_suite, result_format=RESULT_FORMAT)
 
 
 def validate_extract(
@@ -146,6 +184,13 @@ def validate_extract(
     docs_dir: Path | None = None,
 ) -> ValidationOutcome:
     """Validate a staged MAR or claims frame with its GX suite.
+
+    GX validates one representative row per verdict class
+    (:mod:`expectations.compact`): rows that every expectation of the suite
+    must judge alike. Each expectation's result is then stated for the whole
+    frame (:func:`_expand_result`): its failing rows are every row of a
+    failing class, and its counts and percentages are those GX computes on
+    the whole frame.
 
     Args:
         staged: output of ``stage_mar`` (``kind="mar"``) or ``stage_claims``
@@ -169,12 +214,13 @@ def validate_extract(
             ``transforms.ingest.readers``); rows are never silently passed.
     """
     frame = _checked_frame(staged, kind)
-    context = gx.get_context(mode="ephemeral")
-    context.variables.progress_bars = ProgressBarsConfig(globally=False)
-    result = _definition(context, kind).run(
-        batch_parameters={"dataframe": _checked_as_categories(frame)}, result_format=RESULT_FORMAT
-    )
-    failures = _collect_failures(result, frame, kind)
+    classes = verdict_classes(frame, *_read_columns(kind))
+    compact = frame.take(classes.representatives).reset_index(drop=True)
+    if docs_dir is None:
+        context, result = None, _run_shared(kind, compact)
+    else:
+        context, result = _run_for_docs(kind, compact)
+    failures = _collect_failures(result, frame, compact, classes, kind)
 
     statistics: dict[str, Any] = dict(result.statistics)
     statistics["rows_checked"] = len(frame)
@@ -193,12 +239,6 @@ def validate_extract(
     )
 
 
-def _suite_rank(kind: str) -> dict[str, int]:
-    """Position of each rule in the cached suite (the reporting order)."""
-    suite = mar_suite() if kind == "mar" else claims_suite()
-    return {e.meta["rule"]: i for i, e in enumerate(suite.expectations)}
-
-
 def _failing_rows(index_list: list[dict[str, Any]]) -> np.ndarray:
     """``source_row`` of every failing row (int64) from GX's ``unexpected_index_list``.
 
@@ -210,10 +250,78 @@ def _failing_rows(index_list: list[dict[str, Any]]) -> np.ndarray:
     return np.concatenate(parts) if parts else np.empty(0, dtype="int64")
 
 
-def _collect_failures(result: Any, frame: pd.DataFrame, kind: str) -> pd.DataFrame:
-    """One row per (failed expectation, failing source_row), with reasons."""
-    by_row = frame.set_index(schemas.SOURCE_ROW, drop=False)
-    rank = _suite_rank(kind)
+def _domain(expectation: Any, compact: pd.DataFrame) -> np.ndarray:
+    """Which compact rows the expectation judges: its row condition, filtered as GX's pandas engine does."""
+    condition = getattr(expectation, "row_condition", None)
+    if condition is None:
+        return np.ones(len(compact), dtype=bool)
+    # Only the columns the condition reads: query() prepares every column of its frame.
+    read = compact[sorted(condition_columns(condition))]
+    kept = read.query(_ENGINE.condition_to_filter_clause(condition)).index
+    mask = np.zeros(len(compact), dtype=bool)
+    mask[kept.to_numpy()] = True
+    return mask
+
+
+def _percentages(result: dict[str, Any], element: int, unexpected: int, nonnull: int | None) -> None:
+    """Set GX's counts and percentages in ``result`` (the formulas of GX's ``_format_map_output``)."""
+    total = nonmissing = missing_percent = None
+    if element > 0:
+        total = unexpected / element * 100
+        if nonnull is None:
+            nonmissing = total
+        else:
+            missing_percent = (element - nonnull) / element * 100
+            nonmissing = unexpected / nonnull * 100 if nonnull > 0 else None
+    result.update(element_count=element, unexpected_count=unexpected, unexpected_percent=nonmissing)
+    if nonnull is not None:
+        result.update(missing_count=element - nonnull, missing_percent=missing_percent,
+                      unexpected_percent_total=total, unexpected_percent_nonmissing=nonmissing)
+
+
+def _expand_result(res: Any, expectation: Any, frame: pd.DataFrame, compact: pd.DataFrame,
+                   classes: VerdictClasses) -> np.ndarray:
+    """State a column-map result of the compact frame for the whole frame, in place.
+
+    Returns the positions (in ``frame``) of the failing rows, ascending: the
+    rows of every class whose representative failed. The compact counts GX
+    reported are checked against the classes first, so a class that GX did not
+    judge as one (a bug) raises instead of passing rows.
+    """
+    found = res.result
+    column = getattr(expectation, "column", None)
+    if column is None or not isinstance(found, dict) or "element_count" not in found:
+        return np.empty(0, dtype=np.int64)  # table-level: nothing per row
+    if _PER_ROW_KEYS & found.keys():
+        raise RuntimeError(f"result format lists per-row values: {sorted(_PER_ROW_KEYS & found.keys())}")
+    failing_compact = _failing_rows(found.get("unexpected_index_list") or [])
+    positions = pd.Index(compact[schemas.SOURCE_ROW]).get_indexer(failing_compact)
+    if (positions < 0).any():
+        raise RuntimeError(f"GX reported rows outside the frame for {expectation.meta.get('rule')}")
+    failed = np.zeros(len(compact), dtype=bool)
+    failed[positions] = True
+    domain = _domain(expectation, compact)
+    nonnull = domain & compact[column].notna().to_numpy() if "missing_count" in found else None
+    ours = (int(domain.sum()), int(failed.sum()), None if nonnull is None else int(domain.sum() - nonnull.sum()))
+    if ours != (found["element_count"], found["unexpected_count"], found.get("missing_count")):
+        raise RuntimeError(f"verdict classes disagree with GX on {expectation.meta.get('rule')}")
+    weights = classes.weights
+    _percentages(found, int(weights[domain].sum()), int(weights[failed].sum()),
+                 None if nonnull is None else int(weights[nonnull].sum()))
+    if not failed.any():
+        return np.empty(0, dtype=np.int64)
+    rows = np.flatnonzero(failed[classes.of_row])
+    found["unexpected_index_list"] = [{schemas.SOURCE_ROW: frame[schemas.SOURCE_ROW].to_numpy()[rows].tolist()}]
+    return rows
+
+
+def _collect_failures(result: Any, frame: pd.DataFrame, compact: pd.DataFrame,
+                      classes: VerdictClasses, kind: str) -> pd.DataFrame:
+    """One row per (failed expectation, failing row of ``frame``), with reasons.
+
+    Also states every result for the whole frame (:func:`_expand_result`).
+    """
+    rules = _rules(kind)
     parts: list[pd.DataFrame] = []
     for res in result.results:
         config = res.expectation_config
@@ -224,23 +332,23 @@ def _collect_failures(result: Any, frame: pd.DataFrame, kind: str) -> pd.DataFra
             raise RuntimeError(
                 f"{kind} expectation {rule} raised inside Great Expectations"
             )
+        rank, expectation = rules[rule]
+        rows = _expand_result(res, expectation, frame, compact, classes)
         if res.success:
             continue
-        index_list = (res.result or {}).get("unexpected_index_list")
-        if not index_list:
+        if not len(rows):
             raise RuntimeError(
                 f"{kind} expectation {rule} failed without failing rows "
                 "(staged frame is malformed)"
             )
-        rows = _failing_rows(index_list)
-        reasons = explain(meta, by_row.loc[rows])
+        failing = frame.iloc[rows].reset_index(drop=True)  # explain() aligns on the index
         parts.append(
             pd.DataFrame(
                 {
-                    "source_row": rows,
+                    "source_row": failing[schemas.SOURCE_ROW].to_numpy(dtype="int64"),
                     "column": meta.get("column", ""),
-                    "reason": reasons.to_numpy(dtype=object),
-                    "_rank": rank.get(rule, len(rank)),
+                    "reason": explain(meta, failing).to_numpy(dtype=object),
+                    "_rank": rank,
                 }
             )
         )

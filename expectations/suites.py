@@ -21,8 +21,11 @@ failing input row:
 * ``rule``: a stable id, e.g. ``mar.route.in_vocabulary``.
 
 The suites are built once per process (``functools.cache``); the runner adds
-a copy of them to each ephemeral context. Nothing here touches files, the
-network or a data context.
+them to its ephemeral contexts. The runner also reads which columns each
+expectation reads (``column``, ``row_condition``) to group rows that every
+expectation judges alike (:mod:`expectations.compact`), so a new expectation
+type must say how it reads its column (see ``compact.NULL_TESTS``). Nothing
+here touches files, the network or a data context.
 """
 
 from __future__ import annotations

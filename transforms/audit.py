@@ -61,38 +61,52 @@ def _no_timer(_step: str) -> AbstractContextManager[object]:
     return nullcontext()
 
 
-def _only(timeline: Timeline, encounters: set[str]) -> Timeline:
-    """The part of ``timeline`` that belongs to ``encounters``."""
-    def keep(frame: pd.DataFrame) -> pd.DataFrame:
-        return frame[frame["encounter_id"].isin(encounters)]
+def _in(frame: pd.DataFrame, encounters: pd.Index) -> pd.DataFrame:
+    """The rows of ``frame`` whose encounter is one of ``encounters``; ``frame``
+    itself (no copy) when every row's is."""
+    keep = frame["encounter_id"].isin(encounters).to_numpy()
+    return frame if keep.all() else frame[keep]
 
-    return Timeline(keep(timeline.blocks), keep(timeline.administrations), keep(timeline.missing_stops),
-                    keep(timeline.unused_events))
+
+def _only(timeline: Timeline, encounters: pd.Index) -> Timeline:
+    """The part of ``timeline`` that belongs to ``encounters``."""
+    return Timeline(_in(timeline.blocks, encounters), _in(timeline.administrations, encounters),
+                    _in(timeline.missing_stops, encounters), _in(timeline.unused_events, encounters))
 
 
 @dataclass(frozen=True)
 class _Settings:
-    """Which billed lines and encounters each setting's comparison covers."""
+    """Which billed lines and encounters each setting's comparison covers.
 
-    billed: pd.DataFrame           # drug-administration lines of every claim
-    professional: pd.Series        # line on a physician claim
-    in_facility_pos: pd.Series     # physician line in a facility POS: a finding of its own (R-K1)
-    facility_encounters: set[str]  # institutional claims, and charted encounters no claim covers
-    professional_encounters: set[str]
+    The encounter sets are indexes of distinct ids (``isin`` against an
+    index hashes only the frame's column)."""
+
+    billed: pd.DataFrame              # drug-administration lines of every claim
+    professional: pd.Series           # line on a physician claim
+    in_facility_pos: pd.Series        # physician line in a facility POS: a finding of its own (R-K1)
+    facility_encounters: pd.Index     # institutional claims, and charted encounters no claim covers
+    professional_encounters: pd.Index
+    covers_charted: bool              # every charted encounter is a facility one (no filter needed)
 
 
 def _split_settings(claims: pd.DataFrame, charted: pd.Series) -> _Settings:
-    billed = claims[map_distinct(claims["hcpcs"], is_drug_admin_code).astype(bool)]
+    keep = map_distinct(claims["hcpcs"], is_drug_admin_code).to_numpy(dtype=bool)
+    billed = claims if keep.all() else claims[keep]
     prof = billed["claim_type"] == SETTING_PROFESSIONAL
     in_pos = place_of_service.in_facility_pos(billed)
-    prof_encounters = set(billed.loc[prof & ~in_pos, "encounter_id"])
-    inst_encounters = set(billed.loc[~prof, "encounter_id"])
-    uncovered = set(charted) - inst_encounters - prof_encounters - set(billed.loc[in_pos, "encounter_id"])
-    return _Settings(billed, prof, in_pos, inst_encounters | uncovered, prof_encounters)
-
-
-def _in(frame: pd.DataFrame, encounters: set[str]) -> pd.DataFrame:
-    return frame[frame["encounter_id"].isin(encounters)]
+    enc = billed["encounter_id"]
+    inst = pd.unique(enc[~prof.to_numpy()].to_numpy())
+    charted_ids = pd.unique(charted.to_numpy())
+    if not prof.any():
+        # No physician line: every charted encounter is a facility one.
+        facility = pd.Index(inst).union(pd.Index(charted_ids), sort=False)
+        return _Settings(billed, prof, in_pos, facility, pd.Index([], dtype=object), True)
+    prof_ids = pd.unique(enc[(prof & ~in_pos).to_numpy()].to_numpy())
+    claimed = np.concatenate([inst, prof_ids, enc[in_pos.to_numpy()].to_numpy()])
+    uncovered = charted_ids[~pd.Index(charted_ids).isin(claimed)]
+    facility = pd.Index(np.concatenate([inst, uncovered]))
+    return _Settings(billed, prof, in_pos, facility, pd.Index(prof_ids),
+                     bool(pd.Index(charted_ids).isin(facility).all()))
 
 
 def _setting_findings(
@@ -107,26 +121,38 @@ def _setting_findings(
     """
     overlap = policy.concurrent_min_overlap_minutes
     fac, prof_enc = split.facility_encounters, split.professional_encounters
+
+    def charted_in_facility(frame: pd.DataFrame) -> pd.DataFrame:
+        # Administrations and unused events are the charted encounters themselves.
+        return frame if split.covers_charted else _in(frame, fac)
+
     facility = keyed_findings(
-        _in(coding.expected_lines, fac), split.billed[~split.professional], _in(coding.administrations, fac),
+        _in(coding.expected_lines, fac), _facility_lines(split), charted_in_facility(coding.administrations),
         coding.hydration, _in(timeline.missing_stops, fac), _in(timeline.blocks, fac),
         setting=SETTING_FACILITY, min_overlap_minutes=overlap,
-        unused_events=_in(timeline.unused_events, fac),
+        unused_events=charted_in_facility(timeline.unused_events),
     )
-    if not prof_enc and not coding.expected_lines.empty:
+    if prof_enc.empty and not coding.expected_lines.empty:
         # No physician claim: coding and comparing nothing again would only
         # give empty frames (the facility ones have the same columns).
         return [facility], coding.expected_lines.iloc[:0].assign(setting=SETTING_PROFESSIONAL)
     prof_timeline = _only(timeline, prof_enc)
     prof_coding = code_lines(prof_timeline, policy, facility_tz, SETTING_PROFESSIONAL)
+    prof_only = prof_enc.difference(fac, sort=False)
     professional = keyed_findings(
-        prof_coding.expected_lines, split.billed[split.professional & ~split.in_facility_pos],
+        prof_coding.expected_lines, split.billed[(split.professional & ~split.in_facility_pos).to_numpy()],
         _in(coding.administrations, prof_enc), prof_coding.hydration,
-        _in(timeline.missing_stops, prof_enc - fac), prof_timeline.blocks,
+        _in(timeline.missing_stops, prof_only), prof_timeline.blocks,
         setting=SETTING_PROFESSIONAL, min_overlap_minutes=overlap,
-        unused_events=_in(timeline.unused_events, prof_enc - fac),
+        unused_events=_in(timeline.unused_events, prof_only),
     )
     return [facility, professional], prof_coding.expected_lines
+
+
+def _facility_lines(split: _Settings) -> pd.DataFrame:
+    """The billed lines of institutional claims (``split.billed`` itself when all are)."""
+    institutional = ~split.professional.to_numpy()
+    return split.billed if institutional.all() else split.billed[institutional]
 
 
 def _expected_lines(facility: pd.DataFrame, professional: pd.DataFrame) -> pd.DataFrame:
@@ -134,6 +160,27 @@ def _expected_lines(facility: pd.DataFrame, professional: pd.DataFrame) -> pd.Da
     return expected[list(EXPECTED_COLUMNS)].sort_values(
         ["encounter_id", "setting", "service_date", "hcpcs"], kind="mergesort"
     ).reset_index(drop=True)
+
+
+def _compared(
+    timeline: Timeline, coding: Coding, claims: pd.DataFrame, policy: Policy, facility_tz: str,
+    edits: EditTables | None, fees: FeeSchedule | None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The compare step: annotated findings of every source, sorted by
+    encounter, setting, code and key, and the professional expected lines."""
+    # An encounter whose only charting is unusable events is still audited (never nothing).
+    charted = pd.concat([coding.administrations["encounter_id"], timeline.unused_events["encounter_id"]])
+    split = _split_settings(claims, charted)
+    parts, prof_expected = _setting_findings(timeline, coding, split, policy, facility_tz)
+    if split.in_facility_pos.any():
+        parts.append(place_of_service.professional_in_facility_pos(split.billed[split.in_facility_pos]))
+    if edits is not None:
+        parts.append(check_edits(claims, edits))
+    kept = [p for p in parts if not p.empty]
+    findings = pd.concat(kept, ignore_index=True) if kept else parts[0]
+    # Direction, severity and dollars: the one annotation, over every source of findings.
+    findings = apply_remits(annotate(findings, fees), claims)  # paid amounts, when an 835 was matched
+    return findings.sort_values(["encounter_id", "setting", "hcpcs", "finding"], kind="mergesort"), prof_expected
 
 
 def _audit_one(
@@ -149,19 +196,7 @@ def _audit_one(
     with step("coding"):
         coding = code_facility(timeline, policy, facility_tz)
     with step("compare"):
-        # An encounter whose only charting is unusable events is still audited (never nothing).
-        charted = pd.concat([coding.administrations["encounter_id"], timeline.unused_events["encounter_id"]])
-        split = _split_settings(claims, charted)
-        parts, prof_expected = _setting_findings(timeline, coding, split, policy, facility_tz)
-        if split.in_facility_pos.any():
-            parts.append(place_of_service.professional_in_facility_pos(split.billed[split.in_facility_pos]))
-        if edits is not None:
-            parts.append(check_edits(claims, edits))
-        kept = [p for p in parts if not p.empty]
-        findings = pd.concat(kept, ignore_index=True) if kept else parts[0]
-        # Direction, severity and dollars: the one annotation, over every source of findings.
-        findings = apply_remits(annotate(findings, fees), claims)  # paid amounts, when an 835 was matched
-        findings = findings.sort_values(["encounter_id", "setting", "hcpcs", "finding"], kind="mergesort")
+        findings, prof_expected = _compared(timeline, coding, claims, policy, facility_tz, edits, fees)
     return AuditResult(
         administrations=coding.administrations,
         expected_lines=_expected_lines(coding.expected_lines, prof_expected).assign(**{POLICY_PROFILE: policy.name}),

@@ -48,7 +48,7 @@ from transforms.engine.injections import code_injections
 from transforms.engine.items import LINE_ITEM_COLUMNS, FamilyLines, extra_hours, secondary_hydration_units
 from transforms.engine.line_dates import date_units
 from transforms.engine.pushes import code_pushes
-from transforms.engine.sites import assign_site_groups
+from transforms.engine.sites import assign_site_groups, site_groups
 from transforms.engine.timeline import Timeline
 from transforms.frames import minute_text, wall_minutes
 from transforms.vocab.classes import UNKNOWN
@@ -124,16 +124,17 @@ def code_lines(timeline: Timeline, policy: Policy, facility_tz: str, setting: st
         ``site_group``. Invariants: at most one 96368 unit per encounter; at
         most one initial line per site group, those of groups > 0 carry XU.
     """
-    admins = assign_site_groups(timeline)
+    admins, block_admin = site_groups(timeline)
+    # Every rule family compares these two columns with constants many
+    # times: as categoricals each comparison is one over small int codes.
+    admins["kind"] = admins["kind"].astype("category")
+    admins["drug_class"] = admins["drug_class"].astype("category")
     admins["evidence"] = evidence_text(admins, facility_tz)
     admins["rank"] = hierarchy_rank(admins, setting)
     initial = choose_initial(admins)
     admins["is_initial"] = admins["admin_id"].isin(initial.drugs["admin_id"])
-    blocks = timeline.blocks.merge(
-        admins[admins["has_blocks"]][["encounter_id", "service_key", "admin_id", "site_group", "kind", "drug_class"]],
-        on=["encounter_id", "service_key"],
-    )
-    hydration = code_hydration(timeline.blocks, admins, initial, policy)
+    blocks = _blocks_with_admins(timeline.blocks, admins, block_admin)
+    hydration = code_hydration(blocks, admins, initial, policy)
     # Order matters: a later family's role wins, and evidence of one line
     # lists its items in this order.
     families = [
@@ -153,10 +154,24 @@ def code_lines(timeline: Timeline, policy: Policy, facility_tz: str, setting: st
     lines = date_units(_positive_items(families), timing, policy, facility_tz)
     lines["setting"] = setting
     roles = admins[["admin_id", "encounter_id", "site_group"]].assign(role=_roles(admins, families))
-    administrations = timeline.administrations.merge(
-        roles.assign(evidence=admins["evidence"].to_numpy()), on=["admin_id", "encounter_id"], how="left"
-    )
+    # ``admins`` are the timeline's administrations, same rows, same order:
+    # the roles are columns added to them, no join needed.
+    administrations = timeline.administrations.reset_index(drop=True).assign(
+        site_group=roles["site_group"].to_numpy(), role=roles["role"].to_numpy(),
+        evidence=admins["evidence"].to_numpy())
     return Coding(expected_lines=lines, roles=roles, hydration=hydration.minutes, administrations=administrations)
+
+
+def _blocks_with_admins(blocks: pd.DataFrame, admins: pd.DataFrame, block_admin: np.ndarray) -> pd.DataFrame:
+    """The blocks of administrations with blocks, in block order, with
+    ``admin_id``, ``site_group``, ``kind``, ``drug_class`` and ``_enc`` of
+    their administration (``block_admin``: its admins row, -1 for none)."""
+    keep = np.flatnonzero(block_admin >= 0)
+    rows = block_admin[keep]
+    out = blocks.take(keep).reset_index(drop=True)
+    for column in ("admin_id", "site_group", "kind", "drug_class", "_enc"):
+        out[column] = admins[column].to_numpy()[rows]
+    return out
 
 
 def _positive_items(families: list[FamilyLines]) -> pd.DataFrame:

@@ -18,7 +18,7 @@ import pandas as pd
 from transforms.engine.initial import InitialServices
 from transforms.engine.items import FamilyLines, extra_hours, line_items, role_updates, secondary_hydration_units
 from transforms.engine.sites import initial_modifiers
-from transforms.frames import coverage, join_groups
+from transforms.frames import coverage_codes, join_runs, run_starts, take_or
 from transforms.vocab.classes import DILUENT, HYDRATION
 from transforms.vocab.codes import (
     EXTRA_HOUR_FIRST,
@@ -28,6 +28,10 @@ from transforms.vocab.codes import (
     HYDRATION_INITIAL,
 )
 from transforms.vocab.policy import Policy
+
+_NS_PER_MINUTE = 60_000_000_000
+#: Site groups per encounter are far fewer: (encounter, group) fit one int64.
+_SITE_GROUPS = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -47,32 +51,40 @@ class HydrationCoding:
     minutes: pd.DataFrame
 
 
-def _hydration_pieces(blocks: pd.DataFrame, admins: pd.DataFrame) -> pd.DataFrame:
+def _hydration_pieces(blocks: pd.DataFrame) -> pd.DataFrame:
     """Intervals where hydration ran and no other infusion did (R-G7, R-E4).
 
-    A sweep over start/end points per encounter: a piece counts where the
+    A sweep over start/end points per encounter
+    (:func:`transforms.frames.coverage_codes`): a piece counts where the
     number of running hydration blocks is > 0 and of running drug blocks
     (chemo, therapeutic, blood, unknown: anything but hydration and diluent)
-    is 0. ``run`` numbers the maximal runs of contiguous pieces.
+    is 0. ``blocks`` carry their administration's ``drug_class`` and
+    ``_enc``. Returns ``_enc``, ``start``, ``end`` (int64 ns) and ``run``
+    (maximal runs of contiguous pieces, numbered 1.. in order), in
+    (encounter, time) order.
     """
-    cls = admins[admins["has_blocks"]][
-        ["encounter_id", "service_key", "drug_class"]
-    ]
-    b = blocks.merge(cls, on=["encounter_id", "service_key"])
-    hyd = b[b["drug_class"] == HYDRATION]
-    drug = b[~b["drug_class"].isin([HYDRATION, DILUENT])]
-    if hyd.empty:
-        empty_t = pd.Series([], dtype="datetime64[ns, UTC]")
-        return pd.DataFrame({"encounter_id": pd.Series([], dtype=object), "start": empty_t,
-                             "end": empty_t, "run": pd.Series([], dtype="int64")})
-    drug = drug[drug["encounter_id"].isin(hyd["encounter_id"])]
-    sweep = coverage(hyd, drug)
-    pieces = sweep[(sweep["n_first"] > 0) & (sweep["n_second"] == 0)][["encounter_id", "start", "end"]]
-    pieces = pieces.reset_index(drop=True)
+    drug_class = blocks["drug_class"]
+    hyd = np.flatnonzero((drug_class == HYDRATION).to_numpy())
+    drug = np.flatnonzero(~drug_class.isin([HYDRATION, DILUENT]).to_numpy())
+    enc = blocks["_enc"].to_numpy(dtype=np.int64)
+    drug = drug[np.isin(enc[drug], enc[hyd])]
+    start, end = (blocks[c].dt.as_unit("ns").array.asi8 for c in ("start", "end"))
+    key, p_start, p_end, n_hyd, n_drug = coverage_codes(
+        (enc[hyd], start[hyd], end[hyd]), (enc[drug], start[drug], end[drug]))
+    keep = (n_hyd > 0) & (n_drug == 0)
+    key, p_start, p_end = key[keep], p_start[keep], p_end[keep]
     # Contiguous pieces form one run (policy hydration_aggregation=run).
-    prev_end = pieces.groupby("encounter_id", sort=False)["end"].shift()
-    pieces["run"] = (prev_end.isna() | (pieces["start"] > prev_end)).cumsum()
-    return pieces
+    continues = np.zeros(len(key), dtype=bool)
+    continues[1:] = (key[1:] == key[:-1]) & (p_start[1:] <= p_end[:-1])
+    run = np.cumsum(~continues)
+    return pd.DataFrame({"_enc": key, "start": p_start, "end": p_end, "run": run})
+
+
+def _first_by_start(enc: np.ndarray, start: np.ndarray) -> np.ndarray:
+    """Positions of the earliest row (ties: the first) of each encounter
+    code, in encounter order."""
+    order = np.lexsort((start, enc))
+    return order[run_starts(enc[order])]
 
 
 def _creditable_runs(
@@ -85,33 +97,75 @@ def _creditable_runs(
     whole minutes of the summed seconds, at least 31 (R-C4). All of an
     encounter's hydration is coded on the site group of its first hydration
     administration. Runs are ordered by (encounter, start) and numbered
-    ``timing_id`` = -1, -2, ...; the pieces are returned with the
-    ``timing_id`` of their run (pieces of runs too short are dropped).
+    ``timing_id`` = -1, -2, ...; the pieces (``timing_id``, ``start``,
+    ``end``) are returned with the ``timing_id`` of their run (pieces of
+    runs too short are dropped). Runs carry ``_enc`` and ``encounter_id``.
     """
-    pieces = _hydration_pieces(blocks, admins)
-    hyd_admins = admins[admins["kind"] == "hydration"].sort_values("start", kind="mergesort")
-    hyd_group = hyd_admins.drop_duplicates("encounter_id").set_index("encounter_id")["site_group"]
-    pieces["site_group"] = pieces["encounter_id"].map(hyd_group).fillna(0).astype("int64")
-    pieces["seconds"] = (pieces["end"] - pieces["start"]).dt.total_seconds()
-    run_key = "encounter_id" if policy.hydration_aggregation == "encounter" else "run"
-    runs = pieces.groupby(run_key, sort=False).agg(
-        encounter_id=("encounter_id", "first"), site_group=("site_group", "first"),
-        start=("start", "min"), seconds=("seconds", "sum"),
-    ).reset_index(drop=True)
-    runs["minutes"] = (runs["seconds"] // 60).astype("int64")
-    runs = runs[runs["minutes"] >= HYDRATION_FIRST].sort_values(["encounter_id", "start"], kind="mergesort")
-    runs = runs.reset_index(drop=True)
-    runs["timing_id"] = -1 - runs.index.to_numpy()
-    pieces = pieces.merge(
-        runs[["encounter_id", "start", "timing_id"]].rename(columns={"start": "run_start"}),
-        on=["encounter_id"], how="inner",
-    )
-    if run_key == "run":
-        # Each piece was paired with every run of its encounter: keep the
-        # pairing with its own run, the one starting where its run starts.
-        run_of = pieces.groupby("run")["start"].transform("min")
-        pieces = pieces[pieces["run_start"] == run_of]
-    return runs, pieces
+    pieces = _hydration_pieces(blocks)
+    hyd = admins[admins["kind"] == "hydration"]
+    hyd_enc = hyd["_enc"].to_numpy(dtype=np.int64)
+    first = _first_by_start(hyd_enc, hyd["start"].dt.as_unit("ns").array.asi8)
+    rows = pd.Index(hyd_enc[first]).get_indexer(pieces["_enc"])
+    site_group = take_or(hyd["site_group"].to_numpy(dtype=np.int64)[first], rows, 0).astype("int64")
+    group = pieces["_enc" if policy.hydration_aggregation == "encounter" else "run"].to_numpy(dtype=np.int64)
+    # Pieces are in (encounter, time) order: each run is one contiguous stretch.
+    starts = run_starts(group)
+    nanoseconds = (pieces["end"] - pieces["start"]).to_numpy()
+    run_of_piece = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, len(group)]))
+    minutes = (np.add.reduceat(nanoseconds, starts) // _NS_PER_MINUTE if len(starts)
+               else np.empty(0, dtype=np.int64)).astype("int64")
+    credited = minutes >= HYDRATION_FIRST
+    timing_of_run = np.full(len(starts), 0, dtype=np.int64)
+    timing_of_run[credited] = -1 - np.arange(int(credited.sum()))
+    enc_names = _encounter_names(admins)
+    run_enc = pieces["_enc"].to_numpy(dtype=np.int64)[starts[credited]]
+    runs = pd.DataFrame({
+        "encounter_id": enc_names[run_enc],
+        "site_group": site_group[starts[credited]],
+        "start": _utc(pieces["start"].to_numpy()[starts[credited]]),
+        "minutes": minutes[credited],
+        "_enc": run_enc,
+        "timing_id": timing_of_run[credited],
+    })
+    kept = credited[run_of_piece]
+    timing = pd.DataFrame({
+        "timing_id": timing_of_run[run_of_piece[kept]],
+        "start": _utc(pieces["start"].to_numpy()[kept]),
+        "end": _utc(pieces["end"].to_numpy()[kept]),
+    })
+    return runs, timing
+
+
+def _utc(ns: np.ndarray) -> pd.Series:
+    """int64 nanoseconds -> a UTC ``datetime64[ns, UTC]`` Series."""
+    return pd.Series(pd.DatetimeIndex(np.asarray(ns, dtype=np.int64).view("datetime64[ns]")).tz_localize("UTC"))
+
+
+def _encounter_names(admins: pd.DataFrame) -> np.ndarray:
+    """``encounter_id`` text of each encounter code (``_enc``) of ``admins``."""
+    enc = admins["_enc"].to_numpy(dtype=np.int64)
+    names = np.empty(int(enc.max()) + 1 if len(enc) else 0, dtype=object)
+    names[enc] = admins["encounter_id"].to_numpy(dtype=object)
+    return names
+
+
+def _hydration_evidence(hyd_admins: pd.DataFrame, runs: pd.DataFrame) -> pd.Series:
+    """``<hydration evidence; ...> -> N creditable min`` of each run: the
+    evidence of its encounter's hydration administrations by start, joined
+    (``nan`` for an encounter with none)."""
+    enc = hyd_admins["_enc"].to_numpy(dtype=np.int64)
+    order = np.lexsort((hyd_admins["start"].dt.as_unit("ns").array.asi8, enc))
+    starts = run_starts(enc[order])
+    joined = join_runs(hyd_admins["evidence"].to_numpy(dtype=object)[order], starts, "; ")
+    rows = pd.Index(enc[order][starts]).get_indexer(runs["_enc"])
+    text = take_or(joined.astype(object), rows, "nan").astype(object)
+    return pd.Series(text + " -> " + runs["minutes"].astype(str).to_numpy(dtype=object) + " creditable min",
+                     index=runs.index, dtype=object)
+
+
+def _site_keys(frame: pd.DataFrame) -> np.ndarray:
+    """One int64 per (encounter code ``_enc``, ``site_group``) of ``frame``."""
+    return frame["_enc"].to_numpy(dtype=np.int64) * _SITE_GROUPS + frame["site_group"].to_numpy(dtype=np.int64)
 
 
 def code_hydration(
@@ -127,18 +181,16 @@ def code_hydration(
     administrations of encounters with no creditable run are
     ``hydration_not_reportable``.
 
-    ``blocks`` are the timeline's blocks; ``admins`` needs ``site_group``
-    and ``evidence``.
+    ``blocks`` are the running blocks with their administration's
+    ``drug_class`` and ``_enc``; ``admins`` need ``_enc``, ``site_group``
+    and ``evidence``; ``initial`` is of :func:`choose_initial` on them.
     """
-    runs, pieces = _creditable_runs(blocks, admins, policy)
-    hyd_admins = admins[admins["kind"] == "hydration"].sort_values("start", kind="mergesort")
-    hyd_ev = join_groups(hyd_admins["evidence"], hyd_admins["encounter_id"], "; ")
-    runs["evidence"] = runs["encounter_id"].map(hyd_ev).astype(str) + " -> " + runs["minutes"].astype(str) + " creditable min"
-    run_site = runs.set_index(["encounter_id", "site_group"]).index
-    has_drug = run_site.isin(pd.MultiIndex.from_frame(initial.drugs[["encounter_id", "site_group"]])) & ~run_site.isin(
-        pd.MultiIndex.from_frame(initial.hydration_sites)
-    )
-    is_first_run = ~runs.duplicated(["encounter_id", "site_group"])
+    runs, timing = _creditable_runs(blocks, admins, policy)
+    hyd_admins = admins[admins["kind"] == "hydration"]
+    runs["evidence"] = _hydration_evidence(hyd_admins, runs)
+    run_site = _site_keys(runs)
+    has_drug = np.isin(run_site, _site_keys(initial.drugs)) & ~np.isin(run_site, _site_keys(initial.hydration_sites))
+    is_first_run = ~pd.Series(run_site).duplicated().to_numpy()
     first = runs[~has_drug & is_first_run]
     secondary = runs[has_drug | ~is_first_run]
     first_line = line_items(first, hcpcs=HYDRATION_INITIAL, units=1, first_minute=HYDRATION_FIRST, step_minutes=0,
@@ -152,11 +204,13 @@ def code_hydration(
         line_items(secondary, hcpcs=HYDRATION_HOUR, units=secondary_hydration_units(secondary["minutes"]),
                    first_minute=HYDRATION_FIRST, step_minutes=HOUR, rule_ids="R-G5;R-G6;R-G7"),
     ]
-    credited = hyd_admins["encounter_id"].isin(runs["encounter_id"])
+    hyd_admins = hyd_admins.take(np.argsort(hyd_admins["start"].dt.as_unit("ns").array.asi8, kind="stable"))
+    credited = np.isin(hyd_admins["_enc"].to_numpy(), runs["_enc"].to_numpy())
     roles = role_updates((hyd_admins["admin_id"], np.where(credited, "hydration", "hydration_not_reportable")))
-    minutes = runs.groupby("encounter_id")["minutes"].sum().rename("hydration_minutes").reset_index()
-    return HydrationCoding(
-        lines=FamilyLines(items=items, roles=roles),
-        timing=pieces[["timing_id", "start", "end"]],
-        minutes=minutes,
-    )
+    # Runs are in encounter order: the minutes of each encounter are one stretch.
+    run_enc = runs["_enc"].to_numpy(dtype=np.int64)
+    starts = run_starts(run_enc)
+    total = np.add.reduceat(runs["minutes"].to_numpy(), starts) if len(starts) else np.empty(0, dtype=np.int64)
+    minutes = pd.DataFrame({"encounter_id": runs["encounter_id"].to_numpy(dtype=object)[starts],
+                            "hydration_minutes": total.astype("int64")})
+    return HydrationCoding(lines=FamilyLines(items=items, roles=roles), timing=timing, minutes=minutes)

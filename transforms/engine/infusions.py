@@ -41,7 +41,8 @@ def _overlap_seconds(blocks: pd.DataFrame) -> pd.DataFrame:
     (:func:`transforms.frames.overlapping_pairs`), not by pairing every
     block of an encounter.
     """
-    site = blocks.groupby(["encounter_id", "site_group"], sort=False).ngroup()
+    # (encounter code, site group) as one int: site groups are far fewer than 2**20.
+    site = pd.Series(blocks["_enc"].to_numpy(dtype=np.int64) * (1 << 20) + blocks["site_group"].to_numpy(dtype=np.int64))
     ix, iy = overlapping_pairs(site, blocks["start"], blocks["end"], site, blocks["start"], blocks["end"])
     admin = blocks["admin_id"].to_numpy().astype(np.int64)
     ax, ay = admin[ix], admin[iy]
@@ -125,8 +126,8 @@ def code_infusions(admins: pd.DataFrame, blocks: pd.DataFrame, policy: Policy, s
       the first (R-C3).
 
     ``admins`` needs ``site_group``, ``rank``, ``is_initial`` and
-    ``evidence``; ``setting`` is ``facility`` or ``professional``; ``blocks`` are the running blocks with ``admin_id`` and
-    ``site_group``.
+    ``evidence`` and ``_enc``; ``setting`` is ``facility`` or ``professional``; ``blocks`` are the running
+    blocks with ``admin_id``, ``site_group`` and ``_enc``.
     """
     infusions = admins[(admins["kind"] == "infusion") & admins["drug_class"].isin(DRUG_CLASSES)]
     overlapping = _overlapping_an_earlier_one(infusions, blocks, policy.concurrent_min_overlap_minutes)
@@ -144,8 +145,9 @@ def code_infusions(admins: pd.DataFrame, blocks: pd.DataFrame, policy: Policy, s
     # 96368 is a therapeutic code; chemo earns it only under concurrent_chemo (D13).
     concurrent_classes = [THERAPEUTIC, CHEMO] if policy.concurrent_chemo == "concurrent" else [THERAPEUTIC]
     concurrent = later[later["admin_id"].isin(overlapping) & later["drug_class"].isin(concurrent_classes)]
-    concurrent = concurrent.sort_values(["encounter_id", "start", "admin_id"], kind="mergesort")
-    first_concurrent = concurrent.drop_duplicates("encounter_id")
+    # Encounter codes ascend with the ids' text: sorting by them sorts by encounter.
+    concurrent = concurrent.sort_values(["_enc", "start", "admin_id"], kind="mergesort")
+    first_concurrent = concurrent.drop_duplicates("_enc")
     items.append(line_items(first_concurrent, hcpcs=CONCURRENT, units=1, first_minute=0, step_minutes=0,
                             rule_ids="R-E1;R-E2;R-E5"))
     roles.append((first_concurrent["admin_id"], "concurrent"))

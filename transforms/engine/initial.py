@@ -17,6 +17,7 @@ import pandas as pd
 
 from transforms.engine.items import FamilyLines, extra_hours, line_items, role_updates
 from transforms.engine.sites import initial_modifiers
+from transforms.frames import run_starts_multi
 from transforms.vocab.classes import (
     CHEMO,
     CODED_CLASSES,
@@ -89,19 +90,24 @@ def choose_initial(admins: pd.DataFrame) -> InitialServices:
     start, then the lowest ``admin_id`` (the order given does not decide
     between ranks, R-A2; one initial per site, R-B1).
 
-    ``admins`` needs the ``rank`` column of :func:`hierarchy_rank`.
+    ``admins`` needs the ``rank`` column of :func:`hierarchy_rank` and
+    ``_enc`` (encounter codes, :func:`transforms.engine.sites.site_groups`).
     """
-    candidates = admins[admins["rank"] > 0].sort_values(
-        ["encounter_id", "site_group", "rank", "start", "admin_id"],
-        ascending=[True, True, False, True, True],
-        kind="mergesort",
-    )
-    initial = candidates.drop_duplicates(["encounter_id", "site_group"])
+    candidates = admins[admins["rank"] > 0]
+    # Encounter codes ascend with the ids' text: int keys sort as the texts would.
+    order = np.lexsort((
+        candidates["admin_id"].to_numpy(), candidates["start"].dt.as_unit("ns").array.asi8,
+        -candidates["rank"].to_numpy(dtype=np.int64), candidates["site_group"].to_numpy(),
+        candidates["_enc"].to_numpy(),
+    ))
+    key = np.stack([candidates["_enc"].to_numpy(dtype=np.int64)[order],
+                    candidates["site_group"].to_numpy(dtype=np.int64)[order]])
+    initial = candidates.take(order[run_starts_multi(key)])
     # A primary hydration is coded by the hydration rules as 96360.
     hydration = initial["kind"] == "hydration"
     return InitialServices(
         drugs=initial[~hydration],
-        hydration_sites=initial[hydration][["encounter_id", "site_group"]],
+        hydration_sites=initial[hydration][["encounter_id", "site_group", "_enc"]],
     )
 
 

@@ -1,6 +1,7 @@
 """Line items, unit formulas and roles shared by the rule families.
 
-A *line item* is one code earned by one administration (or one hydration
+A *line item* (:data:`LINE_ITEM_COLUMNS`; ``_enc`` is the encounter code
+that ascends with ``encounter_id``) is one code earned by one administration (or one hydration
 run) before its units are dated: ``units`` of ``hcpcs``, unit k earned at
 active minute ``first_minute + k * step_minutes`` of the item's timing
 pieces (``timing_id``). :func:`transforms.engine.line_dates.date_units` turns
@@ -18,7 +19,7 @@ import pandas as pd
 
 LINE_ITEM_COLUMNS = [
     "encounter_id", "site_group", "timing_id", "hcpcs", "modifiers", "units",
-    "first_minute", "step_minutes", "rule_ids", "evidence", "anchor",
+    "first_minute", "step_minutes", "rule_ids", "evidence", "anchor", "_enc",
 ]
 
 
@@ -61,19 +62,22 @@ def line_items(frame: pd.DataFrame, **cols: object) -> pd.DataFrame:
 
     ``frame`` is administrations (``admin_id`` becomes the ``timing_id``) or
     hydration runs (which carry their own ``timing_id``), with
-    ``encounter_id``, ``site_group``, ``start`` and ``evidence``. The unit
+    ``encounter_id``, its code ``_enc``, ``site_group``, ``start`` and
+    ``evidence``. The unit
     anchor is the row's start: the date of an untimed unit.
     """
-    out = pd.DataFrame(index=frame.index)
-    out["encounter_id"] = frame["encounter_id"]
-    out["site_group"] = frame["site_group"]
-    out["timing_id"] = frame["admin_id"] if "admin_id" in frame else frame["timing_id"]
-    out["anchor"] = frame["start"]
-    out["evidence"] = frame["evidence"]
-    out["modifiers"] = ""
-    for name, value in cols.items():
-        out[name] = value
-    return out[LINE_ITEM_COLUMNS]
+    # One constructor call: setting columns one by one copies the frame each time.
+    data: dict[str, object] = {
+        "encounter_id": frame["encounter_id"],
+        "site_group": frame["site_group"],
+        "timing_id": frame["admin_id"] if "admin_id" in frame else frame["timing_id"],
+        "modifiers": "",
+        "evidence": frame["evidence"],
+        "anchor": frame["start"],
+        "_enc": frame["_enc"],
+    }
+    data.update(cols)
+    return pd.DataFrame({c: data[c] for c in LINE_ITEM_COLUMNS}, index=frame.index)
 
 
 def role_updates(*assignments: tuple[pd.Series, object]) -> pd.Series:

@@ -11,56 +11,62 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from transforms.frames import distinct_pairs, join_distinct, join_runs, run_starts, run_starts_multi
+from transforms.frames import asof_backward, distinct_pairs, join_runs, run_starts, run_starts_multi
 from transforms.vocab.policy import Policy
 
 LINE_COLUMNS = ["encounter_id", "service_date", "hcpcs", "modifiers", "units", "site_group", "rule_ids", "evidence"]
+_NS_PER_SECOND = 1_000_000_000
 #: One claim line: the units of one code and modifiers on one date.
 LINE_KEYS = ["encounter_id", "service_date", "hcpcs", "modifiers"]
 
 
-def _explode_units(items: pd.DataFrame) -> pd.DataFrame:
-    """One row per unit, with ``k`` (0-based unit number within its item)
-    and ``minute``: the active minute that earns it, ``first + k * step``."""
-    n = items["units"].astype("int64").to_numpy()
-    u = items.loc[items.index.repeat(n)].reset_index(drop=True)
-    # k counts 0.. within each item's run of repeated rows.
-    k = np.arange(len(u), dtype="int64") - np.repeat(np.cumsum(n) - n, n)
-    u["k"] = k
-    u["units"] = 1
-    u["minute"] = u["first_minute"].astype("int64") + u["k"] * u["step_minutes"].astype("int64")
-    return u
+def _ns(times: pd.Series) -> np.ndarray:
+    """tz-aware UTC times as int64 nanoseconds since the epoch (NaT: int64 min)."""
+    if not isinstance(times.dtype, pd.DatetimeTZDtype):
+        times = pd.to_datetime(times, utc=True)
+    return times.dt.as_unit("ns").array.asi8
 
 
-def _unit_times(u: pd.DataFrame, timing: pd.DataFrame, policy: Policy) -> pd.Series:
-    """UTC timestamp at which each unit is earned, indexed like ``u``.
+def _unit_times(item: np.ndarray, minute: np.ndarray, items: pd.DataFrame, timing: pd.DataFrame,
+                policy: Policy) -> np.ndarray:
+    """UTC time (int64 ns) at which each unit is earned.
 
-    The middle of active minute m (m - 0.5 minutes of active time) is looked
-    up in the unit's timing pieces (an administration's blocks or a
-    hydration run's pieces, by ``timing_id``) with a backward as-of join on
-    the active seconds before each piece, so paused time is skipped. Untimed
-    units (minute 0: pushes, injections) and every unit under
-    ``line_date=start`` keep the item's ``anchor`` (its start).
+    Unit i belongs to item ``item[i]`` and is earned at active minute
+    ``minute[i]``. The middle of that minute (m - 0.5 minutes of active
+    time) is looked up in the item's timing pieces (an administration's
+    blocks or a hydration run's pieces, by ``timing_id``) with a backward
+    as-of match on the active time before each piece
+    (:func:`~transforms.frames.asof_backward`), so paused time is skipped.
+    Untimed units (minute 0: pushes, injections), units whose timing has no
+    piece and every unit under ``line_date=start`` keep the item's
+    ``anchor`` (its start).
     """
-    u = u.assign(at_sec=(u["minute"].astype(float) - 0.5) * 60.0)
-    timed = (u["minute"] > 0) & (policy.line_date == "threshold")
-    t = timing.sort_values(["timing_id", "start"], kind="mergesort").copy()
-    t["sec"] = (t["end"] - t["start"]).dt.total_seconds()
-    t["cum_before"] = t.groupby("timing_id")["sec"].cumsum() - t["sec"]
-    left = u[timed].reset_index().sort_values("at_sec", kind="mergesort")
-    right = t.sort_values("cum_before", kind="mergesort")[["timing_id", "cum_before", "start"]]
-    hit = pd.merge_asof(
-        left, right.rename(columns={"start": "piece_start"}),
-        left_on="at_sec", right_on="cum_before", by="timing_id", direction="backward",
-    ).set_index("index")
-    when = u["anchor"].copy()
-    offs = pd.to_timedelta(hit["at_sec"] - hit["cum_before"], unit="s")
-    when.loc[hit.index] = (hit["piece_start"] + offs).where(hit["piece_start"].notna(), u.loc[hit.index, "anchor"])
+    when = _ns(items["anchor"])[item]
+    timed = np.flatnonzero((minute > 0) & (policy.line_date == "threshold"))
+    if len(timed) == 0 or timing.empty:
+        return when
+    tid = timing["timing_id"].to_numpy(dtype=np.int64)
+    start, end = _ns(timing["start"]), _ns(timing["end"])
+    order = np.lexsort((start, tid))
+    tid, start, sec = tid[order], start[order], (end - start)[order]
+    # Active nanoseconds before each piece within its timing id.
+    before = np.cumsum(sec) - sec
+    first = run_starts(tid)
+    before = before - np.repeat(before[first], np.diff(np.r_[first, len(tid)]))
+    at = (minute[timed] * 60 - 30) * _NS_PER_SECOND
+    unit_tid = items["timing_id"].to_numpy(dtype=np.int64)[item[timed]]
+    hit = asof_backward(tid, before, unit_tid, at)
+    found = hit >= 0
+    when[timed[found]] = start[hit[found]] + (at[found] - before[hit[found]])
     return when
 
 
 def date_units(items: pd.DataFrame, timing: pd.DataFrame, policy: Policy, facility_tz: str) -> pd.DataFrame:
     """Explode items into units, date each unit, regroup into lines.
+
+    Units are never materialised as a frame: each unit is its item number
+    and its unit number k within the item, and every per-unit value is an
+    item value taken by item number (int codes, no text per unit).
 
     Args:
         items: line items (:data:`transforms.engine.items.LINE_ITEM_COLUMNS`)
@@ -79,23 +85,42 @@ def date_units(items: pd.DataFrame, timing: pd.DataFrame, policy: Policy, facili
         return pd.DataFrame(
             {c: pd.Series([], dtype="int64" if c in ("units", "site_group") else object) for c in LINE_COLUMNS}
         )
-    u = _explode_units(items)
-    day = local_days(_unit_times(u, timing, policy), facility_tz)
-    line, lines = _line_of_units(u, day)
+    n = items["units"].to_numpy(dtype=np.int64)
+    item = np.repeat(np.arange(len(items)), n)
+    # k counts 0.. within each item's run of units; unit k is earned at first + k * step.
+    k = np.arange(len(item), dtype=np.int64) - np.repeat(np.cumsum(n) - n, n)
+    minute = (items["first_minute"].to_numpy(dtype=np.int64)[item]
+              + k * items["step_minutes"].to_numpy(dtype=np.int64)[item])
+    day = local_days_ns(_unit_times(item, minute, items, timing, policy), facility_tz)
+    line, lines = _line_of_units(items, item, day)
     n_lines = len(lines)
     site_group = np.full(n_lines, np.iinfo(np.int64).max, dtype="int64")
-    np.minimum.at(site_group, line, u["site_group"].to_numpy(dtype="int64"))
+    np.minimum.at(site_group, line, items["site_group"].to_numpy(dtype="int64")[item])
+    evidence_code, evidence_names = pd.factorize(items["evidence"].to_numpy(dtype=object))
     return lines.assign(
         units=np.bincount(line, minlength=n_lines).astype("int64"),
         site_group=site_group,
-        rule_ids=_per_line(_line_rule_ids(line, u["rule_ids"]), n_lines),
-        evidence=_per_line(join_distinct(line, u["evidence"], " | "), n_lines),
+        rule_ids=_per_line(_line_rule_ids(line, items["rule_ids"], item), n_lines),
+        evidence=_per_line(_join_codes(line, evidence_code[item], evidence_names, " | "), n_lines),
     )
 
 
-def _line_rule_ids(line: np.ndarray, rule_ids: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+def _join_codes(line: np.ndarray, code: np.ndarray, names: np.ndarray, sep: str) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`~transforms.frames.join_distinct` of texts given as codes into
+    ``names`` (-1: missing), in order of first appearance."""
+    present = code >= 0
+    groups, codes = distinct_pairs(line[present], code[present], sort=False)
+    if len(groups) == 0:
+        return groups, np.empty(0, dtype=object)
+    text = pd.Series(names, dtype=object).astype(str).to_numpy(dtype=object)
+    starts = run_starts(groups)
+    return groups[starts], join_runs(text[codes], starts, sep)
+
+
+def _line_rule_ids(line: np.ndarray, rule_ids: pd.Series, item: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Distinct rule ids of each line, sorted, joined with ``;``.
 
+    ``rule_ids`` are the items' texts, ``item`` each unit's item number.
     Each distinct ``;``-separated text is split once (a handful of texts),
     then every (line, text) pair is expanded to its rule ids with
     ``np.repeat``: no string work per unit.
@@ -104,6 +129,7 @@ def _line_rule_ids(line: np.ndarray, rule_ids: pd.Series) -> tuple[np.ndarray, n
         ``(lines, joined)`` as :func:`~transforms.frames.join_distinct` does.
     """
     text_code, texts = pd.factorize(rule_ids)
+    text_code = text_code[item]  # items' texts, taken by each unit's item number
     known = text_code >= 0
     pair_line, pair_text = distinct_pairs(line[known], text_code[known], sort=False)
     split = [str(t).split(";") for t in texts]  # one per distinct text, not per row
@@ -132,28 +158,36 @@ def _per_line(joined: tuple[np.ndarray, np.ndarray], n_lines: int) -> np.ndarray
 
 def local_days(times: pd.Series, facility_tz: str) -> np.ndarray:
     """Facility-local day of each UTC time, as whole days since 1970-01-01 (int64)."""
-    local = pd.to_datetime(times, utc=True).dt.tz_convert(facility_tz).dt.tz_localize(None)
+    return local_days_ns(_ns(times), facility_tz)
+
+
+def local_days_ns(ns: np.ndarray, facility_tz: str) -> np.ndarray:
+    """:func:`local_days` of UTC times given as int64 nanoseconds."""
+    local = pd.DatetimeIndex(ns.view("datetime64[ns]")).tz_localize("UTC").tz_convert(facility_tz).tz_localize(None)
     return local.to_numpy("datetime64[D]").astype("int64")
 
 
-def _line_of_units(u: pd.DataFrame, day: np.ndarray) -> tuple[np.ndarray, pd.DataFrame]:
+def _line_of_units(items: pd.DataFrame, item: np.ndarray, day: np.ndarray) -> tuple[np.ndarray, pd.DataFrame]:
     """Line number of each unit (lines sorted by :data:`LINE_KEYS`) and the
-    lines' key columns (``service_date`` as ``datetime.date``)."""
-    enc, enc_names = pd.factorize(u["encounter_id"], sort=True)
-    hcpcs, hcpcs_names = pd.factorize(u["hcpcs"], sort=True)
-    mods, mod_names = pd.factorize(u["modifiers"], sort=True)
+    lines' key columns (``service_date`` as ``datetime.date``); ``item`` is
+    each unit's item number, keys are factorised once per item, not per unit."""
+    # ``_enc`` ascends with the encounter id text: no factorising of the ids.
+    enc = items["_enc"].to_numpy(dtype=np.int64)[item]
+    hcpcs, hcpcs_names = pd.factorize(items["hcpcs"], sort=True)
+    mods, mod_names = pd.factorize(items["modifiers"], sort=True)
+    hcpcs, mods = hcpcs[item], mods[item]
     order = np.lexsort((mods, hcpcs, day, enc))
     key = np.stack([enc, day, hcpcs, mods])[:, order]
     starts = run_starts_multi(key)
-    is_start = np.zeros(len(u), dtype=bool)
+    is_start = np.zeros(len(item), dtype=bool)
     is_start[starts] = True
-    line = np.empty(len(u), dtype=np.int64)
+    line = np.empty(len(item), dtype=np.int64)
     line[order] = np.cumsum(is_start) - 1
     first = key[:, starts]
     days, day_of = np.unique(first[1], return_inverse=True)
     dates = np.asarray(pd.to_datetime(days, unit="D").date, dtype=object)
     keys = pd.DataFrame({
-        "encounter_id": np.asarray(enc_names, dtype=object)[first[0]],
+        "encounter_id": items["encounter_id"].to_numpy(dtype=object)[item[order[starts]]],
         "service_date": dates[day_of.reshape(-1)],
         "hcpcs": np.asarray(hcpcs_names, dtype=object)[first[2]],
         "modifiers": np.asarray(mod_names, dtype=object)[first[3]],

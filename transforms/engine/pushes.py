@@ -9,10 +9,13 @@ given during an infusion is still a push (R-F5).
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 
 from transforms.engine.items import FamilyLines, line_items, role_updates
+from transforms.frames import group_codes, map_distinct
 from transforms.vocab.classes import CHEMO, DRUG_CLASSES
 from transforms.vocab.codes import (
     CHEMO_PUSH_NEW_DRUG,
@@ -27,28 +30,38 @@ from transforms.vocab.codes import (
 REPEAT_RUN_MARK = r"#[a-z_]+~\d+$"
 #: A push's drug on one access: the unit of "same drug" (R-F2).
 DRUG_ON_SITE = ["encounter_id", "site_group", "service_key"]
+_REPEAT_RUN = re.compile(REPEAT_RUN_MARK)
+_REPEAT_NS = REPEAT_PUSH_MINUTES * 60_000_000_000
 
 
-def _reported_pushes(pushes: pd.DataFrame) -> pd.Series:
-    """Which pushes are reported: the first of each drug, then each one more
-    than 30 minutes after the last *reported* push of that drug (R-F2).
+def _reported_pushes(drug: np.ndarray, start: np.ndarray, admin_id: np.ndarray) -> np.ndarray:
+    """Which pushes are reported (bool per row): the first of each drug
+    (``drug``: a code per :data:`DRUG_ON_SITE`), then each one more than 30
+    minutes after the last *reported* push of that drug (R-F2).
 
-    Iterates over rounds (one per reported push of the busiest drug), each
-    round vectorised over all encounters.
+    ``start`` is int64 ns. Iterates over rounds (one per reported push of
+    the busiest drug), each round vectorised over all drugs.
     """
-    reported = pd.Series(False, index=pushes.index)
-    remaining = pushes.sort_values(["start", "admin_id"], kind="mergesort")
-    while not remaining.empty:
-        first = remaining.groupby(DRUG_ON_SITE, sort=False).head(1)
-        reported.loc[first.index] = True
-        last = first.set_index(DRUG_ON_SITE)["start"]
-        rest = remaining.drop(first.index)
-        last_time = pd.Series(
-            pd.to_datetime(last.reindex(pd.MultiIndex.from_frame(rest[DRUG_ON_SITE])).to_numpy(), utc=True),
-            index=rest.index,
-        )
-        remaining = rest[(rest["start"] - last_time) > pd.Timedelta(minutes=REPEAT_PUSH_MINUTES)]
+    order = np.lexsort((admin_id, start, drug))
+    drug_sorted, start_sorted = drug[order], start[order]
+    reported = np.zeros(len(drug), dtype=bool)
+    last = np.zeros(int(drug.max()) + 1 if len(drug) else 0, dtype=np.int64)
+    remaining = np.arange(len(order))
+    while len(remaining):
+        # Rows are by (drug, start): the first remaining row of each drug.
+        is_first = np.r_[True, drug_sorted[remaining[1:]] != drug_sorted[remaining[:-1]]]
+        first = remaining[is_first]
+        reported[order[first]] = True
+        last[drug_sorted[first]] = start_sorted[first]
+        rest = remaining[~is_first]
+        remaining = rest[start_sorted[rest] - last[drug_sorted[rest]] > _REPEAT_NS]
     return reported
+
+
+def _is_repeat_run(service_key: pd.Series) -> np.ndarray:
+    """Whether each service key is a later run of a drug infused earlier
+    (:data:`REPEAT_RUN_MARK`), the pattern tried once per distinct key."""
+    return map_distinct(service_key.astype(object), lambda k: bool(_REPEAT_RUN.search(str(k)))).to_numpy(dtype=bool)
 
 
 def code_pushes(admins: pd.DataFrame, setting: str) -> FamilyLines:
@@ -62,19 +75,24 @@ def code_pushes(admins: pd.DataFrame, setting: str) -> FamilyLines:
     (R-F2); a repeat chemo push has no code. Pushes not reported are
     ``push_not_reportable``.
 
-    ``admins`` needs ``site_group``, ``is_initial`` and ``evidence``.
+    ``admins`` needs ``_enc``, ``site_group``, ``is_initial`` and ``evidence``.
     """
     pushes = admins[(admins["kind"] == "push") & admins["drug_class"].isin(DRUG_CLASSES)]
-    reported = pushes[_reported_pushes(pushes).reindex(pushes.index, fill_value=False)]
-    first_of_drug = ~reported.duplicated(DRUG_ON_SITE)
-    later = reported[~reported["is_initial"]]
+    svc, _ = pd.factorize(pushes["service_key"])
+    drug = group_codes(pushes["_enc"].to_numpy(), pushes["site_group"].to_numpy(), svc)
+    is_reported = _reported_pushes(drug, pushes["start"].dt.as_unit("ns").array.asi8,
+                                   pushes["admin_id"].to_numpy())
+    reported = pushes[is_reported]
+    reported_drug = drug[is_reported]
+    first_of_drug = ~pd.Series(reported_drug).duplicated().to_numpy()
+    reported_initial = reported["is_initial"].to_numpy(dtype=bool)
+    later = reported[~reported_initial]
     # The initial push's drug is already "reported" once.
-    initial_drugs = reported[reported["is_initial"]][DRUG_ON_SITE]
-    is_initial_drug = pd.MultiIndex.from_frame(later[DRUG_ON_SITE]).isin(pd.MultiIndex.from_frame(initial_drugs))
+    is_initial_drug = np.isin(reported_drug[~reported_initial], reported_drug[reported_initial])
     # A later run of a drug infused earlier (policy repeat_infusion, D11) is
     # never a new drug: its service key carries the run suffix ``~N``.
-    repeat_run = later["service_key"].astype(str).str.contains(REPEAT_RUN_MARK, regex=True).to_numpy()
-    new_drug = first_of_drug[~reported["is_initial"]].to_numpy() & ~is_initial_drug & ~repeat_run
+    repeat_run = _is_repeat_run(later["service_key"])
+    new_drug = first_of_drug[~reported_initial] & ~is_initial_drug & ~repeat_run
     chemo = later["drug_class"] == CHEMO
     repeat_code = REPEAT_PUSH if setting == SETTING_FACILITY else ""  # facility only (R-F2)
     code = np.select(
@@ -87,7 +105,8 @@ def code_pushes(admins: pd.DataFrame, setting: str) -> FamilyLines:
     repeat = coded["hcpcs"] == REPEAT_PUSH
     items = line_items(coded, hcpcs=coded["hcpcs"], units=1, first_minute=0, step_minutes=0,
                        rule_ids=np.where(repeat, "R-F2", "R-F1;R-F4;R-F5"))
-    not_coded = pushes[~pushes["admin_id"].isin(coded["admin_id"]) & ~pushes["is_initial"]]
+    not_coded = pushes[~np.isin(pushes["admin_id"].to_numpy(), coded["admin_id"].to_numpy())
+                       & ~pushes["is_initial"].to_numpy(dtype=bool)]
     return FamilyLines(items=[items], roles=role_updates(
         (coded.loc[~repeat, "admin_id"], "push"),
         (coded.loc[repeat, "admin_id"], "repeat_push"),

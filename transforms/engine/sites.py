@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from transforms.frames import overlapping_pairs
+from transforms.frames import group_codes, overlapping_pairs, run_starts, take_or
 from transforms.vocab.classes import DILUENT, NOT_REPORTABLE
 from transforms.vocab.codes import SEPARATE_SITE_MODIFIER
 from transforms.vocab.policy import Policy
@@ -55,30 +55,150 @@ def normalise_visit(visit_id: pd.Series) -> pd.Series:
     return pd.Series(text.astype(object).to_numpy(), index=visit_id.index, dtype=object, name=visit_id.name)
 
 
-def _visit_groups(admins: pd.DataFrame) -> pd.Series:
+def _visit_groups(admins: pd.DataFrame, enc: np.ndarray) -> np.ndarray:
     """Visit number of each administration within its encounter (int64).
 
     0 is the encounter's first visit; each further documented visit (a
     different non-empty ``visit`` id, R-B5, D10) is numbered in the order of
-    its first administration. Rows charted with no visit id (``""``) belong
-    to visit 0, so an encounter without visit ids is one visit.
+    its first administration (ties: by visit id). Rows charted with no visit
+    id (``""``) belong to visit 0, so an encounter without visit ids is one
+    visit. ``enc`` is the encounter code of each row (sorted codes).
     """
-    visit = admins["visit"] if "visit" in admins else pd.Series("", index=admins.index, dtype=object)
-    first = (
-        admins.assign(visit=visit, _undocumented=visit.eq(""))
-        .groupby(["encounter_id", "visit"], sort=False)
-        .agg(start=("start", "min"), undocumented=("_undocumented", "first")).reset_index()
-        .sort_values(["encounter_id", "undocumented", "start", "visit"], ascending=[True, False, True, True],
-                     kind="mergesort")
-    )
-    first["visit_group"] = first.groupby("encounter_id", sort=False).cumcount()
+    if "visit" not in admins or not admins["visit"].ne("").any():
+        return np.zeros(len(admins), dtype=np.int64)
+    visit_code, visit_names = pd.factorize(admins["visit"], sort=True)
+    group = group_codes(enc, visit_code)
+    n_groups = int(group.max()) + 1
+    first_row = np.full(n_groups, len(admins), dtype=np.int64)
+    np.minimum.at(first_row, group, np.arange(len(admins)))
+    g_start = np.full(n_groups, np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(g_start, group, admins["start"].dt.as_unit("ns").array.asi8)
+    g_enc, g_visit = enc[first_row], visit_code[first_row]
+    g_undocumented = np.asarray(visit_names, dtype=object)[g_visit] == ""
+    # Undocumented rows first, then visits by first start, then by visit id.
+    order = np.lexsort((g_visit, g_start, ~g_undocumented, g_enc))
+    enc_sorted = g_enc[order]
+    starts = run_starts(enc_sorted)
+    run_len = np.diff(np.r_[starts, len(order)])
+    rank = np.arange(len(order)) - np.repeat(starts, run_len)
     # An encounter with undocumented rows and one visit id is still one visit.
-    has_undocumented = first.groupby("encounter_id", sort=False)["undocumented"].transform("max")
-    first["visit_group"] = np.where(has_undocumented & ~first["undocumented"],
-                                    first["visit_group"] - 1, first["visit_group"])
-    key = pd.MultiIndex.from_frame(first[["encounter_id", "visit"]])
-    rows = key.get_indexer(pd.MultiIndex.from_arrays([admins["encounter_id"], visit]))
-    return pd.Series(first["visit_group"].to_numpy(dtype="int64")[rows], index=admins.index, name="visit_group")
+    has_undocumented = np.repeat(np.logical_or.reduceat(g_undocumented[order], starts), run_len)
+    rank = np.where(has_undocumented & ~g_undocumented[order], rank - 1, rank)
+    visit_group = np.empty(n_groups, dtype=np.int64)
+    visit_group[order] = rank
+    return visit_group[group]
+
+
+def block_admins(blocks: pd.DataFrame, admins: pd.DataFrame, enc: np.ndarray,
+                 enc_names: pd.Index) -> np.ndarray:
+    """Row of ``admins`` (position) of each block: the administration with
+    blocks of the same encounter and ``service_key``; -1 when none.
+
+    Invariant of the timeline: (encounter, service key) is unique among
+    administrations with blocks. ``enc`` are the admins' encounter codes
+    into ``enc_names``; keys are matched as ints, not texts.
+    """
+    block_enc = enc_names.get_indexer(blocks["encounter_id"])
+    svc, _ = pd.factorize(np.concatenate([admins["service_key"].to_numpy(dtype=object),
+                                          blocks["service_key"].to_numpy(dtype=object)]))
+    width = np.int64(svc.max() + 1) if len(svc) else np.int64(1)
+    admin_key = enc.astype(np.int64) * width + svc[: len(admins)]
+    block_key = block_enc.astype(np.int64) * width + svc[len(admins):]
+    with_blocks = np.flatnonzero(admins["has_blocks"].to_numpy(dtype=bool))
+    index = pd.Index(admin_key[with_blocks])
+    if not index.is_unique:
+        raise ValueError("administrations with blocks repeat an (encounter, service_key)")
+    rows = index.get_indexer(block_key)
+    return np.where((rows >= 0) & (block_enc >= 0), with_blocks[np.maximum(rows, 0)], -1)
+
+
+def site_groups(timeline: Timeline) -> tuple[pd.DataFrame, np.ndarray]:
+    """:func:`assign_site_groups` plus what the coding reuses: the admins
+    carry ``_enc``, their encounter code (int64, ascending with the
+    encounter id text), and the second value is :func:`block_admins` of
+    ``timeline.blocks``."""
+    admins = timeline.administrations.reset_index(drop=True)
+    enc, enc_names = pd.factorize(admins["encounter_id"], sort=True)
+    enc = enc.astype(np.int64)
+    block_admin = block_admins(timeline.blocks, admins, enc, pd.Index(enc_names))
+    visit_group = _visit_groups(admins, enc)
+    # The grouping key is encounter + visit.
+    key = group_codes(enc, visit_group)
+    local = _site_groups_within(admins, key, timeline.blocks, block_admin)
+    # Groups of later visits follow those of earlier visits in one encounter:
+    # keys ascend by (encounter, visit), so an encounter's visits are one run.
+    n_keys = int(key.max()) + 1 if len(key) else 0
+    per_visit = np.zeros(n_keys, dtype=np.int64)
+    np.maximum.at(per_visit, key, local + 1)
+    key_enc = np.zeros(n_keys, dtype=np.int64)
+    key_enc[key] = enc
+    before = np.cumsum(per_visit) - per_visit
+    first = run_starts(key_enc)
+    offset = before - np.repeat(before[first], np.diff(np.r_[first, n_keys]))
+    admins["site_group"] = (local + offset[key]).astype("int64")
+    admins["visit_group"] = visit_group
+    admins["separate_site"] = local > 0
+    admins["_enc"] = enc
+    return admins, block_admin
+
+
+def _site_groups_within(admins: pd.DataFrame, key: np.ndarray, blocks: pd.DataFrame,
+                        block_admin: np.ndarray) -> np.ndarray:
+    """Site group (0 = main access) of each row of ``admins`` within its
+    ``key`` (encounter + visit code), as int64 in row order (R-B3, R-B4).
+
+    ``block_admin`` is the admins row of each block (:func:`block_admins`);
+    sites are compared as codes of one factorisation of both frames.
+    """
+    # Only reportable services open or use an access: a KVO line or a flush
+    # on another site is not a second site in use (R-G3).
+    reportable = admins["has_blocks"].to_numpy(dtype=bool) & ~admins["drug_class"].isin(
+        [DILUENT, NOT_REPORTABLE]).to_numpy()
+    b = np.flatnonzero(block_admin >= 0)
+    b = b[reportable[block_admin[b]]]
+    site, site_names = pd.factorize(np.concatenate([admins["site"].to_numpy(dtype=object),
+                                                    blocks["site"].to_numpy(dtype=object)]))
+    admin_site, block_site = site[: len(admins)], site[len(admins):][b]
+    no_site = pd.Index(site_names).get_indexer([""])[0]  # -1 when no block lacks a site
+    bkey = key[block_admin[b]]
+    start = blocks["start"].dt.as_unit("ns").array.asi8[b]
+    # The main site is that of the key's first block (ties: block order).
+    order = np.lexsort((start, bkey))
+    first = order[run_starts(bkey[order])]
+    main_site = np.full(int(key.max()) + 1 if len(key) else 0, -2, dtype=np.int64)
+    main_site[bkey[first]] = block_site[first]
+    is_main = block_site == main_site[bkey]
+    other = np.flatnonzero(~is_main & (block_site != no_site))
+    main = np.flatnonzero(is_main)
+    # Blocks of other sites that overlap a main-site block, by sorted search.
+    hits, _ = overlapping_pairs(
+        pd.Series(bkey[other]), blocks["start"].iloc[b[other]], blocks["end"].iloc[b[other]],
+        pd.Series(bkey[main]), blocks["start"].iloc[b[main]], blocks["end"].iloc[b[main]])
+    hit = other[np.unique(hits)]
+    return _separate_site_numbers(bkey[hit], block_site[hit], start[hit], key, admin_site)
+
+
+def _separate_site_numbers(hit_key: np.ndarray, hit_site: np.ndarray, hit_start: np.ndarray,
+                           key: np.ndarray, admin_site: np.ndarray) -> np.ndarray:
+    """Number (1..) of each separate site within its key, in the order of
+    its first overlapping block (ties: order of appearance), looked up for
+    every administration by (key, site); 0 for the main access."""
+    if len(hit_key) == 0:
+        return np.zeros(len(key), dtype=np.int64)
+    pair = group_codes(hit_key, hit_site)
+    n_pairs = int(pair.max()) + 1
+    pair_start = np.full(n_pairs, np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(pair_start, pair, hit_start)
+    first_seen = np.full(n_pairs, len(pair), dtype=np.int64)
+    np.minimum.at(first_seen, pair, np.arange(len(pair)))
+    pair_key, pair_site = hit_key[first_seen], hit_site[first_seen]
+    order = np.lexsort((first_seen, pair_start, pair_key))
+    starts = run_starts(pair_key[order])
+    number = np.empty(n_pairs, dtype=np.int64)
+    number[order] = np.arange(n_pairs) - np.repeat(starts, np.diff(np.r_[starts, n_pairs])) + 1
+    width = np.int64(max(int(admin_site.max(initial=0)), int(pair_site.max())) + 2)
+    rows = pd.Index(pair_key * width + pair_site + 1).get_indexer(key * width + admin_site + 1)
+    return take_or(number, rows, 0).astype(np.int64)
 
 
 def assign_site_groups(timeline: Timeline) -> pd.DataFrame:
@@ -100,69 +220,26 @@ def assign_site_groups(timeline: Timeline) -> pd.DataFrame:
         (int64, 0 = first visit) and ``separate_site`` (bool: a second access
         within its visit, R-B3) columns.
     """
-    admins = timeline.administrations.reset_index(drop=True)
-    visit_group = _visit_groups(admins)
-    # The grouping key is encounter + visit; a first visit's key is the
-    # encounter id itself, so encounters without visits group as before.
-    key = admins["encounter_id"].astype(str).where(
-        visit_group.eq(0), admins["encounter_id"].astype(str) + "\x1f" + visit_group.astype(str))
-    keyed = admins.assign(_key=key, visit_group=visit_group)
-    local = _site_groups_within(keyed, timeline.blocks)
-    # Groups of later visits follow those of earlier visits in one encounter.
-    per_visit = (pd.DataFrame({"encounter_id": admins["encounter_id"], "visit_group": visit_group, "n": local + 1})
-                 .groupby(["encounter_id", "visit_group"], sort=True)["n"].max())
-    offset = per_visit.groupby(level="encounter_id").cumsum() - per_visit
-    rows = offset.index.get_indexer(pd.MultiIndex.from_arrays([admins["encounter_id"], visit_group]))
-    out = admins.copy()
-    out["site_group"] = (local + offset.to_numpy()[rows]).astype("int64")
-    out["visit_group"] = visit_group.to_numpy()
-    out["separate_site"] = local > 0
-    return out
-
-
-def _site_groups_within(keyed: pd.DataFrame, all_blocks: pd.DataFrame) -> np.ndarray:
-    """Site group (0 = main access) of each row of ``keyed`` within its
-    ``_key`` (encounter + visit), as int64 in ``keyed`` row order (R-B3, R-B4).
-    """
-    # Only reportable services open or use an access: a KVO line or a flush
-    # on another site is not a second site in use (R-G3).
-    reportable = keyed[keyed["has_blocks"] & ~keyed["drug_class"].isin([DILUENT, NOT_REPORTABLE])]
-    blocks = all_blocks.merge(reportable[["encounter_id", "service_key", "_key"]], on=["encounter_id", "service_key"])
-    first_site = (
-        blocks.sort_values(["_key", "start"], kind="mergesort")
-        .drop_duplicates("_key")[["_key", "site"]]
-        .rename(columns={"site": "main_site"})
-    )
-    b = blocks.merge(first_site, on="_key")
-    main = b[b["site"] == b["main_site"]][["_key", "start", "end"]]
-    other = b[(b["site"] != b["main_site"]) & (b["site"] != "")][["_key", "site", "start", "end"]]
-    # Blocks of other sites that overlap a main-site block, by sorted search.
-    hits, _ = overlapping_pairs(other["_key"], other["start"], other["end"],
-                                main["_key"], main["start"], main["end"])
-    overlapping = other.iloc[np.unique(hits)]
-    separate = (
-        overlapping.groupby(["_key", "site"], sort=False)["start"].min().reset_index()
-        .sort_values(["_key", "start"], kind="mergesort")
-    )
-    separate["site_group"] = separate.groupby("_key").cumcount() + 1
-    out = keyed[["_key", "site"]].merge(separate[["_key", "site", "site_group"]], on=["_key", "site"], how="left")
-    return out["site_group"].fillna(0).to_numpy(dtype="int64")
+    return site_groups(timeline)[0].drop(columns="_enc")
 
 
 def initial_modifiers(frame: pd.DataFrame, admins: pd.DataFrame, policy: Policy) -> np.ndarray:
     """Modifier of each initial line of ``frame`` (object array).
 
-    ``frame`` has ``encounter_id`` and ``site_group``; ``admins`` are those
-    of :func:`assign_site_groups`. A second access within a visit carries XU
-    (R-B3); the main access of a later, separate visit carries policy
-    ``separate_visit_modifier`` (59 or XE, R-B5, D10); the first visit's
-    main access none.
+    ``frame`` has ``_enc`` (encounter code) and ``site_group``; ``admins``
+    are those of :func:`site_groups`. A second access within a visit
+    carries XU (R-B3); the main access of a later, separate visit carries
+    policy ``separate_visit_modifier`` (59 or XE, R-B5, D10); the first
+    visit's main access none.
     """
-    groups = admins.drop_duplicates(["encounter_id", "site_group"])
-    index = pd.MultiIndex.from_frame(groups[["encounter_id", "site_group"]])
-    rows = index.get_indexer(pd.MultiIndex.from_arrays([frame["encounter_id"], frame["site_group"]]))
+    width = np.int64(1 << 20)  # site groups of one encounter are far fewer
+    admin_key = admins["_enc"].to_numpy(dtype=np.int64) * width + admins["site_group"].to_numpy(dtype=np.int64)
+    frame_group = frame["site_group"].to_numpy(dtype=np.int64)
+    first = ~pd.Series(admin_key).duplicated().to_numpy()
+    rows = pd.Index(admin_key[first]).get_indexer(frame["_enc"].to_numpy(dtype=np.int64) * width + frame_group)
     found = rows >= 0
-    separate_site = np.where(found, groups["separate_site"].to_numpy(dtype=bool)[rows], frame["site_group"].to_numpy() > 0)
-    later_visit = np.where(found, groups["visit_group"].to_numpy(dtype="int64")[rows] > 0, False)
+    separate_site = np.where(found, take_or(admins["separate_site"].to_numpy(dtype=bool)[first], rows, False),
+                             frame_group > 0)
+    later_visit = take_or(admins["visit_group"].to_numpy(dtype="int64")[first], rows, 0) > 0
     return np.select([separate_site, later_visit], [SEPARATE_SITE_MODIFIER, policy.separate_visit_modifier],
                      default="").astype(object)

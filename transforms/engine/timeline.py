@@ -15,19 +15,27 @@ Turns charted events (``start``/``rate_change``/``pause``/``resume``/``stop``/
   a stopped bag, ...), each with its ``issue``; never silently dropped.
 
 Every function is vectorised over encounters (sort + shift + cumsum); none
-loops over rows. Times are tz-aware UTC ``Timestamp``; minutes are whole
-minutes of active time (seconds truncated, as charted times are minute-exact).
+loops over rows. Texts are turned into int codes once (:func:`_prepare_events`)
+and every later step sorts, groups and looks up on those codes and on event
+positions; texts are taken back only for the output rows. Times are int64
+nanoseconds (UTC) inside, tz-aware UTC ``Timestamp`` in the outputs; minutes
+are whole minutes of active time (seconds truncated, as charted times are
+minute-exact).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from transforms.engine.sites import normalise_site, normalise_visit
-from transforms.frames import join_distinct, join_unique
+from transforms.frames import distinct_pairs, join_distinct, join_runs, run_starts
 from transforms.vocab.classes import (
     CLASS_RANK,
     DRUG_CLASSES,
@@ -84,6 +92,33 @@ ADMINISTRATION_COLUMNS = [
     "visit", "drug_as_charted",
 ]
 
+# Action codes: the ACTION_ORDER of each action; an action not there sorts after all.
+_STOP, _PAUSE, _START, _RESUME, _RATE_CHANGE, _GIVEN = (
+    ACTION_ORDER[a] for a in ("stop", "pause", "start", "resume", "rate_change", "given")
+)
+_OTHER_ACTION = len(ACTION_ORDER)
+#: Text of each action code (the issue of an unusable event quotes it).
+_ACTION_TEXT = np.array([*sorted(ACTION_ORDER, key=ACTION_ORDER.__getitem__), ""], dtype=object)
+#: Whether the bag runs after a usable event, per action code; an action
+#: RUNNING_AFTER does not name leaves it running.
+_RUNS_AFTER = np.array([RUNNING_AFTER.get(a, True) for a in _ACTION_TEXT])
+# State of an infusate just before an event (:func:`_state_before`).
+_NEVER, _STOPPED, _PAUSED, _RUNNING = range(4)
+_STATE_TEXT = np.array(["never", "stopped", "paused", "running"], dtype=object)
+#: int64 nanoseconds of NaT, and the key that sorts it last (as sort_values does).
+_NAT = np.iinfo(np.int64).min
+_LAST = np.iinfo(np.int64).max
+_NS_PER_SECOND = 10**9
+#: Classes an infusate can have (UNKNOWN among them); an infusate carries the index of its class.
+_CLASSES = np.array(list(CLASS_RANK), dtype=object)
+_NOT_CODED = np.isin(_CLASSES, NOT_CODED_CLASSES)
+_IS_HYDRATION = _CLASSES == HYDRATION
+_IS_DRUG = np.isin(_CLASSES, DRUG_CLASSES)
+#: Kinds of administration, in text order: a kind's code sorts as its text.
+_KINDS = np.array(sorted(["none", "hydration", "pump", "injection", "sc_infusion", "push", "infusion",
+                          "intra_arterial"]), dtype=object)
+_KIND = {kind: code for code, kind in enumerate(_KINDS)}
+
 
 @dataclass(frozen=True)
 class Timeline:
@@ -110,198 +145,406 @@ class Timeline:
     unused_events: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=UNUSED_EVENT_COLUMNS))
 
 
-def _components(events: pd.DataFrame) -> pd.DataFrame:
-    """One row per event with the component's ``rank`` (:data:`CLASS_RANK`,
-    -1 for an unclassified drug) and ``component`` key.
+# --- codes and groups of int arrays ---------------------------------------------------------
+
+
+def _on_distinct(values: pd.Series | np.ndarray, func: Callable[[pd.Series], Any]) -> np.ndarray:
+    """``func`` (vectorised, on a Series) of each distinct value, taken back
+    to every row: a column has few distinct values among many rows. Missing
+    values are one distinct value and are passed to ``func`` too."""
+    codes, distinct = pd.factorize(values, use_na_sentinel=False)
+    return np.asarray(func(pd.Series(distinct)))[codes]
+
+
+def _text_codes(values: pd.Series | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Int code of each text, numbered in sorted text order (the order
+    ``sort_values`` gives), and the distinct texts in that order; missing -> -1.
+
+    The distinct texts are sorted by pyarrow (code point order, as Python
+    compares ``str``); values that are not all ``str`` fall back to pandas.
+    """
+    codes, distinct = pd.factorize(values)
+    distinct = np.asarray(distinct, dtype=object)
+    try:
+        order = pc.array_sort_indices(pa.array(distinct, type=pa.string())).to_numpy()
+    except (pa.ArrowException, TypeError, UnicodeError):
+        codes, distinct = pd.factorize(values, sort=True)
+        return codes, np.asarray(distinct, dtype=object)
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    return np.where(codes >= 0, rank[np.maximum(codes, 0)] if len(rank) else -1, -1), distinct[order]
+
+
+def _pair_codes(major: np.ndarray, minor: np.ndarray) -> np.ndarray:
+    """Dense int64 code of each (major, minor) pair of non-negative ints,
+    numbered in (major, minor) order."""
+    if len(major) == 0:
+        return np.empty(0, dtype=np.int64)
+    key = major.astype(np.int64) * (int(minor.max()) + 1) + minor
+    return np.unique(key, return_inverse=True)[1].reshape(-1)
+
+
+def _run_bounds(code: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """First and last position of each row's run of equal ``code`` (rows of
+    a code contiguous), both int arrays aligned with ``code``."""
+    n = len(code)
+    starts = run_starts(code)
+    run = np.zeros(n, dtype=np.int64)
+    run[starts[1:]] = 1
+    run = np.cumsum(run)
+    return starts[run], (np.r_[starts[1:], n] - 1)[run]
+
+
+def _reduce(ufunc: np.ufunc, values: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """``ufunc.reduceat`` of the runs starting at ``starts`` (empty when there is none)."""
+    return ufunc.reduceat(values, starts) if len(starts) else values[:0]
+
+
+def _first_present(values: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """First non-missing value of each run of ``values`` (``None`` when all
+    are missing), as groupby ``first`` gives it; object array."""
+    missing = pd.isna(values)
+    if not missing.any():
+        return values[starts].astype(object)
+    n = len(values)
+    first = _reduce(np.minimum, np.where(missing, n, np.arange(n)), starts)
+    out = np.full(len(starts), None, dtype=object)
+    out[first < n] = values[first[first < n]]
+    return out
+
+
+def _ns(times: pd.Series) -> np.ndarray:
+    """Nanoseconds since the epoch (UTC) of tz-aware times, int64 (NaT = int64 min)."""
+    return times.dt.as_unit("ns").array.asi8
+
+
+def _as_times(ns: np.ndarray) -> pd.DatetimeIndex:
+    """tz-aware UTC times of int64 nanoseconds (int64 min = NaT)."""
+    return pd.DatetimeIndex(np.asarray(ns, dtype=np.int64).view("datetime64[ns]")).tz_localize("UTC")
+
+
+def _flag(values: pd.Series) -> np.ndarray:
+    """Bool of each value, missing -> False."""
+    if values.dtype == bool:
+        return values.to_numpy()
+    if isinstance(values.dtype, pd.BooleanDtype):
+        return values.to_numpy(dtype=bool, na_value=False)
+    raw = values.to_numpy(dtype=object)
+    return np.where(pd.isna(raw), False, raw).astype(bool)
+
+
+# --- events and infusates -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Events:
+    """Events prepared once for the whole build (:func:`_prepare_events`);
+    element ``i`` of every array is row ``i`` of ``frame``."""
+
+    frame: pd.DataFrame        # the caller's events, never modified
+    encounter: np.ndarray      # encounter code, numbered in sorted encounter_id order
+    infusate_id: np.ndarray    # text (a piggyback charted once renamed, see _piggyback_ids)
+    infusate: np.ndarray       # (encounter, infusate) code, numbered in sorted key order
+    action: np.ndarray         # ACTION_ORDER code, _OTHER_ACTION for any other action
+    time: np.ndarray           # event_time, int64 ns (NaT = int64 min)
+    route_code: np.ndarray     # index into routes
+    routes: np.ndarray         # the distinct routes (text, missing included)
+    infusion_route: np.ndarray  # route in INFUSION_ROUTES
+    injection_route: np.ndarray  # route in INJECTION_ROUTES
+    pump: np.ndarray           # route == "pump"
+    site: np.ndarray           # normalised access site (normalise_site)
+    visit: np.ndarray          # normalised visit_id (normalise_visit)
+    rate: np.ndarray           # float, NaN when not numeric
+    volume_ml: np.ndarray      # float, NaN when not numeric
+    ml_per_hour: np.ndarray    # rate_unit says mL/h (a missing unit is taken as mL/h)
+
+    def on_route(self, route: str, rows: np.ndarray) -> np.ndarray:
+        """Whether each event of ``rows`` is charted on ``route``."""
+        return (self.routes == route)[self.route_code[rows]]
+
+
+def _numeric(events: pd.DataFrame, column: str) -> np.ndarray:
+    """``column`` as float (non-numbers NaN), all NaN when absent."""
+    if column not in events:
+        return np.full(len(events), np.nan)
+    return pd.to_numeric(events[column], errors="coerce").astype(float).to_numpy()
+
+
+def _piggyback_ids(events: pd.DataFrame, charted_once: np.ndarray) -> np.ndarray:
+    """``infusate_id`` with each piggyback charted once (``given`` on an
+    infusion route) renamed ``<id>@<event time>``: a dose of its own with no
+    stop time, so repeated doses of one order never join up."""
+    ids = events["infusate_id"].to_numpy(dtype=object)
+    if not charted_once.any():
+        return ids
+    ids = ids.copy()
+    stamp = _on_distinct(events["event_time"][charted_once], lambda t: t.dt.strftime("%Y%m%dT%H%M%S"))
+    ids[charted_once] = events["infusate_id"][charted_once].astype(str).to_numpy(dtype=object) + "@" + stamp
+    return ids
+
+
+def _prepare_events(events: pd.DataFrame) -> _Events:
+    """Int codes, flags and numbers of ``events``, each text column read once
+    (per distinct value where it has few): see :class:`_Events`."""
+    n = len(events)
+    action = _on_distinct(events["action"], lambda a: a.map(ACTION_ORDER).fillna(_OTHER_ACTION)).astype(np.int64)
+    route_code, routes = pd.factorize(events["route"], use_na_sentinel=False)
+    routes = np.asarray(routes, dtype=object)
+    infusion_route = pd.Series(routes).isin(INFUSION_ROUTES).to_numpy()[route_code]
+    infusate_id = _piggyback_ids(events, (action == _GIVEN) & infusion_route)
+    encounter, _ = _text_codes(events["encounter_id"])
+    infusate_text, _ = _text_codes(infusate_id)
+    units = events["rate_unit"] if "rate_unit" in events else pd.Series(None, index=events.index, dtype=object)
+    return _Events(
+        frame=events, encounter=encounter, infusate_id=infusate_id, infusate=_pair_codes(encounter, infusate_text),
+        action=action, time=_ns(events["event_time"]), route_code=route_code, routes=routes,
+        infusion_route=infusion_route,
+        injection_route=pd.Series(routes).isin(INJECTION_ROUTES).to_numpy()[route_code],
+        pump=(routes == "pump")[route_code],
+        site=normalise_site(events["access_site"]).to_numpy() if "access_site" in events else np.full(n, "", object),
+        visit=(_on_distinct(events["visit_id"], normalise_visit) if "visit_id" in events
+               else np.full(n, "", dtype=object)),
+        rate=_numeric(events, "rate"),
+        volume_ml=_numeric(events, "volume_ml"),
+        ml_per_hour=_on_distinct(
+            units, lambda u: u.astype(object).fillna("mL/h").str.lower().str.replace(" ", "").isin(ML_PER_HOUR)
+        ).astype(bool),
+    )
+
+
+def _components(ev: _Events) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Component of each event: its code (numbered in sorted component-key
+    order), the component keys, and the component's ``rank``
+    (:data:`CLASS_RANK`, -1 for an unclassified drug).
 
     An unknown drug gets a key from its text so it stays distinguishable.
     """
-    ev = events[["encounter_id", "infusate_id", "drug_key", "drug_class", "hormonal", "drug", "route"]].copy()
-    if "primary" in events:
-        # Missing -> False without fillna's deprecated object downcast.
-        primary = events["primary"].to_numpy(dtype=object)
-        ev["is_primary"] = np.where(pd.isna(primary), False, primary).astype(bool)
-    else:
-        ev["is_primary"] = False
-    ev["rank"] = ev["drug_class"].map(CLASS_RANK).astype(int)
-    ev["is_unknown"] = ev["rank"] < 0
-    ev["is_pump"] = ev["route"] == "pump"
-    # Only rows with no drug key need their text (few): normalise just those.
-    component = ev["drug_key"].astype(object).copy()
-    no_key = component.isna().to_numpy()
+    frame = ev.frame
+    code, keys = pd.factorize(frame["drug_key"])
+    keys = np.asarray(keys, dtype=object)
+    no_key = code < 0
     if no_key.any():
-        component[no_key] = "?" + ev.loc[no_key, "drug"].astype(str).str.lower().str.strip()
-    ev["component"] = component
-    return ev
+        # Only rows with no drug key need their text (few): normalise each distinct one once.
+        text = "?" + _on_distinct(frame["drug"][no_key], lambda d: d.astype(str).str.lower().str.strip())
+        text_code, texts = pd.factorize(text)
+        code = code.copy()
+        code[no_key] = len(keys) + text_code
+        keys = np.r_[keys, np.asarray(texts, dtype=object)]
+    # Number the components in sorted key order (a "?" text equal to a key is that key).
+    rank, keys = _text_codes(keys)
+    rank_of = _on_distinct(frame["drug_class"], lambda c: c.map(CLASS_RANK).astype(int)).astype(np.int64)
+    return rank[code], keys, rank_of
 
 
-def _infusate_attributes(events: pd.DataFrame) -> pd.DataFrame:
-    """One row per (encounter, infusate): class, service key and label.
+def _joined_components(group: np.ndarray, component: np.ndarray, keys: np.ndarray, *,
+                       sort: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct components of each group code ``0..n-1`` (every group has
+    one) joined with ``+``, sorted or in charted order, and how many there are."""
+    g, c = distinct_pairs(group, component, sort=sort)
+    starts = run_starts(g)
+    return join_runs(keys[c], starts, "+"), np.diff(np.r_[starts, len(g)]).astype(np.int64)
+
+
+def _class_codes(top_rank: np.ndarray, has_unknown: np.ndarray) -> np.ndarray:
+    """Index into :data:`_CLASSES` of the class of each bag: that of its top
+    rank, ``unknown`` when it has an unclassified component and nothing above hydration."""
+    of_rank = {rank: code for code, rank in enumerate(CLASS_RANK.values())}
+    low = min(of_rank)
+    lookup = np.array([of_rank.get(r, -1) for r in range(low, max(of_rank) + 1)], dtype=np.int64)
+    cls = lookup[top_rank - low]
+    cls[has_unknown & (top_rank < CLASS_RANK[THERAPEUTIC])] = of_rank[CLASS_RANK[UNKNOWN]]
+    return cls
+
+
+def _infusate_attributes(ev: _Events) -> pd.DataFrame:
+    """One row per infusate code (row ``i`` is code ``i``): ``encounter_id``,
+    ``infusate_id``, ``hormonal``, ``primary``, ``service_key``,
+    ``n_components``, ``drug_label``, ``drug_as_charted``, ``drug_class``,
+    and the codes ``_class`` (into :data:`_CLASSES`), ``_encounter``,
+    ``_first`` (its first event's row), ``_key`` and ``_svc`` (:func:`_service_codes`).
 
     A mixed bag is ranked by its highest component (R-D5). A bag with an
     unclassified component and nothing above hydration is ``unknown``: the
     fluid may be the carrier of the unknown drug, so it is never guessed to
     be hydration. The service key is ``components[@pump]#class``: the
     distinct components in sorted order. The label joins the components
-    that rank like the bag, in charted order. Rows are infusates in order
-    of first appearance; no loop per infusate (sorted codes, runs joined).
+    that rank like the bag, in charted order. No loop per infusate (sorted
+    codes, runs reduced and joined).
     """
-    ev = _components(events)
-    # Infusates numbered by first appearance: attrs row i is infusate i.
-    group = pd.factorize(_infusate_codes(events))[0]
-    grouped = ev.groupby(group, sort=False)
-    attrs = grouped.agg(
-        encounter_id=("encounter_id", "first"),
-        infusate_id=("infusate_id", "first"),
-        top_rank=("rank", "max"),
-        has_unknown=("is_unknown", "max"),
-        hormonal=("hormonal", "any"),
-        on_pump=("is_pump", "max"),
-        primary=("is_primary", "max"),
-    )
-    # Components of each bag, distinct, in sorted order (every bag has one).
-    _, service_key = join_distinct(group, ev["component"], "+", sort=True)
+    component, keys, rank = _components(ev)
+    code, frame = ev.infusate, ev.frame
+    order = np.argsort(code, kind="stable")
+    starts = run_starts(code[order])
+    first = order[starts]
+    top_rank = _reduce(np.maximum, rank[order], starts)
+    cls = _class_codes(top_rank, _reduce(np.logical_or, (rank < 0)[order], starts))
     # A pump started for a prolonged infusion is a service of its own: it
     # never merges with a bolus or bag of the same drug (R-H8).
-    service_key = pd.Series(service_key, index=attrs.index, dtype=object) + np.where(attrs["on_pump"], "@pump", "")
-    n_components = ev.groupby(group)["component"].nunique().to_numpy().astype("int64")
+    on_pump = _reduce(np.logical_or, ev.pump[order], starts)
+    primary = _flag(frame["primary"]) if "primary" in frame else np.zeros(len(code), dtype=bool)
+    components, n_components = _joined_components(code, component, keys, sort=True)
     # A component is kept in the label only if it ranks like the bag: the
     # saline carrier of a drug is not part of what was given.
-    top = ev["rank"].to_numpy() == attrs["top_rank"].to_numpy()[group]
-    _, drug_label = join_distinct(group[top], ev["component"].to_numpy()[top], "+")
+    top = rank == top_rank[code]
+    label, _ = _joined_components(code[top], component[top], keys, sort=False)
     # What the nurse charted for those components, for people to read (the
     # report and ``explain``); distinct texts of a bag in charted order.
-    _, charted = join_distinct(group[top], ev["drug"].to_numpy()[top], " + ")
-    rank_to_class = {v: k for k, v in CLASS_RANK.items()}
-    cls = attrs["top_rank"].map(rank_to_class)
-    cls = cls.where(~(attrs["has_unknown"] & (attrs["top_rank"] < CLASS_RANK[THERAPEUTIC])), UNKNOWN)
-    attrs["service_key"] = service_key
-    attrs["n_components"] = n_components
-    attrs["drug_label"] = drug_label
-    attrs["drug_as_charted"] = charted
-    attrs["drug_class"] = cls
+    charted = np.full(len(first), np.nan, dtype=object)
+    with_text, texts = join_distinct(code[top], frame["drug"].to_numpy(dtype=object)[top], " + ")
+    charted[with_text] = texts
     # The class is part of the identity: saline as hydration, as a KVO line
     # and as a flush are three different things, never one service.
-    attrs["service_key"] = attrs["service_key"] + "#" + cls
-    if "_infusate" in events:
-        attrs["_infusate"] = events["_infusate"].to_numpy()[_first_rows(group, len(attrs))]
-    return attrs.drop(columns=["top_rank", "has_unknown", "on_pump"]).reset_index(drop=True)
+    service_key = components + np.where(on_pump, "@pump#", "#").astype(object) + _CLASSES[cls]
+    attrs = pd.DataFrame({
+        "encounter_id": frame["encounter_id"].to_numpy(dtype=object)[first],
+        "infusate_id": ev.infusate_id[first],
+        "hormonal": _reduce(np.logical_or, _flag(frame["hormonal"])[order], starts),
+        "primary": _reduce(np.logical_or, primary[order], starts),
+        "service_key": service_key, "n_components": n_components, "drug_label": label,
+        "drug_as_charted": charted, "drug_class": _CLASSES[cls], "_class": cls,
+        "_encounter": ev.encounter[first], "_first": first,
+    })
+    attrs["_key"], attrs["_svc"] = _service_codes(attrs)
+    return attrs
 
 
-def _first_rows(group: np.ndarray, n_groups: int) -> np.ndarray:
-    """Position of the first row of each group code ``0..n_groups-1``."""
-    first = np.full(n_groups, len(group), dtype=np.int64)
-    np.minimum.at(first, group, np.arange(len(group), dtype=np.int64))
-    return first
+def _service_codes(attrs: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Rank of each infusate's service key (sorted text order) and int code
+    of its (encounter, service), numbered in sorted key order: sorting by it
+    sorts by encounter, then service key."""
+    key, _ = _text_codes(attrs["service_key"])
+    return key, _pair_codes(attrs["_encounter"].to_numpy(), key)
 
 
-def _infusate_codes(events: pd.DataFrame) -> np.ndarray:
-    """Int code of each event's (encounter, infusate), numbered in sorted
-    key order (so sorting by it sorts by encounter, then infusate); the
-    ``_infusate`` column when :func:`_prepare_events` added it."""
-    if "_infusate" in events:
-        return events["_infusate"].to_numpy()
-    return events.groupby(["encounter_id", "infusate_id"], sort=True).ngroup().to_numpy()
+def _service_attributes(attrs: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Per service code (element ``i`` is ``_svc`` ``i``): the label, class
+    and charted text of its first-charted infusate; ``hormonal``, ``primary``
+    and ``n_components`` if any / the most of its infusates."""
+    svc = attrs["_svc"].to_numpy()
+    order = np.lexsort((attrs["_first"].to_numpy(), svc))
+    starts = run_starts(svc[order])
+    first = order[starts]
+    taken = {name: attrs[name].to_numpy()[first] for name in ("drug_label", "drug_as_charted", "drug_class", "_class")}
+    most = {name: _reduce(np.maximum, attrs[name].to_numpy()[order], starts)
+            for name in ("hormonal", "n_components", "primary")}
+    return taken | most
 
 
-def _attrs_rows(attrs: pd.DataFrame, codes: np.ndarray) -> np.ndarray:
-    """Row of ``attrs`` (:func:`_infusate_attributes`) of each infusate code."""
-    row_of = np.full(int(attrs["_infusate"].max()) + 1 if len(attrs) else 0, -1, dtype=np.int64)
-    row_of[attrs["_infusate"].to_numpy()] = np.arange(len(attrs))
-    return row_of[codes]
+# --- the sequence of each bag ---------------------------------------------------------------
 
 
-def _service_codes(attrs: pd.DataFrame) -> np.ndarray:
-    """Int code of each infusate's (encounter, service), numbered in sorted
-    key order: sorting by it sorts by encounter, then service key."""
-    return attrs.groupby(["encounter_id", "service_key"], sort=True).ngroup().to_numpy()
+@dataclass(frozen=True)
+class _Timed:
+    """Infusion events, aligned arrays (:func:`_timed_events`)."""
+
+    pos: np.ndarray       # row of the event in the events
+    infusate: np.ndarray  # (encounter, infusate) code; rows of a code contiguous, in time order
+    time: np.ndarray      # int64 ns
+    action: np.ndarray    # action code; a ``given`` on an infusion route is a start
+
+    def take(self, rows: np.ndarray) -> _Timed:
+        """The events at positions (or mask) ``rows``."""
+        return _Timed(self.pos[rows], self.infusate[rows], self.time[rows], self.action[rows])
 
 
-def _timed_events(events: pd.DataFrame) -> pd.DataFrame:
+def _timed_events(ev: _Events) -> _Timed:
     """Infusion events, one per (encounter, infusate, time, action).
 
     A ``given`` charted on an infusion route is a start without a stop.
-    Sorted by encounter, infusate, time and :data:`ACTION_ORDER` (stable),
-    with the int ``_infusate`` code (:func:`_infusate_codes`) of each row.
+    Sorted by infusate code (so by encounter, then infusate), time (missing
+    last) and :data:`ACTION_ORDER`, stably: of equal events the first charted
+    is kept. Actions outside ACTION_ORDER share one order key and are told
+    apart by their text.
     """
-    keep = ((events["action"] != "given") | events["route"].isin(INFUSION_ROUTES)).to_numpy()
-    ev = events.loc[
-        keep,
-        ["encounter_id", "infusate_id", "event_time", "action", "route", "access_site", "visit", "rate", "rate_unit",
-         "volume_ml", "source_row"],
-    ].copy()
-    ev["_infusate"] = _infusate_codes(events)[keep]
-    ev.loc[ev["action"] == "given", "action"] = "start"
-    ev["_ord"] = ev["action"].map(ACTION_ORDER)
-    unknown_action = bool(ev["_ord"].isna().any())
-    if unknown_action:  # same order key, different actions: drop exact repeats by text
-        ev = ev.drop_duplicates(["_infusate", "event_time", "action"])
-    # One stable lexsort on ints: missing times and actions last, as sort_values puts them.
-    time_ns = ev["event_time"].to_numpy(dtype="datetime64[ns]").view(np.int64)
-    time_ns = np.where(time_ns == np.iinfo(np.int64).min, np.iinfo(np.int64).max, time_ns)
-    order_key = ev["_ord"].fillna(len(ACTION_ORDER)).to_numpy()
-    codes = ev["_infusate"].to_numpy()
-    order = np.lexsort((order_key, time_ns, codes))
-    ev = ev.iloc[order]
-    # Equal (infusate, time, action) rows are now adjacent, the first charted first.
-    key = (codes[order], time_ns[order], order_key[order])
-    dup = np.zeros(len(ev), dtype=bool)
-    if len(ev) and not unknown_action:
-        dup[1:] = (key[0][1:] == key[0][:-1]) & (key[1][1:] == key[1][:-1]) & (key[2][1:] == key[2][:-1])
-    return ev[~dup]
+    keep = np.flatnonzero((ev.action != _GIVEN) | ev.infusion_route)
+    timed = _Timed(keep, ev.infusate[keep], ev.time[keep], np.where(ev.action[keep] == _GIVEN, _START, ev.action[keep]))
+    other = timed.action == _OTHER_ACTION
+    if other.any():  # same order key, different actions: drop exact repeats by text
+        text = np.where(ev.action[keep] == _GIVEN, "start", ev.frame["action"].to_numpy(dtype=object)[keep])
+        repeat = pd.DataFrame({"i": timed.infusate, "t": timed.time, "a": pd.factorize(text, use_na_sentinel=False)[0]})
+        timed = timed.take(~repeat.duplicated().to_numpy())
+    time_key = np.where(timed.time == _NAT, _LAST, timed.time)
+    order = np.lexsort((timed.action, time_key, timed.infusate))
+    timed, time_key = timed.take(order), time_key[order]
+    repeat = np.zeros(len(order), dtype=bool)
+    if len(order) and not other.any():  # equal (infusate, time, action) rows are adjacent now
+        repeat[1:] = ((timed.infusate[1:] == timed.infusate[:-1]) & (time_key[1:] == time_key[:-1])
+                      & (timed.action[1:] == timed.action[:-1]))
+    return timed.take(~repeat)
 
 
-def _timed_groups(timed: pd.DataFrame) -> np.ndarray:
-    """Int code of each timed event's (encounter, infusate); rows of one
-    code are contiguous since ``timed`` is sorted by it."""
-    return _infusate_codes(timed)
-
-
-def _last_before(action: pd.Series, grp: np.ndarray, marks: tuple[str, ...]) -> pd.Series:
-    """Per row, the last action among ``marks`` strictly before it in its
-    group ``grp`` (rows of a group contiguous, in time order), NaN when
+def _last_before(action: np.ndarray, first: np.ndarray, marks: tuple[int, ...]) -> np.ndarray:
+    """Per row, the last action code among ``marks`` strictly before it in
+    its run (``first``: the run's first row; runs in time order), -1 when
     there is none. A running max of mark positions, no grouping."""
     n = len(action)
-    positions = np.arange(n)
     if n == 0:
-        return pd.Series([], index=action.index, dtype=object)
-    last_mark = np.maximum.accumulate(np.where(action.isin(marks).to_numpy(), positions, -1))
+        return action.copy()
+    positions = np.arange(n)
+    last_mark = np.maximum.accumulate(np.where(np.isin(action, marks), positions, -1))
     before = np.r_[-1, last_mark[:-1]]
-    new_group = np.r_[True, grp[1:] != grp[:-1]]
-    group_start = np.maximum.accumulate(np.where(new_group, positions, 0))
-    found = before >= group_start
-    out = np.full(n, np.nan, dtype=object)
-    out[found] = action.to_numpy(dtype=object)[before[found]]
-    return pd.Series(out, index=action.index, dtype=object)
+    return np.where(before >= first, action[np.maximum(before, 0)], -1)
 
 
-def _state_before(timed: pd.DataFrame) -> pd.Series:
-    """State of each event's infusate just before it: ``never`` (not started
-    yet), ``running``, ``paused`` or ``stopped``.
+def _state_before(action: np.ndarray, infusate: np.ndarray) -> np.ndarray:
+    """State code of each event's infusate just before it: ``_NEVER`` (not
+    started yet), ``_RUNNING``, ``_PAUSED`` or ``_STOPPED``.
 
-    ``timed`` must be sorted as :func:`_timed_events` sorts it. Computed
-    without a loop because no unusable event changes the state: only a
-    ``start`` leaves ``never``; once started, the last of
-    ``start``/``resume``/``stop`` says whether the bag is stopped (a second
-    stop keeps it stopped), and if not, the last of
-    ``start``/``resume``/``pause`` says whether it is paused (a pause on a
-    stopped bag is unusable and so never counts).
+    Rows are timed events in :func:`_timed_events` order. Computed without
+    a loop because no unusable event changes the state: only a ``start``
+    leaves never; once started, the last of ``start``/``resume``/``stop``
+    says whether the bag is stopped (a second stop keeps it stopped), and if
+    not, the last of ``start``/``resume``/``pause`` says whether it is
+    paused (a pause on a stopped bag is unusable and so never counts).
     """
-    act = timed["action"]
-    grp = _timed_groups(timed)
-    is_start = (act == "start").astype(int)
-    started = (is_start.groupby(grp, sort=False).cumsum() - is_start) > 0
-    stopped = _last_before(act, grp, ("start", "resume", "stop")) == "stop"
-    paused = _last_before(act, grp, ("start", "resume", "pause")) == "pause"
-    state = np.select([~started, stopped, paused], ["never", "stopped", "paused"], default="running")
-    return pd.Series(state, index=timed.index, dtype=object)
+    first, _ = _run_bounds(infusate)
+    is_start = (action == _START).astype(np.int64)
+    starts_through = np.cumsum(is_start)
+    started = (starts_through - is_start) - (starts_through[first] - is_start[first]) > 0
+    stopped = _last_before(action, first, (_START, _RESUME, _STOP)) == _STOP
+    paused = _last_before(action, first, (_START, _RESUME, _PAUSE)) == _PAUSE
+    return np.select([~started, stopped, paused], [_NEVER, _STOPPED, _PAUSED], default=_RUNNING)
+
+
+def _issues(action: np.ndarray, infusate: np.ndarray, state: np.ndarray, pump: np.ndarray) -> np.ndarray:
+    """Why each timed event is unusable, ``""`` if it is usable (see
+    :func:`unusable_events`); object array. ``state``: :func:`_state_before`,
+    ``pump``: the event is charted on route ``pump``."""
+    _, last = _run_bounds(infusate)
+    starts_through = np.cumsum(action == _START)
+    start_later = starts_through[last] > starts_through
+    never, stopped, is_stop = state == _NEVER, state == _STOPPED, action == _STOP
+    case = np.select(
+        [
+            is_stop & never & start_later,
+            is_stop & never,
+            is_stop & stopped,
+            np.isin(action, (_RATE_CHANGE, _PAUSE, _RESUME)) & never,
+            np.isin(action, (_RATE_CHANGE, _PAUSE)) & stopped,
+        ],
+        [0, 1, 2, 3, 4],
+        default=-1,
+    )
+    issue = np.full(len(action), "", dtype=object)
+    fixed = np.array(["stop charted before the infusate's start", "stop with no start before it",
+                      "infusate already stopped"], dtype=object)
+    rows = (case >= 0) & (case <= 2)
+    issue[rows] = fixed[case[rows]]
+    issue[(case == 1) & pump] = PUMP_DISCONNECT_ISSUE
+    # The action's own words, built only for the (few) rows that need them.
+    for code, tail in ((3, " before the bag was started"), (4, " on a stopped bag")):
+        rows = case == code
+        issue[rows] = np.array([t.replace("_", " ") for t in _ACTION_TEXT], dtype=object)[action[rows]] + tail
+    return issue
 
 
 def unusable_events(timed: pd.DataFrame, state: pd.Series | None = None) -> pd.Series:
     """Why each infusion event cannot be used by the timeline ("" if it can).
 
-    ``timed`` is sorted as :func:`_timed_events` sorts it. Unusable, per
-    (encounter, infusate), whatever the row order of the file:
+    ``timed``: infusion events sorted by encounter, infusate, time and
+    :data:`ACTION_ORDER` (a ``given`` already a ``start``), with ``action``,
+    ``route`` and ``encounter_id``/``infusate_id`` (or their ``_infusate``
+    code). Unusable, per (encounter, infusate), whatever the row order of the file:
 
     * a ``stop`` before any ``start`` (said so when a start comes later),
       or on a bag already stopped (a second stop at a different time: the
@@ -320,63 +563,63 @@ def unusable_events(timed: pd.DataFrame, state: pd.Series | None = None) -> pd.S
     running), a second pause, a rate change during a pause (it does not
     restart the bag). Invariant: no unusable event changes the state of
     its bag (:func:`_state_before`), so dropping them leaves every usable
-    event's state the same. ``state``: :func:`_state_before` of ``timed``
-    when the caller has it already.
+    event's state the same. ``state``: the state before each event
+    (``never``/``running``/``paused``/``stopped``) when the caller has it.
+    The build itself works on codes (:func:`_issues`).
     """
-    act = timed["action"]
-    state = _state_before(timed) if state is None else state
-    grp = _timed_groups(timed)
-    is_start = (act == "start").astype(int)
-    rev = is_start[::-1]
-    start_later = ((rev.groupby(grp[::-1], sort=False).cumsum() - rev) > 0)[::-1]
-    never, stopped = (state == "never").to_numpy(), (state == "stopped").to_numpy()
-    is_stop = (act == "stop").to_numpy()
-    case = np.select(
-        [
-            is_stop & never & start_later.to_numpy(),
-            is_stop & never,
-            is_stop & stopped,
-            act.isin(["rate_change", "pause", "resume"]).to_numpy() & never,
-            act.isin(["rate_change", "pause"]).to_numpy() & stopped,
-        ],
-        [0, 1, 2, 3, 4],
-        default=-1,
-    )
-    issue = np.full(len(act), "", dtype=object)
-    fixed = np.array(["stop charted before the infusate's start", "stop with no start before it",
-                      "infusate already stopped"], dtype=object)
-    issue[(case >= 0) & (case <= 2)] = fixed[case[(case >= 0) & (case <= 2)]]
-    issue[(case == 1) & (timed["route"] == "pump").to_numpy()] = PUMP_DISCONNECT_ISSUE
-    # The action's own words, built only for the (few) rows that need them.
-    for code, tail in ((3, " before the bag was started"), (4, " on a stopped bag")):
-        rows = case == code
-        issue[rows] = act[rows].str.replace("_", " ").to_numpy(dtype=object) + tail
+    action = _on_distinct(timed["action"], lambda a: a.map(ACTION_ORDER).fillna(_OTHER_ACTION)).astype(np.int64)
+    if "_infusate" in timed:
+        infusate = timed["_infusate"].to_numpy()
+    else:
+        infusate = timed.groupby(["encounter_id", "infusate_id"], sort=True).ngroup().to_numpy()
+    if state is None:
+        codes = _state_before(action, infusate)
+    else:
+        codes = state.map({text: i for i, text in enumerate(_STATE_TEXT)}).to_numpy()
+    issue = _issues(action, infusate, codes, (timed["route"] == "pump").to_numpy())
     return pd.Series(issue, index=timed.index, dtype=object)
 
 
-def _remaining_hours(seg: pd.DataFrame) -> pd.Series:
+# --- running segments and missing stops -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Segments:
+    """Running segments, aligned arrays (:func:`_segments`)."""
+
+    pos: np.ndarray       # row (in the events) of the event that set the bag running
+    infusate: np.ndarray  # (encounter, infusate) code
+    start: np.ndarray     # int64 ns
+    end: np.ndarray       # int64 ns, NaT (int64 min) when there is no next event
+
+    def take(self, rows: np.ndarray) -> _Segments:
+        """The segments at positions (or mask) ``rows``."""
+        return _Segments(self.pos[rows], self.infusate[rows], self.start[rows], self.end[rows])
+
+
+def _remaining_hours(ev: _Events, seg: _Segments) -> np.ndarray:
     """Hours an open segment would still run: (bag volume - mL infused
     before it) / its rate, NaN or inf when not derivable (R-C8 a).
 
     Only rates in mL/h count (a missing unit is taken as mL/h); the volume
     infused before a segment sums rate x hours of the infusate's earlier
-    segments.
+    segments (``seg`` grouped by infusate, in time order). Float arithmetic
+    as pandas does it (seconds / 3600, Kahan-summed group cumsum).
     """
-    # Few distinct units among many segments: normalise each distinct one once.
-    codes, units = pd.factorize(seg["rate_unit"], use_na_sentinel=False)
-    unit_ml_h = pd.Series(units, dtype=object).fillna("mL/h").str.lower().str.replace(" ", "").isin(ML_PER_HOUR)
-    is_ml_h = pd.Series(unit_ml_h.to_numpy()[codes], index=seg.index)
-    rate = seg["rate"].where(is_ml_h & (seg["rate"] > 0))
-    hours = (seg["end"] - seg["start"]).dt.total_seconds() / 3600.0
-    infused = (rate * hours).fillna(0.0)
-    infused_before = infused.groupby(seg["_grp"]).cumsum() - infused
-    volume = seg.groupby("_grp")["volume_ml"].transform("max")
+    rate = ev.rate[seg.pos]
+    rate = np.where(ev.ml_per_hour[seg.pos] & (rate > 0), rate, np.nan)
+    timed = (seg.start != _NAT) & (seg.end != _NAT)
+    hours = np.where(timed, (seg.end - np.where(timed, seg.start, 0)) / _NS_PER_SECOND, np.nan) / 3600.0
+    infused = rate * hours
+    infused = np.where(np.isnan(infused), 0.0, infused)
+    infused_before = pd.Series(infused).groupby(seg.infusate, sort=False).cumsum().to_numpy() - infused
+    first, _ = _run_bounds(seg.infusate)
+    starts = run_starts(seg.infusate)
+    volume = _reduce(np.fmax, ev.volume_ml[seg.pos], starts)[np.searchsorted(starts, first)]
     return (volume - infused_before) / rate
 
 
-def _segments(
-    timed: pd.DataFrame, policy: Policy, state: pd.Series | None = None
-) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _segments(ev: _Events, timed: _Timed, state: np.ndarray, policy: Policy) -> tuple[_Segments, pd.DataFrame]:
     """Running segments of each infusate, and the infusates with no stop.
 
     A segment runs from an event after which the bag is running to the next
@@ -388,135 +631,137 @@ def _segments(
     rate (mL/h) when both are charted (R-C8 a, :func:`_remaining_hours`),
     floored to the minute; otherwise, or under policy ``push``, the infusate
     becomes a push at its first start (R-C8 c); under ``exclude`` it is not
-    coded. Every such infusate is reported, with its ``resolution``.
-    ``state``: :func:`_state_before` of ``timed`` when the caller has it.
+    coded. Every such infusate is reported, with its ``resolution`` (and its
+    code in ``_infusate``). ``timed``: usable events, ``state`` their
+    :func:`_state_before`.
     """
-    ev = timed
-    running = ev["action"].map(RUNNING_AFTER).astype(bool)
+    rate = ev.rate[timed.pos]
+    rate_change = timed.action == _RATE_CHANGE
     # A rate change keeps the bag as it was: running, or paused (R-D7).
-    state = _state_before(ev) if state is None else state
-    running &= ~((ev["action"] == "rate_change") & (state == "paused"))
-    running &= ~((ev["action"] == "rate_change") & (ev["rate"].fillna(1) <= 0))
-    grp = pd.Series(_timed_groups(ev), index=ev.index)
-    nxt = ev["event_time"].shift(-1).where(grp.eq(grp.shift(-1)))
-    seg = ev.assign(end=nxt, _grp=grp)[running].rename(columns={"event_time": "start"})
-
-    remaining_h = _remaining_hours(seg)
-    open_seg = seg["end"].isna()
-    derivable = open_seg & remaining_h.gt(0) & np.isfinite(remaining_h)
-    first_start = seg.groupby("_grp")["start"].transform("min")
-    missing = seg.loc[open_seg, ["encounter_id", "infusate_id", "_grp"]].assign(
-        start=first_start[open_seg], derivable=derivable[open_seg].to_numpy()
-    )
+    running = (_RUNS_AFTER[timed.action] & ~(rate_change & (state == _PAUSED))
+               & ~(rate_change & (np.where(np.isnan(rate), 1.0, rate) <= 0)))
+    following = np.full(len(timed.time), _NAT)
+    same_next = timed.infusate[1:] == timed.infusate[:-1]
+    following[:-1] = np.where(same_next, timed.time[1:], _NAT)
+    rows = np.flatnonzero(running)
+    seg = _Segments(timed.pos[rows], timed.infusate[rows], timed.time[rows], following[rows])
+    remaining_h = _remaining_hours(ev, seg)
+    open_seg = seg.end == _NAT
+    derivable = open_seg & (remaining_h > 0) & np.isfinite(remaining_h)
     # A pump left running is a pump start (the patient goes home on it), not
     # a missing stop: never derived, never a push (R-H8).
-    on_pump = open_seg & (seg["route"] == "pump")
-    derivable &= ~on_pump
+    on_pump = open_seg & ev.pump[seg.pos]
+    is_open = np.flatnonzero(open_seg)
+    first, _ = _run_bounds(seg.infusate)  # segments in time order: the first starts first
     if policy.missing_stop == "derive":
-        seg.loc[derivable, "end"] = seg.loc[derivable, "start"] + pd.to_timedelta(
-            remaining_h[derivable], unit="h"
-        ).dt.floor("min")
-        missing["resolution"] = np.where(missing["derivable"], "derived", "push")
-    elif policy.missing_stop == "push":
-        missing["resolution"] = "push"
+        seg = _derived_ends(seg, derivable & ~on_pump, remaining_h)
+        resolution = np.where(derivable[is_open], "derived", "push").astype(object)
     else:
-        missing["resolution"] = "excluded"
-    missing.loc[on_pump[open_seg].to_numpy(), "resolution"] = PUMP_START
-    unresolved = missing.loc[missing["resolution"] != "derived", "_grp"]
-    seg = seg[~seg["_grp"].isin(unresolved) & seg["end"].notna()]
-    seg = seg[seg["end"] > seg["start"]]
-    return (
-        seg[["encounter_id", "infusate_id", "start", "end", "route", "access_site", "visit", "source_row", "_infusate"]],
-        missing.drop(columns=["_grp", "derivable"]).reset_index(drop=True),
-    )
+        resolution = np.full(len(is_open), "push" if policy.missing_stop == "push" else "excluded", dtype=object)
+    resolution[on_pump[is_open]] = PUMP_START
+    missing = pd.DataFrame({
+        "encounter_id": ev.frame["encounter_id"].to_numpy(dtype=object)[seg.pos[is_open]],
+        "infusate_id": ev.infusate_id[seg.pos[is_open]],
+        "start": _as_times(seg.start[first[is_open]]),
+        "resolution": resolution,
+        "_infusate": seg.infusate[is_open],
+    })
+    unresolved = np.zeros(int(ev.infusate.max()) + 1 if len(ev.infusate) else 0, dtype=bool)
+    unresolved[seg.infusate[is_open][resolution != "derived"]] = True
+    kept = ~unresolved[seg.infusate] & (seg.end != _NAT) & (seg.start != _NAT) & (seg.end > seg.start)
+    return seg.take(kept), missing
 
 
-def _merge_blocks(seg: pd.DataFrame) -> pd.DataFrame:
+def _derived_ends(seg: _Segments, derive: np.ndarray, remaining_h: np.ndarray) -> _Segments:
+    """``seg`` with the end of each ``derive`` segment at its start plus its
+    remaining hours floored to the minute (converted as pandas converts hours)."""
+    end = seg.end.copy()
+    run = pd.to_timedelta(remaining_h[derive], unit="h").floor("min").asi8
+    start = seg.start[derive]
+    end[derive] = np.where(start == _NAT, _NAT, start + run)
+    return _Segments(seg.pos, seg.infusate, seg.start, end)
+
+
+# --- blocks and services --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Blocks:
+    """Running blocks of services (:func:`_merge_blocks`), aligned arrays, in
+    (service, start) order, and the segments they merge."""
+
+    svc: np.ndarray       # service (or run of one, :func:`_repeat_runs`) code
+    attr_svc: np.ndarray  # the service code whose attributes it carries (attrs ``_svc``)
+    service_key: np.ndarray
+    key_rank: np.ndarray | None  # rank of service_key in text order (None once runs renamed keys)
+    pos: np.ndarray       # row (in the events) of its first segment's event
+    route: np.ndarray     # route of its first segment charting one
+    start: np.ndarray     # int64 ns
+    end: np.ndarray       # int64 ns
+    pump: np.ndarray      # any of its segments ran on a pump
+    segments: _Segments   # in (service, start, end) order
+    segment_block: np.ndarray  # block of each segment
+
+
+def _merge_blocks(ev: _Events, seg: _Segments, attrs: pd.DataFrame) -> _Blocks:
     """Union of each service's segments (two bags at once count once).
 
-    ``seg`` carries ``_svc`` (:func:`_service_codes`); blocks come out in
-    (encounter, service key, start) order, with their ``_svc``.
+    ``_svc`` numbers services in (encounter, service key) order: one stable
+    lexsort on ints sorts as by encounter, service key, start, end; blocks
+    come out in that order. A segment starting after every earlier segment
+    of its service has ended starts a new block.
     """
-    # ``_svc`` numbers services in (encounter, service key) order: one stable
-    # lexsort on ints sorts as by encounter, service key, start, end.
-    order = np.lexsort((_ns(seg["end"]), _ns(seg["start"]), seg["_svc"].to_numpy()))
-    seg = seg.iloc[order].reset_index(drop=True)
-    svc = seg["_svc"].to_numpy()
-    prev_end = seg["end"].groupby(svc, sort=False).cummax().groupby(svc, sort=False).shift()
-    new_block = prev_end.isna() | (seg["start"] > prev_end)
-    seg["_block"] = new_block.cumsum()
-    seg["is_pump"] = seg["route"] == "pump"
-    blocks = seg.groupby("_block", sort=False).agg(
-        encounter_id=("encounter_id", "first"),
-        service_key=("service_key", "first"),
-        start=("start", "min"),
-        end=("end", "max"),
-        site=("site", "first"),
-        visit=("visit", "first"),
-        route=("route", "first"),
-        is_pump=("is_pump", "max"),
-        _svc=("_svc", "first"),
+    svc = attrs["_svc"].to_numpy()[seg.infusate]
+    order = np.lexsort((seg.end, seg.start, svc))
+    seg, svc = seg.take(order), svc[order]
+    first, _ = _run_bounds(svc)
+    ended_by = pd.Series(seg.end).groupby(svc, sort=False).cummax().to_numpy()
+    new_block = np.arange(len(svc)) == first
+    new_block[1:] |= seg.start[1:] > ended_by[:-1]
+    starts = np.flatnonzero(new_block)
+    block_svc, block_infusate = svc[starts], seg.infusate[starts]
+    return _Blocks(
+        svc=block_svc, attr_svc=block_svc, service_key=attrs["service_key"].to_numpy()[block_infusate],
+        key_rank=attrs["_key"].to_numpy()[block_infusate],
+        pos=seg.pos[starts], route=_first_present(ev.routes[ev.route_code[seg.pos]], starts),
+        start=seg.start[starts], end=_reduce(np.maximum, seg.end, starts),
+        pump=_reduce(np.logical_or, ev.pump[seg.pos], starts),
+        segments=seg, segment_block=np.cumsum(new_block) - 1,
     )
-    blocks["infusates"] = join_unique(seg, ["_block"], "infusate_id", ",")
-    return blocks.reset_index(drop=True)
 
 
-def _repeat_runs(blocks: pd.DataFrame, attrs: pd.DataFrame, policy: Policy) -> pd.DataFrame:
-    """Blocks with ``_attr_svc`` (the service whose attributes they carry)
-    and, unless policy ``repeat_infusion`` is ``continuing``, each later run
-    of a drug made a service of its own (D11).
+def _repeat_runs(blocks: _Blocks, attrs: pd.DataFrame, policy: Policy) -> _Blocks:
+    """Unless policy ``repeat_infusion`` is ``continuing``, each later run of
+    a drug made a service of its own (D11); ``attr_svc`` keeps the service
+    whose attributes a block carries.
 
     A later run is a block of a drug service (chemo or therapeutic, not on a
     pump) starting more than 30 minutes (:data:`REPEAT_PUSH_MINUTES`) after
     the previous block of that service ended; its service key gets the
-    suffix ``~N`` (N = 2, 3, ... in time order) and ``_svc`` is renumbered
-    per (service, run). ``blocks`` are in (``_svc``, start) order
-    (:func:`_merge_blocks`).
+    suffix ``~N`` (N = 2, 3, ... in time order) and ``svc`` is renumbered
+    per (service, run), in (service, run) order.
     """
-    blocks = blocks.assign(_attr_svc=blocks["_svc"])
-    if policy.repeat_infusion == "continuing" or blocks.empty:
+    if policy.repeat_infusion == "continuing" or len(blocks.svc) == 0:
         return blocks
-    svc = blocks["_svc"]
-    prev_end = blocks["end"].shift().where(svc.eq(svc.shift()))
-    gap_minutes = (blocks["start"] - prev_end).dt.total_seconds() / 60
-    drug_class = attrs.groupby("_svc")["drug_class"].first()
-    is_drug = svc.map(drug_class).isin(DRUG_CLASSES) & ~blocks["is_pump"].astype(bool)
-    run = ((gap_minutes > REPEAT_PUSH_MINUTES) & is_drug).astype("int64").groupby(svc.to_numpy()).cumsum()
-    suffix = np.where(run > 0, "~" + (run + 1).astype(str), "")
-    blocks["service_key"] = blocks["service_key"] + suffix
-    blocks["_svc"] = blocks.groupby([svc, run], sort=True).ngroup().to_numpy()
-    return blocks
+    svc = blocks.svc
+    first, _ = _run_bounds(svc)
+    same_service = np.r_[False, svc[1:] == svc[:-1]]
+    prev_end = np.where(same_service, np.r_[0, blocks.end[:-1]], 0)
+    gap_seconds = np.where(same_service, (blocks.start - prev_end) / _NS_PER_SECOND, np.nan)
+    is_drug = _IS_DRUG[_service_attributes(attrs)["_class"][svc]] & ~blocks.pump
+    new_run = (gap_seconds / 60 > REPEAT_PUSH_MINUTES) & is_drug
+    runs_through = np.cumsum(new_run)
+    run = runs_through - (runs_through[first] - new_run[first])
+    suffix = np.full(len(svc), "", dtype=object)
+    later = run > 0
+    suffix[later] = _on_distinct(run[later] + 1, lambda r: "~" + r.astype(str))
+    return replace(blocks, svc=np.cumsum(~same_service | new_run) - 1, service_key=blocks.service_key + suffix,
+                   key_rank=None if later.any() else blocks.key_rank)
 
 
-def _ns(times: pd.Series) -> np.ndarray:
-    """Nanoseconds since the epoch (UTC) of tz-aware times with no NaT, int64."""
-    return times.dt.as_unit("ns").array.asi8
-
-
-def _prepare_events(events: pd.DataFrame) -> pd.DataFrame:
-    """A copy of ``events`` with numeric ``rate``/``volume_ml``, a
-    ``rate_unit`` column, the normalised ``site`` and ``visit``, and each piggyback charted
-    once (``given`` on an infusion route) as an infusate of its own."""
-    events = events.copy()
-    for col in ("rate", "volume_ml"):
-        events[col] = pd.to_numeric(events[col], errors="coerce").astype(float) if col in events else np.nan
-    if "rate_unit" not in events:
-        events["rate_unit"] = None
-    events["site"] = normalise_site(events["access_site"]) if "access_site" in events else ""
-    events["visit"] = normalise_visit(events["visit_id"]) if "visit_id" in events else ""
-    # A piggyback charted once is a dose of its own with no stop time;
-    # repeated doses of one order must not join up.
-    once_inf = (events["action"] == "given") & events["route"].isin(INFUSION_ROUTES)
-    events.loc[once_inf, "infusate_id"] = (
-        events.loc[once_inf, "infusate_id"].astype(str) + "@" + events.loc[once_inf, "event_time"].dt.strftime("%Y%m%dT%H%M%S")
-    )
-    # One string grouping for the whole build; every later step groups and sorts on this int.
-    events["_infusate"] = _infusate_codes(events)
-    return events
-
-
-def _service_kind(services: pd.DataFrame) -> np.ndarray:
-    """Kind of a running service, by class, route and active minutes.
+def _service_kind(cls: np.ndarray, pump: np.ndarray, sc_infusion: np.ndarray, minutes: np.ndarray) -> np.ndarray:
+    """Kind code (:data:`_KINDS`) of a running service, by class
+    (:data:`_CLASSES` index), route and active minutes.
 
     Uncoded classes are ``none``; hydration is ``hydration``; a drug (chemo
     or therapeutic) pump infusion of more than 8 hours is ``pump`` (R-H8; a
@@ -526,127 +771,189 @@ def _service_kind(services: pd.DataFrame) -> np.ndarray:
     """
     return np.select(
         [
-            services["drug_class"].isin(NOT_CODED_CLASSES),
-            services["drug_class"] == HYDRATION,
-            (services["route"] == "pump") & services["drug_class"].isin(DRUG_CLASSES)
-            & (services["minutes"] > PROLONGED_PUMP_MINUTES),
-            (services["route"] == "sc_infusion") & (services["minutes"] <= PUSH_MAX_MINUTES),
-            services["route"] == "sc_infusion",
-            services["minutes"] <= PUSH_MAX_MINUTES,
+            _NOT_CODED[cls],
+            _IS_HYDRATION[cls],
+            pump & _IS_DRUG[cls] & (minutes > PROLONGED_PUMP_MINUTES),
+            sc_infusion & (minutes <= PUSH_MAX_MINUTES),
+            sc_infusion,
+            minutes <= PUSH_MAX_MINUTES,
         ],
-        ["none", "hydration", "pump", "injection", "sc_infusion", "push"],
-        default="infusion",
+        [_KIND["none"], _KIND["hydration"], _KIND["pump"], _KIND["injection"], _KIND["sc_infusion"], _KIND["push"]],
+        default=_KIND["infusion"],
     )
 
 
-def _services(blocks: pd.DataFrame, attrs: pd.DataFrame) -> pd.DataFrame:
-    """One administration per service that ran: its blocks added up.
+def _joined_infusates(group: np.ndarray, infusate: np.ndarray, attrs: pd.DataFrame) -> np.ndarray:
+    """The distinct ``infusate_id`` of each group code ``0..n-1`` (every group
+    has one), joined with ``,`` in order of first appearance."""
+    g, code = distinct_pairs(group, infusate, sort=False)
+    return join_runs(attrs["infusate_id"].to_numpy()[code], run_starts(g), ",")
 
-    ``blocks`` carry ``_svc`` (the service, or one run of it under policy
-    ``repeat_infusion``, :func:`_repeat_runs`) and ``_attr_svc`` (the
-    service of ``attrs`` whose drug, class and label it has).
+
+def _services(ev: _Events, blocks: _Blocks, attrs: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Columns of one administration per service that ran: its blocks added
+    up, in order of start (then service code); times as int64 ns, ``kind``
+    as a code, with sort keys ``_encounter`` and ``_key`` (None when unknown).
 
     ``start``/``end`` span its blocks; ``minutes`` are whole minutes of the
     summed running seconds; ``site`` and ``route`` are those of its first
-    block (``pump`` if any block ran on a pump).
+    block (``pump`` if any block ran on a pump); ``infusates`` its distinct
+    bags in order of first appearance.
     """
-    # ``_svc`` is one int per (encounter, service key): group on it, not on the texts.
-    svc_attrs = attrs.groupby("_svc", sort=False).agg(
-        drug_label=("drug_label", "first"), drug_as_charted=("drug_as_charted", "first"),
-        drug_class=("drug_class", "first"), hormonal=("hormonal", "max"), n_components=("n_components", "max"), primary=("primary", "max"),
-    )
-    blocks_first = blocks.assign(_sec=(blocks["end"] - blocks["start"]).dt.total_seconds()).sort_values(
-        "start", kind="mergesort"
-    )
-    services = blocks_first.groupby("_svc", sort=False).agg(
-        encounter_id=("encounter_id", "first"),
-        service_key=("service_key", "first"),
-        start=("start", "min"),
-        end=("end", "max"),
-        seconds=("_sec", "sum"),
-        site=("site", "first"),
-        visit=("visit", "first"),
-        route=("route", "first"),
-        is_pump=("is_pump", "max"),
-        _attr_svc=("_attr_svc", "first"),
-    )
-    services["route"] = services["route"].where(~services["is_pump"], "pump")
-    # Each block's infusates are already distinct; a bag spanning two blocks
-    # (a pause) repeats, so split, then keep distinct ones.
-    parts = blocks_first[["_svc", "infusates"]].assign(
-        infusates=blocks_first["infusates"].str.split(",")
-    ).explode("infusates")
-    services["infusates"] = join_unique(parts, ["_svc"], "infusates", ",")
-    services = services.drop(columns="is_pump").reset_index()
-    services["minutes"] = (services["seconds"] // 60).astype("int64")
-    services = services.drop(columns="seconds").join(svc_attrs, on="_attr_svc")
-    services["kind"] = _service_kind(services)
-    services["has_blocks"] = True
-    return services
+    starts = run_starts(blocks.svc)
+    # Summed as pandas sums float seconds (Kahan), per service in start order.
+    seconds = pd.Series((blocks.end - blocks.start) / _NS_PER_SECOND).groupby(blocks.svc, sort=False).sum().to_numpy()
+    minutes = (seconds // 60).astype(np.int64)
+    first = blocks.pos[starts]
+    pump = _reduce(np.logical_or, blocks.pump, starts)
+    of_service = {name: values[blocks.attr_svc[starts]] for name, values in _service_attributes(attrs).items()}
+    route = np.where(pump, "pump", _first_present(blocks.route, starts)).astype(object)
+    columns = of_service | {
+        "encounter_id": ev.frame["encounter_id"].to_numpy(dtype=object)[first],
+        "service_key": blocks.service_key[starts],
+        "start": blocks.start[starts], "end": _reduce(np.maximum, blocks.end, starts),
+        "site": ev.site[first], "visit": ev.visit[first], "minutes": minutes,
+        "route": route,
+        "infusates": _joined_infusates(blocks.svc[blocks.segment_block], blocks.segments.infusate, attrs),
+        "kind": _service_kind(of_service["_class"], pump, route == "sc_infusion", minutes),
+        "has_blocks": np.ones(len(starts), dtype=bool), "_encounter": ev.encounter[first],
+        "_key": None if blocks.key_rank is None else blocks.key_rank[starts],
+    }
+    order = np.lexsort((np.arange(len(starts)), columns["start"]))
+    return {name: None if values is None else values[order] for name, values in columns.items()}
 
 
-def _one_time_administrations(events: pd.DataFrame, attrs: pd.DataFrame, missing: pd.DataFrame) -> pd.DataFrame:
-    """Pushes, injections, intra-arterial doses and pump starts: one row per
-    charted ``given`` off an infusion route, plus each infusate with no stop
-    that policy resolved as a push at its first start (R-C8 c) and each pump
-    left running (kind ``pump``, route ``pump``, R-H8), on the site of its
-    first event. Uncoded classes and hydration are kind ``none``;
-    ``minutes`` is 0 (a pump start never gets derived minutes).
+def _once_rows(ev: _Events) -> np.ndarray:
+    """Rows of the charted ``given`` doses off an infusion route, one per
+    (infusate, time), in row order.
+
+    One dose charted twice at the same minute is one dose. If the copies
+    disagree on the route, the higher one in the hierarchy (a push over an
+    injection, R-A2) is kept, then the route's name: never the row order, so
+    a shuffled extract codes the same.
     """
-    keys = ["encounter_id", "infusate_id"]
-    once = events[(events["action"] == "given") & ~events["route"].isin(INFUSION_ROUTES)]
-    # One dose charted twice at the same minute is one dose. If the copies
-    # disagree on the route, the higher one in the hierarchy (a push over an
-    # injection, R-A2) is kept, then the route's name: never the
-    # row order, so a shuffled extract codes the same.
-    order = np.lexsort((once["route"].to_numpy(dtype=object).astype(str),
-                        once["route"].isin(INJECTION_ROUTES).to_numpy()))
-    once = once.iloc[order].drop_duplicates(["_infusate", "event_time"]).sort_index(kind="mergesort")
-    pushed = missing[missing["resolution"].isin(["push", PUMP_START])]
-    pushed = pushed.sort_values("start").drop_duplicates(keys)
-    route = np.where(pushed["resolution"] == PUMP_START, "pump", "iv_push")
-    pushed = pushed[keys + ["start"]].rename(columns={"start": "event_time"}).assign(route=route)
-    # The site of a pushed infusate's first event: only those few infusates are looked up.
-    of_pushed = events["infusate_id"].isin(pushed["infusate_id"])
-    site_of = events[of_pushed].sort_values("event_time", kind="mergesort").drop_duplicates(keys)[keys + ["site", "visit"]]
-    pushed = pushed.merge(site_of, on=keys, how="left").merge(attrs, on=keys)
-    # Charted doses take their infusate's attributes by code (no merge on texts).
-    attr_columns = [c for c in attrs.columns if c not in keys]
-    rows = _attrs_rows(attrs, once["_infusate"].to_numpy())
-    once = pd.concat(
-        [once[keys + ["event_time", "route", "site", "visit"]].reset_index(drop=True),
-         attrs[attr_columns].iloc[rows].reset_index(drop=True)],
-        axis=1,
-    )
-    once = pd.concat([once, pushed], ignore_index=True)
+    rows = np.flatnonzero((ev.action == _GIVEN) & ~ev.infusion_route)
+    # Ranked by the route's text as str() writes it (a missing route reads "None" or "nan").
+    route_text = ev.frame["route"].to_numpy(dtype=object)[rows].astype(str)
+    route_rank = np.unique(route_text, return_inverse=True)[1].reshape(-1)
+    infusate, time = ev.infusate[rows], ev.time[rows]
+    order = np.lexsort((rows, route_rank, ev.injection_route[rows], time, infusate))
+    first = np.ones(len(rows), dtype=bool)
+    first[1:] = (infusate[order][1:] != infusate[order][:-1]) | (time[order][1:] != time[order][:-1])
+    return np.sort(rows[order[first]])
+
+
+def _first_event_rows(ev: _Events, infusates: np.ndarray) -> np.ndarray:
+    """Row of the first event (by time, then row) of each infusate code in ``infusates``."""
+    wanted = np.zeros(int(ev.infusate.max()) + 1 if len(ev.infusate) else 0, dtype=bool)
+    wanted[infusates] = True
+    rows = np.flatnonzero(wanted[ev.infusate])
+    time_key = np.where(ev.time[rows] == _NAT, _LAST, ev.time[rows])
+    order = np.lexsort((rows, time_key, ev.infusate[rows]))
+    starts = run_starts(ev.infusate[rows][order])
+    first_row = np.zeros(len(wanted), dtype=np.int64)
+    first_row[ev.infusate[rows][order][starts]] = rows[order][starts]
+    return first_row[infusates]
+
+
+def _one_time_administrations(ev: _Events, attrs: pd.DataFrame, missing: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Columns of the pushes, injections, intra-arterial doses and pump
+    starts: one row per charted ``given`` off an infusion route
+    (:func:`_once_rows`), then each infusate with no stop that policy
+    resolved as a push at its first start (R-C8 c) and each pump left
+    running (kind ``pump``, route ``pump``, R-H8), on the site of its first
+    event, in order of start. Uncoded classes and hydration are kind
+    ``none``; ``minutes`` is 0 (a pump start never gets derived minutes).
+    Attributes are taken by infusate code; times, kinds and sort keys as in
+    :func:`_services`.
+    """
+    once = _once_rows(ev)
+    pushed = missing[missing["resolution"].isin(["push", PUMP_START]).to_numpy()]
+    pushed = pushed.iloc[np.argsort(_ns(pushed["start"]), kind="stable")]
+    pushed_code = pushed["_infusate"].to_numpy()
+    pump_start = (pushed["resolution"] == PUMP_START).to_numpy()
+    code = np.r_[ev.infusate[once], pushed_code]
+    rows = np.r_[once, _first_event_rows(ev, pushed_code)]
+    cls = attrs["_class"].to_numpy()[code]
     kind = np.select(
         [
-            once["drug_class"].isin([*NOT_CODED_CLASSES, HYDRATION]),
-            once["route"].isin(INJECTION_ROUTES),
-            once["route"] == "intra_arterial",
-            once["route"] == "pump",
+            _NOT_CODED[cls] | _IS_HYDRATION[cls],
+            np.r_[ev.injection_route[once], np.zeros(len(pushed_code), dtype=bool)],
+            np.r_[ev.on_route("intra_arterial", once), np.zeros(len(pushed_code), dtype=bool)],
+            np.r_[ev.pump[once], pump_start],
         ],
-        ["none", "injection", "intra_arterial", "pump"],
-        default="push",
+        [_KIND["none"], _KIND["injection"], _KIND["intra_arterial"], _KIND["pump"]],
+        default=_KIND["push"],
     )
-    return once.assign(
-        kind=kind,
-        start=once["event_time"],
-        end=once["event_time"],
-        minutes=0,
-        infusates=once["infusate_id"].astype(str),
-        has_blocks=False,
-    ).drop(columns=["event_time", "infusate_id"])
+    start = np.r_[ev.time[once], _ns(pushed["start"])]
+    infusate_id = np.r_[ev.infusate_id[once], pushed["infusate_id"].to_numpy(dtype=object)]
+    columns = {name: attrs[name].to_numpy()[code] for name in (
+        "encounter_id", "service_key", "drug_label", "drug_class", "hormonal", "n_components", "primary",
+        "drug_as_charted", "_encounter", "_key")}
+    return columns | {
+        "kind": kind, "start": start, "end": start, "minutes": np.zeros(len(code), dtype=np.int64),
+        "route": np.r_[ev.frame["route"].to_numpy(dtype=object)[once],
+                       np.where(pump_start, "pump", "iv_push").astype(object)],
+        "site": ev.site[rows], "visit": ev.visit[rows], "has_blocks": np.zeros(len(code), dtype=bool),
+        "infusates": pd.Series(infusate_id, dtype=object).astype(str).to_numpy(dtype=object),
+    }
 
 
-def _with_services(seg: pd.DataFrame, attrs: pd.DataFrame) -> pd.DataFrame:
-    """Segments with their normalised ``site`` and their service (``service_key``, ``_svc``),
-    looked up by infusate code (no merge on texts)."""
-    rows = _attrs_rows(attrs, seg["_infusate"].to_numpy())
-    return seg.assign(
-        site=normalise_site(seg["access_site"]),
-        service_key=attrs["service_key"].to_numpy()[rows], _svc=attrs["_svc"].to_numpy()[rows],
-    ).reset_index(drop=True)
+def _administrations(parts: list[dict[str, np.ndarray]]) -> pd.DataFrame:
+    """``Timeline.administrations`` of the columns of :func:`_services` and
+    :func:`_one_time_administrations`, stably sorted by encounter, start
+    (missing last), service key, kind and infusates, on int codes: texts are
+    ranked once (infusates only where the other keys tie)."""
+    column = {name: np.concatenate([p[name] for p in parts]) for name in [*ADMINISTRATION_COLUMNS, "_encounter"]}
+    start = column["start"]
+    key = (np.concatenate([p["_key"] for p in parts]) if all(p["_key"] is not None for p in parts)
+           else _text_codes(column["service_key"])[0])
+    keys = [column["_encounter"], np.where(start == _NAT, _LAST, start), key, column["kind"]]
+    order = np.lexsort(tuple(reversed(keys)))
+    if len(order) > 1:
+        stacked = np.stack([k[order] for k in keys])
+        same = np.all(stacked[:, 1:] == stacked[:, :-1], axis=0)
+        tied = np.r_[same, False] | np.r_[False, same]
+        if tied.any():
+            infusates = np.zeros(len(order), dtype=np.int64)
+            infusates[order[tied]] = _text_codes(column["infusates"][order[tied]])[0]
+            order = np.lexsort((infusates, *reversed(keys)))
+    taken = {name: column[name][order] for name in ADMINISTRATION_COLUMNS}
+    taken |= {"kind": _KINDS[taken["kind"]], "start": _as_times(taken["start"]), "end": _as_times(taken["end"])}
+    admins = pd.DataFrame(taken)
+    admins["admin_id"] = np.arange(len(admins), dtype="int64")
+    admins["hormonal"] = admins["hormonal"].astype(bool)
+    admins["primary"] = admins["primary"].astype(bool)
+    return admins
+
+
+def _unused_events(ev: _Events, timed: _Timed, issue: np.ndarray, attrs: pd.DataFrame) -> pd.DataFrame:
+    """The unusable timed events (``issue`` not empty), in timed order, as
+    :data:`UNUSED_EVENT_COLUMNS`; a ``given`` on an infusion route reads ``start``."""
+    rows = np.flatnonzero(issue != "")
+    pos = timed.pos[rows]
+    action = ev.frame["action"].to_numpy(dtype=object)[pos]
+    return pd.DataFrame({
+        "encounter_id": ev.frame["encounter_id"].to_numpy(dtype=object)[pos],
+        "infusate_id": ev.infusate_id[pos],
+        "drug_label": attrs["drug_label"].to_numpy()[timed.infusate[rows]],
+        "event_time": ev.frame["event_time"].iloc[pos].reset_index(drop=True),
+        "action": np.where(timed.action[rows] == _START, "start", action).astype(object),
+        "source_row": ev.frame["source_row"].iloc[pos].reset_index(drop=True),
+        "issue": issue[rows],
+    })
+
+
+def _blocks_frame(ev: _Events, blocks: _Blocks, attrs: pd.DataFrame) -> pd.DataFrame:
+    """``Timeline.blocks``: one row per block, in (encounter, service key, start) order."""
+    return pd.DataFrame({
+        "encounter_id": ev.frame["encounter_id"].to_numpy(dtype=object)[blocks.pos],
+        "service_key": blocks.service_key,
+        "start": _as_times(blocks.start), "end": _as_times(blocks.end),
+        "site": ev.site[blocks.pos], "visit": ev.visit[blocks.pos],
+        "route": blocks.route,
+        "infusates": _joined_infusates(blocks.segment_block, blocks.segments.infusate, attrs),
+    })
 
 
 def build_timeline(events: pd.DataFrame, policy: Policy) -> Timeline:
@@ -678,32 +985,18 @@ def build_timeline(events: pd.DataFrame, policy: Policy) -> Timeline:
     Invariant: row order of ``events`` never changes the result; every
     infusion event is used or listed in ``unused_events``.
     """
-    events = _prepare_events(events)
-    attrs = _infusate_attributes(events)
-    attrs["_svc"] = _service_codes(attrs)
-    timed = _timed_events(events)
+    ev = _prepare_events(events)
+    attrs = _infusate_attributes(ev)
+    timed = _timed_events(ev)
     # Dropping unusable events leaves the state of every usable one as it
     # was (see unusable_events), so the state is computed once.
-    state = _state_before(timed)
-    issue = unusable_events(timed, state)
-    unusable = issue != ""
-    seg, missing = _segments(timed[~unusable], policy, state[~unusable])
+    state = _state_before(timed.action, timed.infusate)
+    issue = _issues(timed.action, timed.infusate, state, ev.pump[timed.pos])
+    usable = issue == ""
+    seg, missing = _segments(ev, timed.take(usable), state[usable], policy)
+    blocks = _repeat_runs(_merge_blocks(ev, seg, attrs), attrs, policy)
+    admins = _administrations([_services(ev, blocks, attrs), _one_time_administrations(ev, attrs, missing)])
     # A pump left running is coded as a pump start, not reported as a missing stop.
-    pump_start = (missing["resolution"] == PUMP_START).to_numpy()
-    unused = timed.loc[unusable].assign(issue=issue[unusable]).merge(
-        attrs[["encounter_id", "infusate_id", "drug_label"]], on=["encounter_id", "infusate_id"], how="left"
-    )[UNUSED_EVENT_COLUMNS].reset_index(drop=True)
-    blocks = _repeat_runs(_merge_blocks(_with_services(seg, attrs)), attrs, policy)
-    services = _services(blocks, attrs)
-    once = _one_time_administrations(events, attrs, missing)
-    admins = pd.concat([services[ADMINISTRATION_COLUMNS], once[ADMINISTRATION_COLUMNS]], ignore_index=True)
-    admins = admins.sort_values(
-        ["encounter_id", "start", "service_key", "kind", "infusates"], kind="mergesort"
-    ).reset_index(drop=True)
-    admins["admin_id"] = np.arange(len(admins), dtype="int64")
-    admins["hormonal"] = admins["hormonal"].astype(bool)
-    admins["primary"] = admins["primary"].astype(bool)
-    # Already in (encounter, service key, start) order: _merge_blocks numbers them so.
-    blocks = blocks.drop(columns=["is_pump", "_svc", "_attr_svc"]).reset_index(drop=True)
-    missing = missing[~pump_start].reset_index(drop=True)
-    return Timeline(blocks=blocks, administrations=admins, missing_stops=missing, unused_events=unused)
+    missing = missing[(missing["resolution"] != PUMP_START).to_numpy()].drop(columns="_infusate")
+    return Timeline(blocks=_blocks_frame(ev, blocks, attrs), administrations=admins,
+                    missing_stops=missing.reset_index(drop=True), unused_events=_unused_events(ev, timed, issue, attrs))

@@ -72,10 +72,12 @@ def keyed_findings(
     lines = match_lines(expected, billed, admins, claims)
     diff = differences(lines)
     # Facts decide keys of differences only: compute them for those encounters alone.
-    in_diff = admins["encounter_id"].isin(diff["encounter_id"])
-    diff_blocks = None if blocks is None else blocks[blocks["encounter_id"].isin(diff["encounter_id"])]
-    facts = row_facts(encounter_facts(admins[in_diff], diff_blocks, min_overlap_minutes), diff, lines, hydration)
-    diff["finding"] = apply_rules(signals(diff, facts, encounter_lines(diff, lines, expected, admins), setting))
+    diff_encounters = pd.Index(diff["encounter_id"].unique())
+    diff_admins = admins[admins["encounter_id"].isin(diff_encounters).to_numpy()]
+    diff_blocks = None if blocks is None else blocks[blocks["encounter_id"].isin(diff_encounters).to_numpy()]
+    facts = row_facts(encounter_facts(diff_admins, diff_blocks, min_overlap_minutes), diff, hydration)
+    on_mar = encounter_lines(diff, lines, expected, diff_admins)  # the differences' own administrations suffice
+    diff["finding"] = apply_rules(signals(diff, facts, on_mar, setting))
     diff["evidence"], diff["explanation"] = explain(diff, lines, facts, min_overlap_minutes)
     doc = documentation_findings(admins, missing_stops, claims, unused_events)
     visits = visit_modifier_findings(expected, billed, claims)

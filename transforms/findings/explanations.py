@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from transforms.frames import join_groups
+from transforms.frames import join_groups, map_distinct
 from transforms.vocab.codes import CONCURRENT
 from transforms.vocab.findings import MEANING
 
@@ -30,12 +30,30 @@ def _capitalised(text: pd.Series) -> pd.Series:
     return text.str[0].str.upper() + text.str[1:]
 
 
+def _text(values: pd.Series) -> pd.Series:
+    """``values.astype(str)`` with each distinct value converted once (numbers, NaN)."""
+    return map_distinct(values, str)
+
+
 def _summary(lines: pd.DataFrame, units: str) -> pd.Series:
-    """``96365x1, 96368x1`` per encounter, codes sorted."""
+    """``96365x1, 96368x1`` per encounter, codes sorted.
+
+    Each distinct (code, units) text is built once; ``lines`` has one row
+    per (encounter, code), so sorting by code orders each encounter's terms.
+    """
     if lines.empty:
         return pd.Series(dtype=object)
     s = lines.sort_values("hcpcs")
-    return join_groups(s["hcpcs"] + "x" + s[units].astype(str), s["encounter_id"], ", ")
+    return join_groups(s["hcpcs"] + "x" + _text(s[units]), s["encounter_id"], ", ")
+
+
+#: Keys with a detail sentence of their own (:func:`_specific`).
+_SPECIFIC_KEYS: tuple[str, ...] = (
+    "concurrent_different_sites", "concurrent_mixed_bag", "concurrent_with_hydration", "concurrent_no_overlap",
+    "infusion_under_16_minutes", "sequential_same_drug", "hydration_during_drug", "hydration_under_31_minutes",
+    "repeat_push_within_30_minutes", "pump_start_billed_as_push_or_hours", "second_initial_missed",
+    "second_initial_without_second_site", _SETTING_ONLY,
+)
 
 
 def _specific(diff: pd.DataFrame, f: pd.DataFrame, min_overlap_minutes: int) -> dict[str, tuple[pd.Series, pd.Series]]:
@@ -90,18 +108,23 @@ def _own_sentences(diff: pd.DataFrame) -> dict[str, pd.Series]:
     }
 
 
+def _heads(diff: pd.DataFrame) -> np.ndarray:
+    """``<Meaning>: <code> billed <n>, supported <m>.`` of each row, built once
+    per distinct (key, code, billed, supported) combination."""
+    combo = diff.groupby(["finding", "hcpcs", "billed_units", "expected_units"], sort=False, dropna=False).ngroup()
+    u = diff[~combo.duplicated().to_numpy()]  # first row of each combination, in ngroup order
+    head = (_capitalised(u["finding"].map(MEANING)) + ": " + u["hcpcs"] + " billed "
+            + _text(u["billed_units"]) + ", supported " + _text(u["expected_units"]) + ".")
+    return head.to_numpy(dtype=object)[combo.to_numpy()]
+
+
 def _sentence(diff: pd.DataFrame, detail: pd.Series, expected_summary: pd.Series,
               billed_summary: pd.Series) -> pd.Series:
     """One sentence a coder can act on: the rule, the units, the MAR facts."""
-    meaning = diff["finding"].map(MEANING)
-    head = (
-        meaning.str[0].str.upper() + meaning.str[1:] + ": " + diff["hcpcs"] + " billed "
-        + diff["billed_units"].astype(str) + ", supported " + diff["expected_units"].astype(str) + "."
-    )
-    tail = " MAR supports " + expected_summary.fillna("nothing").astype(str) + "; billed " + billed_summary.fillna(
-        "nothing").astype(str) + "."
-    body = np.where(detail != "", " " + detail.astype(str) + ".", "")
-    return head + body + tail
+    tail = (" MAR supports " + _text(expected_summary.fillna("nothing")) + "; billed "
+            + _text(billed_summary.fillna("nothing")) + ".")
+    body = np.where(detail != "", " " + _text(detail) + ".", "")
+    return pd.Series(_heads(diff), index=diff.index, dtype=object) + body + tail
 
 
 def explain(diff: pd.DataFrame, lines: pd.DataFrame, f: pd.DataFrame,
@@ -120,18 +143,27 @@ def explain(diff: pd.DataFrame, lines: pd.DataFrame, f: pd.DataFrame,
     """
     k = diff["finding"]
     ev = diff["evidence"].astype(object)
-    detail = "Evidence: " + diff["evidence"].astype(str)
-    for key, (ev_k, text_k) in _specific(diff, f, min_overlap_minutes).items():  # keys, not rows
-        sel = (k == key) & ev_k.notna() & (ev_k.astype(str) != "")
-        ev = ev.mask(sel, ev_k)
-        detail = detail.mask(sel, _capitalised(text_k.astype(str)))
+    detail = "Evidence: " + _text(diff["evidence"])
+    # Detail sentences are built only on the rows whose key has one (keys, not rows, are looped).
+    own = k.isin(_SPECIFIC_KEYS).to_numpy()
+    if own.any():
+        d_own, f_own, k_own = diff[own], f[own], k[own]
+        for key, (ev_k, text_k) in _specific(d_own, f_own, min_overlap_minutes).items():
+            sel = (k_own == key) & ev_k.notna() & (_text(ev_k) != "")
+            if sel.any():
+                rows = sel[sel].index
+                ev.loc[rows] = ev_k[rows].to_numpy(dtype=object)
+                detail.loc[rows] = _capitalised(_text(text_k[rows])).to_numpy(dtype=object)
     # No evidence at all: no "Evidence:" clause.
     detail = detail.mask(diff["evidence"].astype(str).eq("") & detail.str.startswith("Evidence: "),
                          pd.Series("", index=diff.index, dtype=object))
     e = diff["encounter_id"]
-    lines = lines[lines["encounter_id"].isin(e)]  # only these encounters are summarised
+    # Only these encounters are summarised (codes of match_lines, no text lookup).
+    lines = lines[np.isin(lines["enc_code"].to_numpy(), diff["enc_code"].to_numpy())]
     explanation = _sentence(diff, detail, e.map(_summary(lines[lines["expected_units"] > 0], "expected_units")),
                             e.map(_summary(lines[lines["billed_units"] > 0], "billed_units")))
-    for key, sentence in _own_sentences(diff).items():
-        explanation = explanation.mask(k == key, sentence)
+    setting_only = (k == _SETTING_ONLY).to_numpy()
+    if setting_only.any():
+        for key, sentence in _own_sentences(diff[setting_only]).items():
+            explanation.loc[sentence.index] = sentence.to_numpy(dtype=object)
     return ev.fillna(""), explanation

@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from transforms.frames import coverage, join_unique, overlapping_pairs
+from transforms.frames import coverage, join_distinct, map_distinct, overlapping_pairs
 from transforms.vocab.classes import CHEMO, DILUENT, DRUG_CLASSES, HYDRATION
 from transforms.vocab.codes import INFUSION_FAMILIES, REPEAT_PUSH_MINUTES
 
@@ -106,8 +106,23 @@ def _hydration_minutes(b: pd.DataFrame) -> pd.DataFrame:
     return (out // 60).astype("int64")
 
 
-def _ev_by_encounter(part: pd.DataFrame) -> pd.Series:
-    return join_unique(part, ["encounter_id"], "ev", " | ")
+def _joined(part: pd.DataFrame, column: str, sep: str, index: pd.Index, *, sort: bool = False) -> pd.Series:
+    """Distinct non-null ``column`` values of each encounter of ``part`` joined with
+    ``sep`` (first appearance, or sorted), indexed by encounter id.
+
+    ``part`` rows carry ``enc`` (the encounter's position in ``index``): the
+    grouping is on those int codes, never on the id text."""
+    groups, joined = join_distinct(part["enc"].to_numpy(), part[column], sep, sort=sort)
+    return pd.Series(joined, index=index[groups], dtype=object)
+
+
+def _ev_by_encounter(part: pd.DataFrame, index: pd.Index) -> pd.Series:
+    return _joined(part, "ev", " | ", index)
+
+
+def _has(part: pd.DataFrame, index: pd.Index) -> np.ndarray:
+    """Per encounter of ``index``: whether ``part`` (rows with ``enc``) has a row of it."""
+    return np.bincount(part["enc"].to_numpy(), minlength=len(index)) > 0
 
 
 def _overlap_facts(facts: pd.DataFrame, a: pd.DataFrame, b: pd.DataFrame, min_overlap_minutes: int) -> None:
@@ -125,7 +140,8 @@ def _overlap_facts(facts: pd.DataFrame, a: pd.DataFrame, b: pd.DataFrame, min_ov
     facts["diff_site_text"] = (diff["ev_x"] + " at site '" + diff["site_x"] + "' and " + diff["ev_y"]
                                + " at site '" + diff["site_y"] + "' overlapped " + diff["minutes"].astype(str)
                                + " min through two different access sites")
-    facts["drug_inf_ev"] = _ev_by_encounter(a[(a["kind"] == "infusion") & a["drug_class"].isin(list(DRUG_CLASSES))])
+    drug_infusions = a[(a["kind"] == "infusion") & a["drug_class"].isin(list(DRUG_CLASSES))]
+    facts["drug_inf_ev"] = _ev_by_encounter(drug_infusions, enc)
     # Hydration never earns the concurrent code (R-E4): which drug it overlapped.
     dh = _best(_overlaps(dinf, b[b["kind"] == "hydration"], distinct=False))
     facts["hyd_overlap"] = enc.isin(dh.index)
@@ -134,15 +150,20 @@ def _overlap_facts(facts: pd.DataFrame, a: pd.DataFrame, b: pd.DataFrame, min_ov
                               + dh["minutes"].astype(str) + " min)")
 
 
+def _holds(values: pd.Series, part: str) -> pd.Series:
+    """``values.astype(str).str.contains(part)``, each distinct value looked at once."""
+    return map_distinct(values, lambda v: part in str(v)).astype(bool)
+
+
 def _bag_facts(facts: pd.DataFrame, a: pd.DataFrame) -> None:
     """Several drugs in one bag (R-D5); one drug in several bags (R-D4)."""
     enc = facts.index
-    mixed = a[a["drug_class"].isin(list(DRUG_CLASSES)) & a["drug_label"].astype(str).str.contains("+", regex=False)]
-    facts["mixed_bag"] = enc.isin(mixed["encounter_id"])
-    facts["mixed_ev"] = _ev_by_encounter(mixed)
-    multi = a[(a["kind"] == "infusion") & a["infusates"].astype(str).str.contains(",", regex=False)]
-    facts["same_drug_bags"] = enc.isin(multi["encounter_id"])
-    facts["same_drug_ev"] = _ev_by_encounter(multi)
+    mixed = a[a["drug_class"].isin(list(DRUG_CLASSES)) & _holds(a["drug_label"], "+")]
+    facts["mixed_bag"] = _has(mixed, enc)
+    facts["mixed_ev"] = _ev_by_encounter(mixed, enc)
+    multi = a[(a["kind"] == "infusion") & _holds(a["infusates"], ",")]
+    facts["same_drug_bags"] = _has(multi, enc)
+    facts["same_drug_ev"] = _ev_by_encounter(multi, enc)
 
 
 def _short_facts(facts: pd.DataFrame, a: pd.DataFrame) -> None:
@@ -155,8 +176,8 @@ def _short_facts(facts: pd.DataFrame, a: pd.DataFrame) -> None:
     short = short.assign(family=family)
     for fam in INFUSION_FAMILIES:  # three families, not rows
         part = short[short["family"] == fam]
-        facts[f"short_{fam}"] = enc.isin(part["encounter_id"])
-        facts[f"short_{fam}_ev"] = _ev_by_encounter(part)
+        facts[f"short_{fam}"] = _has(part, enc)
+        facts[f"short_{fam}_ev"] = _ev_by_encounter(part, enc)
 
 
 def _repeat_push_facts(facts: pd.DataFrame, a: pd.DataFrame) -> None:
@@ -187,28 +208,30 @@ def encounter_facts(admins: pd.DataFrame, blocks: pd.DataFrame | None, min_overl
         and ``all_ev``.
     """
     a = admins.copy()
-    a["grp"] = a["site_group"].astype(str) if "site_group" in a else a["site"].astype(str)
-    a["ev"] = a["evidence"].astype(str) if "evidence" in a else a["drug_label"].astype(str)
-    a["site"] = a["site"].fillna("").astype(str)
-    facts = pd.DataFrame(index=pd.Index(a["encounter_id"].drop_duplicates(), name="encounter_id"))
+    a["grp"] = map_distinct(a["site_group"] if "site_group" in a else a["site"], str)
+    a["ev"] = map_distinct(a["evidence"] if "evidence" in a else a["drug_label"], str)
+    a["site"] = map_distinct(a["site"].fillna(""), str)
+    # Encounters as int codes (``enc``): every per-encounter join and flag is on them.
+    a["enc"], names = pd.factorize(a["encounter_id"])
+    facts = pd.DataFrame(index=pd.Index(names, name="encounter_id"))
     b = _blocks(a, blocks)
     _overlap_facts(facts, a, b, min_overlap_minutes)
     _bag_facts(facts, a)
     _short_facts(facts, a)
     facts = facts.join(_hydration_minutes(b))
-    facts["hyd_ev"] = _ev_by_encounter(a[a["kind"] == "hydration"])
+    facts["hyd_ev"] = _ev_by_encounter(a[a["kind"] == "hydration"], facts.index)
     _repeat_push_facts(facts, a)
     # A pump start: a drug pump left running or timed for more than 8 hours (R-H8).
     pumps = a[a["kind"] == "pump"]
-    facts["pump_start"] = facts.index.isin(pumps["encounter_id"])
-    facts["pump_ev"] = _ev_by_encounter(pumps)
-    facts["sites"] = join_unique(a[a["site"] != ""], ["encounter_id"], "site", ", ", sort=True)
-    facts["all_ev"] = _ev_by_encounter(a[a["kind"] != "none"])
+    facts["pump_start"] = _has(pumps, facts.index)
+    facts["pump_ev"] = _ev_by_encounter(pumps, facts.index)
+    facts["sites"] = _joined(a[a["site"] != ""], "site", ", ", facts.index, sort=True)
+    facts["all_ev"] = _ev_by_encounter(a[a["kind"] != "none"], facts.index)
     facts[["hyd_clock", "hyd_free"]] = facts[["hyd_clock", "hyd_free"]].fillna(0).astype("int64")
     return facts
 
 
-def _short_infusion(f: pd.DataFrame, diff: pd.DataFrame, lines: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+def _short_infusion(f: pd.DataFrame, diff: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
     """An infusion code billed for an administration of 15 active minutes or
     less, and the push / injection code it displaced, in the same family
     (R-C2): both rows of the pair hit, with the short administrations as
@@ -216,9 +239,10 @@ def _short_infusion(f: pd.DataFrame, diff: pd.DataFrame, lines: pd.DataFrame) ->
     e, h = diff["encounter_id"], diff["hcpcs"]
     hit_any = pd.Series(False, index=diff.index)
     ev = pd.Series("", index=diff.index, dtype=object)
+    # An over- or under-billed line is itself a difference: ``diff`` holds every one of them.
     for fam, (inf_codes, short_codes) in INFUSION_FAMILIES.items():  # three families, not rows
-        inf_over = e.isin(lines.loc[lines["hcpcs"].isin(inf_codes) & lines["over"], "encounter_id"])
-        short_under = e.isin(lines.loc[lines["hcpcs"].isin(short_codes) & lines["under"], "encounter_id"])
+        inf_over = e.isin(e[h.isin(inf_codes) & diff["over"]])
+        short_under = e.isin(e[h.isin(short_codes) & diff["under"]])
         hit = f[f"short_{fam}"] & (
             (h.isin(inf_codes) & diff["over"] & short_under) | (h.isin(short_codes) & diff["under"] & inf_over))
         hit_any |= hit
@@ -226,7 +250,7 @@ def _short_infusion(f: pd.DataFrame, diff: pd.DataFrame, lines: pd.DataFrame) ->
     return hit_any, ev
 
 
-def row_facts(facts: pd.DataFrame, diff: pd.DataFrame, lines: pd.DataFrame, hydration: pd.DataFrame) -> pd.DataFrame:
+def row_facts(facts: pd.DataFrame, diff: pd.DataFrame, hydration: pd.DataFrame) -> pd.DataFrame:
     """:func:`encounter_facts` aligned with the differences (index ``0..n-1``).
 
     An encounter with nothing charted has every flag False and 0 minutes.
@@ -241,5 +265,5 @@ def row_facts(facts: pd.DataFrame, diff: pd.DataFrame, lines: pd.DataFrame, hydr
     credited = hydration.set_index("encounter_id")["hydration_minutes"] if not hydration.empty else pd.Series(
         dtype=float)
     f["hyd_credited"] = diff["encounter_id"].map(credited).fillna(0)
-    f["short_infusion"], f["short_infusion_ev"] = _short_infusion(f, diff, lines)
+    f["short_infusion"], f["short_infusion_ev"] = _short_infusion(f, diff)
     return f

@@ -11,13 +11,23 @@ from __future__ import annotations
 
 import pandas as pd
 
+from transforms.frames import map_distinct
 from transforms.vocab.codes import FACILITY_POS, SETTING_PROFESSIONAL
 
 
 def in_facility_pos(billed: pd.DataFrame) -> pd.Series:
     """True for a professional claim line whose place of service is a facility."""
-    pos = billed.get("place_of_service", pd.Series(index=billed.index, dtype=object)).fillna("").astype(str)
-    return (billed["claim_type"] == SETTING_PROFESSIONAL) & pos.str.strip().isin(FACILITY_POS)
+    professional = billed["claim_type"] == SETTING_PROFESSIONAL
+    if "place_of_service" not in billed or not professional.any():
+        return professional & False
+    # Each distinct place-of-service text is stripped and looked up once.
+    facility = map_distinct(billed["place_of_service"], _is_facility_pos).astype(bool)
+    return professional & facility
+
+
+def _is_facility_pos(pos: object) -> bool:
+    """True when one place-of-service value (text, number or null) is a facility's."""
+    return not pd.isna(pos) and str(pos).strip() in FACILITY_POS
 
 
 def professional_in_facility_pos(lines: pd.DataFrame) -> pd.DataFrame:

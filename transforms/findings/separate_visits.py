@@ -16,17 +16,26 @@ more billed: a unit difference is keyed by the rules as well).
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 
+from transforms.frames import map_distinct
 from transforms.vocab.codes import INITIAL_CODES
 from transforms.vocab.policy import SEPARATE_VISIT_MODIFIERS
 
+_SPLIT = re.compile(r"[^0-9A-Z]+")
+
+
+def _holds_visit_modifier(modifiers: object) -> bool:
+    """True when one modifiers text (``"59"``, ``"XE,JW"``, NaN) holds 59 or XE."""
+    text = "" if modifiers is None or (isinstance(modifiers, float) and modifiers != modifiers) else str(modifiers)
+    return any(part in SEPARATE_VISIT_MODIFIERS for part in _SPLIT.split(text.upper()))
+
 
 def _has_visit_modifier(modifiers: pd.Series) -> pd.Series:
-    """True where a modifiers text (``"59"``, ``"XE,JW"``) holds 59 or XE."""
-    parts = modifiers.fillna("").astype(str).str.upper().str.split(r"[^0-9A-Z]+", regex=True)
-    return parts.explode().isin(SEPARATE_VISIT_MODIFIERS).groupby(level=0).any().reindex(modifiers.index,
-                                                                                         fill_value=False)
+    """True where a modifiers text holds 59 or XE (each distinct text checked once)."""
+    return map_distinct(modifiers, _holds_visit_modifier).astype(bool)
 
 
 def visit_modifier_findings(expected: pd.DataFrame, billed: pd.DataFrame, claims: pd.Series) -> pd.DataFrame:
@@ -37,13 +46,19 @@ def visit_modifier_findings(expected: pd.DataFrame, billed: pd.DataFrame, claims
         billed: drug-administration claim lines (``hcpcs``, ``modifiers``, ``units``).
         claims: claim id per encounter.
     """
-    exp_mods = expected["modifiers"] if "modifiers" in expected else pd.Series("", index=expected.index)
-    visit_initial = expected[expected["hcpcs"].isin(INITIAL_CODES) & _has_visit_modifier(exp_mods)]
+    initial = expected["hcpcs"].isin(INITIAL_CODES).to_numpy()
+    if "modifiers" in expected:
+        initial[initial] = _has_visit_modifier(expected["modifiers"][initial]).to_numpy()
+    else:
+        initial[:] = False
+    visit_initial = expected[initial]
     want = visit_initial.groupby(["encounter_id", "hcpcs"], as_index=False).agg(
         evidence=("evidence", "first"))
     if want.empty:
         return want.assign(expected_units=0, billed_units=0, finding="", explanation="", claim_id="")
-    exp_units = expected.groupby(["encounter_id", "hcpcs"])["units"].sum().rename("expected_units")
+    # Only the encounters of a separate-visit initial line are totalled.
+    mine = expected[expected["encounter_id"].isin(want["encounter_id"])]
+    exp_units = mine.groupby(["encounter_id", "hcpcs"])["units"].sum().rename("expected_units")
     bil = billed[billed["hcpcs"].isin(want["hcpcs"]) & billed["encounter_id"].isin(want["encounter_id"])]
     bil_mods = bil["modifiers"] if "modifiers" in bil else pd.Series("", index=bil.index)
     got = bil.assign(_visit=_has_visit_modifier(bil_mods)).groupby(["encounter_id", "hcpcs"]).agg(

@@ -38,7 +38,7 @@ from __future__ import annotations
 import csv
 import gzip
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
@@ -51,7 +51,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-from transforms.frames import text
+from transforms.ingest.distinct import CodedText
 from transforms.reference.ndc import normalise_ndc
 from transforms.vocab import schemas
 
@@ -143,7 +143,7 @@ def read_extract(path: Path, kind: ExtractKind) -> pd.DataFrame:
             "add them, or rename the file's columns to the contract's names",
         )
     raw[schemas.SOURCE_ROW] = np.arange(1, len(raw) + 1, dtype="int64")
-    return raw.reset_index(drop=True)
+    return raw if _is_default_index(raw.index) else raw.reset_index(drop=True)
 
 
 def _normalise_names(path: Path, names: list[object]) -> list[str]:
@@ -253,7 +253,8 @@ def _csv_body_arrow(path: Path, compressed: bool, names: list[str]) -> pd.DataFr
         data = gzip.decompress(path.read_bytes()) if compressed else path.read_bytes()
     except (OSError, EOFError, gzip.BadGzipFile):
         return None  # pandas reports it
-    if b'"' in data.split(b"\n", 1)[0] or b"\x00" in data:
+    header_end = data.find(b"\n")  # not split(): that would copy the whole body
+    if b'"' in (data if header_end < 0 else data[:header_end]) or b"\x00" in data:
         return None  # a quoted header may span lines (skip_rows counts lines); pandas cuts cells at NUL
     labels = [f"c{i}" for i in range(len(names))]
     try:
@@ -270,13 +271,33 @@ def _csv_body_arrow(path: Path, compressed: bool, names: list[str]) -> pd.DataFr
         return None
     if table.num_rows and not _ends_cleanly(data, table.column(len(labels) - 1)[-1].as_py()):
         return None
-    columns = {}
-    for position, name in enumerate(names):
-        cells = table.column(position)
-        values = cells.to_numpy(zero_copy_only=False).astype(object, copy=False)
-        values[pc.equal(cells, "").to_numpy(zero_copy_only=False)] = None
-        columns[name] = values
-    return pd.DataFrame(columns, index=pd.RangeIndex(table.num_rows), columns=names)
+    columns = {name: _cell_objects(table.column(position)) for position, name in enumerate(names)}
+    # dtype=object: the cells are str / None already, nothing to infer per column
+    return pd.DataFrame(columns, index=pd.RangeIndex(table.num_rows), columns=names, dtype=object)
+
+
+def _cell_objects(cells: pa.ChunkedArray) -> np.ndarray:
+    """One column's cells as an object array of ``str``, ``""`` -> ``None``.
+
+    A column whose first block repeats values (codes, units, times, ids of
+    an encounter's events) is dictionary-encoded in Arrow: each distinct
+    text becomes one Python ``str`` that its rows share, instead of one
+    ``str`` per cell. A column of mostly distinct texts is converted directly
+    (encoding would cost more than it saves).
+    """
+    first = cells.chunk(0) if cells.num_chunks else None
+    if first is not None and len(first) >= 64 and 2 * pc.count_distinct(first).as_py() <= len(first):
+        try:
+            encoded = cells.combine_chunks().dictionary_encode()
+        except pa.ArrowException:  # e.g. more than 2 GiB of text in one column
+            pass
+        else:
+            distinct = encoded.dictionary.to_numpy(zero_copy_only=False).astype(object, copy=False)
+            distinct[pc.equal(encoded.dictionary, "").to_numpy(zero_copy_only=False)] = None
+            return distinct[encoded.indices.to_numpy(zero_copy_only=False)]
+    values = cells.to_numpy(zero_copy_only=False).astype(object, copy=False)
+    values[pc.equal(cells, "").to_numpy(zero_copy_only=False)] = None
+    return values
 
 
 def _ends_cleanly(data: bytes, last_cell: str) -> bool:
@@ -288,8 +309,11 @@ def _ends_cleanly(data: bytes, last_cell: str) -> bool:
     """
     if any(c in last_cell for c in ('"', "\r", "\n")):
         return False
-    tail = data.rstrip(b"\r\n")
     cell = last_cell.encode("utf-8")
+    window = data[-(len(cell) + 65536):]  # the end of the file: no copy of all of it
+    tail = window.rstrip(b"\r\n")
+    if len(tail) < len(cell) + 3 and len(window) < len(data):  # 64 KiB of line breaks at the end
+        tail = data.rstrip(b"\r\n")
     quoted = b'"' + cell + b'"'
     if tail.endswith(quoted):
         return tail[-len(quoted) - 1:-len(quoted)] in (b",", b"\n", b"\r")
@@ -346,97 +370,63 @@ def _read_parquet(path: Path) -> pd.DataFrame:
 
 
 # --------------------------------------------------------------------------
-# Value parsing (vectorised)
+# Value parsing (vectorised, once per distinct text: transforms.ingest.distinct)
 # --------------------------------------------------------------------------
-def _maybe_untrimmed(cells: pa.Array) -> np.ndarray:
-    """True for the cells Arrow cannot vouch for: empty, or a first / last byte
-    outside printable non-space ASCII (``!``..``~``), so possibly whitespace to
-    Python's ``str.strip``; False for nulls. Byte slices and comparisons, no regex."""
-    data = cells.cast(pa.binary())
-    first, last = pc.binary_slice(data, 0, 1), pc.binary_slice(data, -1)
-    odd = pc.or_(pc.or_(pc.less(first, b"!"), pc.greater(first, b"~")),
-                 pc.or_(pc.less(last, b"!"), pc.greater(last, b"~")))
-    return odd.fill_null(False).to_numpy(zero_copy_only=False)
-
-
 def _text(values: pd.Series) -> pd.Series:
-    """Exactly :func:`transforms.frames.text`, without Python per cell for text columns.
-
-    A column of ``str`` (CSV cells) is checked by Arrow in one pass: a cell
-    that is not empty and starts and ends with printable non-space ASCII is
-    already its own trimmed text and is kept as is (no new string); only the
-    other cells (empty, edge whitespace, edge non-ASCII) go through
-    ``frames.text``. Any other column goes through ``frames.text`` whole.
-    """
-    if values.dtype != object or pd.api.types.infer_dtype(values, skipna=True) not in ("string", "empty"):
-        return text(values)
-    cells = values.to_numpy(dtype=object)
-    try:
-        arrow = pa.array(cells, type=pa.string(), from_pandas=True)
-    except (pa.ArrowException, TypeError, ValueError):
-        return text(values)
-    odd = _maybe_untrimmed(arrow)
-    out = cells.copy()
-    out[arrow.is_null().to_numpy(zero_copy_only=False)] = None
-    if odd.any():
-        out[odd] = text(pd.Series(cells[odd], dtype=object)).to_numpy(dtype=object)
-    return pd.Series(out, index=values.index, dtype=object)
-
-
-def _per_distinct(trimmed: pd.Series, convert: str) -> pd.Series:
-    """``trimmed.str.<convert>()`` computed once per distinct value (codes, routes,
-    units repeat); ``None`` stays ``None``."""
-    codes, distinct = pd.factorize(trimmed, use_na_sentinel=True)
-    converted = getattr(pd.Series(distinct, dtype=object).str, convert)().to_numpy(dtype=object)
-    out = np.full(len(trimmed), None, dtype=object)
-    present = codes >= 0
-    out[present] = converted[codes[present]]
-    return pd.Series(out, index=trimmed.index, dtype=object)
+    """Exactly :func:`transforms.frames.text`, trimming each distinct value once."""
+    return CodedText.of(values).text()
 
 
 def _lower(values: pd.Series) -> pd.Series:
     """Exactly :func:`transforms.frames.lower` (trimmed, lower case, ``None`` stays ``None``)."""
-    return _per_distinct(_text(values), "lower")
+    return CodedText.of(values).mapped(lambda s: s.str.lower())
 
 
 def _present(values: pd.Series) -> pd.Series:
     """True where the raw value is given (not null, not blank text)."""
-    return _text(values).notna().astype(bool)
+    return pd.Series(CodedText.of(values).present(), index=values.index, dtype=bool)
 
 
 def _upper(values: pd.Series) -> pd.Series:
     """:func:`transforms.frames.text` in upper case (``None`` stays ``None``)."""
-    return _per_distinct(_text(values), "upper")
+    return CodedText.of(values).mapped(lambda s: s.str.upper())
 
 
-def _to_float(values: pd.Series) -> pd.Series:
-    """Finite float64; unparseable, non-finite or missing -> NaN."""
-    if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(
-        values.dtype
-    ):
+def _is_number_column(values: pd.Series) -> bool:
+    """Numbers as stored (Parquet), parsed as such; bools are text (``"True"``)."""
+    return pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype)
+
+
+def _to_float(values: pd.Series, coded: CodedText | None = None) -> pd.Series:
+    """Finite float64; unparseable, non-finite or missing -> NaN.
+
+    ``coded``: :meth:`CodedText.of` ``values``, when the caller has it already.
+    """
+    if _is_number_column(values):
         out = pd.to_numeric(values, errors="coerce").astype("float64")
-    else:
-        out = pd.to_numeric(_text(values), errors="coerce").astype("float64")
-    return out.where(np.isfinite(out), np.nan)
+        return out.where(np.isfinite(out), np.nan)
+    coded = coded or CodedText.of(values)
+    return pd.Series(coded.floats(), index=values.index, dtype="float64")
 
 
-def _to_int(values: pd.Series) -> pd.Series:
+def _to_int(values: pd.Series, coded: CodedText | None = None) -> pd.Series:
     """Whole numbers as nullable Int64 ("2.0" -> 2); "2.5", "x" -> <NA>."""
-    as_float = _to_float(values)
-    whole = as_float.notna() & (np.mod(as_float.fillna(0.0), 1) == 0)
-    whole &= as_float.abs().fillna(0.0) < 2.0**53
-    return as_float.where(whole, np.nan).astype("Int64")
+    as_float = _to_float(values, coded).to_numpy()
+    with np.errstate(invalid="ignore"):
+        whole = (np.mod(as_float, 1) == 0) & (np.abs(as_float) < 2.0**53)  # NaN -> False
+    ints = np.where(whole, as_float, 0).astype("int64")
+    return pd.Series(pd.arrays.IntegerArray(ints, ~whole), index=values.index)
 
 
-def _to_bool(values: pd.Series) -> pd.Series:
+def _to_bool(values: pd.Series, coded: CodedText | None = None) -> pd.Series:
     """Nullable boolean from true/false, t/f, yes/no, y/n, 1/0 (any case)."""
     if pd.api.types.is_bool_dtype(values.dtype):
         return values.astype("boolean")
-    words = _lower(values)
-    out = pd.Series(pd.NA, index=values.index, dtype="boolean")
-    out[words.isin(_TRUE_WORDS)] = True
-    out[words.isin(_FALSE_WORDS)] = False
-    return out
+    coded = coded or CodedText.of(values)
+    words = pd.Series(coded.distinct, dtype=object).str.lower()
+    truth = coded.expand(words.isin(_TRUE_WORDS).to_numpy(), False)
+    known = coded.expand((words.isin(_TRUE_WORDS) | words.isin(_FALSE_WORDS)).to_numpy(), False)
+    return pd.Series(pd.arrays.BooleanArray(truth, ~known), index=values.index)
 
 
 def _dates_to_objects(stamps: pd.Series) -> pd.Series:
@@ -445,7 +435,7 @@ def _dates_to_objects(stamps: pd.Series) -> pd.Series:
     return dates.where(stamps.notna(), None)
 
 
-def _to_date(values: pd.Series) -> pd.Series:
+def _to_date(values: pd.Series, coded: CodedText | None = None) -> pd.Series:
     """Calendar dates from ISO ``YYYY-MM-DD`` or ``MM/DD/YYYY`` text, or from
     date / datetime values (Parquet ``date32`` / timestamps, local date)."""
     if pd.api.types.is_datetime64_any_dtype(values.dtype):
@@ -456,13 +446,17 @@ def _to_date(values: pd.Series) -> pd.Series:
         "datetime64",
     ):
         return _dates_to_objects(pd.to_datetime(values, errors="coerce"))
-    trimmed = _text(values)
+    return (coded or CodedText.of(values)).mapped(_text_dates)
+
+
+def _text_dates(trimmed: pd.Series) -> pd.Series:
+    """Trimmed texts (no nulls) -> ``datetime.date`` or None (ISO, then US order)."""
     parsed = pd.to_datetime(trimmed, format="%Y-%m-%d", errors="coerce")
     us = pd.to_datetime(trimmed, format="%m/%d/%Y", errors="coerce")
     return _dates_to_objects(parsed.fillna(us))
 
 
-def _to_utc(values: pd.Series, tz: str) -> tuple[pd.Series, pd.Series]:
+def _to_utc(values: pd.Series, tz: str, coded: CodedText | None = None) -> tuple[pd.Series, pd.Series]:
     """Parse event times to ``datetime64[ns, UTC]``.
 
     * ISO-8601 with ``Z`` or a UTC offset -> that instant.
@@ -479,20 +473,44 @@ def _to_utc(values: pd.Series, tz: str) -> tuple[pd.Series, pd.Series]:
             a ``ZoneInfo`` object) is handed to pandas, which localises with
             its compiled tz database code; with ``ZoneInfo`` objects pandas 2
             is about 50x slower (0.7 s per 100,000 rows).
+        coded: :meth:`CodedText.of` ``values``, when the caller has it already.
 
     Returns:
         (UTC timestamps, boolean Series: local time does not exist in ``tz``).
     """
-    if isinstance(values.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(values.dtype):
+    if _is_datetime_column(values):
         return _parse_times(values, tz)
     # Times repeat (events of one minute): each distinct text is parsed once.
-    codes, distinct = pd.factorize(_upper(values), use_na_sentinel=True)
-    utc_distinct, nonexistent_distinct = _parse_times(pd.Series(distinct, dtype=object), tz)
-    utc = pd.Series(utc_distinct.array.take(codes, allow_fill=True), index=values.index)
-    flags = nonexistent_distinct.to_numpy(dtype=bool)
-    nonexistent = np.zeros(len(codes), dtype=bool)
-    nonexistent[codes >= 0] = flags[codes[codes >= 0]]
+    coded = coded or CodedText.of(values)
+    utc_distinct, nonexistent_distinct = _parse_times(pd.Series(coded.distinct, dtype=object), tz)
+    utc = pd.Series(utc_distinct.array.take(coded.codes, allow_fill=True), index=values.index)
+    nonexistent = coded.expand(nonexistent_distinct.to_numpy(dtype=bool), False)
     return utc, pd.Series(nonexistent, index=values.index, dtype=bool)
+
+
+def _is_datetime_column(values: pd.Series) -> bool:
+    """Timestamps as stored (Parquet), naive or tz-aware."""
+    return isinstance(values.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(values.dtype)
+
+
+def _event_times(values: pd.Series, tz: str, coded: CodedText) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """The MAR's ``event_time`` (:func:`_to_utc` floored to whole microseconds,
+    the lake's precision), its ``event_time_nonexistent`` flags and its
+    ``service_date`` (``datetime.date`` in ``tz``, None without a time).
+
+    Text is parsed, floored and dated once per distinct value (``coded``).
+    """
+    if _is_datetime_column(values):
+        utc, nonexistent = _parse_times(values, tz)
+        utc = utc.dt.floor("us")
+        return utc, nonexistent, _dates_to_objects(utc.dt.tz_convert(tz))
+    utc_distinct, nonexistent_distinct = _parse_times(pd.Series(coded.distinct, dtype=object), tz)
+    utc_distinct = utc_distinct.dt.floor("us")
+    dates = _dates_to_objects(utc_distinct.dt.tz_convert(tz)).to_numpy(dtype=object)
+    utc = pd.Series(utc_distinct.array.take(coded.codes, allow_fill=True), index=values.index)
+    nonexistent = pd.Series(coded.expand(nonexistent_distinct.to_numpy(dtype=bool), False),
+                            index=values.index, dtype=bool)
+    return utc, nonexistent, coded.series(dates, None)
 
 
 def _parse_times(values: pd.Series, tz: str) -> tuple[pd.Series, pd.Series]:
@@ -535,7 +553,7 @@ def _parse_times(values: pd.Series, tz: str) -> tuple[pd.Series, pd.Series]:
     return utc, nonexistent
 
 
-def _stage_ndc(values: pd.Series) -> pd.Series:
+def _stage_ndc(values: pd.Series, coded: CodedText | None = None) -> pd.Series:
     """The staged ``ndc``: the 11-digit key where the value is an NDC, else as charted.
 
     An NDC by the rule of :func:`transforms.reference.ndc.normalise_ndc`
@@ -544,27 +562,66 @@ def _stage_ndc(values: pd.Series) -> pd.Series:
     quarantine still show what the nurse entered, and the classifier, which
     normalises again, finds no NDC in it. Values are text first: a numeric
     Parquet column is staged as its decimal digits, leading zeros not
-    restored.
+    restored. Each distinct value is normalised once.
     """
-    charted = _text(values)
+    return (coded or CodedText.of(values)).mapped(_ndc_or_charted)
+
+
+def _ndc_or_charted(charted: pd.Series) -> pd.Series:
     key = normalise_ndc(charted)
     return charted.where(key.isna(), key.astype(object))
 
 
-def _first_occurrence(frame: pd.DataFrame, key: list[str], eligible: pd.Series) -> pd.Series:
+def _group_ids(columns: list[pd.Series | np.ndarray]) -> np.ndarray:
+    """One int64 id per row, equal exactly where every column is equal
+    (nulls equal nulls, as ``groupby(dropna=False)``); ids are < rows**2.
+
+    A column is a Series (factorised here) or ready codes (``-1`` = null),
+    e.g. :meth:`CodedText.dense_codes`.
+    """
+    n = len(columns[0])
+    ids, n_ids = np.zeros(n, dtype="int64"), 1
+    for column in columns:
+        if isinstance(column, np.ndarray):
+            codes = column + 1  # the null code -1 becomes a value of its own
+            width = int(codes.max()) + 1 if n else 1
+        else:
+            codes, uniques = pd.factorize(column, use_na_sentinel=False)
+            width = max(len(uniques), 1)
+        if n_ids * width >= 2**62:  # renumber densely before the ids could overflow
+            ids, distinct_ids = pd.factorize(ids)
+            n_ids = len(distinct_ids)
+        ids = ids * width + codes
+        n_ids *= width
+    return ids
+
+
+def _first_occurrence(
+    frame: Mapping[str, pd.Series], key: list[str], eligible: pd.Series,
+    codes: Mapping[str, np.ndarray] | None = None,
+) -> pd.Series:
     """``source_row`` of the first eligible row with the same key, for the
     later rows of the key; <NA> for first occurrences and ineligible rows.
 
-    Nulls in key columns compare equal to each other (``dropna=False``).
+    Nulls in key columns compare equal to each other. ``frame``: a DataFrame
+    or a mapping of aligned columns; the result is on ``eligible.index``.
+    ``codes``: ready codes of some key columns (:func:`_group_ids`), so
+    their text is not hashed again.
     """
-    out = pd.Series(pd.NA, index=frame.index, dtype="Int64")
-    sub = frame.loc[eligible, [*key, schemas.SOURCE_ROW]]
-    if sub.empty:
-        return out
-    first = sub.groupby(key, dropna=False, sort=False)[schemas.SOURCE_ROW].transform("min")
-    dup = first.ne(sub[schemas.SOURCE_ROW])
-    out.loc[first.index[dup]] = first[dup].to_numpy()
-    return out
+    codes = codes or {}
+    rows = np.flatnonzero(eligible.to_numpy(dtype=bool))
+    values = np.zeros(len(eligible), dtype="int64")
+    missing = np.ones(len(eligible), dtype=bool)
+    if len(rows):
+        group, _ = pd.factorize(_group_ids([codes[c] if c in codes else frame[c] for c in key])[rows])
+        source_row = frame[schemas.SOURCE_ROW].to_numpy(dtype="int64")[rows]
+        first = np.full(group.max() + 1, np.iinfo(np.int64).max, dtype="int64")
+        np.minimum.at(first, group, source_row)
+        first_of_row = first[group]
+        later = first_of_row != source_row
+        values[rows[later]] = first_of_row[later]
+        missing[rows[later]] = False
+    return pd.Series(pd.arrays.IntegerArray(values, missing), index=eligible.index)
 
 
 def _nones(index: pd.Index) -> pd.Series:
@@ -579,17 +636,38 @@ def _column(raw: pd.DataFrame, name: str) -> pd.Series:
     return _nones(raw.index)
 
 
-def _with_extras(staged: pd.DataFrame, raw: pd.DataFrame, known: set[str]) -> pd.DataFrame:
-    """``staged`` followed by the raw columns not in ``known`` (unknown extra input
-    columns); ``staged`` itself when there are none (no copy of every column)."""
-    extras = [c for c in raw.columns if c not in known]
-    return pd.concat([staged, raw[extras]], axis=1) if extras else staged
+class _RawCoded(dict):
+    """:meth:`CodedText.of` each raw column (absent: all missing), made on
+    first use, so a column used for its value and its ``_raw_present`` flag
+    is factorised once."""
+
+    def __init__(self, raw: pd.DataFrame) -> None:
+        super().__init__()
+        self.raw = raw
+
+    def __missing__(self, name: str) -> CodedText:
+        coded = self[name] = CodedText.of(_column(self.raw, name))
+        return coded
+
+
+def _frame(columns: dict[str, pd.Series], raw: pd.DataFrame, known: set[str]) -> pd.DataFrame:
+    """The staged frame: ``columns`` in order, then the raw columns not in
+    ``known`` (unknown extra input columns, values as read), built at once."""
+    for name in raw.columns:
+        if name not in known:
+            columns[name] = raw[name]
+    return pd.DataFrame(columns, index=raw.index)
 
 
 def _check_raw(raw: pd.DataFrame) -> pd.DataFrame:
     if schemas.SOURCE_ROW not in raw.columns:
         raise ValueError("raw frame has no source_row column; use read_extract()")
-    return raw.reset_index(drop=True)
+    return raw if _is_default_index(raw.index) else raw.reset_index(drop=True)
+
+
+def _is_default_index(index: pd.Index) -> bool:
+    """``index`` is ``0..n-1`` (nothing to reset, so no copy of every column)."""
+    return isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1
 
 
 # --------------------------------------------------------------------------
@@ -637,40 +715,43 @@ def stage_mar(raw: pd.DataFrame, facility_tz: str) -> pd.DataFrame:
             "such as America/New_York"
         ) from None
     raw = _check_raw(raw)
-    staged, nonexistent = _mar_canonical(raw, facility_tz)
+    coded = _RawCoded(raw)
+    columns, nonexistent, key_codes = _mar_canonical(raw, facility_tz, coded)
     for name in schemas.MAR_PARSED:
-        staged[f"{name}_raw_present"] = _present(_column(raw, name))
-    staged["event_time_nonexistent"] = nonexistent
-    staged["duplicate_of"] = _first_occurrence(
-        staged, list(schemas.MAR_EVENT_KEY), staged["event_time"].notna()
+        columns[f"{name}_raw_present"] = pd.Series(coded[name].present(), index=raw.index, dtype=bool)
+    columns["event_time_nonexistent"] = nonexistent
+    columns["duplicate_of"] = _first_occurrence(
+        columns, list(schemas.MAR_EVENT_KEY), columns["event_time"].notna(), key_codes
     )
-    known = set(schemas.MAR_ARROW.names) | set(schemas.MAR_HELPERS)
-    return _with_extras(staged, raw, known)
+    return _frame(columns, raw, set(schemas.MAR_ARROW.names) | set(schemas.MAR_HELPERS))
 
 
-def _mar_canonical(raw: pd.DataFrame, tz: str) -> tuple[pd.DataFrame, pd.Series]:
-    """The ``schemas.MAR_ARROW`` columns of :func:`stage_mar`, in order, and
-    the ``event_time_nonexistent`` flags (``tz``: a valid IANA zone name)."""
-    out = pd.DataFrame(index=raw.index)
-    for name in ("encounter_id", "patient_id", "order_id", "drug", "access_site",
-                 "rate_unit", "dose_unit"):
-        out[name] = _text(_column(raw, name))
-    infusate = _text(_column(raw, "infusate_id"))
-    out["infusate_id"] = infusate.where(infusate.notna(), out["order_id"])
-    out["ndc"] = _stage_ndc(_column(raw, "ndc"))
+def _mar_canonical(
+    raw: pd.DataFrame, tz: str, coded: _RawCoded | None = None
+) -> tuple[dict[str, pd.Series], pd.Series, dict[str, np.ndarray]]:
+    """The ``schemas.MAR_ARROW`` columns of :func:`stage_mar`, in order, the
+    ``event_time_nonexistent`` flags (``tz``: a valid IANA zone name) and the
+    :meth:`CodedText.dense_codes` of the text columns of ``schemas.MAR_EVENT_KEY``.
+
+    ``coded``: the raw columns as :class:`CodedText` (made here if not given).
+    """
+    coded = _RawCoded(raw) if coded is None else coded
+    staged = {name: coded[name] for name in (
+        "encounter_id", "patient_id", "order_id", "drug", "access_site", "rate_unit", "dose_unit", "visit_id")}
+    staged["infusate_id"] = coded["infusate_id"].or_else(coded["order_id"])  # defaults to the order
     for name in ("drug_class", "route", "action"):
-        out[name] = _lower(_column(raw, name))
-    event_time, nonexistent = _to_utc(_column(raw, "event_time"), tz)
-    # Microseconds are the lake's precision (schemas.MAR_ARROW).
-    event_time = event_time.dt.floor("us")
-    out["event_time"] = event_time
+        staged[name] = coded[name].converted(lambda s: s.str.lower())
+    text = {name: column.text() for name, column in staged.items()}
+    text["ndc"] = _stage_ndc(_column(raw, "ndc"), coded["ndc"])
+    event_time, nonexistent, service_date = _event_times(_column(raw, "event_time"), tz, coded["event_time"])
+    parsed = {"event_time": event_time, "service_date": service_date,
+              "primary": _to_bool(_column(raw, "primary"), coded["primary"]),
+              schemas.SOURCE_ROW: raw[schemas.SOURCE_ROW].astype("int64")}
     for name in ("rate", "dose", "volume_ml"):
-        out[name] = _to_float(_column(raw, name))
-    out["primary"] = _to_bool(_column(raw, "primary"))
-    out[schemas.SOURCE_ROW] = raw[schemas.SOURCE_ROW].astype("int64")
-    out["service_date"] = _dates_to_objects(event_time.dt.tz_convert(tz))
-    out["visit_id"] = _text(_column(raw, "visit_id"))
-    return out[list(schemas.MAR_ARROW.names)].copy(), nonexistent
+        parsed[name] = _to_float(_column(raw, name), coded[name])
+    every = {**text, **parsed}
+    key_codes = {name: staged[name].dense_codes() for name in schemas.MAR_EVENT_KEY if name in staged}
+    return {name: every[name] for name in schemas.MAR_ARROW.names}, nonexistent, key_codes
 
 
 def stage_claims(raw: pd.DataFrame) -> pd.DataFrame:
@@ -707,67 +788,82 @@ def stage_claims(raw: pd.DataFrame) -> pd.DataFrame:
         ValueError: ``raw`` lacks ``source_row``.
     """
     raw = _check_raw(raw)
-    staged = _claim_canonical(raw)
+    coded = _RawCoded(raw)
+    columns = _claim_canonical(raw, coded)
     for name in schemas.CLAIM_PARSED:
-        staged[f"{name}_raw_present"] = _present(_column(raw, name))
-    staged["superseded_reason"] = _superseded_reason(staged)
-    staged["duplicate_of"] = _first_occurrence(
-        staged,
+        columns[f"{name}_raw_present"] = pd.Series(coded[name].present(), index=raw.index, dtype=bool)
+    claim_codes = coded["claim_id"].dense_codes()
+    columns["superseded_reason"] = _superseded_reason(columns, claim_codes)
+    columns["duplicate_of"] = _first_occurrence(
+        columns,
         list(schemas.CLAIM_LINE_KEY),
-        staged["superseded_reason"].isna()
-        & staged["claim_id"].notna()
-        & staged["line_number"].notna(),
+        columns["superseded_reason"].isna()
+        & (claim_codes >= 0)
+        & columns["line_number"].notna(),
+        {"claim_id": claim_codes},
     )
-    staged = staged[[*schemas.CLAIM_ARROW.names, *schemas.CLAIM_HELPERS]]
-    known = set(schemas.CLAIM_ARROW.names) | set(schemas.CLAIM_HELPERS)
-    return _with_extras(staged, raw, known)
+    columns = {name: columns[name] for name in (*schemas.CLAIM_ARROW.names, *schemas.CLAIM_HELPERS)}
+    return _frame(columns, raw, set(schemas.CLAIM_ARROW.names) | set(schemas.CLAIM_HELPERS))
 
 
-def _claim_canonical(raw: pd.DataFrame) -> pd.DataFrame:
-    """The ``schemas.CLAIM_ARROW`` columns of :func:`stage_claims`, in order."""
-    out = pd.DataFrame(index=raw.index)
-    for name in ("claim_id", "encounter_id", "patient_id", "bill_type",
-                 "place_of_service", "revenue_code"):
-        out[name] = _text(_column(raw, name))
-    out["claim_type"] = _lower(_column(raw, "claim_type"))
-    out["line_number"] = _to_int(_column(raw, "line_number"))
-    out["service_date"] = _to_date(_column(raw, "service_date"))
-    out["hcpcs"] = _upper(_column(raw, "hcpcs"))
-    modifiers = _upper(_column(raw, "modifiers"))
-    modifiers = modifiers.str.replace(r"[\s,;]+", ",", regex=True).str.strip(",")
-    out["modifiers"] = modifiers.where(modifiers.notna(), "").astype(object)
-    out["units"] = _to_int(_column(raw, "units"))
-    out["charge"] = _to_float(_column(raw, "charge"))
-    frequency = _text(_column(raw, "claim_frequency"))
-    out["claim_frequency"] = frequency.where(frequency.notna(), "1")
+def _claim_canonical(raw: pd.DataFrame, coded: _RawCoded | None = None) -> dict[str, pd.Series]:
+    """The ``schemas.CLAIM_ARROW`` columns of :func:`stage_claims`, in order.
+
+    ``coded``: the raw columns as :class:`CodedText` (made here if not given).
+    """
+    coded = _RawCoded(raw) if coded is None else coded
+    out = {name: coded[name].text() for name in (
+        "claim_id", "encounter_id", "patient_id", "bill_type", "place_of_service", "revenue_code", "payer_id")}
+    out["claim_type"] = coded["claim_type"].mapped(lambda s: s.str.lower())
+    out["line_number"] = _to_int(_column(raw, "line_number"), coded["line_number"])
+    out["service_date"] = _to_date(_column(raw, "service_date"), coded["service_date"])
+    out["hcpcs"] = coded["hcpcs"].mapped(lambda s: s.str.upper())
+    out["modifiers"] = coded["modifiers"].mapped(  # "" when none
+        lambda s: s.str.upper().str.replace(r"[\s,;]+", ",", regex=True).str.strip(","), fill=""
+    )
+    out["units"] = _to_int(_column(raw, "units"), coded["units"])
+    out["charge"] = _to_float(_column(raw, "charge"), coded["charge"])
+    frequency = coded["claim_frequency"]
+    out["claim_frequency"] = frequency.series(frequency.distinct, "1")  # defaults to an original claim
     out[schemas.SOURCE_ROW] = raw[schemas.SOURCE_ROW].astype("int64")
-    out["payer_id"] = _text(_column(raw, "payer_id"))
-    return out[list(schemas.CLAIM_ARROW.names)].copy()
+    return {name: out[name] for name in schemas.CLAIM_ARROW.names}
 
 
-def _superseded_reason(staged: pd.DataFrame) -> pd.Series:
+def _superseded_reason(staged: Mapping[str, pd.Series], claim_codes: np.ndarray | None = None) -> pd.Series:
     """Reason a claim line must not be used (replacement / void), else None.
 
     See :func:`stage_claims`. Rows without ``claim_id`` are left alone (they
-    fail validation anyway). Input order is file order.
+    fail validation anyway). Input order is file order. ``claim_codes``:
+    :meth:`CodedText.dense_codes` of ``claim_id``, if at hand. The rows of each
+    claim are brought together by one stable sort of the claim codes; the
+    per-claim facts are run boundaries, cumulative sums and ``reduceat``s.
     """
-    reason = _nones(staged.index)
-    has_id = staged["claim_id"].notna()
-    if not has_id.any():
-        return reason
-    sub = staged.loc[has_id, ["claim_id", "claim_frequency", "line_number"]]
-    claim = sub["claim_id"]
-    is7 = sub["claim_frequency"].eq("7")
-    is8 = sub["claim_frequency"].eq("8")
-    voided = is8.groupby(claim, sort=False).transform("any").astype(bool)
-    replaced_claim = is7.groupby(claim, sort=False).transform("any").astype(bool)
-    prev_is7 = is7.groupby(claim, sort=False).shift(1, fill_value=False).astype(bool)
-    prev_line = sub["line_number"].groupby(claim, sort=False).shift(1)
-    line_went_down = (sub["line_number"] < prev_line).fillna(False).astype(bool)
-    starts = is7 & (~prev_is7 | line_went_down)
-    version = starts.astype("int64").groupby(claim, sort=False).cumsum()
-    latest = version.groupby(claim, sort=False).transform("max")
-    superseded = replaced_claim & ~voided & (~is7 | (version < latest))
-    reason.loc[sub.index[superseded]] = schemas.SUPERSEDED_BY_REPLACEMENT
-    reason.loc[sub.index[voided]] = schemas.VOIDED
-    return reason
+    claim_id = staged["claim_id"]
+    reason = np.full(len(claim_id), None, dtype=object)
+    if claim_codes is None:
+        claim_codes = pd.factorize(claim_id.to_numpy(), use_na_sentinel=True)[0]
+    rows = np.flatnonzero(claim_codes >= 0)
+    if not len(rows):
+        return pd.Series(reason, index=claim_id.index, dtype=object)
+    claim = claim_codes[rows]
+    by_claim = np.argsort(claim, kind="stable")  # rows of one claim together, in file order
+    order, claim = rows[by_claim], claim[by_claim]
+    frequency = staged["claim_frequency"].to_numpy()[order]
+    is7, is8 = frequency == "7", frequency == "8"
+    line = staged["line_number"].to_numpy(dtype="float64", na_value=np.nan)[order]
+    starts_claim = np.r_[True, claim[1:] != claim[:-1]]
+    bounds = np.flatnonzero(starts_claim)
+    per_claim = np.cumsum(starts_claim) - 1  # claim position of each sorted row
+    voided = np.logical_or.reduceat(is8, bounds)[per_claim]
+    replaced = np.logical_or.reduceat(is7, bounds)[per_claim]
+    prev_is7 = np.r_[False, is7[:-1]] & ~starts_claim
+    with np.errstate(invalid="ignore"):
+        went_down = np.r_[False, line[1:] < line[:-1]] & ~starts_claim  # NaN compares False
+    version_starts = is7 & (~prev_is7 | went_down)
+    running = np.cumsum(version_starts)
+    version = running - (running - version_starts)[bounds][per_claim]  # cumsum within the claim
+    latest = np.maximum.reduceat(version, bounds)[per_claim]
+    superseded = replaced & ~voided & (~is7 | (version < latest))
+    reason[order[superseded]] = schemas.SUPERSEDED_BY_REPLACEMENT
+    reason[order[voided]] = schemas.VOIDED
+    return pd.Series(reason, index=claim_id.index, dtype=object)

@@ -32,11 +32,15 @@ Files (names in :data:`RUN_FILES`):
     reading anything back.
 
 Every CSV is ``DataFrame.to_csv(path, index=False)`` with pandas' defaults:
-the bytes are the contract and must not change. Every CSV is also safe to
+the bytes are the contract and must not change. They are built by Arrow
+(:mod:`transforms.outputs.csv_cells`, byte-identical to pandas' writer; a
+frame it does not model is written by pandas), and the report is drawn from
+the same cells. Every CSV is also safe to
 open in a spreadsheet: a text cell starting with ``=``, ``+``, ``-``, ``@``, a
 tab or a carriage return gets a leading ``'``
-(:func:`transforms.outputs.worklist.neutralise_formulas`; numbers, dates and
-missing values are never changed). MAR drug text, claim ids and quarantined
+(:func:`transforms.outputs.worklist.neutralise_formulas`, applied to the
+cells as they are written; numbers, dates and missing values are never
+changed). MAR drug text, claim ids and quarantined
 raw values come from outside, so no file is exempt.
 """
 
@@ -51,12 +55,14 @@ import numpy as np
 import pandas as pd
 
 from transforms.audit import AuditResult
+from transforms.outputs.csv_cells import cells_frame, column_cells, text_cells, write_cells, write_frame
 from transforms.outputs.report_html import (
     LINKED_FILES, REPORT_INPUTS, SUMMARY_FILE, linked_run_files, render_report,
 )
 from transforms.outputs.summary import render_markdown
+from transforms.outputs.wall_text import wall_time_cells, wall_time_text
 from transforms.outputs.validation_page import write_validation_page
-from transforms.outputs.worklist import neutralise_formulas, worklist
+from transforms.outputs.worklist import neutralise_formulas, worklist_rows
 from transforms.vocab.schemas import EXPECTED_COLUMNS, FINDING_COLUMNS, QUARANTINE_COLUMNS
 
 #: Columns of ``administrations.csv``, in file order.
@@ -122,37 +128,32 @@ def _publish(partial: Path, out_dir: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
+def _findings_rows(findings: pd.DataFrame) -> pd.DataFrame:
+    """``findings.csv`` rows before formula neutralising: contract columns first, then the others."""
+    return findings[[*FINDING_COLUMNS, *(c for c in findings.columns if c not in FINDING_COLUMNS)]]
+
+
+def _expected_rows(expected_lines: pd.DataFrame) -> pd.DataFrame:
+    """``expected_codes.csv`` rows before formula neutralising: contract columns first, then the others."""
+    return expected_lines[[*EXPECTED_COLUMNS, *(c for c in expected_lines.columns if c not in EXPECTED_COLUMNS)]]
+
+
 def findings_file_frame(findings: pd.DataFrame) -> pd.DataFrame:
     """``findings.csv`` rows: contract columns first, then the others in frame order; formula-safe."""
-    ordered = findings[[*FINDING_COLUMNS, *(c for c in findings.columns if c not in FINDING_COLUMNS)]]
-    return neutralise_formulas(ordered)
+    return neutralise_formulas(_findings_rows(findings))
 
 
 def expected_file_frame(expected_lines: pd.DataFrame) -> pd.DataFrame:
     """``expected_codes.csv`` rows: the contract columns (``EXPECTED_COLUMNS``) first, then
     the others in frame order (``policy_profile``); formula-safe."""
-    columns = [*EXPECTED_COLUMNS, *(c for c in expected_lines.columns if c not in EXPECTED_COLUMNS)]
-    return neutralise_formulas(expected_lines[columns])
+    return neutralise_formulas(_expected_rows(expected_lines))
 
 
-def wall_time_text(stamps: pd.Series, facility_tz: str) -> pd.Series:
-    """Instants as facility wall time with their UTC offset (:data:`WALL_TIME_FORMAT`).
-
-    ``2026-11-02T14:03:00Z`` in ``America/New_York`` -> ``2026-11-02T09:03:00-0500``
-    (seconds truncated, as ``strftime`` does). Vectorised: numpy formats the wall
-    clock and each distinct offset is formatted once (``strftime`` of a
-    tz-aware column runs Python per cell). Missing -> missing (NaN).
-    """
-    utc = pd.to_datetime(stamps, utc=True)
-    wall = utc.dt.tz_convert(facility_tz).dt.tz_localize(None)
-    offset_minutes = (wall - utc.dt.tz_localize(None)).to_numpy(dtype="timedelta64[m]").astype("int64")
-    clock = np.datetime_as_string(wall.to_numpy(dtype="datetime64[s]"), unit="s").astype(object)
-    present = utc.notna().to_numpy()
-    distinct = pd.unique(offset_minutes[present])
-    offset_text = {m: f"{'-' if m < 0 else '+'}{abs(m) // 60:02d}{abs(m) % 60:02d}" for m in distinct}
-    suffix = pd.Series(offset_minutes, index=stamps.index).where(present).map(offset_text)
-    text = pd.Series(clock, index=stamps.index, dtype=object) + suffix
-    return text.where(present, np.nan)
+def _administrations_rows(administrations: pd.DataFrame, facility_tz: str) -> pd.DataFrame:
+    """``administrations.csv`` rows before formula neutralising (see :func:`administrations_file_frame`)."""
+    columns = list(ADMINISTRATION_COLUMNS)
+    times = {col: wall_time_text(administrations[col], facility_tz) for col in ("start", "end")}
+    return administrations[columns].assign(**times)[columns]
 
 
 def administrations_file_frame(administrations: pd.DataFrame, facility_tz: str) -> pd.DataFrame:
@@ -162,10 +163,7 @@ def administrations_file_frame(administrations: pd.DataFrame, facility_tz: str) 
     ``facility_tz`` (:func:`wall_time_text`; a missing time stays missing
     and is written empty).
     """
-    admins = administrations[list(ADMINISTRATION_COLUMNS)].copy()
-    for col in ("start", "end"):
-        admins[col] = wall_time_text(admins[col], facility_tz)
-    return neutralise_formulas(admins)
+    return neutralise_formulas(_administrations_rows(administrations, facility_tz))
 
 
 def quarantine_file_frame(quarantine: pd.DataFrame) -> pd.DataFrame:
@@ -230,34 +228,51 @@ def write_run_files(
     Returns:
         File name -> path (in ``out_dir``), one entry per name of :data:`RUN_FILES`.
 
-    The report is drawn from the frames written, converted once by
-    :func:`as_csv_text` and ``summary`` as ``summary.json`` reads back, so it
-    equals ``render_run_dir(out_dir, trend=trend)`` byte for byte.
+    The report is drawn from the cells written (the text a re-read of each
+    CSV gives, as :func:`as_csv_text` of the written frame) and ``summary``
+    as ``summary.json`` reads back, so it equals
+    ``render_run_dir(out_dir, trend=trend)`` byte for byte.
     """
     out_dir = Path(out_dir)
     _restore(out_dir)
     build = partial_dir(out_dir)
     build.mkdir(parents=True, exist_ok=True)
     paths = {name: build / name for name in RUN_FILES}
-    frames = {
-        "expected": expected_file_frame(result.expected_lines),
-        "findings": findings_file_frame(result.findings),
-        "administrations": administrations_file_frame(result.administrations, facility_tz),
-    }
-    frames["expected"].to_csv(paths[REPORT_INPUTS["expected"]], index=False)
-    frames["findings"].to_csv(paths[REPORT_INPUTS["findings"]], index=False)
-    worklist(result.findings).to_csv(paths["worklist.csv"], index=False)
-    quarantine_file_frame(quarantine).to_csv(paths["quarantine.csv"], index=False)
-    frames["administrations"].to_csv(paths[REPORT_INPUTS["administrations"]], index=False)
+    rows = {"expected": _expected_rows(result.expected_lines), "findings": _findings_rows(result.findings)}
+    report_frames = {arg: _write_csv(frame, paths[REPORT_INPUTS[arg]]) for arg, frame in rows.items()}
+    report_frames["administrations"] = _write_administrations(
+        result.administrations, facility_tz, paths[REPORT_INPUTS["administrations"]])
+    write_frame(worklist_rows(result.findings), paths["worklist.csv"])
+    write_frame(quarantine if not quarantine.empty else pd.DataFrame(columns=list(QUARANTINE_COLUMNS)),
+                paths["quarantine.csv"])
     summary_text = json.dumps(summary, indent=2, default=str)
     paths[SUMMARY_FILE].write_text(summary_text, encoding="utf-8")
     paths["report.md"].write_text(render_markdown(summary), encoding="utf-8")
     write_validation_page(build / "validation")  # when validation ran into this folder
-    html = render_report(**{arg: as_csv_text(frame) for arg, frame in frames.items()},
-                         summary=json.loads(summary_text), trend=trend, run_files=_published_links(build, out_dir))
+    html = render_report(**report_frames, summary=json.loads(summary_text), trend=trend,
+                         run_files=_published_links(build, out_dir))
     paths["report.html"].write_text(html, encoding="utf-8")
     _publish(build, out_dir)
     return {name: out_dir / name for name in RUN_FILES}
+
+
+def _write_csv(rows: pd.DataFrame, path: Path) -> pd.DataFrame:
+    """Write ``rows`` formula-safe as ``to_csv(path, index=False)`` would; returns the file as
+    :func:`as_csv_text` of the written frame (what a re-read gives), for the report."""
+    cells = write_frame(rows, path)
+    return cells_frame(rows.columns, cells) if cells is not None else as_csv_text(neutralise_formulas(rows))
+
+
+def _write_administrations(administrations: pd.DataFrame, facility_tz: str, path: Path) -> pd.DataFrame:
+    """Write ``administrations.csv`` (:func:`administrations_file_frame`) from the columns themselves,
+    the times formatted straight into Arrow text; returns the file as :func:`as_csv_text` gives it."""
+    columns = list(ADMINISTRATION_COLUMNS)
+    cells = [text_cells(wall_time_cells(administrations[c], facility_tz)) if c in ("start", "end")
+             else column_cells(administrations[c]) for c in columns]
+    if any(column is None for column in cells):  # a column the Arrow writer does not model: pandas writes
+        return _write_csv(_administrations_rows(administrations, facility_tz), path)
+    write_cells(columns, cells, path)
+    return cells_frame(pd.Index(columns), cells)
 
 
 def publish_run_dir(partial: Path, out_dir: Path) -> None:

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from transforms.reference import tables_dir
-from transforms.outputs.report_markup import day_labels, esc, esc_series, num, one_decimal
+from transforms.outputs.report_markup import day_labels, esc, esc_series, join_by_group, num, one_decimal
 from transforms.vocab.classes import CHEMO, DILUENT, HYDRATION, THERAPEUTIC, UNKNOWN
 from transforms.vocab.findings import DOCUMENTATION, OVER, UNDER
 
@@ -326,21 +326,23 @@ def trend_chart(trend: pd.DataFrame) -> str:
 
 # --- timeline --------------------------------------------------------------
 
-def _timeline_frame(admins: pd.DataFrame) -> pd.DataFrame:
-    """The administrations in start order, with what the drawing needs.
+def _timeline_frame(admins: pd.DataFrame, groups: np.ndarray) -> pd.DataFrame:
+    """The administrations of every chart, chart by chart (``_g``, from ``groups``) in start order,
+    with what the drawing needs.
 
-    Adds ``_start`` / ``_end`` (local clock; a missing or earlier stop
-    becomes start + minutes), ``_min``, ``_kind`` (lower case), ``_no_stop``
-    (an infusion charted without a stop), ``_marker`` (drawn as a diamond:
-    a push or injection, or no positive duration), ``_class`` (colour
-    class), ``_drug`` (:func:`drug_names`) and ``_role`` (the coding role in
-    words). Index ``0..n-1``.
+    Adds ``_g`` (the chart of each row), ``_start`` / ``_end`` (local clock;
+    a missing or earlier stop becomes start + minutes), ``_min``, ``_kind``
+    (lower case), ``_no_stop`` (an infusion charted without a stop),
+    ``_marker`` (drawn as a diamond: a push or injection, or no positive
+    duration), ``_class`` (colour class), ``_drug`` (:func:`drug_names`) and
+    ``_role`` (the coding role in words). Index ``0..n-1``; the sort is
+    stable, so rows of one chart keep their order on equal times.
     """
-    a = admins.copy()
+    a = admins.assign(_g=np.asarray(groups, dtype="int64"))
     a["_start"] = wall_time(a["start"])
     a["_end"] = wall_time(a["end"]) if "end" in a else pd.NaT
     a["_min"] = num(a["minutes"]) if "minutes" in a else 0.0
-    a = a.sort_values(["_start", "_end"], kind="mergesort", na_position="last").reset_index(drop=True)
+    a = a.sort_values(["_g", "_start", "_end"], kind="mergesort", na_position="last").reset_index(drop=True)
     kind = a["kind"].astype(str).str.lower()
     a["_kind"] = kind
     a["_no_stop"] = a["_end"].isna() & ~kind.isin(MARKER_KINDS)
@@ -353,19 +355,19 @@ def _timeline_frame(admins: pd.DataFrame) -> pd.DataFrame:
     return a
 
 
-def _timeline_window(a: pd.DataFrame) -> tuple[pd.Timestamp, pd.Timestamp, int]:
-    """Whole hours around the administrations (at least two) and the hour step of the ticks (<= 12 ticks)."""
-    known = a["_start"].notna()
-    if known.any():
-        t0 = a.loc[known, "_start"].min().floor("h")
-        t1 = pd.concat([a.loc[known, "_end"], a.loc[known, "_start"]]).max().ceil("h")
-    else:
-        t0 = pd.Timestamp("2000-01-01")
-        t1 = t0
-    if t1 - t0 < pd.Timedelta(hours=2):
-        t1 = t0 + pd.Timedelta(hours=2)
+def _timeline_windows(a: pd.DataFrame, n_charts: int) -> pd.DataFrame:
+    """Per chart (index ``0..n_charts-1``): whole hours around its administrations (``t0``, ``t1``,
+    at least two apart) and the hour step of its ticks (``step_h``, <= 12 ticks)."""
+    known = a[a["_start"].notna()]
+    first = known.groupby("_g")["_start"].min().dt.floor("h")
+    last = known[["_end", "_start"]].max(axis=1).groupby(known["_g"]).max().dt.ceil("h")
+    charts = pd.RangeIndex(n_charts)
+    none_known = pd.Timestamp("2000-01-01")  # a chart without a known time: a two-hour window
+    t0 = first.reindex(charts).fillna(none_known)
+    t1 = last.reindex(charts).fillna(none_known)
+    t1 = t1.where(t1 - t0 >= pd.Timedelta(hours=2), t0 + pd.Timedelta(hours=2))
     span_h = (t1 - t0) / pd.Timedelta(hours=1)
-    return t0, t1, tick_hours(span_h)
+    return pd.DataFrame({"t0": t0, "t1": t1, "step_h": [tick_hours(h) for h in span_h]}, index=charts)
 
 
 #: Tick steps in hours, up to a week; longer stays step by whole weeks.
@@ -412,11 +414,12 @@ def _fit(text: pd.Series, room: np.ndarray) -> pd.Series:
     return text.where(~too_long, cut.reindex(text.index))
 
 
-def _timeline_labels(a: pd.DataFrame, xs: np.ndarray, xe: np.ndarray, gutter: float) -> pd.DataFrame:
+def _timeline_labels(a: pd.DataFrame, xs: np.ndarray, xe: np.ndarray, gutter: np.ndarray) -> pd.DataFrame:
     """Row label text, its x, anchor and class: right of the bar when it fits, else left, else inside.
 
     ``full`` is the whole label (for the tooltip); ``text`` the drawn one, cut
     with an ellipsis when it fits nowhere, so no label runs past the chart.
+    ``gutter``: the role gutter (px) of each row's chart.
     """
     marker = a["_marker"].to_numpy()
     minutes = a["_min"].map("{:g}".format)
@@ -450,9 +453,14 @@ def _timeline_tip(a: pd.DataFrame, text: pd.Series) -> pd.Series:
             + start_txt + np.where(a["_marker"], "", "\u2013" + end_txt) + " | " + col("infusates"))
 
 
-def _timeline_marks(a: pd.DataFrame, xs: np.ndarray, xe: np.ndarray, gutter: float) -> str:
-    """One ``timeline-bar`` group per row: role, a span or a diamond, and the label."""
-    ys = _TL_TOP + np.arange(len(a)) * _TL_ROW_H
+def _timeline_marks(a: pd.DataFrame, xs: np.ndarray, xe: np.ndarray, gutter: np.ndarray,
+                    row: np.ndarray) -> pd.Series:
+    """One ``timeline-bar`` group per row: role, a span or a diamond, and the label.
+
+    ``gutter``: the role gutter (px) of each row's chart; ``row``: the row's
+    line in its chart (0 at the top). Returns the markup of each row.
+    """
+    ys = _TL_TOP + row * _TL_ROW_H
     mid = ys + _TL_ROW_H / 2
     r = _TL_MARKER_R
     fill = a["_class"].map(CLASS_COLOURS)
@@ -466,11 +474,11 @@ def _timeline_marks(a: pd.DataFrame, xs: np.ndarray, xe: np.ndarray, gutter: flo
     y_text = one_decimal(mid + 4)
     marks = ('<g class="timeline-bar" data-class="' + esc_series(a["_class"]) + '" data-kind="'
              + esc_series(a["_kind"]) + '"><title>' + esc_series(_timeline_tip(a, label["full"])) + "</title>"
-             + f'<text class="small" x="{gutter - 8:.1f}" y="' + y_text + '" text-anchor="end">'
+             + '<text class="small" x="' + one_decimal(gutter - 8) + '" y="' + y_text + '" text-anchor="end">'
              + esc_series(a["_role"]) + "</text>" + diamond.where(a["_marker"], span)
              + '<text class="' + label["css"] + '" x="' + one_decimal(label["x"]) + '" y="' + y_text
              + '" text-anchor="' + label["anchor"] + '">' + esc_series(label["text"]) + "</text></g>")
-    return "".join(marks)
+    return marks
 
 
 def timeline_chart(admins: pd.DataFrame, *, label: str = "") -> str:
@@ -491,24 +499,53 @@ def timeline_chart(admins: pd.DataFrame, *, label: str = "") -> str:
     Returns:
         The ``<svg class="timeline">`` markup.
     """
-    a = _timeline_frame(admins)
-    t0, t1, step_h = _timeline_window(a)
+    return timeline_charts(admins, np.zeros(len(admins), dtype="int64"), [label])[0]
+
+
+def timeline_charts(admins: pd.DataFrame, groups: np.ndarray, labels: Sequence[str]) -> list[str]:
+    """:func:`timeline_chart` of several encounters at once, each with its own axis and gutter.
+
+    Args:
+        admins: administrations of the encounters (columns as
+            :func:`timeline_chart` reads them).
+        groups: the chart of each row of ``admins``, ``0..len(labels)-1``.
+        labels: accessible name of each chart.
+
+    Returns:
+        One ``<svg class="timeline">`` per label, in order (a chart without
+        rows is an empty two-hour axis). The rows of all charts are drawn in
+        one pass; only the hour ticks are built per chart.
+    """
+    n = len(labels)
+    a = _timeline_frame(admins, groups)
+    window = _timeline_windows(a, n)
+    g = a["_g"].to_numpy()
+    counts = np.bincount(g, minlength=n)
+    role_chars = a["_role"].astype(str).str.len().groupby(g).max().reindex(range(n), fill_value=0).to_numpy()
     # The gutter holds the longest role in words (8 px to the plot, 8 px to the edge).
-    gutter = max(float(_TL_GUTTER), math.ceil(text_width(a["_role"]) + 16))
-    width = int(gutter + _TL_PLOT_W + _TL_RIGHT)
-    height = _TL_TOP + max(len(a), 1) * _TL_ROW_H + 10
-    scale = _TL_PLOT_W / ((t1 - t0) / pd.Timedelta(minutes=1))
+    gutter = np.maximum(float(_TL_GUTTER), np.ceil(role_chars * CHAR_W + 16))
+    height = _TL_TOP + np.maximum(counts, 1) * _TL_ROW_H + 10
+    scale = _TL_PLOT_W / ((window["t1"] - window["t0"]) / pd.Timedelta(minutes=1)).to_numpy()
+    t0_row = window["t0"].to_numpy()[g]
 
     def x_of(times: pd.Series) -> np.ndarray:
-        """Pixel column of clock times (an unknown time at the left edge)."""
-        return gutter + ((times - t0) / pd.Timedelta(minutes=1)).fillna(0).to_numpy() * scale
+        """Pixel column of clock times on their chart (an unknown time at the left edge)."""
+        return gutter[g] + ((times - t0_row) / pd.Timedelta(minutes=1)).fillna(0).to_numpy() * scale[g]
 
     xs = x_of(a["_start"])
     # A span is at least 2 px wide so a very short infusion stays visible.
     xe = np.where(a["_marker"].to_numpy(), xs, np.maximum(x_of(a["_end"]), xs + 2))
-    return (f'<svg class="timeline" role="img" aria-label="{esc(label)}" width="{width}" height="{height}" '
-            f'viewBox="0 0 {width} {height}">'
-            + _timeline_ticks(t0, t1, step_h, scale, height, gutter)
-            + f'<line class="axis" x1="{gutter:.1f}" y1="{_TL_TOP - 4}" x2="{gutter + _TL_PLOT_W:.1f}" '
-            f'y2="{_TL_TOP - 4}"/>'
-            + _timeline_marks(a, xs, xe, gutter) + "</svg>")
+    first_row = np.concatenate([[0], np.cumsum(counts)])  # the rows are sorted by chart
+    marks = (join_by_group(_timeline_marks(a, xs, xe, gutter[g], np.arange(len(a)) - first_row[g]), g, n)
+             if len(a) else [""] * n)
+    charts = []
+    for i in range(n):  # one chart per encounter drawn (a handful); its rows were built above
+        w, h, gut = int(gutter[i] + _TL_PLOT_W + _TL_RIGHT), int(height[i]), float(gutter[i])
+        charts.append(
+            f'<svg class="timeline" role="img" aria-label="{esc(labels[i])}" width="{w}" height="{h}" '
+            f'viewBox="0 0 {w} {h}">'
+            + _timeline_ticks(window["t0"].iloc[i], window["t1"].iloc[i], int(window["step_h"].iloc[i]),
+                              float(scale[i]), h, gut)
+            + f'<line class="axis" x1="{gut:.1f}" y1="{_TL_TOP - 4}" x2="{gut + _TL_PLOT_W:.1f}" '
+            f'y2="{_TL_TOP - 4}"/>' + marks[i] + "</svg>")
+    return charts

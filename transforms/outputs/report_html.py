@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from transforms.findings.remits import REMIT_NOTE
-from transforms.frames import join_unique
+from transforms.frames import join_unique, map_distinct
 from transforms.outputs.summary import set_aside_lines
 from transforms.outputs.report_charts import (
     CLASS_COLOURS,
@@ -46,21 +46,31 @@ from transforms.outputs.report_charts import (
     hbar_chart,
     legend,
     timeline_chart,
+    timeline_charts,
     trend_chart,
     wall_time,
 )
 from transforms.outputs.report_markup import (
     card,
+    concat_text,
     day_labels,
     esc,
     esc_series,
+    format_numbers,
     html_table,
+    html_tables,
     int_text,
+    join_by_group,
     money,
     money_series,
     num,
+    to_number,
 )
-from transforms.vocab.findings import DOCUMENTATION, MEANING, OVER, SEVERITIES, SEVERITY_ORDER, TITLE, UNDER
+from transforms.vocab.findings import (
+    DOCUMENTATION, MEANING, OVER, PRICE_FEE_SCHEDULE, PRICE_NO_SCHEDULE, PRICE_NO_SEPARATE_PAYMENT,
+    PRICE_NOT_IN_SCHEDULE, PRICE_NOT_PRICED, PRICE_REMITTANCE, SEVERITIES, SEVERITY_ORDER, TITLE, UNDER,
+)
+from transforms.vocab.schemas import PRICE_BASIS
 
 #: Run-folder files the report is drawn from: ``render_report`` argument -> file name.
 REPORT_INPUTS: dict[str, str] = {
@@ -176,9 +186,10 @@ def severity_rank(severity: pd.Series) -> pd.Series:
     Returns:
         Float ranks aligned with ``severity``.
     """
-    numeric = pd.to_numeric(severity, errors="coerce")
-    words = severity.astype(object).where(severity.notna(), "").astype(str).str.strip().str.lower()
-    return numeric.fillna(words.map(SEVERITY_RANK)).fillna(0.0).astype(float)
+    numeric = to_number(severity)
+    words = map_distinct(severity.astype(object).where(severity.notna(), ""),
+                         lambda word: SEVERITY_RANK.get(str(word).strip().lower()))
+    return numeric.fillna(words.astype(float)).fillna(0.0).astype(float)
 
 
 def _has_dollars(findings: pd.DataFrame) -> bool:
@@ -259,27 +270,49 @@ def codes_for(encounter_id: str, expected: pd.DataFrame, findings: pd.DataFrame)
         ``hcpcs``, ``expected_units``, ``billed_units``, ``finding``,
         ``direction`` sorted by code.
     """
-    e = expected[expected["encounter_id"].astype(str) == encounter_id]
-    exp = pd.DataFrame({"hcpcs": e["hcpcs"].astype(str), "units": num(e["units"])}).groupby("hcpcs")["units"].sum()
-    f = findings[findings["encounter_id"].astype(str) == encounter_id]
+    return codes_of([encounter_id], expected, findings).drop(columns="_g")
+
+
+def codes_of(encounter_ids: Sequence[str], expected: pd.DataFrame, findings: pd.DataFrame) -> pd.DataFrame:
+    """:func:`codes_for` of several encounters in one pass: their rows, encounter by encounter.
+
+    Args:
+        encounter_ids: the encounters (distinct), in the order wanted.
+        expected: expected lines (``encounter_id``, ``hcpcs``, ``units``).
+        findings: findings (as :func:`codes_for` reads them).
+
+    Returns:
+        ``_g`` (position of the encounter in ``encounter_ids``) and the
+        columns of :func:`codes_for`; each encounter's rows sorted by code,
+        the empty code last.
+    """
+    position = pd.Series(np.arange(len(encounter_ids)), index=pd.Index(list(encounter_ids), dtype=object))
+    e_at = expected["encounter_id"].astype(str).map(position)
+    e = expected[e_at.notna()]
+    exp = pd.DataFrame({"_g": e_at[e_at.notna()].astype("int64"), "hcpcs": e["hcpcs"].astype(str),
+                        "units": num(e["units"])}).groupby(["_g", "hcpcs"])["units"].sum()
+    f_at = findings["encounter_id"].astype(str).map(position)
+    f = findings[f_at.notna()]
     fx = pd.DataFrame({
+        "_g": f_at[f_at.notna()].astype("int64"),
         "hcpcs": f["hcpcs"].astype(object).where(f["hcpcs"].notna(), "").astype(str),
         "expected_units": num(f["expected_units"]),
         "billed_units": num(f["billed_units"]),
         "finding": f["finding"].astype(str),
         "direction": f["direction"].astype(str),
     })
-    fg = fx.groupby("hcpcs", sort=False).agg(
+    fg = fx.groupby(["_g", "hcpcs"], sort=False).agg(
         expected_units=("expected_units", "max"), billed_units=("billed_units", "max"),
         finding=("finding", ", ".join), direction=("direction", "first"),
     )
     matched = exp[~exp.index.isin(fg.index)]
     ok = pd.DataFrame({"expected_units": matched, "billed_units": matched, "finding": "", "direction": ""},
                       index=matched.index)
-    out = pd.concat([fg, ok]).rename_axis("hcpcs").reset_index()
-    out["_blank"] = out["hcpcs"].eq("")
-    out = out.sort_values(["_blank", "hcpcs"], kind="mergesort").drop(columns="_blank").reset_index(drop=True)
-    out[["expected_units", "billed_units"]] = out[["expected_units", "billed_units"]].astype("int64")
+    out = pd.concat([fg, ok]).reset_index()
+    # A code appears once per encounter: sorting by (encounter, empty code last, code) is the whole order.
+    code = pd.factorize(out["hcpcs"], sort=True)[0]
+    out = out.take(np.lexsort((code, out["hcpcs"].eq("").to_numpy(), out["_g"].to_numpy()))).reset_index(drop=True)
+    out[["_g", "expected_units", "billed_units"]] = out[["_g", "expected_units", "billed_units"]].astype("int64")
     return out
 
 
@@ -445,22 +478,30 @@ def _dollars(findings: pd.DataFrame) -> str:
             f'<div class="cards">{cards}</div>{body}{_zero_note(findings)}</section>')
 
 
-#: Why a finding shows no dollars or $0, from what the findings carry (see :func:`price_notes`).
+#: Why a finding shows no dollars or $0 (see :func:`price_notes`).
 NOT_PRICED = "not priced: the code has no amount in the fee schedule"
 NO_DOLLARS_DOCUMENTATION = "no dollars: a documentation finding changes no code"
+NO_SCHEDULE = "no dollars: the run had no fee schedule"
 ZERO_IN_SCHEDULE = "$0 in the fee schedule: no separate payment (e.g. packaged under OPPS status N)"
+ZERO_AMOUNT = "$0: the fee schedule's amount for the code is $0"
 ZERO_ON_REMIT = "$0 paid on the 835 remittance"
 ZERO_NO_UNITS = "$0: billed and expected units are equal"
+#: The note of an empty ``dollar_impact`` by ``price_basis``, and of a $0 one.
+_EMPTY_BY_BASIS = {PRICE_NOT_PRICED: NO_DOLLARS_DOCUMENTATION, PRICE_NOT_IN_SCHEDULE: NOT_PRICED,
+                   PRICE_NO_SCHEDULE: NO_SCHEDULE}
+_ZERO_BY_BASIS = {PRICE_NO_SEPARATE_PAYMENT: ZERO_IN_SCHEDULE, PRICE_REMITTANCE: ZERO_ON_REMIT,
+                  PRICE_FEE_SCHEDULE: ZERO_AMOUNT}
 
 
 def price_notes(findings: pd.DataFrame) -> pd.Series:
     """Why each finding's dollar impact is empty or $0 (``""`` for any other amount).
 
-    The findings carry no price status, so the reason is told from what
-    they do carry: an empty ``dollar_impact`` is a documentation finding or
-    a code the schedule does not price; $0 with a unit difference is a code
-    the schedule (or the 835, when the explanation says it was priced from
-    the remittance) pays nothing for; $0 without one is no unit difference.
+    Read from ``price_basis`` (where the dollars come from,
+    :data:`transforms.vocab.findings.PRICE_BASES`); $0 without a unit
+    difference is that. Findings written before ``price_basis`` existed (an
+    empty value) are told from what they carry: an empty amount is a
+    documentation finding or an unpriced code, $0 is the 835's when the
+    explanation says so, else the schedule's no-separate-payment status.
     All ``""`` when the findings have no ``dollar_impact`` column.
     """
     if not _has_dollars(findings):
@@ -470,10 +511,15 @@ def price_notes(findings: pd.DataFrame) -> pd.Series:
     doc = findings["direction"].astype(str).eq(DOCUMENTATION)
     remit = (findings["explanation"].astype(str).str.contains(REMIT_NOTE.strip(), regex=False)
              if "explanation" in findings else pd.Series(False, index=findings.index))
-    notes = np.select(
+    inferred = np.select(
         [usd.isna() & doc, usd.isna(), usd.eq(0) & diff.eq(0), usd.eq(0) & remit, usd.eq(0)],
         [NO_DOLLARS_DOCUMENTATION, NOT_PRICED, ZERO_NO_UNITS, ZERO_ON_REMIT, ZERO_IN_SCHEDULE], default="")
-    return pd.Series(notes, index=findings.index, dtype=object)
+    basis = findings.get(PRICE_BASIS, pd.Series("", index=findings.index)).fillna("").astype(str)
+    told = np.select(
+        [usd.isna(), usd.eq(0) & diff.eq(0), usd.eq(0)],
+        [basis.map(_EMPTY_BY_BASIS), ZERO_NO_UNITS, basis.map(_ZERO_BY_BASIS)], default="")
+    told = pd.Series(told, index=findings.index, dtype=object).fillna("")
+    return pd.Series(np.where(basis.ne(""), told, inferred), index=findings.index, dtype=object)
 
 
 def _zero_note(findings: pd.DataFrame) -> str:
@@ -548,38 +594,51 @@ def _overview(ranked: pd.DataFrame, findings: pd.DataFrame, anchors: pd.Series) 
                       raw=["encounter", "keys"])
 
 
-def _codes_table(eid: str, expected: pd.DataFrame, findings: pd.DataFrame) -> str:
-    """Expected vs billed units per code of one encounter, findings coloured by direction."""
-    codes = codes_for(eid, expected, findings)
+def _codes_tables(encounter_ids: list[str], expected: pd.DataFrame, findings: pd.DataFrame) -> list[str]:
+    """Per encounter: expected vs billed units per code, findings coloured by direction."""
+    codes = codes_of(encounter_ids, expected, findings)
     codes["finding"] = '<span class="dir-' + esc_series(codes["direction"]) + '">' + _titled_list(codes["finding"]) \
         + "</span>"
     codes["expected_units"] = codes["expected_units"].astype(str)
     codes["billed_units"] = codes["billed_units"].astype(str)
-    return html_table(codes[["hcpcs", "expected_units", "billed_units", "finding"]],
-                      ["hcpcs", "expected units", "billed units", "finding"],
-                      numeric=["expected_units", "billed_units"], raw=["finding"], css_class="codes")
+    return html_tables(codes[["hcpcs", "expected_units", "billed_units", "finding"]], codes["_g"].to_numpy(),
+                       len(encounter_ids), ["hcpcs", "expected units", "billed units", "finding"],
+                       numeric=["expected_units", "billed_units"], raw=["finding"], css_class="codes")
 
 
-def _encounter(i: int, row, anchor: str, admins: pd.DataFrame, expected: pd.DataFrame,
-               findings: pd.DataFrame) -> str:
-    """One top encounter: heading, timeline beside its codes, and each finding's explanation.
+def _encounters(ranked: pd.DataFrame, anchors: pd.Series, admins: pd.DataFrame, expected: pd.DataFrame,
+                findings: pd.DataFrame) -> list[str]:
+    """One block per top encounter: heading, timeline beside its codes, and each finding's explanation.
 
-    ``admins`` / ``findings`` carry ``_e``, the encounter id as text.
+    ``admins`` / ``findings`` carry ``_e``, the encounter id as text, and
+    hold the rows of the encounters of ``ranked`` only. Every part is built
+    for all encounters at once and joined per encounter.
     """
-    eid = str(row.encounter_id)
-    ad = admins[admins["_e"] == eid]
-    chart = (timeline_chart(ad, label=f"Timeline of encounter {eid}") if not ad.empty
-             else '<p class="empty">No administration charted for this encounter.</p>')
-    fe = findings[findings["_e"] == eid]
-    items = ("<li><b>" + _titled(fe["finding"]) + "</b> (" + esc_series(fe["hcpcs"]) + "): "
-             + esc_series(fe["explanation"] if "explanation" in fe else pd.Series("", index=fe.index))
-             + "</li>")
-    setting = fe["setting"].astype(str).iloc[0] if "setting" in fe and len(fe) else ""
-    claim = f" \u00b7 claim {esc(row.claim_id)}" if row.claim_id else ""
-    return (f'<div class="encounter" id="{anchor}"><h3>{i + 1}. Encounter {esc(eid)}{claim}'
-            f'{" · " + esc(setting) if setting else ""}</h3>'
-            f'<div class="row"><div>{chart}</div><div>{_codes_table(eid, expected, findings)}</div></div>'
-            f'<ul>{"".join(items)}</ul></div>')
+    ids = list(ranked["encounter_id"].astype(str))
+    n = len(ids)
+    if n == 0:
+        return []
+    position = pd.Series(np.arange(n), index=pd.Index(ids, dtype=object))
+    at = admins["_e"].map(position).to_numpy(dtype="int64")
+    charted = np.bincount(at, minlength=n) > 0
+    charts = timeline_charts(admins, at, [f"Timeline of encounter {eid}" for eid in ids])
+    f_at = findings["_e"].map(position).to_numpy(dtype="int64")
+    explanation = findings["explanation"] if "explanation" in findings else pd.Series("", index=findings.index)
+    items = join_by_group("<li><b>" + _titled(findings["finding"]) + "</b> (" + esc_series(findings["hcpcs"])
+                          + "): " + esc_series(explanation) + "</li>", f_at, n)
+    settings = (findings["setting"].astype(str).groupby(f_at).first().reindex(range(n), fill_value="")
+                if "setting" in findings else pd.Series("", index=range(n)))
+    tables = _codes_tables(ids, expected, findings)
+    blocks = []
+    for i, (eid, claim_id) in enumerate(zip(ids, ranked["claim_id"])):  # a handful: the top encounters
+        chart = charts[i] if charted[i] else '<p class="empty">No administration charted for this encounter.</p>'
+        claim = f" \u00b7 claim {esc(claim_id)}" if claim_id else ""
+        setting = settings.iloc[i]
+        blocks.append(f'<div class="encounter" id="{anchors.iloc[i]}"><h3>{i + 1}. Encounter {esc(eid)}{claim}'
+                      f'{" · " + esc(setting) if setting else ""}</h3>'
+                      f'<div class="row"><div>{chart}</div><div>{tables[i]}</div></div>'
+                      f'<ul>{items[i]}</ul></div>')
+    return blocks
 
 
 def _top(findings: pd.DataFrame, ranked: pd.DataFrame, expected: pd.DataFrame, administrations: pd.DataFrame,
@@ -601,8 +660,6 @@ def _top(findings: pd.DataFrame, ranked: pd.DataFrame, expected: pd.DataFrame, a
     top_find = findings.assign(_e=findings["encounter_id"].astype(str))
     top_find = top_find[top_find["_e"].isin(top_set)]
     top_exp = expected[expected["encounter_id"].astype(str).isin(top_set)]
-    blocks = [_encounter(i, row, anchors.iloc[i], top_admins, top_exp, top_find)
-              for i, row in enumerate(ranked.itertuples(index=False))]
     return "".join([
         f'<section id="top"><h2>Top {len(ranked)} encounters</h2><p class="note">{esc(_order_note(findings))}.</p>',
         _overview(ranked, findings, anchors),
@@ -611,7 +668,7 @@ def _top(findings: pd.DataFrame, ranked: pd.DataFrame, expected: pd.DataFrame, a
         "role. Beside each chart: expected vs billed units per code (codes without a finding were billed "
         "as expected).</p>",
         legend(class_of(top_admins).unique() if not top_admins.empty else []),
-        *blocks,
+        *_encounters(ranked, anchors, top_admins, top_exp, top_find),
         "</section>",
     ])
 
@@ -686,9 +743,14 @@ def _options(values: pd.Series, labels: pd.Series | None = None, order: Sequence
 
     Values in ``order`` come first in that order, the others sorted.
     """
-    distinct = set(values.astype(str))
+    text = values.astype(str)
+    distinct = set(pd.unique(text))
     v = pd.Series([o for o in order if o in distinct] + sorted(distinct - set(order)), dtype=object)
-    shown = v.map(dict(zip(values.astype(str), labels.astype(str)))) if labels is not None else v
+    if labels is not None:  # the label of a value's last row, as a dict built from the rows keeps it
+        label = pd.Series(labels.astype(str).to_numpy(), index=text.to_numpy())
+        shown = v.map(label[~label.index.duplicated(keep="last")])
+    else:
+        shown = v
     return '<option value="">all</option>' + "".join(
         '<option value="' + esc_series(v) + '">' + esc_series(shown) + "</option>")
 
@@ -721,7 +783,10 @@ def _finding_cells(f: pd.DataFrame, anchors: pd.Series) -> list[tuple[str, str, 
         anchor.notna(), esc_series(eid))
     billed, expected = num(f["billed_units"]), num(f["expected_units"])
     diff = billed - expected
-    units = lambda v: v.map("{:g}".format)  # noqa: E731  (units are whole numbers; text as written)
+    def units(v: pd.Series, spec: str = "g") -> pd.Series:
+        """Units as written (whole numbers: ``{:g}``), formatted once per distinct value."""
+        return pd.Series(format_numbers(v, spec), index=v.index, dtype=object)
+
     cols = [
         ("encounter", "encounter", encounter, None),
         ("claim", "claim", esc_series(f["claim_id"]) if "claim_id" in f else pd.Series("", index=f.index), None),
@@ -734,7 +799,7 @@ def _finding_cells(f: pd.DataFrame, anchors: pd.Series) -> list[tuple[str, str, 
     cols += [
         ("billed", "billed units", units(billed), billed),
         ("expected", "expected units", units(expected), expected),
-        ("difference", "difference", diff.map("{:+g}".format).where(diff != 0, "0"), diff),
+        ("difference", "difference", units(diff, "+g").where(diff != 0, "0"), diff),
     ]
     if _has_dollars(f):
         usd = pd.to_numeric(f["dollar_impact"], errors="coerce")
@@ -764,24 +829,25 @@ def _all_findings(findings: pd.DataFrame, ranked: pd.DataFrame, top_n: int) -> s
     head = "".join(
         f'<th data-col="{c}"' + (' data-type="num"' if c in sortable_numbers else "")
         + (' class="num"' if c in _RIGHT_ALIGNED else "") + f">{esc(h)}</th>" for c, h, _, _ in cols)
-    sev = esc_series(f["severity"]) if _has_severity(f) else pd.Series("", index=f.index)
-    rows = ('<tr data-dir="' + esc_series(f["direction"]) + '" data-sev="' + sev + '" data-key="'
-            + esc_series(f["finding"]) + '">')
+    sev = esc_series(f["severity"]) if _has_severity(f) else ""
+    pieces = ['<tr data-dir="', esc_series(f["direction"]), '" data-sev="', sev, '" data-key="',
+              esc_series(f["finding"]), '">']
     for c, _, cell, value in cols:  # one pass per column; the rows are built in bulk
         if value is None:
-            rows = rows + f'<td class="col-{c}">' + cell + "</td>"
+            pieces += [f'<td class="col-{c}">', cell, "</td>"]
         else:
-            v = value.astype(float).map("{:g}".format).where(value.notna(), "")
+            v = pd.Series(format_numbers(value, "g"), index=value.index).where(value.notna(), "")
             css = "num" if c in _RIGHT_ALIGNED else f"col-{c}"
-            rows = rows + f'<td class="{css}" data-v="' + v + '">' + cell + "</td>"
+            pieces += [f'<td class="{css}" data-v="', v, '">', cell, "</td>"]
     n = len(f)
     note = (f"All {int_text(n)} findings of {int_text(len(ranked))} encounters, the encounters in the order above. "
             "Encounters with a timeline above link to it; for any other, <code>infusion-audit explain "
             "&lt;encounter&gt; --run &lt;this folder&gt;</code> prints its timeline and lines.")
     return (f'<section id="all-findings"><h2>Every finding ({int_text(n)})</h2><p class="note">{note}</p>'
             + _filters(f, n)
-            + f'<table id="all-findings-table"><thead><tr>{head}</tr></thead><tbody>{"".join(rows + "</tr>")}'
-            "</tbody></table>" + f"<script>{_FINDINGS_SCRIPT}</script></section>")
+            + f'<table id="all-findings-table"><thead><tr>{head}</tr></thead>'
+            f'<tbody>{concat_text([*pieces, "</tr>"])}</tbody></table>'
+            + f"<script>{_FINDINGS_SCRIPT}</script></section>")
 
 
 def linked_run_files(run_dir: Path) -> tuple[str, ...]:

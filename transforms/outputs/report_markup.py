@@ -14,6 +14,8 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 
 def esc(value: object) -> str:
@@ -23,16 +25,31 @@ def esc(value: object) -> str:
     return html.escape(str(value), quote=True)
 
 
+#: What ``html.escape(text, quote=True)`` replaces, in its order (``&`` first).
+_HTML_ESCAPES: tuple[tuple[str, str], ...] = (
+    ("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ('"', "&quot;"), ("'", "&#x27;"),
+)
+
+
 def esc_series(s: pd.Series) -> pd.Series:
-    """HTML-escape a column, as :func:`esc` does each value; missing values become ``""``."""
-    t = s.astype(object).where(s.notna(), "").astype(str)
-    return (
-        t.str.replace("&", "&amp;", regex=False)
-        .str.replace("<", "&lt;", regex=False)
-        .str.replace(">", "&gt;", regex=False)
-        .str.replace('"', "&quot;", regex=False)
-        .str.replace("'", "&#x27;", regex=False)
-    )
+    """HTML-escape a column, as :func:`esc` does each value; missing values become ``""``.
+
+    Text is escaped by Arrow (one C pass per replaced character); any other
+    value is ``str()`` of it first, as :func:`esc` does.
+    """
+    values = s.to_numpy(dtype=object)
+    if pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty"):
+        text = pa.array(values, type=pa.string(), from_pandas=True)  # None, NaN and pd.NA become null
+        text = text.fill_null("") if text.null_count else text
+    else:
+        text = pa.array(s.astype(object).where(s.notna(), "").astype(str).to_numpy(dtype=object), type=pa.string())
+    # Entities bring no character escaped after "&", so the original bytes tell which passes are needed.
+    data = text.buffers()[2]
+    held = data.to_pybytes() if data is not None else b""
+    for char, entity in _HTML_ESCAPES:
+        if char.encode("ascii") in held:
+            text = pc.replace_substring(text, char, entity)
+    return pd.Series(text.to_numpy(zero_copy_only=False), index=s.index, dtype=object)
 
 
 def num(s: pd.Series) -> pd.Series:
@@ -41,7 +58,28 @@ def num(s: pd.Series) -> pd.Series:
     The report reads run folders with every column as text, so numbers are
     parsed where they are drawn.
     """
-    return pd.to_numeric(s, errors="coerce").fillna(0.0).astype(float)
+    return to_number(s).fillna(0.0).astype(float)
+
+
+def to_number(s: pd.Series) -> pd.Series:
+    """``pd.to_numeric(s, errors="coerce")``; a column of text is parsed once per distinct value
+    (amounts, units and severities repeat), which gives the same numbers."""
+    if s.dtype != object or pd.api.types.infer_dtype(s, skipna=True) != "string":
+        return pd.to_numeric(s, errors="coerce")
+    codes, distinct = pd.factorize(s.to_numpy(dtype=object), use_na_sentinel=False)
+    parsed = pd.to_numeric(pd.Series(distinct, dtype=object), errors="coerce").to_numpy()
+    return pd.Series(parsed[codes], index=s.index)
+
+
+def format_numbers(values: np.ndarray | pd.Series, spec: str) -> np.ndarray:
+    """Each float of ``values`` as ``format(value, spec)`` text, formatted once per distinct value.
+
+    Values are told apart by their bits, so ``-0.0`` keeps its own text.
+    """
+    floats = np.ascontiguousarray(np.asarray(values, dtype="float64"))
+    codes, distinct = pd.factorize(floats.view("int64"))
+    texts = np.array([format(x, spec) for x in distinct.view("float64")], dtype=object)
+    return texts[codes]
 
 
 def int_text(value: object) -> str:
@@ -59,18 +97,51 @@ def money_series(s: pd.Series) -> pd.Series:
     """:func:`money` of a whole column."""
     v = s.astype(float)
     sign = pd.Series(np.where(v < 0, "-$", "$"), index=v.index, dtype=object)
-    return sign + v.abs().map("{:,.2f}".format)
+    return sign + format_numbers(v.abs().to_numpy(), ",.2f")
 
 
 def one_decimal(values: np.ndarray | pd.Series) -> pd.Series:
     """Numbers as ``{:.1f}`` text (SVG coordinates), index ``0..n-1``."""
-    return pd.Series(np.asarray(values, dtype=float)).map("{:.1f}".format)
+    return pd.Series(format_numbers(values, ".1f"), dtype=object)
 
 
 def day_labels(s: pd.Series) -> list[str]:
     """``audit_date`` values (dates, timestamps or text) as ``YYYY-MM-DD`` (unreadable ones as given)."""
-    d = pd.to_datetime(s.astype(str), errors="coerce")
-    return list(np.where(d.notna(), d.dt.strftime("%Y-%m-%d"), s.astype(str)))
+    # Once per distinct text, in order of first appearance (the format pandas infers from the
+    # first value is the same as for the whole column).
+    codes, distinct = pd.factorize(s.astype(str).to_numpy(dtype=object), use_na_sentinel=False)
+    text = pd.Series(distinct, dtype=object)
+    d = pd.to_datetime(text, errors="coerce")
+    return list(np.where(d.notna(), d.dt.strftime("%Y-%m-%d"), text)[codes])
+
+
+def concat_text(pieces: Sequence[str | pd.Series | np.ndarray]) -> str:
+    """The rows of several text columns and constants, each row's pieces concatenated, then all rows
+    joined: ``"".join(pieces[0] + pieces[1] + ...)`` built in one Arrow pass instead of one
+    whole-column copy per piece. The columns are text without missing values, of one length."""
+    columns = [pa.scalar(p, pa.large_string()) if isinstance(p, str)
+               else pa.array(np.asarray(p, dtype=object), type=pa.large_string()) for p in pieces]
+    rows = pc.binary_join_element_wise(*columns, pa.scalar("", pa.large_string()))
+    if not isinstance(rows, pa.Array):  # constants only: one row
+        return rows.as_py()
+    if len(rows) == 0:
+        return ""
+    offsets = np.frombuffer(rows.buffers()[1], dtype=np.int64)[rows.offset:rows.offset + len(rows) + 1]
+    return rows.buffers()[2].to_pybytes()[offsets[0]:offsets[-1]].decode("utf-8")
+
+
+def join_by_group(texts: np.ndarray | pd.Series, groups: np.ndarray, n_groups: int) -> list[str]:
+    """The ``texts`` of each group ``0..n_groups-1`` joined, each group's in their given order.
+
+    One stable sort of the group codes; then one ``"".join`` per group (the
+    report draws a handful of groups, e.g. its top encounters).
+    """
+    texts = np.asarray(texts, dtype=object)
+    groups = np.asarray(groups, dtype="int64")
+    order = np.argsort(groups, kind="stable")
+    bounds = np.searchsorted(groups[order], np.arange(n_groups + 1), side="left")
+    ordered = texts[order]
+    return ["".join(ordered[bounds[i]:bounds[i + 1]]) for i in range(n_groups)]
 
 
 def html_table(frame: pd.DataFrame, headers: Sequence[str], numeric: Iterable[str] = (),
@@ -87,6 +158,15 @@ def html_table(frame: pd.DataFrame, headers: Sequence[str], numeric: Iterable[st
     Returns:
         The ``<table>`` markup.
     """
+    return html_tables(frame, np.zeros(len(frame), dtype="int64"), 1, headers, numeric, raw, css_class)[0]
+
+
+def html_tables(frame: pd.DataFrame, groups: np.ndarray, n_tables: int, headers: Sequence[str],
+                numeric: Iterable[str] = (), raw: Iterable[str] = (), css_class: str = "") -> list[str]:
+    """:func:`html_table` of each group of rows (``groups``: ``0..n_tables-1`` per row), in one pass.
+
+    A table without rows is its header alone.
+    """
     numeric, raw = set(numeric), set(raw)
     head = "".join(
         f'<th class="num">{esc(h)}</th>' if c in numeric else f"<th>{esc(h)}</th>"
@@ -98,7 +178,8 @@ def html_table(frame: pd.DataFrame, headers: Sequence[str], numeric: Iterable[st
         open_td = '<td class="num">' if c in numeric else f'<td class="col-{esc(c)}">'
         rows = rows + open_td + cell + "</td>"
     cls = f' class="{esc(css_class)}"' if css_class else ""
-    return f"<table{cls}><thead><tr>{head}</tr></thead><tbody>{''.join(rows + '</tr>')}</tbody></table>"
+    bodies = join_by_group((rows + "</tr>").to_numpy(), groups, n_tables)
+    return [f"<table{cls}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>" for body in bodies]
 
 
 def card(value: str, key: str, extra: str = "") -> str:

@@ -86,20 +86,31 @@ def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def worklist_rows(findings: pd.DataFrame) -> pd.DataFrame:
+    """:func:`worklist` before formula neutralising (the run folder's writer neutralises
+    the cells as it writes them); a new frame, ``findings`` is not changed."""
+    missing = {col: None for col in WORKLIST_COLUMNS if col not in findings}
+    f = findings.assign(**missing)[WORKLIST_COLUMNS] if missing else findings[WORKLIST_COLUMNS]
+    dollars = pd.to_numeric(f["dollar_impact"], errors="coerce").abs().fillna(0).to_numpy()
+    severity = f["severity"].map(SEVERITY_ORDER).fillna(3).to_numpy()
+    direction = f["direction"].map({OVER: 0, UNDER: 1}).fillna(2).to_numpy()
+    # np.lexsort is stable and sorts by its last key first: the same order as a
+    # mergesort by (severity, -dollars, direction, encounter, code).
+    encounter = pd.factorize(f["encounter_id"], sort=True, use_na_sentinel=True)[0]
+    code = pd.factorize(f["hcpcs"], sort=True, use_na_sentinel=True)[0]
+    order = np.lexsort((_last_if_missing(code), _last_if_missing(encounter), direction, -dollars, severity))
+    return f.take(order).reset_index(drop=True)
+
+
+def _last_if_missing(codes: np.ndarray) -> np.ndarray:
+    """Factorize codes with missing (-1) after every value, as ``sort_values`` puts NaN last."""
+    return np.where(codes < 0, np.iinfo(np.int64).max, codes)
+
+
 def worklist(findings: pd.DataFrame) -> pd.DataFrame:
     """Findings ordered for action: severity, then dollars at stake, then
-    over-billing before under-billing; formula-safe."""
-    f = findings.copy()
-    for col in WORKLIST_COLUMNS:
-        if col not in f:
-            f[col] = None
-    dollars = pd.to_numeric(f["dollar_impact"], errors="coerce").abs().fillna(0)
-    order = f.assign(
-        _sev=f["severity"].map(SEVERITY_ORDER).fillna(3),
-        _usd=-dollars,
-        _dir=f["direction"].map({OVER: 0, UNDER: 1}).fillna(2),
-    ).sort_values(["_sev", "_usd", "_dir", "encounter_id", "hcpcs"], kind="mergesort")
-    return neutralise_formulas(order[WORKLIST_COLUMNS].reset_index(drop=True))
+    over-billing before under-billing (ties by encounter and code); formula-safe."""
+    return neutralise_formulas(worklist_rows(findings))
 
 
 def top_findings(findings: pd.DataFrame, n: int = 25) -> list[dict[str, str]]:

@@ -12,7 +12,10 @@ from transforms.outputs.report_html import (
     LINKED_FILES,
     NO_DOLLARS_DOCUMENTATION,
     NOT_PRICED,
+    NO_SCHEDULE,
+    ZERO_AMOUNT,
     ZERO_IN_SCHEDULE,
+    ZERO_ON_REMIT,
     ZERO_NO_UNITS,
     linked_run_files,
     price_notes,
@@ -97,6 +100,14 @@ def test_why_a_line_has_no_dollars_or_zero(findings, expected, admins, summary):
     assert f"<li>1 finding: {ZERO_IN_SCHEDULE}</li>" in html and f"<li>1 finding: {NOT_PRICED}</li>" in html
     assert NOT_PRICED in html and "\u2014" in html  # the not-priced line shows a dash, not $0.00
     assert price_notes(findings).eq("").all()  # no dollar column: nothing to explain
+
+
+def test_the_zero_dollar_note_reads_the_price_basis(findings):
+    """With ``price_basis`` the note is read, not guessed: the 835's $0, a $0 amount, no schedule."""
+    f = pd.concat([findings.iloc[[0]]] * 4, ignore_index=True).assign(
+        dollar_impact=[0.0, 0.0, None, 0.0], billed_units=2, expected_units=1,
+        price_basis=["remittance_835", "fee_schedule", "no_fee_schedule", ""])
+    assert list(price_notes(f)) == [ZERO_ON_REMIT, ZERO_AMOUNT, NO_SCHEDULE, ZERO_IN_SCHEDULE]
 
 
 def test_text_is_escaped_in_filters_and_table(findings, expected, admins, summary):

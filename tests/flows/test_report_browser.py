@@ -144,7 +144,10 @@ def report(tmp_path_factory) -> tuple[Path, str]:
     assert len(trend) == 2
     admins = pd.read_csv(out / "administrations.csv", dtype=str, keep_default_na=False)
     first = rank_encounters(findings)["encounter_id"].iloc[0]  # drawn as the first timeline
-    admins.loc[admins.index[admins["encounter_id"] == first][0], "drug_label"] = INJECTED
+    row = admins.index[admins["encounter_id"] == first][0]
+    admins.loc[row, "drug_label"] = INJECTED
+    if "drug_as_charted" in admins:  # the text as charted is what the report shows
+        admins.loc[row, "drug_as_charted"] = INJECTED
     admins.to_csv(out / "administrations.csv", index=False)
     html = render_run_dir(out, trend=trend, top_n=3)
     path = base / "report.html"

@@ -455,8 +455,9 @@ def _by_direction(findings: pd.DataFrame) -> str:
             + "</div></div></section>")
 
 
-def _dollars(findings: pd.DataFrame) -> str:
-    """Dollar impact by direction and by key, or a note when the findings have none."""
+def _dollars(findings: pd.DataFrame, notes: pd.Series) -> str:
+    """Dollar impact by direction and by key, or a note when the findings have none;
+    ``notes``: :func:`price_notes` of ``findings`` (computed once per report)."""
     head = '<section id="dollars"><h2>Dollar impact</h2>'
     if not _has_dollars(findings):
         return head + ('<p class="note">Dollar impact is not available for this run (the findings carry no '
@@ -475,7 +476,7 @@ def _dollars(findings: pd.DataFrame) -> str:
                        title="Dollar impact by finding key")
     body = chart if chart else '<p class="note">No finding has a dollar amount.</p>'
     return (head + '<p class="note">Sum of <code>dollar_impact</code> by direction and by finding key.</p>'
-            f'<div class="cards">{cards}</div>{body}{_zero_note(findings)}</section>')
+            f'<div class="cards">{cards}</div>{body}{_zero_note(notes)}</section>')
 
 
 #: Why a finding shows no dollars or $0 (see :func:`price_notes`).
@@ -522,9 +523,10 @@ def price_notes(findings: pd.DataFrame) -> pd.Series:
     return pd.Series(np.where(basis.ne(""), told, inferred), index=findings.index, dtype=object)
 
 
-def _zero_note(findings: pd.DataFrame) -> str:
-    """How many findings have no dollars or $0, and why (empty when every finding has an amount)."""
-    counts = price_notes(findings).value_counts()
+def _zero_note(notes: pd.Series) -> str:
+    """How many findings have no dollars or $0, and why, from their :func:`price_notes`
+    (empty when every finding has an amount)."""
+    counts = notes.value_counts()
     counts = counts[counts.index != ""]
     if counts.empty:
         return ""
@@ -775,6 +777,7 @@ _RIGHT_ALIGNED = frozenset({"billed", "expected", "difference", "dollars"})
 def _finding_cells(f: pd.DataFrame, anchors: pd.Series) -> list[tuple[str, str, pd.Series, pd.Series | None]]:
     """The columns of the all-findings table: (column id, header, cell HTML, sort value or ``None``).
 
+    ``f`` carries ``_note``, each finding's :func:`price_notes` text.
     ``anchors``: encounter id -> anchor of its timeline (the top encounters only).
     """
     eid = f["encounter_id"].astype(str)
@@ -803,7 +806,7 @@ def _finding_cells(f: pd.DataFrame, anchors: pd.Series) -> list[tuple[str, str, 
     ]
     if _has_dollars(f):
         usd = pd.to_numeric(f["dollar_impact"], errors="coerce")
-        note = price_notes(f)
+        note = f["_note"]
         text = money_series(usd.fillna(0.0)).where(usd.notna(), "\u2014")
         cell = esc_series(text) + ('<div class="price">' + esc_series(note) + "</div>").where(note != "", "")
         cols.append(("dollars", "dollar impact", cell, usd))
@@ -812,15 +815,17 @@ def _finding_cells(f: pd.DataFrame, anchors: pd.Series) -> list[tuple[str, str, 
     return cols
 
 
-def _all_findings(findings: pd.DataFrame, ranked: pd.DataFrame, top_n: int) -> str:
+def _all_findings(findings: pd.DataFrame, ranked: pd.DataFrame, top_n: int, notes: pd.Series) -> str:
     """Every finding in one table, in the order of the encounter ranking; filterable and sortable by script.
+
+    ``notes``: :func:`price_notes` of ``findings``, shown under their dollars.
 
     Each finding of every encounter is here (the timelines above are the top
     ``top_n`` only); an encounter with a timeline links to it.
     """
     order = pd.Series(np.arange(len(ranked)), index=ranked["encounter_id"].astype(str))
     f = findings.assign(_pos=findings["encounter_id"].astype(str).map(order).to_numpy(),
-                        _code=findings["hcpcs"].astype(str))
+                        _code=findings["hcpcs"].astype(str), _note=notes.to_numpy())
     f = f.sort_values(["_pos", "_code"], kind="mergesort").reset_index(drop=True)
     top = ranked["encounter_id"].astype(str).head(max(0, top_n))
     anchors = pd.Series("enc-" + pd.Series(np.arange(len(top))).astype(str).to_numpy(), index=top.to_numpy())
@@ -956,8 +961,10 @@ def render_report(
                     "drug-administration line matched what the MAR supports.</p></section>")
     else:
         ranked = rank_encounters(findings)
-        body += [_by_key(findings), _by_direction(findings), _dollars(findings),
-                 _top(findings, ranked, expected, administrations, top_n), _all_findings(findings, ranked, top_n)]
+        notes = price_notes(findings)  # the dollars section counts them, the table shows them
+        body += [_by_key(findings), _by_direction(findings), _dollars(findings, notes),
+                 _top(findings, ranked, expected, administrations, top_n),
+                 _all_findings(findings, ranked, top_n, notes)]
     body.append(_trend(trend))
     page_title = f"{title}, {night}" if night else title
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"

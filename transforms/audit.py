@@ -30,7 +30,7 @@ from transforms.reference.fees import FeeSchedule
 from transforms.reference.ncci import EditTables
 from transforms.vocab.codes import SETTING_FACILITY, SETTING_PROFESSIONAL, is_drug_admin_code
 from transforms.vocab.policy import Policy
-from transforms.vocab.schemas import EXPECTED_COLUMNS, POLICY_PROFILE
+from transforms.vocab.schemas import EXPECTED_COLUMNS, FINDING_AUDIT_COLUMNS, POLICY_PROFILE
 
 
 @dataclass(frozen=True)
@@ -197,10 +197,11 @@ def _audit_one(
         coding = code_facility(timeline, policy, facility_tz)
     with step("compare"):
         findings, prof_expected = _compared(timeline, coding, claims, policy, facility_tz, edits, fees)
+    findings = findings.reset_index(drop=True).assign(**{POLICY_PROFILE: policy.name})
     return AuditResult(
         administrations=coding.administrations,
         expected_lines=_expected_lines(coding.expected_lines, prof_expected).assign(**{POLICY_PROFILE: policy.name}),
-        findings=findings.reset_index(drop=True).assign(**{POLICY_PROFILE: policy.name}),
+        findings=findings[list(FINDING_AUDIT_COLUMNS)],
     )
 
 

@@ -19,6 +19,9 @@ it for its one setting.
   schedule (:mod:`transforms.reference.fees`); NaN without a schedule and for
   documentation findings; 0 for a code paid only as part of another service
   (OPPS status ``N``), which keeps its severity.
+* ``price_basis``: where those dollars come from
+  (:func:`transforms.reference.fees.price_basis`): the reason an amount is
+  empty or $0 is recorded, not left to the reader to guess.
 """
 
 from __future__ import annotations
@@ -26,10 +29,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from transforms.reference.fees import FeeSchedule, dollar_impact
+from transforms.reference.fees import FeeSchedule, dollar_impact, price_basis
 from transforms.vocab.codes import STRUCTURAL_CODES
 from transforms.vocab.findings import DIRECTION, DOCUMENTATION, HIGH, HIGH_KEYS, LOW, MEDIUM, OVER, UNDER
-from transforms.vocab.schemas import FINDING_OUTPUT_COLUMNS
+from transforms.vocab.schemas import FINDING_ANNOTATED_COLUMNS, PRICE_BASIS
 
 
 def severity(findings: pd.DataFrame) -> pd.Series:
@@ -89,7 +92,7 @@ def line_direction(findings: pd.DataFrame) -> pd.Series:
 
 
 def annotate(findings: pd.DataFrame, fees: FeeSchedule | None = None) -> pd.DataFrame:
-    """Set ``direction`` (from the key), ``severity`` and ``dollar_impact``.
+    """Set ``direction`` (from the key), ``severity``, ``dollar_impact`` and ``price_basis``.
 
     Args:
         findings: rows with at least ``finding``, ``hcpcs``, ``setting``,
@@ -97,15 +100,16 @@ def annotate(findings: pd.DataFrame, fees: FeeSchedule | None = None) -> pd.Data
         fees: fee schedule; ``None`` leaves ``dollar_impact`` NaN.
 
     Returns:
-        A copy with the three columns set, in :data:`FINDING_OUTPUT_COLUMNS` order
-        (extra columns dropped; a missing one is ``""``).
+        A copy with the four columns set, in :data:`FINDING_ANNOTATED_COLUMNS`
+        order (extra columns dropped; a missing one is ``""``).
     """
     f = findings.copy()
     f["direction"] = line_direction(f)
     f["severity"] = severity(f)
     f["dollar_impact"] = dollar_impact(f, fees)
-    for col in FINDING_OUTPUT_COLUMNS:
+    f[PRICE_BASIS] = price_basis(f, fees)
+    for col in FINDING_ANNOTATED_COLUMNS:
         if col not in f:
             f[col] = ""
     f["claim_id"] = f["claim_id"].astype(object)
-    return f[list(FINDING_OUTPUT_COLUMNS)]
+    return f[list(FINDING_ANNOTATED_COLUMNS)]

@@ -124,7 +124,7 @@ def compare(
             each; ``None`` means none.
 
     Returns:
-        :data:`~transforms.vocab.schemas.FINDING_OUTPUT_COLUMNS` (contract
+        :data:`~transforms.vocab.schemas.FINDING_ANNOTATED_COLUMNS` (contract
         ``findings`` columns first), sorted by encounter, code and key; one
         row per (encounter, code) difference plus documentation rows.
     """

@@ -11,6 +11,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from transforms.vocab.findings import PRICE_REMITTANCE
+from transforms.vocab.schemas import PRICE_BASIS
+
 REMIT_NOTE = " Dollar impact from the amount paid on the 835 remittance, not the fee schedule."
 
 
@@ -38,7 +41,8 @@ def paid_per_unit(claims: pd.DataFrame) -> pd.DataFrame:
 
 def apply_remits(findings: pd.DataFrame, claims: pd.DataFrame) -> pd.DataFrame:
     """``findings`` with ``dollar_impact`` = paid per unit x (billed - expected
-    units) where the billed line was paid, and the explanation saying so.
+    units) where the billed line was paid, the explanation saying so and
+    ``price_basis`` ``remittance_835`` (when ``findings`` has that column).
 
     Invariant: rows, order and columns of ``findings`` are unchanged; only
     rows with more billed than expected units and a paid line change.
@@ -54,4 +58,6 @@ def apply_remits(findings: pd.DataFrame, claims: pd.DataFrame) -> pd.DataFrame:
     out = findings.copy()
     out.loc[priced, "dollar_impact"] = (per_unit * gap.to_numpy())[priced]
     out.loc[priced, "explanation"] = out.loc[priced, "explanation"].astype(str) + REMIT_NOTE
+    if PRICE_BASIS in out:
+        out.loc[priced, PRICE_BASIS] = PRICE_REMITTANCE
     return out

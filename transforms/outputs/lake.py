@@ -130,11 +130,12 @@ def read_days(root: Path, dataset: str, first: date, last: date) -> pd.DataFrame
     with lake_txn.lake_lock(root):
         lake_txn.recover(root)
         data = ds.dataset(base, format="parquet", partitioning=_PARTITIONING)
-        if dataset in INPUT_DATASETS:  # nights may carry different extra columns: read them all
-            schemas = [fragment.physical_schema for fragment in data.get_fragments()]
-            if schemas:
-                unified = pa.unify_schemas([data.schema, *schemas])
-                data = ds.dataset(base, format="parquet", partitioning=_PARTITIONING, schema=unified)
+        # Nights may hold different columns: input extras, or an output column
+        # added in a later version (read as null on older days): read them all.
+        schemas = [fragment.physical_schema for fragment in data.get_fragments()]
+        if schemas:
+            unified = pa.unify_schemas([data.schema, *schemas])
+            data = ds.dataset(base, format="parquet", partitioning=_PARTITIONING, schema=unified)
         field = ds.field(PARTITION_KEY)
         bounds = (field >= pa.scalar(first, pa.date32())) & (field <= pa.scalar(last, pa.date32()))
         table = data.to_table(filter=bounds)

@@ -40,7 +40,14 @@ import pandas as pd
 
 from transforms.reference import tables_dir
 from transforms.vocab.codes import SETTING_FACILITY, SETTING_PROFESSIONAL, SETTINGS
-from transforms.vocab.findings import DOCUMENTATION
+from transforms.vocab.findings import (
+    DOCUMENTATION,
+    PRICE_FEE_SCHEDULE,
+    PRICE_NO_SCHEDULE,
+    PRICE_NO_SEPARATE_PAYMENT,
+    PRICE_NOT_IN_SCHEDULE,
+    PRICE_NOT_PRICED,
+)
 
 SAMPLE_PATH: Path = tables_dir() / "fee_schedule_sample.csv"
 FEE_COLUMNS: tuple[str, ...] = ("hcpcs", "setting", "amount", "status_indicator")
@@ -152,3 +159,35 @@ def dollar_impact(findings: pd.DataFrame, fees: FeeSchedule | None) -> pd.Series
     units = findings["billed_units"].astype("int64") - findings["expected_units"].astype("int64")
     out = (units * per_unit).round(2)
     return out.where(findings["direction"] != DOCUMENTATION, np.nan)
+
+
+def price_basis(findings: pd.DataFrame, fees: FeeSchedule | None) -> pd.Series:
+    """Where each finding's :func:`dollar_impact` comes from, so that an empty
+    or $0 amount is explained, never guessed (:data:`transforms.vocab.findings.PRICE_BASES`).
+
+    Args:
+        findings: rows with ``hcpcs``, ``setting`` and ``direction``.
+        fees: the schedule, or ``None``.
+
+    Returns:
+        str Series aligned with ``findings``: ``not_priced`` for documentation
+        findings; else ``no_fee_schedule`` without a schedule;
+        ``no_separate_payment`` under a no-separate-payment status (0 dollars);
+        ``not_in_fee_schedule`` for a code the schedule does not list or
+        price; ``fee_schedule`` otherwise. An 835 later overrides the basis of
+        the lines it prices (:func:`transforms.findings.remits.apply_remits`).
+    """
+    doc = findings["direction"].eq(DOCUMENTATION).to_numpy()
+    if fees is None:
+        return pd.Series(np.where(doc, PRICE_NOT_PRICED, PRICE_NO_SCHEDULE), index=findings.index, dtype=object)
+    keys = pd.DataFrame({"hcpcs": findings["hcpcs"].fillna("").astype(str).to_numpy(),
+                         "setting": findings["setting"].fillna("").astype(str).to_numpy()})
+    got = keys.merge(fees.table[["hcpcs", "setting", "amount", "status_indicator"]],
+                     on=["hcpcs", "setting"], how="left")
+    no_pay = np.zeros(len(got), dtype=bool)
+    for setting, codes in NO_SEPARATE_PAYMENT.items():
+        no_pay |= (got["setting"].eq(setting) & got["status_indicator"].isin(codes)).to_numpy()
+    unpriced = got["amount"].isna().to_numpy()
+    out = np.select([doc, no_pay, unpriced], [PRICE_NOT_PRICED, PRICE_NO_SEPARATE_PAYMENT, PRICE_NOT_IN_SCHEDULE],
+                    default=PRICE_FEE_SCHEDULE)
+    return pd.Series(out, index=findings.index, dtype=object)

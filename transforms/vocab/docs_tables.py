@@ -47,6 +47,7 @@ from transforms.ingest.usability import Reason, Usability
 from transforms.outputs import files, lake, worklist
 from transforms.outputs.summary import score, summarise
 from transforms.vocab import classes, policy, schemas
+from transforms.vocab.findings import PRICE_BASES
 
 #: Repository root (``transforms/vocab/docs_tables.py`` -> three levels up).
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -311,6 +312,7 @@ _OUTPUT_COLUMN_TEXT: dict[str, str] = {
     "severity": "`high`, `medium` or `low`",
     "dollar_impact": "(billed - expected units) x fee amount, or x the amount paid per unit from an 835; "
                      "empty when unpriced",
+    "price_basis": "where `dollar_impact` comes from, and so why it is empty or $0 (table below)",
     "source": "`mar` or `claims`",
     "row": "1-based data row of the input (`source_row`)",
     "column": "the column(s) to fix, `;`-separated",
@@ -444,6 +446,11 @@ def exit_codes(source: Path = CLI_SOURCE) -> list[tuple[str, str]]:
         elif line.strip() and codes:
             codes[-1] = (codes[-1][0], f"{codes[-1][1]} {line.strip()}")
     return codes
+
+
+def _price_bases() -> str:
+    """The values of ``price_basis`` and what each means."""
+    return table(("price_basis", "dollar_impact is"), [(f"`{k}`", v) for k, v in PRICE_BASES.items()])
 
 
 def _exit_table() -> str:
@@ -592,6 +599,7 @@ TABLES: dict[str, Callable[[], str]] = {
     "worklist_columns": partial(_file_columns, worklist.WORKLIST_COLUMNS, None),
     "quarantine_columns": _quarantine_columns,
     "administrations_columns": partial(_file_columns, files.ADMINISTRATION_COLUMNS, None),
+    "price_bases": _price_bases,
     "summary_keys": _summary_table,
     "exit_codes": _exit_table,
     "policy_fields": _policy_table,
@@ -603,7 +611,7 @@ DOC_REGIONS: dict[str, tuple[str, ...]] = {
     "inputs.md": ("mar_columns", "claim_columns", "time_examples", "mar_event_key", "claim_line_key",
                   "provenance_columns", "profile_columns", "profile_actions",
                   "profile_routes", "fhir_routes", "fhir_statuses", "x12_versions", "clif_actions"),
-    "outputs.md": ("run_files", "expected_codes_columns", "findings_columns", "worklist_columns",
+    "outputs.md": ("run_files", "expected_codes_columns", "findings_columns", "price_bases", "worklist_columns",
                    "quarantine_columns", "administrations_columns", "summary_keys", "exit_codes"),
     "policies.md": ("policy_fields",),
     "lake.md": ("lake_datasets", *(f"lake_schema_{name}" for name in DATASET_SCHEMAS)),

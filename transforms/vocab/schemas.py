@@ -110,9 +110,13 @@ FINDING_OUTPUT_COLUMNS: tuple[str, ...] = FINDING_COLUMNS + (
 )
 #: Where a finding's dollars come from (:data:`transforms.vocab.findings.PRICE_BASES`).
 PRICE_BASIS = "price_basis"
+#: Findings as :func:`transforms.findings.annotate.annotate` returns them.
+FINDING_ANNOTATED_COLUMNS: tuple[str, ...] = FINDING_OUTPUT_COLUMNS + (PRICE_BASIS,)
 #: Findings as the audit returns and writes them (transforms/audit.py): the
-#: annotated columns, then the policy profile that decided each one.
-FINDING_AUDIT_COLUMNS: tuple[str, ...] = FINDING_OUTPUT_COLUMNS + (POLICY_PROFILE,)
+#: annotated columns, then the policy profile that decided each one, then
+#: where its dollars come from (last, added later: readers of the earlier
+#: columns by position are unaffected).
+FINDING_AUDIT_COLUMNS: tuple[str, ...] = FINDING_OUTPUT_COLUMNS + (POLICY_PROFILE, PRICE_BASIS)
 #: Expected lines as the audit returns them: the contract columns, then the
 #: policy profile that produced each one.
 EXPECTED_OUTPUT_COLUMNS: tuple[str, ...] = EXPECTED_COLUMNS + (POLICY_PROFILE,)
@@ -223,6 +227,7 @@ FINDINGS_ARROW = _versioned(
         ("setting", pa.string()),        # facility | professional
         ("evidence", pa.string()),
         ("policy_profile", pa.string()),  # the policy profile that decided it (transforms/payers.py)
+        ("price_basis", pa.string()),  # where dollar_impact comes from (transforms/vocab/findings.py PRICE_BASES)
     ],
 )
 EXPECTED_ARROW = _versioned(

@@ -271,7 +271,7 @@ def test_findings_columns_extend_the_contract(reference):
     f = findings_of(case.rows(), case.billed(), reference)
     assert list(f.columns) == ["encounter_id", "claim_id", "hcpcs", "billed_units", "expected_units", "finding",
                                "explanation", "direction", "severity", "dollar_impact", "setting", "evidence",
-                               "policy_profile"]
+                               "policy_profile", "price_basis"]
 
 
 # Issue 9: a rate change charted after the bag was stopped is left out of the

@@ -41,6 +41,8 @@ def test_paid_amount_prices_the_over_billed_concurrent_line():
     assert priced.loc["96368", "dollar_impact"] == per_unit["96368"] * 1
     assert priced.loc["96368", "dollar_impact"] != estimate.loc["96368", "dollar_impact"]
     assert priced.loc["96368", "explanation"].endswith(REMIT_NOTE)
+    assert priced.loc["96368", "price_basis"] == "remittance_835"
+    assert estimate.loc["96368", "price_basis"] != "remittance_835"
     assert not estimate.loc["96368", "explanation"].endswith(REMIT_NOTE)
 
 
@@ -49,10 +51,12 @@ def test_unpaid_or_under_billed_rows_keep_the_fee_schedule_estimate():
         "claim_id": ["C1", "C1", "C2"], "hcpcs": ["96368", "96366", "96365"],
         "billed_units": [2, 0, 1], "expected_units": [1, 1, 0],
         "dollar_impact": [100.0, -45.0, 205.0], "explanation": ["a.", "b.", "c."],
+        "price_basis": ["fee_schedule"] * 3,
     })
     claims = pd.DataFrame({"claim_id": ["C1", "C1"], "hcpcs": ["96368", "96368"], "units": [1, 1],
                            "paid_amount": [60.0, 60.0], "remit_matched": [True, True]})
     out = apply_remits(findings, claims)
     assert out["dollar_impact"].tolist() == [60.0, -45.0, 205.0]
     assert out["explanation"].tolist() == ["a." + REMIT_NOTE, "b.", "c."]
+    assert out["price_basis"].tolist() == ["remittance_835", "fee_schedule", "fee_schedule"]
     assert apply_remits(findings, claims.drop(columns=["remit_matched"])).equals(findings)

@@ -66,6 +66,23 @@ def test_output_tables_carry_their_schema_version(tmp_path):
     assert got.loc[0, "hcpcs"] == "96368" and got.loc[0, "billed_units"] == 2
 
 
+def test_findings_written_before_price_basis_read_back_with_it_empty(tmp_path):
+    """A column added to the findings schema (price_basis, last) leaves older days readable."""
+    from transforms.vocab.schemas import FINDINGS_ARROW
+
+    old_schema = FINDINGS_ARROW.remove(FINDINGS_ARROW.get_field_index("price_basis"))
+    row = {"encounter_id": ["E1"], "claim_id": ["C1"], "hcpcs": ["96368"], "billed_units": [2],
+           "expected_units": [1], "finding": ["concurrent_billed_twice"], "explanation": ["x"],
+           "direction": ["over_billed"], "severity": ["high"], "dollar_impact": [0.0],
+           "setting": ["facility"], "evidence": [""], "policy_profile": ["default"]}
+    lake.write_day(pd.DataFrame(row), tmp_path, "findings", date(2026, 11, 2), old_schema)
+    lake.write_day(pd.DataFrame({**row, "price_basis": ["no_separate_payment"]}), tmp_path, "findings",
+                   date(2026, 11, 3), FINDINGS_ARROW)
+    got = lake.read_days(tmp_path, "findings", date(2026, 11, 2), date(2026, 11, 3))
+    assert len(got) == 2 and got["price_basis"].isna().tolist() == [True, False]
+    assert got["price_basis"].iloc[1] == "no_separate_payment"
+
+
 # --- transactions: commit, rollback, recovery, locks -------------------------------
 
 import threading  # noqa: E402

@@ -8,7 +8,7 @@ from tests.builders import TZ, claim_lines, infusion
 from tests.builders import mar_of
 from transforms.audit import run_audit
 from transforms.reference.drugs import load_drug_reference
-from transforms.reference.fees import SAMPLE_PATH, dollar_impact, load_fee_schedule
+from transforms.reference.fees import SAMPLE_PATH, dollar_impact, load_fee_schedule, price_basis
 from transforms.vocab.policy import Policy
 
 CODES = [str(c) for c in (*range(96360, 96362), *range(96365, 96378), 96379,
@@ -86,3 +86,31 @@ def test_run_audit_prices_findings_only_with_a_schedule():
     assert priced["dollar_impact"].tolist() == [45.0]
     unpriced = run_audit(mar, billed, ref, Policy(), TZ).findings
     assert unpriced["dollar_impact"].isna().all()
+
+
+def test_price_basis_says_why_each_amount_is_what_it_is(tmp_path):
+    """Every empty or $0 dollar figure carries its reason (PRICE_BASES), read from the schedule."""
+    own = tmp_path / "opps.csv"
+    own.write_text("hcpcs,setting,amount,status_indicator\n96365,facility,200,S\n96368,facility,55.10,N\n"
+                   "96366,facility,,S\n96365,professional,0,A\n")
+    rows = pd.concat([finding("96365", 2, 1), finding("96368", 2, 1), finding("96366", 2, 1),
+                      finding("96367", 1, 0), finding("96365", 2, 1, setting="professional"),
+                      finding("", 0, 0, direction="documentation")], ignore_index=True)
+    fees = load_fee_schedule(own)
+    assert price_basis(rows, fees).tolist() == ["fee_schedule", "no_separate_payment", "not_in_fee_schedule",
+                                                "not_in_fee_schedule", "fee_schedule", "not_priced"]
+    assert dollar_impact(rows, fees).tolist()[:2] == [200.0, 0.0]  # the basis matches the figure
+    assert dollar_impact(rows, fees).iloc[4] == 0.0  # $0 from the schedule's own amount: fee_schedule
+    assert price_basis(rows, None).tolist() == ["no_fee_schedule"] * 5 + ["not_priced"]
+
+
+def test_run_audit_writes_the_price_basis_of_every_finding():
+    mar = mar_of(infusion("09:00", "10:40", "iron sucrose"))
+    billed = claim_lines("E1", ("96365", 1), ("96366", 2), ("96368", 1))
+    ref = load_drug_reference()
+    priced = run_audit(mar, billed, ref, Policy(), TZ, fees=load_fee_schedule()).findings.set_index("hcpcs")
+    assert priced["price_basis"].to_dict() == {"96366": "fee_schedule", "96368": "no_separate_payment"}
+    assert priced.loc["96368", "dollar_impact"] == 0.0  # sample: 96368 facility is status N
+    assert list(priced.columns[-2:]) == ["policy_profile", "price_basis"]
+    unpriced = run_audit(mar, billed, ref, Policy(), TZ).findings
+    assert set(unpriced["price_basis"]) == {"no_fee_schedule"}

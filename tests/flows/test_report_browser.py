@@ -235,8 +235,12 @@ PROBE = """<script>(function () {
   var out = [], page = [];
   Array.prototype.forEach.call(document.querySelectorAll("svg text"), function (t) {
     var r = t.getBoundingClientRect(), s = t.ownerSVGElement.getBoundingClientRect();
+    // A label drawn inside its bar (class "in"): px from the bar's left and to its right end.
+    var span = t.classList.contains("in") && t.parentNode.querySelector("rect.timeline-span");
+    var b = span ? span.getBoundingClientRect() : null;
     if (r.width > 0) {
-      out.push([t.ownerSVGElement.getAttribute("class"), t.textContent, r.left - s.left, s.right - r.right]);
+      out.push([t.ownerSVGElement.getAttribute("class"), t.textContent, r.left - s.left, s.right - r.right,
+                b ? [r.left - b.left, b.right - r.right] : null, t.getAttribute("class") || ""]);
     }
   });
   Array.prototype.forEach.call(document.body.querySelectorAll("*"), function (e) {
@@ -292,22 +296,30 @@ def test_big_night_screenshot_is_drawn_and_not_cut_at_the_left(chromium, big_nig
 
 
 def test_big_night_labels_are_not_cut_at_the_left(chromium, big_night, tmp_path):
-    """In the browser's layout no label starts left of its chart and no element left of the page; the
-    bar charts' labels also end inside their chart."""
+    """In the browser's layout no label starts left of its chart and no element left of the page; every
+    label also ends inside its chart, and a label drawn inside a timeline bar inside that bar."""
     probe = big_night.with_name("probe.html")
     probe.write_text(big_night.read_text(encoding="utf-8").replace("</body>", PROBE + "</body>"), encoding="utf-8")
     dom = run_chromium(chromium, tmp_path / "profile", "--dump-dom", f"--window-size={WIDTH},{HEIGHT}",
                        probe.as_uri()).stdout
     found = json.loads(unescape(re.search(r'<pre id="probe">(.*?)</pre>', dom, re.S).group(1)))
-    texts = found["texts"]  # [chart class, text, px from the chart's left edge, px to its right edge]
+    # [chart class, text, px from the chart's left edge, px to its right edge, null or [px from the left
+    # end of the bar it is drawn in, px to its right end], the text's class]
+    texts = found["texts"]
     assert len(texts) > 100 and {t[0] for t in texts} == {"hbar-chart", "timeline"}, len(texts)
     cut_left = [t for t in texts if t[2] < -1]
     assert cut_left == [], f"labels cut at the left edge of their chart: {cut_left[:5]}"
     assert found["left_of_page"] == [], f"drawn left of the page: {found['left_of_page'][:5]}"
-    # Not the timelines': their labels are cut to a width estimated at CHAR_W px a glyph, which the
-    # browser's sans-serif exceeds, so a few long drug names still run past the right edge (known).
-    cut_right = [t for t in texts if t[0] != "timeline" and t[3] < -1]
+    cut_right = [t for t in texts if t[3] < -1]
     assert cut_right == [], f"labels cut at the right edge of their chart: {cut_right[:5]}"
+    in_bar = [t for t in texts if t[4] is not None]
+    assert in_bar, "no label is drawn inside a timeline bar"
+    past_bar = [t for t in in_bar if min(t[4]) < 0]
+    assert past_bar == [], f"labels running past the bar they are drawn in: {past_bar[:5]}"
+    # every administration's label shows at least the head of its drug, cut or whole
+    labels = [t[1] for t in texts if t[5].split()[:1] == ["lbl"]]
+    stubs = [t for t in labels if len(t.rstrip("\u2026")) < 4]
+    assert len(labels) > 20 and stubs == [], stubs[:5]
 
 
 # --- a multi-week stay -----------------------------------------------------------------

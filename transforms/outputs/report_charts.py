@@ -11,6 +11,12 @@ date) of :func:`trend_chart`, and ``timeline`` (one chart per encounter),
 
 Marks of many rows (trend dates, timeline administrations) are built as
 whole columns of markup, not one Python string per row.
+
+Text widths are estimated on the wide side (:func:`text_px`, per-character
+widths of the widest common sans-serif): charts grow to hold their labels,
+and a timeline label too long for its room is cut with an ellipsis
+(:func:`fit_label`), inside a bar to that bar; its full text stays in the
+row's tooltip.
 """
 
 from __future__ import annotations
@@ -58,7 +64,32 @@ DIRECTION_ORDER: tuple[str, ...] = (OVER, UNDER, DOCUMENTATION)
 #: Administration kinds drawn as a diamond at their time, not a start-to-stop bar.
 MARKER_KINDS: frozenset[str] = frozenset({"push", "injection", "intra_arterial"})
 
-CHAR_W = 6.6  # average glyph width (px) of the 11-12 px sans-serif used in the charts
+# Font sizes (px) of the chart texts, as the report's CSS sets them: ``svg text``, ``text.small``
+# (hour ticks, roles) and ``text.lbl`` (timeline labels; bold 600 inside a bar).
+TEXT_PX, SMALL_PX, LABEL_PX = 12.0, 10.5, 11.5
+#: Advance widths (thousandths of an em) of the printable ASCII characters, space to ``~``, regular
+#: and bold: per character the wider of DejaVu Sans (metrics of Verdana, the widest common
+#: sans-serif; the ``system-ui`` of many Linux desktops) and Liberation Sans (Arial's metrics), as
+#: Chromium draws them. Segoe UI, San Francisco, Roboto and Helvetica are narrower.
+_ADVANCE_EM: dict[bool, tuple[int, ...]] = {
+    False: (318, 401, 460, 838, 636, 950, 780, 275, 390, 390, 500, 838, 318, 361, 318, 337, 636, 636, 636, 636,
+            636, 636, 636, 636, 636, 636, 337, 337, 838, 838, 838, 556, 1015, 684, 686, 722, 770, 667, 611, 778,
+            752, 295, 500, 667, 557, 863, 748, 787, 667, 787, 722, 667, 611, 732, 684, 989, 685, 667, 685, 390,
+            337, 390, 838, 556, 500, 613, 635, 550, 635, 615, 352, 635, 634, 278, 278, 579, 278, 974, 634, 612,
+            635, 635, 411, 521, 392, 634, 592, 818, 592, 592, 525, 636, 337, 636, 838),
+    True: (348, 456, 521, 838, 696, 1002, 872, 306, 457, 457, 523, 838, 380, 415, 380, 365, 696, 696, 696, 696,
+           696, 696, 696, 696, 696, 696, 400, 400, 838, 838, 838, 611, 1000, 774, 762, 734, 830, 683, 683, 821,
+           837, 372, 556, 775, 637, 995, 837, 850, 733, 850, 770, 720, 682, 812, 774, 1103, 771, 724, 725, 457,
+           365, 457, 838, 556, 500, 675, 716, 593, 716, 678, 435, 716, 712, 343, 343, 665, 343, 1042, 712, 687,
+           716, 716, 493, 595, 478, 712, 652, 924, 645, 652, 582, 712, 365, 712, 838),
+}
+#: The non-ASCII characters of the labels themselves (``·`` between drug and minutes, the ellipsis).
+_OTHER_EM: dict[str, tuple[int, int]] = {"\u00b7": (318, 380), "\u2026": (1000, 1000)}
+#: Any other character (accents, symbols, other scripts): a full em, as wide as a CJK glyph.
+_WIDE_EM = 1000
+#: Headroom for hinting and fonts the table does not know: estimates err wide, so a label is cut
+#: a little early rather than run past its chart.
+_WIDTH_SAFETY = 1.05
 _INK = "#1f2933"
 # Timeline layout (px): least role gutter, plot width, right margin (half a clock label fits), top margin,
 # row height. The gutter widens to the longest role drawn in it.
@@ -83,9 +114,64 @@ def nice_max(value: float) -> tuple[float, float]:
     return step * math.ceil(value / step), step
 
 
-def text_width(texts: Iterable[object]) -> float:
-    """Estimated pixel width of the longest of ``texts`` (:data:`CHAR_W` per character; 0 when none)."""
-    return max((len(str(t)) for t in texts), default=0) * CHAR_W
+def _advances(text: str, bold: bool) -> list[int]:
+    """Advance width of each character of ``text`` in thousandths of an em (see :data:`_ADVANCE_EM`)."""
+    bold = bool(bold)  # also a numpy bool
+    table = _ADVANCE_EM[bold]
+    other = (_WIDE_EM, _WIDE_EM)
+    return [table[ord(c) - 32] if " " <= c <= "~" else _OTHER_EM.get(c, other)[bold] for c in text]
+
+
+@functools.lru_cache(maxsize=16384)
+def text_px(text: str, size: float = TEXT_PX, bold: bool = False) -> float:
+    """Conservative drawn width (px) of ``text`` at font size ``size`` px in any common sans-serif.
+
+    Sums the per-character widths of :data:`_ADVANCE_EM` (no kerning, which only narrows a text)
+    with :data:`_WIDTH_SAFETY` headroom. ``bold`` is the 600 weight of labels inside a bar.
+    """
+    return sum(_advances(text, bold)) * size * _WIDTH_SAFETY / 1000
+
+
+def fit_text(text: str, room: float, size: float = LABEL_PX, bold: bool = False) -> str:
+    """``text`` if :func:`text_px` says it fits in ``room`` px, else its longest head that fits with an
+    ellipsis (trailing spaces and ``·`` dropped before it); ``""`` when not even the ellipsis fits.
+
+    Works on the plain text: escape the result, never cut escaped markup.
+    """
+    if text_px(text, size, bold) <= room:
+        return text
+    scale = size * _WIDTH_SAFETY / 1000
+    budget = room / scale - _advances("\u2026", bold)[0]  # thousandths of an em left for the head
+    if budget < 0:
+        return ""
+    used, keep = 0, 0
+    for keep, em in enumerate(_advances(text, bold)):  # stops at the first character that does not fit
+        used += em
+        if used > budget:
+            break
+    return text[:keep].rstrip(" \u00b7") + "\u2026"
+
+
+#: Fewest characters of a drug name kept before the ellipsis when its tail (minutes, kind) is kept whole.
+MIN_HEAD = 4
+
+
+def fit_label(head: str, tail: str, room: float, size: float = LABEL_PX, bold: bool = False) -> str:
+    """``head + tail`` cut to ``room`` px: whole when it fits, else ``head`` cut with an ellipsis before
+    the whole ``tail`` (so a long drug name still shows its minutes), else when that would keep fewer
+    than :data:`MIN_HEAD` characters of ``head``, the whole cut at its end (:func:`fit_text`)."""
+    whole = head + tail
+    if text_px(whole, size, bold) <= room:
+        return whole
+    cut = fit_text(head, room - text_px(tail, size, bold), size, bold)
+    if len(cut) > MIN_HEAD:  # MIN_HEAD characters and the ellipsis
+        return cut + tail
+    return fit_text(whole, room, size, bold)
+
+
+def text_width(texts: Iterable[object], size: float = TEXT_PX) -> float:
+    """Estimated pixel width (:func:`text_px`) of the widest of ``texts`` (0 when none)."""
+    return max((text_px(str(t), size) for t in texts), default=0.0)
 
 
 def words(keys: pd.Series) -> pd.Series:
@@ -405,39 +491,37 @@ def _timeline_ticks(t0: pd.Timestamp, t1: pd.Timestamp, step_h: int, scale: floa
     return "".join(parts)
 
 
-def _fit(text: pd.Series, room: np.ndarray) -> pd.Series:
-    """``text`` cut to ``room`` pixels (:data:`CHAR_W` per character) with an ellipsis where it is longer."""
-    keep = np.maximum(np.floor(room / CHAR_W).astype("int64"), 1)
-    too_long = text.str.len().to_numpy() > keep
-    cut = pd.Series([t[: k - 1] for t, k in zip(text[too_long], keep[too_long])], index=text.index[too_long],
-                    dtype=object) + "\u2026"  # only the labels that do not fit anywhere
-    return text.where(~too_long, cut.reindex(text.index))
-
-
 def _timeline_labels(a: pd.DataFrame, xs: np.ndarray, xe: np.ndarray, gutter: np.ndarray) -> pd.DataFrame:
-    """Row label text, its x, anchor and class: right of the bar when it fits, else left, else inside.
+    """Row label text, its x, anchor and class: whole right of the bar when it fits there, else whole
+    left of it, else the drug name cut with an ellipsis (:func:`fit_label`) to the largest of those two
+    rooms and the bar's inside (6 px padding each side, drawn bold, white on dark fills).
 
-    ``full`` is the whole label (for the tooltip); ``text`` the drawn one, cut
-    with an ellipsis when it fits nowhere, so no label runs past the chart.
-    ``gutter``: the role gutter (px) of each row's chart.
+    So no label runs past its chart, nor a white label past its bar, in any common sans-serif. ``full``
+    is the whole label (for the tooltip); ``text`` the drawn one. ``gutter``: the role gutter (px) of
+    each row's chart.
     """
     marker = a["_marker"].to_numpy()
     minutes = a["_min"].map("{:g}".format)
-    text = a["_drug"] + np.where(marker, " \u00b7 " + a["_kind"], " \u00b7 " + minutes + " min")
-    text = text + np.where(a["_no_stop"], " (no stop time)", "")
-    tw = text.str.len().to_numpy() * CHAR_W
-    right_edge = gutter + _TL_PLOT_W + _TL_RIGHT
-    place_right = xe + 8 + tw <= right_edge
-    place_left = ~place_right & (xs - 8 - tw >= gutter)
-    inside = ~place_right & ~place_left & ~marker
+    tail = pd.Series(np.where(marker, " \u00b7 " + a["_kind"], " \u00b7 " + minutes + " min"), index=a.index)
+    tail = tail + np.where(a["_no_stop"], " (no stop time)", "")
+    text = a["_drug"] + tail
+    tw = text.map(lambda t: text_px(t, LABEL_PX)).to_numpy(dtype=float)
+    room_right = gutter + _TL_PLOT_W + _TL_RIGHT - (xe + 8)
+    room_left = xs - 8 - gutter
+    room_in = np.where(marker, -np.inf, xe - xs - 12)
+    # 0: right of the bar, 1: left of it, 2: inside (a diamond has no inside).
+    largest = np.argmax(np.stack([room_right, room_left, room_in]), axis=0)
+    where = np.where(tw <= room_right, 0, np.where(tw <= room_left, 1, largest))
+    room = np.choose(where, [room_right, room_left, room_in])
+    inside = where == 2
+    drawn = pd.Series([fit_label(head, end, r, LABEL_PX, bold=b)
+                       for head, end, r, b in zip(a["_drug"], tail, room, inside)], index=text.index, dtype=object)
     light = a["_class"].isin(LIGHT_CLASSES).to_numpy()
-    x = np.where(place_right, xe + 8, np.where(place_left, xs - 8, xs + 6))
-    drawn = text.where(place_right | place_left, _fit(text, right_edge - x))
     return pd.DataFrame({
         "full": text,
         "text": drawn,
-        "x": x,
-        "anchor": np.where(place_left, "end", "start"),
+        "x": np.choose(where, [xe + 8, xs - 8, xs + 6]),
+        "anchor": np.where(where == 1, "end", "start"),
         "css": np.where(inside & ~light, "lbl in", np.where(inside, "lbl in dark", "lbl")),
     })
 
@@ -521,9 +605,10 @@ def timeline_charts(admins: pd.DataFrame, groups: np.ndarray, labels: Sequence[s
     window = _timeline_windows(a, n)
     g = a["_g"].to_numpy()
     counts = np.bincount(g, minlength=n)
-    role_chars = a["_role"].astype(str).str.len().groupby(g).max().reindex(range(n), fill_value=0).to_numpy()
-    # The gutter holds the longest role in words (8 px to the plot, 8 px to the edge).
-    gutter = np.maximum(float(_TL_GUTTER), np.ceil(role_chars * CHAR_W + 16))
+    role_px = (a["_role"].astype(str).map(lambda t: text_px(t, SMALL_PX)).groupby(g).max()
+               .reindex(range(n), fill_value=0.0).to_numpy(dtype=float))
+    # The gutter holds the widest role in words (8 px to the plot, 8 px to the edge).
+    gutter = np.maximum(float(_TL_GUTTER), np.ceil(role_px + 16))
     height = _TL_TOP + np.maximum(counts, 1) * _TL_ROW_H + 10
     scale = _TL_PLOT_W / ((window["t1"] - window["t0"]) / pd.Timedelta(minutes=1)).to_numpy()
     t0_row = window["t0"].to_numpy()[g]

@@ -667,8 +667,8 @@ def _top(findings: pd.DataFrame, ranked: pd.DataFrame, expected: pd.DataFrame, a
         _overview(ranked, findings, anchors),
         "<h2>Timelines of the top encounters</h2>",
         '<p class="note">Local clock time. One row per administration; the left column is its coding '
-        "role. Beside each chart: expected vs billed units per code (codes without a finding were billed "
-        "as expected).</p>",
+        "role. Beside or under each chart: expected vs billed units per code (codes without a finding were "
+        "billed as expected).</p>",
         legend(class_of(top_admins).unique() if not top_admins.empty else []),
         *_encounters(ranked, anchors, top_admins, top_exp, top_find),
         "</section>",

@@ -10,11 +10,12 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from flows import pipeline
+from flows import pipeline, runners
 from flows.settings import Settings
 from transforms.audit import AuditResult
 from transforms.outputs import lake
 from transforms.outputs.files import begin_run_dir
+from transforms.shards import combine_results, iter_shards
 
 
 @task(retries=2, retry_delay_seconds=[2, 10], cache_policy=NO_CACHE, persist_result=False)
@@ -29,6 +30,20 @@ def load_day(
 def audit_day(mar: pd.DataFrame, claims: pd.DataFrame, settings: Settings) -> AuditResult:
     """Recompute the expected lines and compare them with the billed ones."""
     return pipeline.audit(mar, claims, settings)
+
+
+def audit_on_runner(mar: pd.DataFrame, claims: pd.DataFrame, settings: Settings) -> AuditResult:
+    """The day's audit as one task; on Dask (``settings.dask_address``, a health
+    system's whole day) one task per shard of ``settings.shard_encounters``
+    encounters, run by the cluster's workers and combined in shard order.
+
+    Same frames either way (:mod:`transforms.shards`: an encounter's lines
+    and findings never depend on another's)."""
+    if settings.dask_address is None:
+        return audit_day(mar, claims, settings)
+    futures = [audit_day.submit(shard.mar, shard.claims, settings)
+               for shard in iter_shards(mar, claims, settings.shard_encounters)]
+    return combine_results([future.result() for future in futures])
 
 
 @task(retries=2, retry_delay_seconds=[2, 10], cache_policy=NO_CACHE, persist_result=False)
@@ -122,12 +137,31 @@ def nightly_flow(
         staged = stage_extracts(service_date, mar_path, claims_path, settings, partial / "validation")
         check_day(staged, settings, out_dir)
         mar, claims = load_day(service_date, settings, staged)
-        result = audit_day(mar, claims, settings)
+        result = audit_on_runner(mar, claims, settings)
         summary = publish(result, service_date, settings, out_dir, staged.counts, truth, staged,
                           pipeline.audited_encounters(mar, claims))
     _artifacts(service_date, out_dir, pd.read_csv(out_dir / "findings.csv", dtype=str, keep_default_na=False))
     get_run_logger().info("nightly %s: %s findings", service_date, summary["findings"])
     return summary
+
+
+def run_nightly(
+    service_date: date, mar_path: pipeline.Inputs, claims_path: pipeline.Inputs, settings: Settings,
+    out_dir: Path | None = None, truth: pd.DataFrame | None = None,
+) -> dict[str, object]:
+    """:func:`nightly_flow` on the task runner ``settings.dask_address`` names
+    (:func:`flows.runners.task_runner`), with one Prefect API shared by every
+    Dask worker: a night runs local or distributed by that one setting, as a
+    backfill does (:func:`flows.backfill.run_backfill`).
+
+    Raises:
+        ValueError: a malformed ``dask_address``.
+        RuntimeError: a scheduler address with no ``PREFECT_API_URL``.
+    """
+    runner = runners.task_runner(settings.dask_address)
+    nightly = nightly_flow if runner is None else nightly_flow.with_options(task_runner=runner)
+    with runners.shared_prefect_api(settings.dask_address):
+        return nightly(service_date, mar_path, claims_path, settings, out_dir, truth)
 
 
 # Prefect records every flow-run parameter in its database (flow_run.parameters,

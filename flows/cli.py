@@ -128,7 +128,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def cmd_nightly(args: argparse.Namespace) -> int:
-    from flows.audit import nightly_flow
+    from flows.audit import run_nightly
     from flows.pipeline import extract_paths, yesterday
 
     settings = _settings(args)
@@ -138,7 +138,7 @@ def cmd_nightly(args: argparse.Namespace) -> int:
     else:
         mar, claims = extract_paths(Path(args.extracts), day)
     out = Path(args.out) if args.out else settings.run_dir(day)
-    summary = nightly_flow(day, mar, claims, settings, out)
+    summary = run_nightly(day, mar, claims, settings, out)
     _print_summary(summary, out)
     return 0
 
@@ -393,6 +393,9 @@ def _add_lake_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--mar", action="append", help=MAR_HELP + " (default <extracts>/<date>/mar.*)")
     p.add_argument("--claims", action="append", help=CLAIMS_HELP + " (default <extracts>/<date>/claims.*)")
     p.add_argument("--out", help="run folder (default <lake>/../runs/<date>)")
+    p.add_argument("--dask", metavar="ADDRESS", help="audit the day in shards of encounters on Dask (a health "
+                   "system's night): local:N or a scheduler address, as for backfill (docs/distributed.md); "
+                   "default $INFUSION_AUDIT_DASK or one process")
     _lake_and_extracts(p)
     _add_settings_options(p)
     p.set_defaults(func=cmd_nightly)

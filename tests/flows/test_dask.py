@@ -116,3 +116,24 @@ def test_a_cluster_without_a_shared_prefect_api_is_refused(monkeypatch):
             import os
             assert os.environ["PREFECT_API_URL"] == url  # the workers started here inherit it
         assert "PREFECT_API_URL" not in os.environ
+
+
+@pytest.mark.flow
+def test_dask_nightly_in_shards_matches_the_one_process_nightly(prefect_harness, tmp_path, two_worker_processes):
+    """A health system's night: the day cut into shards of encounters, each shard's audit a task on a
+    worker process, writes the same lake and run folder as the night audited whole in one process."""
+    from flows.audit import run_nightly
+
+    extracts = tmp_path / "extracts"
+    _write_nights(extracts)
+    day = DAYS[0]
+    mar, claims = extracts / day.isoformat() / "mar.csv", extracts / day.isoformat() / "claims.csv"
+    one = Settings(lake_root=tmp_path / "one" / "lake")
+    dask = one.with_(lake_root=tmp_path / "dask" / "lake", dask_address=two_worker_processes, shard_encounters=7)
+    whole = run_nightly(day, [mar], [claims], one)
+    spread = run_nightly(day, [mar], [claims], dask)
+    assert whole["encounters_audited"] > 3 * 7 and whole["findings"] > 0  # four shards or more
+    assert spread["findings"] == whole["findings"]
+    assert _lake_files(dask.lake_root) == _lake_files(one.lake_root)
+    for name in RUN_FILES:
+        assert (dask.run_dir(day) / name).read_bytes() == (one.run_dir(day) / name).read_bytes(), name

@@ -49,6 +49,35 @@ def map_distinct(values: pd.Series, func: Callable[[Any], Any]) -> pd.Series:
     return pd.Series(mapped.to_numpy()[codes], index=values.index, name=values.name)
 
 
+def on_distinct(values: pd.Series | np.ndarray, func: Callable[[pd.Series], Any]) -> np.ndarray:
+    """``func`` (vectorised, on a Series) of each distinct value, taken back
+    to every row: a column has few distinct values among many rows. Missing
+    values are one distinct value and are passed to ``func`` too.
+
+    Returns:
+        a numpy array aligned with ``values`` (``func``'s dtype).
+    """
+    codes, distinct = pd.factorize(values, use_na_sentinel=False)
+    return np.asarray(func(pd.Series(distinct)))[codes]
+
+
+def distinct_rows(*keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Code of each row's tuple of ``keys`` (equal-length int arrays) and the
+    first row of each code: codes number the distinct tuples ``0..n-1`` in
+    order of first appearance. Hash factorisations on ints, no sort.
+
+    Returns:
+        ``(code, first)``: int64 code per row, and per code its first row.
+    """
+    code = np.zeros(len(keys[0]), dtype=np.int64)
+    for key in keys:
+        part, distinct = pd.factorize(np.asarray(key))
+        code = pd.factorize(code * max(len(distinct), 1) + part)[0].astype(np.int64)
+    first = np.full(int(code.max()) + 1 if len(code) else 0, len(code), dtype=np.int64)
+    np.minimum.at(first, code, np.arange(len(code)))
+    return code, first
+
+
 def run_starts(codes: np.ndarray) -> np.ndarray:
     """Positions where a sorted (grouped) ``codes`` array changes value: the
     start of each run (``[0, ...]``; empty for an empty array)."""
@@ -106,10 +135,13 @@ def distinct_pairs(group: np.ndarray, codes: np.ndarray, *, sort: bool) -> tuple
         key = np.sort(key)
         pair = key[np.r_[True, key[1:] != key[:-1]]] if len(key) else key
         return pair // width, pair % width
-    _, first = np.unique(key, return_index=True)
-    first = np.sort(first)
-    first = first[np.argsort(group[first], kind="stable")]
-    return group[first], codes[first]
+    # Hash factorisation keeps first appearance; a stable sort by group
+    # (skipped when the rows came grouped) then orders the groups.
+    pair = np.asarray(pd.factorize(key)[1], dtype=np.int64)
+    pair_group = pair // width
+    if len(pair) > 1 and not bool(np.all(pair_group[1:] >= pair_group[:-1])):
+        pair = pair[np.argsort(pair_group, kind="stable")]
+    return pair // width, pair % width
 
 
 def join_distinct(group: np.ndarray, values: pd.Series | np.ndarray, sep: str, *,

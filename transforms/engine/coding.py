@@ -50,7 +50,7 @@ from transforms.engine.line_dates import date_units
 from transforms.engine.pushes import code_pushes
 from transforms.engine.sites import assign_site_groups, site_groups
 from transforms.engine.timeline import Timeline
-from transforms.frames import minute_text, wall_minutes
+from transforms.frames import distinct_rows, minute_text, wall_minutes
 from transforms.vocab.classes import UNKNOWN
 from transforms.vocab.codes import SETTING_FACILITY
 from transforms.vocab.policy import Policy
@@ -85,18 +85,32 @@ class Coding:
 def evidence_text(admins: pd.DataFrame, facility_tz: str) -> pd.Series:
     """``drug [infusates] local start-end (N min)`` for each administration.
 
-    One-time events (0 active minutes) show their local time only. Times
-    are formatted from wall-clock minutes (:func:`transforms.frames.minute_text`),
-    not by ``strftime`` per row.
+    One-time events (0 active minutes) show their local time only; a
+    missing time gives NaN. The times part is formatted once per distinct
+    (start, end, minutes) and the ``drug [`` prefix once per distinct drug
+    (:func:`transforms.frames.minute_text`, no ``strftime`` per row); only the
+    infusates differ row by row.
     """
-    start = minute_text(wall_minutes(admins["start"], facility_tz), with_date=True)
-    end = minute_text(wall_minutes(admins["end"], facility_tz), with_date=False)
+    start, end = wall_minutes(admins["start"], facility_tz), wall_minutes(admins["end"], facility_tz)
     timed = (admins["minutes"] > 0).to_numpy()
-    minutes = admins["minutes"].astype(str).to_numpy(dtype=object)
-    when = start.copy()
-    when[timed] = start[timed] + "-" + end[timed] + " (" + minutes[timed] + " min)"
-    label = admins["drug_label"].astype(str) + " [" + admins["infusates"].astype(str) + "] "
-    return label + pd.Series(when, index=admins.index, dtype=object)
+    # An untimed event's end and minutes are not shown: they do not split it.
+    when_of, first = distinct_rows(start, np.where(timed, end, 0), np.where(timed, admins["minutes"].to_numpy(), 0))
+    when = minute_text(start[first], with_date=True)
+    timed, minutes = timed[first], admins["minutes"].iloc[first].astype(str).to_numpy(dtype=object)
+    end = minute_text(end[first][timed], with_date=False)
+    when[timed] = when[timed] + "-" + end + " (" + minutes[timed] + " min)"
+    tail = "] " + pd.Series(when, dtype=object)  # NaN (a missing start) stays NaN
+    label_of, labels = pd.factorize(admins["drug_label"])
+    # A missing label (code -1) takes the placeholder last; None and NaN read
+    # "None" and "nan", as str() writes them.
+    prefix = np.r_[(pd.Series(labels, dtype=object).astype(str) + " [").to_numpy(dtype=object), [None]][label_of]
+    missing = label_of < 0
+    prefix[missing] = admins["drug_label"][missing].astype(str).to_numpy(dtype=object) + " ["
+    infusates = admins["infusates"]
+    if pd.api.types.infer_dtype(infusates, skipna=False) != "string":
+        infusates = infusates.astype(str)
+    head = pd.Series(prefix + infusates.to_numpy(dtype=object), index=admins.index, dtype=object)
+    return head + tail.to_numpy(dtype=object)[when_of]
 
 
 def code_facility(timeline: Timeline, policy: Policy, facility_tz: str) -> Coding:

@@ -16,7 +16,15 @@ import numpy as np
 import pandas as pd
 
 from transforms.engine.initial import InitialServices
-from transforms.engine.items import FamilyLines, extra_hours, line_items, role_updates, secondary_hydration_units
+from transforms.engine.items import (
+    ITEM_SOURCE_COLUMNS,
+    FamilyLines,
+    extra_hours,
+    line_items,
+    role_updates,
+    secondary_hydration_units,
+    select_rows,
+)
 from transforms.engine.sites import initial_modifiers
 from transforms.frames import coverage_codes, join_runs, run_starts, take_or
 from transforms.vocab.classes import DILUENT, HYDRATION
@@ -102,7 +110,7 @@ def _creditable_runs(
     runs too short are dropped). Runs carry ``_enc`` and ``encounter_id``.
     """
     pieces = _hydration_pieces(blocks)
-    hyd = admins[admins["kind"] == "hydration"]
+    hyd = select_rows(admins, admins["kind"] == "hydration", ["_enc", "start", "site_group"])
     hyd_enc = hyd["_enc"].to_numpy(dtype=np.int64)
     first = _first_by_start(hyd_enc, hyd["start"].dt.as_unit("ns").array.asi8)
     rows = pd.Index(hyd_enc[first]).get_indexer(pieces["_enc"])
@@ -186,7 +194,7 @@ def code_hydration(
     and ``evidence``; ``initial`` is of :func:`choose_initial` on them.
     """
     runs, timing = _creditable_runs(blocks, admins, policy)
-    hyd_admins = admins[admins["kind"] == "hydration"]
+    hyd_admins = select_rows(admins, admins["kind"] == "hydration", ITEM_SOURCE_COLUMNS)
     runs["evidence"] = _hydration_evidence(hyd_admins, runs)
     run_site = _site_keys(runs)
     has_drug = np.isin(run_site, _site_keys(initial.drugs)) & ~np.isin(run_site, _site_keys(initial.hydration_sites))

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from transforms.engine.items import FamilyLines, extra_hours, line_items, role_updates
+from transforms.engine.items import ITEM_SOURCE_COLUMNS, FamilyLines, extra_hours, line_items, role_updates, select_rows
 from transforms.engine.pushes import REPEAT_RUN_MARK
 from transforms.frames import overlapping_pairs
 from transforms.vocab.classes import CHEMO, DRUG_CLASSES, THERAPEUTIC
@@ -67,7 +67,7 @@ def _overlapping_an_earlier_one(infusions: pd.DataFrame, blocks: pd.DataFrame, m
     concurrent.
     """
     inf_blocks = blocks[blocks["admin_id"].isin(infusions["admin_id"])]
-    order = infusions.set_index("admin_id")[["start", "rank", "is_initial"]]
+    order = infusions[["admin_id", "start", "rank", "is_initial"]].set_index("admin_id")
     pair_overlap = _overlap_seconds(inf_blocks)
     pair_overlap = pair_overlap[pair_overlap["overlap"] >= min_overlap_minutes * 60]
     ox = order.reindex(pair_overlap["admin_id_x"]).reset_index(drop=True)
@@ -129,7 +129,8 @@ def code_infusions(admins: pd.DataFrame, blocks: pd.DataFrame, policy: Policy, s
     ``evidence`` and ``_enc``; ``setting`` is ``facility`` or ``professional``; ``blocks`` are the running
     blocks with ``admin_id``, ``site_group`` and ``_enc``.
     """
-    infusions = admins[(admins["kind"] == "infusion") & admins["drug_class"].isin(DRUG_CLASSES)]
+    infusions = select_rows(admins, (admins["kind"] == "infusion") & admins["drug_class"].isin(DRUG_CLASSES),
+                            [*ITEM_SOURCE_COLUMNS, "end", "minutes", "rank", "is_initial", "service_key", "drug_class"])
     overlapping = _overlapping_an_earlier_one(infusions, blocks, policy.concurrent_min_overlap_minutes)
     later = infusions[~infusions["is_initial"]]
     items: list[pd.DataFrame] = []

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from transforms.engine.items import FamilyLines, extra_hours, line_items, role_updates
+from transforms.engine.items import ITEM_SOURCE_COLUMNS, FamilyLines, extra_hours, line_items, role_updates, select_rows
 from transforms.engine.sites import initial_modifiers
 from transforms.frames import run_starts_multi
 from transforms.vocab.classes import (
@@ -48,8 +48,9 @@ class InitialServices:
     """The initial service chosen for each (encounter, site group).
 
     Attributes:
-        drugs: the administrations (rows of ``admins``) that are the initial
-            drug service of their site group: at most one per group.
+        drugs: the administrations (rows of ``admins``, with the columns
+            the rule families read) that are the initial drug service of
+            their site group: at most one per group.
         hydration_sites: ``encounter_id``, ``site_group`` of the groups whose
             initial service is a primary hydration (professional claim only);
             the hydration family codes it as 96360.
@@ -93,7 +94,8 @@ def choose_initial(admins: pd.DataFrame) -> InitialServices:
     ``admins`` needs the ``rank`` column of :func:`hierarchy_rank` and
     ``_enc`` (encounter codes, :func:`transforms.engine.sites.site_groups`).
     """
-    candidates = admins[admins["rank"] > 0]
+    candidates = select_rows(admins, admins["rank"] > 0,
+                             [*ITEM_SOURCE_COLUMNS, "rank", "kind", "drug_class", "minutes"])
     # Encounter codes ascend with the ids' text: int keys sort as the texts would.
     order = np.lexsort((
         candidates["admin_id"].to_numpy(), candidates["start"].dt.as_unit("ns").array.asi8,

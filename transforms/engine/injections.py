@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from transforms.engine.items import FamilyLines, extra_hours, line_items, role_updates
+from transforms.engine.items import ITEM_SOURCE_COLUMNS, FamilyLines, extra_hours, line_items, role_updates, select_rows
 from transforms.vocab.classes import CHEMO, DRUG_CLASSES
 from transforms.vocab.codes import (
     CHEMO_INJECTION,
@@ -106,9 +106,11 @@ def code_injections(admins: pd.DataFrame, setting: str) -> FamilyLines:
     :func:`_sc_infusion_items`. Only drug classes are coded (a pump is a
     drug by construction).
     """
-    injections = admins[admins["kind"].isin(["injection", "intra_arterial"]) & admins["drug_class"].isin(DRUG_CLASSES)]
-    pumps = admins[admins["kind"] == "pump"]
-    sc = admins[(admins["kind"] == "sc_infusion") & admins["drug_class"].isin(DRUG_CLASSES)]
+    columns = [*ITEM_SOURCE_COLUMNS, "kind", "drug_class", "hormonal", "service_key", "infusates", "minutes"]
+    drug = admins["drug_class"].isin(DRUG_CLASSES)
+    injections = select_rows(admins, admins["kind"].isin(["injection", "intra_arterial"]) & drug, columns)
+    pumps = select_rows(admins, admins["kind"] == "pump", columns)
+    sc = select_rows(admins, (admins["kind"] == "sc_infusion") & drug, columns)
     pump_items, pump_roles = _pump_items(pumps, setting)
     items = [
         line_items(injections, hcpcs=_injection_code(injections), units=1, first_minute=0, step_minutes=0,

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 LINE_ITEM_COLUMNS = [
@@ -55,6 +56,19 @@ def secondary_hydration_units(minutes: pd.Series) -> pd.Series:
     """
     units = (minutes - 31) // 60 + 1
     return units.where(minutes >= 31, 0).astype("int64")
+
+
+#: The administrations' columns :func:`line_items` reads.
+ITEM_SOURCE_COLUMNS = ["encounter_id", "_enc", "site_group", "admin_id", "evidence", "start"]
+
+
+def select_rows(frame: pd.DataFrame, mask: pd.Series | np.ndarray, columns: list[str]) -> pd.DataFrame:
+    """``frame[mask][columns]`` (index kept), copying only ``columns``
+    (each once, dtype kept): a rule family needs a few of the
+    administrations' many columns for a few of their rows."""
+    rows = np.flatnonzero(np.asarray(mask, dtype=bool))
+    return pd.DataFrame({c: frame[c].take(rows) for c in dict.fromkeys(columns)}, index=frame.index[rows],
+                        copy=False)
 
 
 def line_items(frame: pd.DataFrame, **cols: object) -> pd.DataFrame:

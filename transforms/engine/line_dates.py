@@ -96,13 +96,65 @@ def date_units(items: pd.DataFrame, timing: pd.DataFrame, policy: Policy, facili
     n_lines = len(lines)
     site_group = np.full(n_lines, np.iinfo(np.int64).max, dtype="int64")
     np.minimum.at(site_group, line, items["site_group"].to_numpy(dtype="int64")[item])
-    evidence_code, evidence_names = pd.factorize(items["evidence"].to_numpy(dtype=object))
+    rule_ids, evidence = _line_texts(items, item, line, n_lines)
     return lines.assign(
         units=np.bincount(line, minlength=n_lines).astype("int64"),
         site_group=site_group,
-        rule_ids=_per_line(_line_rule_ids(line, items["rule_ids"], item), n_lines),
-        evidence=_per_line(_join_codes(line, evidence_code[item], evidence_names, " | "), n_lines),
+        rule_ids=rule_ids,
+        evidence=evidence,
     )
+
+
+def _line_texts(items: pd.DataFrame, item: np.ndarray, line: np.ndarray, n_lines: int
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """``rule_ids`` and ``evidence`` of each line (object arrays, NaN for
+    none): the distinct sorted rule ids of its items (``;``) and their
+    distinct evidence texts in item order (`` | ``).
+
+    Most lines hold the units of one item: such a line's texts are its
+    item's (rule ids sorted once per distinct text); only the lines of
+    several items are joined (:func:`_line_rule_ids`, :func:`_join_codes`).
+    """
+    lowest = np.full(n_lines, len(items), dtype=np.int64)
+    np.minimum.at(lowest, line, item)
+    highest = np.full(n_lines, -1, dtype=np.int64)
+    np.maximum.at(highest, line, item)
+    one = np.flatnonzero(lowest == highest)
+    rules, evidence = np.full(n_lines, np.nan, dtype=object), np.full(n_lines, np.nan, dtype=object)
+    rules[one] = _sorted_rule_ids(items["rule_ids"].to_numpy(dtype=object)[lowest[one]])
+    evidence[one] = _as_text(items["evidence"].to_numpy(dtype=object)[lowest[one]])
+    several = np.flatnonzero(lowest != highest)
+    if len(several):
+        units = np.flatnonzero(lowest[line] != highest[line])
+        # Renumbered items and lines: the joins see only these units.
+        their_items, unit_item = np.unique(item[units], return_inverse=True)
+        unit_line = np.searchsorted(several, line[units])
+        code, names = pd.factorize(items["evidence"].to_numpy(dtype=object)[their_items])
+        rules[several] = _per_line(_line_rule_ids(unit_line, items["rule_ids"].iloc[their_items], unit_item),
+                                   len(several))
+        evidence[several] = _per_line(_join_codes(unit_line, code[unit_item], names, " | "), len(several))
+    return rules, evidence
+
+
+def _sorted_rule_ids(texts: np.ndarray) -> np.ndarray:
+    """Each ``;``-separated rule id text with its distinct ids sorted, as
+    :func:`_line_rule_ids` joins one item's (split once per distinct text);
+    missing -> NaN."""
+    code, distinct = pd.factorize(texts)
+    joined = [";".join(sorted(set(str(t).split(";")))) for t in distinct]  # a handful of texts
+    return np.array([*joined, np.nan], dtype=object)[code]
+
+
+def _as_text(values: np.ndarray) -> np.ndarray:
+    """``values`` as ``str`` (object array), missing -> NaN, as
+    :func:`_join_codes` writes one text."""
+    missing = pd.isna(values)
+    out = values.copy()
+    out[missing] = np.nan
+    present = ~missing
+    if pd.api.types.infer_dtype(values[present], skipna=False) not in ("string", "empty"):
+        out[present] = pd.Series(values[present], dtype=object).astype(str).to_numpy(dtype=object)
+    return out
 
 
 def _join_codes(line: np.ndarray, code: np.ndarray, names: np.ndarray, sep: str) -> tuple[np.ndarray, np.ndarray]:
@@ -167,6 +219,22 @@ def local_days_ns(ns: np.ndarray, facility_tz: str) -> np.ndarray:
     return local.to_numpy("datetime64[D]").astype("int64")
 
 
+def _sort_key(*keys: np.ndarray) -> np.ndarray | None:
+    """One int64 per row that sorts as the tuple of int ``keys`` (first key
+    first): each key's offset from its minimum, mixed by the keys' ranges;
+    ``None`` when the ranges do not fit in 63 bits."""
+    if len(keys[0]) == 0:
+        return None
+    lows = [int(k.min()) for k in keys]
+    widths = [int(k.max()) - low + 1 for k, low in zip(keys, lows)]
+    if np.prod([float(w) for w in widths]) >= 2.0**62:
+        return None
+    key = np.zeros(len(keys[0]), dtype=np.int64)
+    for k, low, width in zip(keys, lows, widths):
+        key = key * width + (k - low)
+    return key
+
+
 def _line_of_units(items: pd.DataFrame, item: np.ndarray, day: np.ndarray) -> tuple[np.ndarray, pd.DataFrame]:
     """Line number of each unit (lines sorted by :data:`LINE_KEYS`) and the
     lines' key columns (``service_date`` as ``datetime.date``); ``item`` is
@@ -176,14 +244,18 @@ def _line_of_units(items: pd.DataFrame, item: np.ndarray, day: np.ndarray) -> tu
     hcpcs, hcpcs_names = pd.factorize(items["hcpcs"], sort=True)
     mods, mod_names = pd.factorize(items["modifiers"], sort=True)
     hcpcs, mods = hcpcs[item], mods[item]
-    order = np.lexsort((mods, hcpcs, day, enc))
-    key = np.stack([enc, day, hcpcs, mods])[:, order]
-    starts = run_starts_multi(key)
+    key = _sort_key(enc, day, hcpcs, mods)
+    if key is None:
+        order = np.lexsort((mods, hcpcs, day, enc))
+        starts = run_starts_multi(np.stack([enc, day, hcpcs, mods])[:, order])
+    else:
+        order = np.argsort(key, kind="stable")
+        starts = run_starts(key[order])
     is_start = np.zeros(len(item), dtype=bool)
     is_start[starts] = True
     line = np.empty(len(item), dtype=np.int64)
     line[order] = np.cumsum(is_start) - 1
-    first = key[:, starts]
+    first = np.stack([enc, day, hcpcs, mods])[:, order[starts]]
     days, day_of = np.unique(first[1], return_inverse=True)
     dates = np.asarray(pd.to_datetime(days, unit="D").date, dtype=object)
     keys = pd.DataFrame({

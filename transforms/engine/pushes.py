@@ -14,7 +14,7 @@ import re
 import numpy as np
 import pandas as pd
 
-from transforms.engine.items import FamilyLines, line_items, role_updates
+from transforms.engine.items import ITEM_SOURCE_COLUMNS, FamilyLines, line_items, role_updates, select_rows
 from transforms.frames import group_codes, map_distinct
 from transforms.vocab.classes import CHEMO, DRUG_CLASSES
 from transforms.vocab.codes import (
@@ -77,7 +77,8 @@ def code_pushes(admins: pd.DataFrame, setting: str) -> FamilyLines:
 
     ``admins`` needs ``_enc``, ``site_group``, ``is_initial`` and ``evidence``.
     """
-    pushes = admins[(admins["kind"] == "push") & admins["drug_class"].isin(DRUG_CLASSES)]
+    pushes = select_rows(admins, (admins["kind"] == "push") & admins["drug_class"].isin(DRUG_CLASSES),
+                         [*ITEM_SOURCE_COLUMNS, "service_key", "drug_class", "is_initial"])
     svc, _ = pd.factorize(pushes["service_key"])
     drug = group_codes(pushes["_enc"].to_numpy(), pushes["site_group"].to_numpy(), svc)
     is_reported = _reported_pushes(drug, pushes["start"].dt.as_unit("ns").array.asi8,

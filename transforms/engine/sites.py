@@ -112,14 +112,32 @@ def block_admins(blocks: pd.DataFrame, admins: pd.DataFrame, enc: np.ndarray,
     return np.where((rows >= 0) & (block_enc >= 0), with_blocks[np.maximum(rows, 0)], -1)
 
 
+def encounter_codes(ids: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """``pd.factorize(ids, sort=True)``: int64 code of each encounter id,
+    ascending with the id text, and the ids in code order.
+
+    The timeline's administrations come sorted by encounter: then the codes
+    are the runs of equal ids, found by comparing neighbours (no hashing,
+    no sort); other input is factorised.
+    """
+    values = ids.to_numpy(dtype=object)
+    if (len(values) and pd.api.types.infer_dtype(values, skipna=False) == "string"
+            and pd.Index(values).is_monotonic_increasing):
+        starts = np.flatnonzero(np.r_[True, values[1:] != values[:-1]])
+        code = np.zeros(len(values), dtype=np.int64)
+        code[starts[1:]] = 1
+        return np.cumsum(code), values[starts]
+    code, names = pd.factorize(ids, sort=True)
+    return code.astype(np.int64), np.asarray(names, dtype=object)
+
+
 def site_groups(timeline: Timeline) -> tuple[pd.DataFrame, np.ndarray]:
     """:func:`assign_site_groups` plus what the coding reuses: the admins
     carry ``_enc``, their encounter code (int64, ascending with the
     encounter id text), and the second value is :func:`block_admins` of
     ``timeline.blocks``."""
     admins = timeline.administrations.reset_index(drop=True)
-    enc, enc_names = pd.factorize(admins["encounter_id"], sort=True)
-    enc = enc.astype(np.int64)
+    enc, enc_names = encounter_codes(admins["encounter_id"])
     block_admin = block_admins(timeline.blocks, admins, enc, pd.Index(enc_names))
     visit_group = _visit_groups(admins, enc)
     # The grouping key is encounter + visit.

@@ -25,9 +25,7 @@ minute-exact).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -35,7 +33,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from transforms.engine.sites import normalise_site, normalise_visit
-from transforms.frames import distinct_pairs, join_distinct, join_runs, run_starts
+from transforms.frames import distinct_pairs, distinct_rows, join_distinct, join_runs, run_starts
+from transforms.frames import on_distinct as _on_distinct
 from transforms.vocab.classes import (
     CLASS_RANK,
     DRUG_CLASSES,
@@ -146,14 +145,6 @@ class Timeline:
 
 
 # --- codes and groups of int arrays ---------------------------------------------------------
-
-
-def _on_distinct(values: pd.Series | np.ndarray, func: Callable[[pd.Series], Any]) -> np.ndarray:
-    """``func`` (vectorised, on a Series) of each distinct value, taken back
-    to every row: a column has few distinct values among many rows. Missing
-    values are one distinct value and are passed to ``func`` too."""
-    codes, distinct = pd.factorize(values, use_na_sentinel=False)
-    return np.asarray(func(pd.Series(distinct)))[codes]
 
 
 def _text_codes(values: pd.Series | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -361,7 +352,7 @@ def _infusate_attributes(ev: _Events) -> pd.DataFrame:
     ``infusate_id``, ``hormonal``, ``primary``, ``service_key``,
     ``n_components``, ``drug_label``, ``drug_as_charted``, ``drug_class``,
     and the codes ``_class`` (into :data:`_CLASSES`), ``_encounter``,
-    ``_first`` (its first event's row), ``_key`` and ``_svc`` (:func:`_service_codes`).
+    ``_first`` (its first event's row), ``_key`` (:func:`_service_keys`) and ``_svc``.
 
     A mixed bag is ranked by its highest component (R-D5). A bag with an
     unclassified component and nothing above hydration is ``unknown``: the
@@ -392,9 +383,7 @@ def _infusate_attributes(ev: _Events) -> pd.DataFrame:
     charted = np.full(len(first), np.nan, dtype=object)
     with_text, texts = join_distinct(code[top], frame["drug"].to_numpy(dtype=object)[top], " + ")
     charted[with_text] = texts
-    # The class is part of the identity: saline as hydration, as a KVO line
-    # and as a flush are three different things, never one service.
-    service_key = components + np.where(on_pump, "@pump#", "#").astype(object) + _CLASSES[cls]
+    service_key, key_rank = _service_keys(components, on_pump, cls)
     attrs = pd.DataFrame({
         "encounter_id": frame["encounter_id"].to_numpy(dtype=object)[first],
         "infusate_id": ev.infusate_id[first],
@@ -403,17 +392,26 @@ def _infusate_attributes(ev: _Events) -> pd.DataFrame:
         "service_key": service_key, "n_components": n_components, "drug_label": label,
         "drug_as_charted": charted, "drug_class": _CLASSES[cls], "_class": cls,
         "_encounter": ev.encounter[first], "_first": first,
-    })
-    attrs["_key"], attrs["_svc"] = _service_codes(attrs)
+        # _svc: the (encounter, service) code, numbered in sorted key order:
+        # sorting by it sorts by encounter, then service key.
+        "_key": key_rank, "_svc": _pair_codes(ev.encounter[first], key_rank),
+    }, copy=False)  # fresh arrays: not copied into one block
     return attrs
 
 
-def _service_codes(attrs: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """Rank of each infusate's service key (sorted text order) and int code
-    of its (encounter, service), numbered in sorted key order: sorting by it
-    sorts by encounter, then service key."""
-    key, _ = _text_codes(attrs["service_key"])
-    return key, _pair_codes(attrs["_encounter"].to_numpy(), key)
+def _service_keys(components: np.ndarray, on_pump: np.ndarray, cls: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Service key ``components[@pump]#class`` of each infusate (object
+    array) and its rank in sorted text order (int64); each distinct
+    (components, pump, class) is built and ranked once, not once per infusate.
+
+    The class is part of the identity: saline as hydration, as a KVO line
+    and as a flush are three different things, never one service.
+    """
+    component_code, _ = pd.factorize(components)
+    code, first = distinct_rows(component_code, on_pump.astype(np.int64), cls)
+    texts = components[first] + np.where(on_pump[first], "@pump#", "#").astype(object) + _CLASSES[cls[first]]
+    rank, _ = _text_codes(texts)
+    return texts[code], rank[code]
 
 
 def _service_attributes(attrs: pd.DataFrame) -> dict[str, np.ndarray]:

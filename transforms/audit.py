@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -156,10 +156,94 @@ def _facility_lines(split: _Settings) -> pd.DataFrame:
 
 
 def _expected_lines(facility: pd.DataFrame, professional: pd.DataFrame) -> pd.DataFrame:
-    expected = pd.concat([facility.assign(setting=SETTING_FACILITY), professional], ignore_index=True)
-    return expected[list(EXPECTED_COLUMNS)].sort_values(
-        ["encounter_id", "setting", "service_date", "hcpcs"], kind="mergesort"
-    ).reset_index(drop=True)
+    """Both settings' expected lines, sorted by encounter, setting, date and code (index ``0..n-1``)."""
+    keys = ["encounter_id", "setting", "service_date", "hcpcs"]
+    if professional.empty and _same_dtypes(facility, professional):
+        # No professional line: no concat (a copy; it would change no dtype) and
+        # usually no sort, as coding orders its lines.
+        expected = _with_column(facility, "setting", SETTING_FACILITY)[list(EXPECTED_COLUMNS)]
+    else:
+        expected = pd.concat([facility.assign(setting=SETTING_FACILITY), professional],
+                             ignore_index=True)[list(EXPECTED_COLUMNS)]
+    if not _in_order(expected, keys):
+        expected = expected.sort_values(keys, kind="mergesort")
+    expected.index = pd.RangeIndex(len(expected))
+    return expected
+
+
+def _same_dtypes(facility: pd.DataFrame, professional: pd.DataFrame) -> bool:
+    """Whether every expected column but ``setting`` has one dtype in both frames
+    (concatenating an empty frame of another dtype would upcast the column)."""
+    return all(c in facility and c in professional and facility[c].dtype == professional[c].dtype
+               for c in EXPECTED_COLUMNS if c != "setting")
+
+
+def _in_order(frame: pd.DataFrame, keys: list[str]) -> bool:
+    """Whether the rows are already in ascending order of ``keys`` (ties allowed), so a
+    stable sort would keep them as they are. One comparison pass per key; False when a
+    key is missing (NaN) or values do not compare (the sort then decides)."""
+    if len(frame) < 2:
+        return True
+    ahead = np.zeros(len(frame) - 1, dtype=bool)   # rows already before the next by an earlier key
+    tied = np.ones(len(frame) - 1, dtype=bool)     # rows equal to the next on every key so far
+    try:
+        for key in keys:
+            values = frame[key].to_numpy()
+            before, after = values[:-1], values[1:]
+            ahead |= tied & np.asarray(before < after, dtype=bool)
+            tied &= np.asarray(before == after, dtype=bool)
+    except TypeError:
+        return False
+    return bool((ahead | tied).all())
+
+
+def _with_column(frame: pd.DataFrame, column: str, values: object) -> pd.DataFrame:
+    """``frame`` with ``column`` set to ``values`` (array or scalar); the other columns
+    are shared, not copied (a shallow copy: ``frame`` itself is unchanged), where
+    ``assign`` would copy them all."""
+    out = frame.copy(deep=False)
+    out[column] = values
+    return out
+
+
+def _encounter_codes(frames: list[pd.DataFrame]) -> tuple[list[pd.DataFrame], np.ndarray] | None:
+    """``frames`` with each ``encounter_id`` replaced by an int64 code, and the ids of the codes.
+
+    Code ``i`` is the ``i``-th smallest distinct id of all frames (Python
+    string order, as ``sort_values`` orders text), so every sort, group, join
+    and ``isin`` on codes gives the rows the ids would, while hashing ints
+    instead of text. ``None`` (use the ids as they are) when an id is missing
+    or not text, whose order the codes could not keep.
+    """
+    if not all("encounter_id" in f for f in frames):
+        return None
+    columns = [f["encounter_id"].to_numpy(dtype=object) for f in frames]
+    ids = np.concatenate(columns)
+    # Rows come in runs of one encounter: hash one id per run (a missing id is a run of its own).
+    starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]]) if len(ids) else np.zeros(0, dtype=np.intp)
+    head_codes, names = pd.factorize(ids[starts])
+    names = np.asarray(names, dtype=object)
+    if (head_codes < 0).any() or pd.api.types.infer_dtype(names, skipna=False) not in ("string", "empty"):
+        return None
+    # Codes in id order: an argsort of the distinct ids (timsort: they mostly come sorted).
+    order = np.argsort(names, kind="stable")
+    rank = np.empty(len(names), dtype=np.int64)
+    rank[order] = np.arange(len(names), dtype=np.int64)
+    codes = np.repeat(rank[head_codes], np.diff(np.r_[starts, len(ids)]))
+    names = names[order]
+    parts = np.split(codes, np.cumsum([len(c) for c in columns])[:-1])
+    return [_with_column(f, "encounter_id", c) for f, c in zip(frames, parts)], names
+
+
+def _decoded(frame: pd.DataFrame, names: np.ndarray) -> pd.DataFrame:
+    """``frame`` with the codes of :func:`_encounter_codes` back to their ids (object
+    dtype); a missing code (none is expected) stays missing."""
+    values = frame["encounter_id"].to_numpy(dtype=object)
+    missing = pd.isna(values)
+    ids = np.empty(len(values), dtype=object)
+    ids[~missing] = names.take(values[~missing].astype(np.int64))
+    ids[missing] = values[missing]
+    return _with_column(frame, "encounter_id", ids)
 
 
 def _compared(
@@ -167,7 +251,30 @@ def _compared(
     edits: EditTables | None, fees: FeeSchedule | None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The compare step: annotated findings of every source, sorted by
-    encounter, setting, code and key, and the professional expected lines."""
+    encounter, setting, code and key, and the professional expected lines.
+
+    Runs on int encounter codes (:func:`_encounter_codes`; same rows and
+    order, far fewer text hashes), then puts the ids back."""
+    t, c = timeline, coding
+    # Coding.roles is not read by the comparison: left as it is.
+    coded = _encounter_codes([t.blocks, t.administrations, t.missing_stops, t.unused_events,
+                              c.expected_lines, c.hydration, c.administrations, claims])
+    if coded is None:
+        return _compared_on(timeline, coding, claims, policy, facility_tz, edits, fees)
+    frames, names = coded
+    findings, prof_expected = _compared_on(
+        replace(timeline, blocks=frames[0], administrations=frames[1], missing_stops=frames[2],
+                unused_events=frames[3]),
+        replace(coding, expected_lines=frames[4], hydration=frames[5], administrations=frames[6]),
+        frames[7], policy, facility_tz, edits, fees)
+    return _decoded(findings, names), _decoded(prof_expected, names)
+
+
+def _compared_on(
+    timeline: Timeline, coding: Coding, claims: pd.DataFrame, policy: Policy, facility_tz: str,
+    edits: EditTables | None, fees: FeeSchedule | None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """:func:`_compared` on the frames as given (ids or codes alike)."""
     # An encounter whose only charting is unusable events is still audited (never nothing).
     charted = pd.concat([coding.administrations["encounter_id"], timeline.unused_events["encounter_id"]])
     split = _split_settings(claims, charted)
@@ -197,11 +304,13 @@ def _audit_one(
         coding = code_facility(timeline, policy, facility_tz)
     with step("compare"):
         findings, prof_expected = _compared(timeline, coding, claims, policy, facility_tz, edits, fees)
-    findings = findings.reset_index(drop=True).assign(**{POLICY_PROFILE: policy.name})
+    findings = _with_column(findings, POLICY_PROFILE, policy.name)[list(FINDING_AUDIT_COLUMNS)]
+    findings.index = pd.RangeIndex(len(findings))
     return AuditResult(
         administrations=coding.administrations,
-        expected_lines=_expected_lines(coding.expected_lines, prof_expected).assign(**{POLICY_PROFILE: policy.name}),
-        findings=findings[list(FINDING_AUDIT_COLUMNS)],
+        expected_lines=_with_column(_expected_lines(coding.expected_lines, prof_expected), POLICY_PROFILE,
+                                    policy.name),
+        findings=findings,
     )
 
 

@@ -41,6 +41,42 @@ class Shard:
     claims: pd.DataFrame
 
 
+def _ranked(encounter_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The rank of each row's encounter among the sorted distinct ids, and those ids.
+
+    One hash of the rows (``pd.factorize``) and one sort of the distinct ids
+    only: ids compare as text (Python string order, as ``sort_values`` orders
+    the outputs; a non-text id by its ``str``).
+
+    Returns:
+        ``(rank, names)``: int64 rank ``0..len(names)-1`` per row (-1 for a
+        missing id) and the distinct ids as ``str``, ascending (object array).
+    """
+    codes, uniques = pd.factorize(encounter_ids)
+    uniques = np.asarray(uniques, dtype=object)
+    if pd.api.types.infer_dtype(uniques, skipna=False) in ("string", "empty"):
+        # Distinct text: an argsort ranks them (timsort: ids mostly come in runs).
+        order = np.argsort(uniques, kind="stable")
+        names = uniques[order]
+        rank_of = np.empty(len(uniques), dtype=np.int64)
+        rank_of[order] = np.arange(len(uniques), dtype=np.int64)
+    else:
+        # Ids of other types: their text may coincide (1 and "1"), so rank the distinct texts.
+        names, rank_of = np.unique(uniques.astype(str).astype(object), return_inverse=True)
+        rank_of = rank_of.reshape(-1).astype(np.int64)
+    rank = np.where(codes >= 0, rank_of[np.maximum(codes, 0)] if len(rank_of) else -1, -1)
+    return rank.astype(np.int64, copy=False), names
+
+
+def _cut(names: np.ndarray, max_encounters: int) -> list[tuple[str, str]]:
+    """``(first, last)`` of each run of ``max_encounters`` of the sorted distinct ``names``."""
+    if max_encounters < 1:
+        raise ValueError(f"max_encounters must be at least 1, not {max_encounters}")
+    starts = np.arange(0, len(names), max_encounters)
+    ends = np.minimum(starts + max_encounters, len(names)) - 1
+    return [(str(names[s]), str(names[e])) for s, e in zip(starts, ends)]
+
+
 def encounter_ranges(encounter_ids: pd.Series, max_encounters: int) -> list[tuple[str, str]]:
     """Cut the sorted distinct encounter ids into contiguous ranges of at most ``max_encounters``.
 
@@ -58,21 +94,24 @@ def encounter_ranges(encounter_ids: pd.Series, max_encounters: int) -> list[tupl
     """
     if max_encounters < 1:
         raise ValueError(f"max_encounters must be at least 1, not {max_encounters}")
-    ids = np.sort(pd.unique(encounter_ids.dropna().astype(str)))
-    starts = np.arange(0, len(ids), max_encounters)
-    ends = np.minimum(starts + max_encounters, len(ids)) - 1
-    return [(str(ids[s]), str(ids[e])) for s, e in zip(starts, ends)]
+    return _cut(_ranked(encounter_ids.to_numpy(dtype=object))[1], max_encounters)
 
 
-def _shard_of(encounter_ids: pd.Series, firsts: np.ndarray) -> np.ndarray:
-    """The shard index of each row (vectorised: a binary search of the range starts).
+def _rows(frame: pd.DataFrame, positions: np.ndarray) -> pd.DataFrame:
+    """The rows of ``frame`` at ``positions`` (ascending), indexed ``0..n-1``: one
+    copy of them (``reset_index`` would copy them a second time)."""
+    out = frame.take(positions)
+    out.index = pd.RangeIndex(len(positions))
+    return out
 
-    A row with no encounter id goes to shard 0, so no row is lost.
-    """
-    known = encounter_ids.notna().to_numpy()
-    ids = encounter_ids.astype(object).where(encounter_ids.notna(), "").astype(str).to_numpy()
-    index = np.searchsorted(firsts, ids, side="right") - 1
-    return np.where(known, np.maximum(index, 0), 0)
+
+def _shard_positions(shard: np.ndarray, n: int) -> list[np.ndarray]:
+    """Per shard ``0..n-1``: the positions of its rows, ascending (one stable argsort
+    of the shard numbers, then contiguous slices; a small int dtype sorts by radix)."""
+    small = shard.astype(np.int16 if n < 2**15 else np.int64)
+    order = np.argsort(small, kind="stable")
+    bounds = np.r_[0, np.cumsum(np.bincount(small, minlength=n))]
+    return [order[bounds[i]:bounds[i + 1]] for i in range(n)]
 
 
 def iter_shards(mar: pd.DataFrame, claims: pd.DataFrame, max_encounters: int) -> Iterator[Shard]:
@@ -81,27 +120,30 @@ def iter_shards(mar: pd.DataFrame, claims: pd.DataFrame, max_encounters: int) ->
     The encounters are those of either frame; a range holds the encounters
     of both frames that fall between its ``first`` and ``last`` id. Every
     row lands in exactly one shard (``sum(len(s.mar)) == len(mar)``, likewise
-    claims), keeping its relative order; a day with at most
-    ``max_encounters`` encounters is one shard holding the frames unchanged.
-    Shards are cut as they are asked for, so only one shard's rows are
-    copied at a time.
+    claims), keeping its relative order; a row with no encounter id goes to
+    shard 0. A day with at most ``max_encounters`` encounters is one shard
+    holding the frames unchanged. Shards are cut as they are asked for, so
+    only one shard's rows are copied at a time.
 
     Raises:
         ValueError: ``max_encounters`` below 1.
     """
-    ids = pd.concat([mar.get(ENCOUNTER, pd.Series(dtype=object)),
-                     claims.get(ENCOUNTER, pd.Series(dtype=object))], ignore_index=True)
-    ranges = encounter_ranges(ids, max_encounters)
+    if max_encounters < 1:
+        raise ValueError(f"max_encounters must be at least 1, not {max_encounters}")
+    frames = (mar, claims)
+    ids = [f[ENCOUNTER].to_numpy(dtype=object) if ENCOUNTER in f else np.full(len(f), None, dtype=object)
+           for f in frames]
+    # One ranking of both frames' rows: a row's shard is its encounter's rank // max_encounters.
+    rank, names = _ranked(np.concatenate(ids))
+    ranges = _cut(names, max_encounters)
     if len(ranges) <= 1:
         first, last = ranges[0] if ranges else ("", "")
         yield Shard(0, first, last, mar, claims)
         return
-    firsts = np.array([first for first, _ in ranges], dtype=object).astype(str)
-    groups = [_shard_of(frame[ENCOUNTER], firsts) if ENCOUNTER in frame else np.zeros(len(frame), dtype=int)
-              for frame in (mar, claims)]
+    shard = np.maximum(rank, 0) // max_encounters
+    positions = [_shard_positions(part, len(ranges)) for part in np.split(shard, [len(mar)])]
     for i, (first, last) in enumerate(ranges):
-        yield Shard(i, first, last, mar[groups[0] == i].reset_index(drop=True),
-                    claims[groups[1] == i].reset_index(drop=True))
+        yield Shard(i, first, last, _rows(mar, positions[0][i]), _rows(claims, positions[1][i]))
 
 
 def split_day(mar: pd.DataFrame, claims: pd.DataFrame, max_encounters: int) -> list[Shard]:
@@ -130,7 +172,9 @@ def _renumbered(administrations: Sequence[pd.DataFrame]) -> list[pd.DataFrame]:
     out, offset = [], 0
     for frame in administrations:
         if "admin_id" in frame and offset:
-            frame = frame.assign(admin_id=frame["admin_id"] + offset)
+            # A shallow copy with the one new column (``assign`` would copy every column).
+            frame = frame.copy(deep=False)
+            frame["admin_id"] = frame["admin_id"] + offset
         out.append(frame)
         offset += len(frame)
     return out
@@ -159,7 +203,8 @@ def combine_results(parts: Sequence[AuditResult]) -> AuditResult:
         if name == "administrations":
             frames = _renumbered(frames)
         frame = _concat(frames)
-        if ENCOUNTER in frame and not frame.empty:
+        # Already in encounter order (the usual case): a stable sort would only copy every column.
+        if ENCOUNTER in frame and not frame.empty and not frame[ENCOUNTER].is_monotonic_increasing:
             frame = frame.sort_values(ENCOUNTER, kind="mergesort").reset_index(drop=True)
         return frame
 

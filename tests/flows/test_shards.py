@@ -5,10 +5,14 @@ from __future__ import annotations
 import logging
 from datetime import date
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from flows.pipeline import audit_files
 from flows.settings import Settings
+from transforms.audit import AuditResult
+from transforms.shards import _ranked, _rows, _shard_positions, combine_results, iter_shards
 from transforms.synthetic.generator import generate, write_extracts
 
 RUN_FILES = ("findings.csv", "expected_codes.csv", "administrations.csv", "worklist.csv", "summary.json",
@@ -36,3 +40,50 @@ def test_shard_size_from_the_environment_and_checked():
     for bad in (0, -3, 2.5, True):
         with pytest.raises(ValueError, match="shard_encounters"):
             Settings(shard_encounters=bad)
+
+
+def test_rows_are_ranked_by_the_text_of_their_encounter():
+    rank, names = _ranked(np.array(["E2", "E10", None, "E2", "E1"], dtype=object))
+    assert names.tolist() == ["E1", "E10", "E2"] and rank.tolist() == [2, 1, -1, 2, 0]
+    # Ids of other types rank by their text; equal texts are one encounter.
+    rank, names = _ranked(np.array([10, "10", 9, None], dtype=object))
+    assert names.tolist() == ["10", "9"] and rank.tolist() == [0, 0, 1, -1]
+    rank, names = _ranked(np.array([], dtype=object))
+    assert rank.tolist() == [] and names.tolist() == []
+
+
+def test_shard_positions_keep_each_shards_rows_in_order():
+    got = _shard_positions(np.array([1, 0, 2, 1, 0, 0]), 4)
+    assert [p.tolist() for p in got] == [[1, 4, 5], [0, 3], [2], []]
+
+
+def test_rows_are_one_copy_indexed_from_zero():
+    frame = pd.DataFrame({"encounter_id": ["E1", "E2", "E3"], "n": [1, 2, 3]}, index=[7, 8, 9])
+    part = _rows(frame, np.array([0, 2]))
+    assert part["n"].tolist() == [1, 3] and isinstance(part.index, pd.RangeIndex) and part.index.tolist() == [0, 1]
+    part.loc[0, "n"] = 99
+    assert frame["n"].tolist() == [1, 2, 3]  # the day's frame is not touched
+
+
+def test_shards_of_rows_in_any_order_and_a_frame_without_ids():
+    mar = pd.DataFrame({"encounter_id": ["E3", "E1", "E3", "E2", None, "E5", "E4"], "row": range(7)})
+    claims = pd.DataFrame({"row": range(2)})  # no encounter column: every line goes to shard 0
+    shards = list(iter_shards(mar, claims, 2))
+    assert [(s.first, s.last) for s in shards] == [("E1", "E2"), ("E3", "E4"), ("E5", "E5")]
+    assert [s.mar["row"].tolist() for s in shards] == [[1, 3, 4], [0, 2, 6], [5]]
+    assert [s.claims["row"].tolist() for s in shards] == [[0, 1], [], []]
+    with pytest.raises(ValueError, match="at least 1"):
+        next(iter_shards(mar, claims, 0))
+
+
+def test_combined_results_out_of_encounter_order_are_sorted_stably():
+    def part(ids: list[str], first: int) -> AuditResult:
+        admins = pd.DataFrame({"encounter_id": ids, "admin_id": range(len(ids)), "n": range(first, first + len(ids))})
+        return AuditResult(admins, admins.drop(columns="admin_id"), admins.iloc[:0])
+    combined = combine_results([part(["E2", "E2"], 0), part(["E1", "E3"], 10)])
+    assert combined.administrations["encounter_id"].tolist() == ["E1", "E2", "E2", "E3"]
+    assert combined.administrations["n"].tolist() == [10, 0, 1, 11]  # stable: E2's rows keep their order
+    assert combined.administrations["admin_id"].tolist() == [2, 0, 1, 3]  # renumbered before the sort
+    assert combined.expected_lines.index.tolist() == [0, 1, 2, 3]
+    in_order = combine_results([part(["E1"], 0), part(["E2", "E3"], 5)])
+    assert in_order.expected_lines["n"].tolist() == [0, 5, 6] and in_order.expected_lines.index.tolist() == [0, 1, 2]

@@ -43,8 +43,17 @@ def _summary(lines: pd.DataFrame, units: str) -> pd.Series:
     """
     if lines.empty:
         return pd.Series(dtype=object)
-    s = lines.sort_values("hcpcs")
-    return join_groups(s["hcpcs"] + "x" + _text(s[units]), s["encounter_id"], ", ")
+    # Codes by their rank among the distinct codes (an int sort, not a sort of the frame);
+    # each distinct (code, units) term is built once.
+    code, codes = pd.factorize(lines["hcpcs"], sort=True)
+    code = np.where(code < 0, len(codes), code)  # a missing code sorts last, as sort_values puts it
+    unit, unit_values = pd.factorize(lines[units], use_na_sentinel=False)
+    first, term = np.unique(code.astype(np.int64) * max(len(unit_values), 1) + unit, return_index=True,
+                            return_inverse=True)[1:]
+    text = (lines["hcpcs"].take(first) + "x" + _text(lines[units].take(first))).to_numpy(dtype=object)
+    order = np.argsort(code, kind="stable")
+    return join_groups(pd.Series(text[term.reshape(-1)[order]], dtype=object),
+                       pd.Series(lines["encounter_id"].to_numpy()[order], name="encounter_id"), ", ")
 
 
 #: Keys with a detail sentence of their own (:func:`_specific`).

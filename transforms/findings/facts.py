@@ -195,6 +195,14 @@ def _repeat_push_facts(facts: pd.DataFrame, a: pd.DataFrame) -> None:
                           + fast["gap"].astype("int64").astype(str) + " min apart")
 
 
+def _as_text(values: pd.Series) -> pd.Series:
+    """``values.astype(str)``: the column itself when every value is already a ``str``
+    (evidence is: no hash of nearly distinct texts), else each distinct value converted once."""
+    if pd.api.types.infer_dtype(values, skipna=False) == "string":
+        return values
+    return map_distinct(values, str)
+
+
 def encounter_facts(admins: pd.DataFrame, blocks: pd.DataFrame | None, min_overlap_minutes: int) -> pd.DataFrame:
     """Per-encounter timeline facts that decide a finding's key and evidence.
 
@@ -208,9 +216,9 @@ def encounter_facts(admins: pd.DataFrame, blocks: pd.DataFrame | None, min_overl
         and ``all_ev``.
     """
     a = admins.copy()
-    a["grp"] = map_distinct(a["site_group"] if "site_group" in a else a["site"], str)
-    a["ev"] = map_distinct(a["evidence"] if "evidence" in a else a["drug_label"], str)
-    a["site"] = map_distinct(a["site"].fillna(""), str)
+    a["grp"] = _as_text(a["site_group"] if "site_group" in a else a["site"])
+    a["ev"] = _as_text(a["evidence"] if "evidence" in a else a["drug_label"])
+    a["site"] = _as_text(a["site"].fillna(""))
     # Encounters as int codes (``enc``): every per-encounter join and flag is on them.
     a["enc"], names = pd.factorize(a["encounter_id"])
     facts = pd.DataFrame(index=pd.Index(names, name="encounter_id"))

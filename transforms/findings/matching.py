@@ -54,8 +54,13 @@ def claim_of(billed: pd.DataFrame) -> pd.Series:
 def _factorized(*columns: pd.Series) -> tuple[list[np.ndarray], np.ndarray]:
     """One ``pd.factorize`` of several columns: each column's int codes (-1
     for a null) and the distinct values, so equal values share a code across columns."""
-    codes, names = pd.factorize(np.concatenate([c.to_numpy(dtype=object) for c in columns]))
-    return np.split(codes, np.cumsum([len(c) for c in columns])[:-1]), np.asarray(names, dtype=object)
+    if all(pd.api.types.is_integer_dtype(c.dtype) for c in columns):
+        # Integer keys (the audit's encounter codes): hashed as int64, not as Python objects.
+        codes, names = pd.factorize(np.concatenate([c.to_numpy(dtype=np.int64) for c in columns]))
+    else:
+        codes, names = pd.factorize(np.concatenate([c.to_numpy(dtype=object) for c in columns]))
+        names = np.asarray(names, dtype=object)
+    return np.split(codes, np.cumsum([len(c) for c in columns])[:-1]), names
 
 
 def _first_per_group(group: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:

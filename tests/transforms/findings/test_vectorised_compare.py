@@ -52,3 +52,27 @@ def test_every_key_with_a_detail_sentence_is_listed():
 def test_visit_modifiers_are_found_in_any_spelling():
     mods = pd.Series(["59", "xe,JW", "XU", None, "JW 59", "591"])
     assert _has_visit_modifier(mods).tolist() == [True, True, False, False, True, False]
+
+
+def test_int_encounter_codes_match_as_the_ids_do():
+    # The audit compares on int encounter codes: hashed as int64, with the same rows as the text ids.
+    expected = [("E1", "96365", 1), ("E1", "96365", 1), ("E2", "96365", 1)]
+    billed = [("E1", "96365", 1), ("E1", "96366", 2), ("E2", "96365", 1), ("E3", "96374", 1)]
+    as_ids = _lines(expected, billed)
+    code = {"E1": 10, "E2": 20, "E3": 30}
+    exp = pd.DataFrame([(code[e], h, u) for e, h, u in expected], columns=["encounter_id", "hcpcs", "units"])
+    bil = pd.DataFrame([(code[e], h, u) for e, h, u in billed], columns=["encounter_id", "hcpcs", "units"])
+    as_codes = match_lines(exp.assign(evidence="ev"), bil.assign(claim_id="C"),
+                           pd.DataFrame({"encounter_id": [10], "evidence": ["timeline"]}), pd.Series({10: "C"}))
+    assert as_codes["encounter_id"].dtype == "int64"
+    assert as_codes["encounter_id"].tolist() == [code[e] for e in as_ids["encounter_id"]] == [10, 20, 10, 30]
+    pd.testing.assert_frame_equal(as_codes.drop(columns="encounter_id"), as_ids.drop(columns="encounter_id"))
+
+
+def test_summaries_list_each_encounters_codes_in_code_order():
+    lines = pd.DataFrame({"encounter_id": ["E2", "E1", "E1", "E2", "E1"],
+                          "hcpcs": ["96368", "96374", "96365", "96365", "96368"],
+                          "units": [1, 2, 1, 3, 1]})
+    got = explanations._summary(lines, "units")
+    assert got.to_dict() == {"E1": "96365x1, 96368x1, 96374x2", "E2": "96365x3, 96368x1"}
+    assert explanations._summary(lines.iloc[:0], "units").empty

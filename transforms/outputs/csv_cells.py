@@ -52,6 +52,8 @@ QUOTED_IF_HOLDING = "".join(sorted({SEPARATOR, QUOTE, *LINE_END}))
 #: ``infer_dtype`` kinds of object columns whose cells the csv module writes as ``str()`` (never a
 #: formula: not text). Floats are not among them (the csv module writes ``repr`` of a float).
 _STR_IS_CSV_TEXT = frozenset({"date", "integer", "boolean"})
+#: Rows joined and written at a time by :func:`write_cells` (a few MB of text per block).
+ROWS_PER_BLOCK = 65_536
 #: Arrow text type of the cells: 64-bit offsets, so a file of several GB is still one array.
 _TEXT = pa.large_string()
 
@@ -110,10 +112,11 @@ def rows_holding(cells: pa.Array, characters: str) -> np.ndarray:
 def rows_starting_with(cells: pa.Array, characters: str) -> np.ndarray:
     """Whether each cell starts with one of the ASCII ``characters`` (an empty cell does not)."""
     offsets, data = _bytes_of(cells)
-    starts, non_empty = offsets[:-1], offsets[1:] > offsets[:-1]
-    first = np.zeros(len(cells), dtype=np.uint8)
-    first[non_empty] = data[starts[non_empty]]
-    return _byte_table(characters)[first] & non_empty
+    if len(data) == 0:  # every cell empty
+        return np.zeros(len(cells), dtype=bool)
+    # The byte at each cell's start (an empty cell's, clamped into the buffer, is discarded).
+    first = data[np.minimum(offsets[:-1], len(data) - 1)]
+    return _byte_table(characters)[first] & (offsets[1:] > offsets[:-1])
 
 
 def _formula_safe(cells: pa.Array) -> pa.Array:
@@ -193,12 +196,18 @@ def _quoted(cells: pa.Array) -> pa.Array:
     needs = np.flatnonzero(rows_holding(cells, QUOTED_IF_HOLDING))
     if len(needs) == 0:
         return cells
-    some = cells.take(pa.array(needs))
-    quote, nothing = pa.scalar(QUOTE, _TEXT), pa.scalar("", _TEXT)
-    quoted = pc.binary_join_element_wise(quote, pc.replace_substring(some, QUOTE, QUOTE + QUOTE), quote, nothing)
+    if len(needs) == len(cells):  # e.g. explanations, each holding a comma: quote the column as it is
+        return _quote_all(cells)
+    quoted = _quote_all(cells.take(pa.array(needs)))
     position = np.arange(len(cells))
     position[needs] = len(cells) + np.arange(len(needs))  # the quoted copies follow the cells
     return pa.concat_arrays([cells, quoted]).take(pa.array(position))
+
+
+def _quote_all(cells: pa.Array) -> pa.Array:
+    """Every cell in :data:`QUOTE` with its quotes doubled."""
+    quote, nothing = pa.scalar(QUOTE, _TEXT), pa.scalar("", _TEXT)
+    return pc.binary_join_element_wise(quote, pc.replace_substring(cells, QUOTE, QUOTE + QUOTE), quote, nothing)
 
 
 def _quoted_text(text: str) -> str:
@@ -217,13 +226,21 @@ def write_cells(columns: list[str], cells: list[CsvColumn], path: Path) -> None:
     head = SEPARATOR.join(_quoted_text(str(name)) for name in columns) + LINE_END
     with open(path, "wb") as out:
         out.write(head.encode("utf-8"))
-        if len(cells[0].cells) == 0:
-            return
         fields = [_quoted(c.cells) if c.is_text else c.cells for c in cells]
-        rows = pc.binary_join_element_wise(*fields, pa.scalar(SEPARATOR, _TEXT))
-        lines = pc.binary_join_element_wise(rows, pa.scalar("", _TEXT), pa.scalar(LINE_END, _TEXT))
-        offsets, data = _bytes_of(lines)
-        out.write(memoryview(data)[offsets[0]:offsets[-1]])
+        # A block of rows at a time: the joined text of one block (not of the file) is in memory,
+        # and it is written while still in cache. Slices of Arrow arrays are views.
+        for start in range(0, len(cells[0].cells), ROWS_PER_BLOCK):  # a few blocks per file
+            out.write(_lines([f.slice(start, ROWS_PER_BLOCK) for f in fields]))
+
+
+def _lines(fields: list[pa.Array]) -> memoryview:
+    """The UTF-8 bytes of the rows of ``fields`` (quoted cells): cells joined by :data:`SEPARATOR`,
+    each row ended by :data:`LINE_END`."""
+    # The line end joins the last cell (a copy of one column), not the joined rows (of all).
+    last = pc.binary_join_element_wise(fields[-1], pa.scalar("", _TEXT), pa.scalar(LINE_END, _TEXT))
+    lines = pc.binary_join_element_wise(*fields[:-1], last, pa.scalar(SEPARATOR, _TEXT))
+    offsets, data = _bytes_of(lines)
+    return memoryview(data)[offsets[0]:offsets[-1]]
 
 
 def cells_frame(columns: pd.Index, cells: list[CsvColumn]) -> pd.DataFrame:
@@ -233,6 +250,19 @@ def cells_frame(columns: pd.Index, cells: list[CsvColumn]) -> pd.DataFrame:
                         for i, c in enumerate(cells)}, index=pd.RangeIndex(len(cells[0].cells)), dtype=object)
     out.columns = columns
     return out
+
+
+def take_cells(cells: list[CsvColumn], rows: np.ndarray) -> list[CsvColumn]:
+    """The rows of ``cells`` at positions ``rows`` (int positions, or a bool mask of the rows), in that order.
+
+    A cell's text depends on its own value only, so the cells of some rows
+    of a frame are those rows of its cells: no column is converted again.
+    """
+    rows = np.asarray(rows)
+    picked = np.flatnonzero(rows) if rows.dtype == bool else rows.astype(np.int64, copy=False)
+    at = pa.array(picked, type=pa.int64())
+    return [CsvColumn(c.cells.take(at), c.is_text, c.text[picked] if c.text is not None else None)
+            for c in cells]
 
 
 def write_frame(frame: pd.DataFrame, path: Path, *, formula_safe: bool = True) -> list[CsvColumn] | None:

@@ -29,7 +29,10 @@ Files (names in :data:`RUN_FILES`):
     converted once to the text a re-read of the CSVs gives
     (:func:`as_csv_text`), so the page is byte-identical to
     ``render_run_dir`` of the folder (the ``report`` command) without
-    reading anything back.
+    reading anything back. Of the administrations only the rows of
+    encounters with findings are converted, the only ones the page draws
+    (:func:`transforms.outputs.report_html.reads_every_administration`);
+    ``worklist.csv`` takes its cells from those of ``findings.csv``.
 
 Every CSV is ``DataFrame.to_csv(path, index=False)`` with pandas' defaults:
 the bytes are the contract and must not change. They are built by Arrow
@@ -53,16 +56,20 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from transforms.audit import AuditResult
-from transforms.outputs.csv_cells import cells_frame, column_cells, text_cells, write_cells, write_frame
+from transforms.outputs.csv_cells import (
+    CsvColumn, cells_frame, column_cells, take_cells, text_cells, write_cells, write_frame,
+)
 from transforms.outputs.report_html import (
-    LINKED_FILES, REPORT_INPUTS, SUMMARY_FILE, linked_run_files, render_report,
+    LINKED_FILES, REPORT_INPUTS, SUMMARY_FILE, linked_run_files, reads_every_administration, render_report,
 )
 from transforms.outputs.summary import render_markdown
 from transforms.outputs.wall_text import wall_time_cells, wall_time_text
 from transforms.outputs.validation_page import write_validation_page
-from transforms.outputs.worklist import neutralise_formulas, worklist_rows
+from transforms.outputs.worklist import WORKLIST_COLUMNS, neutralise_formulas, worklist_order, worklist_rows
 from transforms.vocab.schemas import EXPECTED_COLUMNS, FINDING_COLUMNS, QUARANTINE_COLUMNS
 
 #: Columns of ``administrations.csv``, in file order.
@@ -238,40 +245,75 @@ def write_run_files(
     build = partial_dir(out_dir)
     build.mkdir(parents=True, exist_ok=True)
     paths = {name: build / name for name in RUN_FILES}
-    rows = {"expected": _expected_rows(result.expected_lines), "findings": _findings_rows(result.findings)}
-    report_frames = {arg: _write_csv(frame, paths[REPORT_INPUTS[arg]]) for arg, frame in rows.items()}
+    summary_text = json.dumps(summary, indent=2, default=str)
+    report_summary = json.loads(summary_text)
+    expected_rows, findings_rows = _expected_rows(result.expected_lines), _findings_rows(result.findings)
+    report_frames = {"expected": _write_csv(expected_rows, paths[REPORT_INPUTS["expected"]])[1]}
+    findings_cells, report_frames["findings"] = _write_csv(findings_rows, paths[REPORT_INPUTS["findings"]])
+    # Only the rows of encounters with findings when the report reads no other (it draws its top ones).
+    drawn = (None if reads_every_administration(report_summary)
+             else report_frames["findings"]["encounter_id"].to_numpy(dtype=object))
     report_frames["administrations"] = _write_administrations(
-        result.administrations, facility_tz, paths[REPORT_INPUTS["administrations"]])
-    write_frame(worklist_rows(result.findings), paths["worklist.csv"])
+        result.administrations, facility_tz, paths[REPORT_INPUTS["administrations"]], drawn)
+    _write_worklist(result.findings, findings_rows, findings_cells, paths["worklist.csv"])
     write_frame(quarantine if not quarantine.empty else pd.DataFrame(columns=list(QUARANTINE_COLUMNS)),
                 paths["quarantine.csv"])
-    summary_text = json.dumps(summary, indent=2, default=str)
     paths[SUMMARY_FILE].write_text(summary_text, encoding="utf-8")
     paths["report.md"].write_text(render_markdown(summary), encoding="utf-8")
     write_validation_page(build / "validation")  # when validation ran into this folder
-    html = render_report(**report_frames, summary=json.loads(summary_text), trend=trend,
+    html = render_report(**report_frames, summary=report_summary, trend=trend,
                          run_files=_published_links(build, out_dir))
     paths["report.html"].write_text(html, encoding="utf-8")
     _publish(build, out_dir)
     return {name: out_dir / name for name in RUN_FILES}
 
 
-def _write_csv(rows: pd.DataFrame, path: Path) -> pd.DataFrame:
-    """Write ``rows`` formula-safe as ``to_csv(path, index=False)`` would; returns the file as
-    :func:`as_csv_text` of the written frame (what a re-read gives), for the report."""
+def _write_csv(rows: pd.DataFrame, path: Path) -> tuple[list[CsvColumn] | None, pd.DataFrame]:
+    """Write ``rows`` formula-safe as ``to_csv(path, index=False)`` would; returns the cells written
+    (None when pandas wrote them) and the file as :func:`as_csv_text` of the written frame (what a
+    re-read gives), for the report."""
     cells = write_frame(rows, path)
-    return cells_frame(rows.columns, cells) if cells is not None else as_csv_text(neutralise_formulas(rows))
+    return cells, (cells_frame(rows.columns, cells) if cells is not None else as_csv_text(neutralise_formulas(rows)))
 
 
-def _write_administrations(administrations: pd.DataFrame, facility_tz: str, path: Path) -> pd.DataFrame:
+def _write_worklist(findings: pd.DataFrame, findings_rows: pd.DataFrame, findings_cells: list[CsvColumn] | None,
+                    path: Path) -> None:
+    """Write ``worklist.csv`` (:func:`transforms.outputs.worklist.worklist`).
+
+    Its rows are the findings' rows reordered and its columns some of theirs,
+    so its cells are taken from ``findings_cells`` (the cells of
+    ``findings.csv``, columns of ``findings_rows``) instead of being converted
+    again; pandas' path when those are missing or a column is absent or repeated.
+    """
+    names = list(findings_rows.columns)
+    if (findings_cells is None or not findings_rows.columns.is_unique
+            or any(c not in names for c in WORKLIST_COLUMNS)):
+        write_frame(worklist_rows(findings), path)
+        return
+    order = worklist_order(findings_rows[WORKLIST_COLUMNS])
+    write_cells(WORKLIST_COLUMNS, take_cells([findings_cells[names.index(c)] for c in WORKLIST_COLUMNS], order),
+                path)
+
+
+def _write_administrations(administrations: pd.DataFrame, facility_tz: str, path: Path,
+                           drawn: np.ndarray | None = None) -> pd.DataFrame:
     """Write ``administrations.csv`` (:func:`administrations_file_frame`) from the columns themselves,
-    the times formatted straight into Arrow text; returns the file as :func:`as_csv_text` gives it."""
+    the times formatted straight into Arrow text; returns the file as :func:`as_csv_text` gives it.
+
+    ``drawn``: encounter ids (as written); when given, only the returned rows of those encounters
+    are kept (in file order), so cells the report never reads are not converted. None keeps all.
+    """
     columns = list(ADMINISTRATION_COLUMNS)
     cells = [text_cells(wall_time_cells(administrations[c], facility_tz)) if c in ("start", "end")
              else column_cells(administrations[c]) for c in columns]
     if any(column is None for column in cells):  # a column the Arrow writer does not model: pandas writes
-        return _write_csv(_administrations_rows(administrations, facility_tz), path)
+        frame = _write_csv(_administrations_rows(administrations, facility_tz), path)[1]
+        return frame if drawn is None else frame[frame["encounter_id"].isin(drawn)].reset_index(drop=True)
     write_cells(columns, cells, path)
+    if drawn is not None:
+        ids = cells[columns.index("encounter_id")].cells
+        keep = pc.is_in(ids, value_set=pa.array(drawn, type=ids.type)).to_numpy(zero_copy_only=False)
+        cells = take_cells(cells, keep)
     return cells_frame(pd.Index(columns), cells)
 
 

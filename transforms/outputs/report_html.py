@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from transforms.findings.remits import REMIT_NOTE
 from transforms.frames import join_unique, map_distinct
@@ -51,11 +52,14 @@ from transforms.outputs.report_charts import (
     wall_time,
 )
 from transforms.outputs.report_markup import (
+    as_text,
+    by_distinct,
     card,
     concat_text,
     day_labels,
     esc,
     esc_series,
+    esc_text,
     format_numbers,
     html_table,
     html_tables,
@@ -105,7 +109,8 @@ RANKED_COLUMNS: tuple[str, ...] = (
 __all__ = [
     "ALWAYS_WRITTEN", "AUDIT_DATE_KEY", "CLASS_COLOURS", "CLASS_LABELS", "DIRECTION_COLOURS", "LINKED_FILES",
     "REPORT_INPUTS", "SEVERITY_RANK", "SUMMARY_FILE", "codes_for", "hbar_chart", "linked_run_files", "night_of",
-    "price_notes", "rank_encounters", "render_report", "render_run_dir", "severity_rank", "timeline_chart",
+    "price_notes", "rank_encounters", "reads_every_administration", "render_report", "render_run_dir",
+    "severity_rank", "timeline_chart",
     "trend_chart", "trend_from_findings", "wall_time",
 ]
 
@@ -236,9 +241,13 @@ def rank_encounters(findings: pd.DataFrame) -> pd.DataFrame:
         "finding": f["finding"].astype(str),
     })
     work["abs_usd"] = work["usd"].abs()
-    keys = join_unique(work, ["encounter_id"], "finding", ", ", sort=True)
-    claims = work[work["claim_id"] != ""].groupby("encounter_id")["claim_id"].first()
-    g = work.groupby("encounter_id").agg(
+    # Encounters as codes in the order of their ids, found once: every grouping and the final
+    # tie-break by id use the integers instead of sorting the ids again.
+    codes, ids = pd.factorize(work["encounter_id"].to_numpy(dtype=object), sort=True)
+    work["_k"] = codes
+    keys = join_unique(work, ["_k"], "finding", ", ", sort=True)
+    claims = work[work["claim_id"] != ""].groupby("_k")["claim_id"].first()
+    g = work.groupby("_k").agg(
         findings=("finding", "size"), over_billed=("over", "sum"), under_billed=("under", "sum"),
         documentation=("doc", "sum"), severity_rank=("sev", "max"), dollars=("usd", "sum"),
         abs_dollars=("abs_usd", "sum"),
@@ -246,11 +255,12 @@ def rank_encounters(findings: pd.DataFrame) -> pd.DataFrame:
     g["keys"] = keys
     g["claim_id"] = claims.reindex(g.index).fillna("")
     g["_has_over"] = g["over_billed"] > 0
+    g["encounter_id"] = np.asarray(ids, dtype=object)[g.index.to_numpy()]
     g = g.reset_index().sort_values(
-        ["severity_rank", "abs_dollars", "_has_over", "over_billed", "findings", "encounter_id"],
+        ["severity_rank", "abs_dollars", "_has_over", "over_billed", "findings", "_k"],
         ascending=[False, False, False, False, False, True], kind="mergesort",
     )
-    return g.drop(columns="_has_over").reset_index(drop=True)[list(RANKED_COLUMNS)]
+    return g.reset_index(drop=True)[list(RANKED_COLUMNS)]
 
 
 def codes_for(encounter_id: str, expected: pd.DataFrame, findings: pd.DataFrame) -> pd.DataFrame:
@@ -323,6 +333,11 @@ def _direction_span(direction: pd.Series, text: pd.Series) -> pd.Series:
     return '<span class="dir-' + esc_series(direction) + '">' + esc_series(text) + "</span>"
 
 
+def _direction_word_spans(direction: pd.Series) -> pd.Series:
+    """Each direction in words (:func:`_direction_words`) in its coloured span, once per distinct direction."""
+    return by_distinct(direction, lambda d: _direction_span(d, _direction_words(d)))
+
+
 def _direction_words(direction: pd.Series) -> pd.Series:
     """Directions in words (:data:`DIRECTION_WORDS`; an unknown one as it is)."""
     d = direction.astype(str)
@@ -338,7 +353,13 @@ def _titled_list(joined: pd.Series) -> pd.Series:
 
 
 def _titled(keys: pd.Series) -> pd.Series:
-    """Each finding key as its plain title with the key beside it as a small code (both escaped)."""
+    """Each finding key as its plain title with the key beside it as a small code (both escaped);
+    built once per distinct key."""
+    return by_distinct(keys, _titled_rows)
+
+
+def _titled_rows(keys: pd.Series) -> pd.Series:
+    """:func:`_titled`, row by row."""
     k = keys.astype(object).where(keys.notna(), "").astype(str)
     return esc_series(k.map(TITLE).fillna(k)) + ' <code class="key">' + esc_series(k) + "</code>"
 
@@ -346,8 +367,10 @@ def _titled(keys: pd.Series) -> pd.Series:
 def _cards(summary: dict, findings: pd.DataFrame, administrations: pd.DataFrame) -> str:
     """Headline numbers: encounters, lines, findings per direction and, when present, dollars."""
     direction = findings["direction"].astype(str) if not findings.empty else pd.Series(dtype=str)
-    encounters = summary.get("encounters_audited", administrations["encounter_id"].nunique()
-                             if "encounter_id" in administrations else 0)
+    if "encounters_audited" in summary:  # counting the administrations' encounters is the fallback only
+        encounters = summary["encounters_audited"]
+    else:
+        encounters = administrations["encounter_id"].nunique() if "encounter_id" in administrations else 0
     flagged = findings["encounter_id"].nunique() if not findings.empty else 0
     cards = [
         card(int_text(encounters), "encounters audited"),
@@ -510,8 +533,7 @@ def price_notes(findings: pd.DataFrame) -> pd.Series:
     usd = pd.to_numeric(findings["dollar_impact"], errors="coerce")
     diff = num(findings["billed_units"]) - num(findings["expected_units"])
     doc = findings["direction"].astype(str).eq(DOCUMENTATION)
-    remit = (findings["explanation"].astype(str).str.contains(REMIT_NOTE.strip(), regex=False)
-             if "explanation" in findings else pd.Series(False, index=findings.index))
+    remit = _says_remittance(findings, usd.eq(0).to_numpy())
     inferred = np.select(
         [usd.isna() & doc, usd.isna(), usd.eq(0) & diff.eq(0), usd.eq(0) & remit, usd.eq(0)],
         [NO_DOLLARS_DOCUMENTATION, NOT_PRICED, ZERO_NO_UNITS, ZERO_ON_REMIT, ZERO_IN_SCHEDULE], default="")
@@ -521,6 +543,16 @@ def price_notes(findings: pd.DataFrame) -> pd.Series:
         [basis.map(_EMPTY_BY_BASIS), ZERO_NO_UNITS, basis.map(_ZERO_BY_BASIS)], default="")
     told = pd.Series(told, index=findings.index, dtype=object).fillna("")
     return pd.Series(np.where(basis.ne(""), told, inferred), index=findings.index, dtype=object)
+
+
+def _says_remittance(findings: pd.DataFrame, zero: np.ndarray) -> np.ndarray:
+    """Whether each finding's explanation names the 835 remittance (:data:`REMIT_NOTE`), looked
+    for in the rows of ``zero`` only (a bool mask; the note matters for a $0 amount alone)."""
+    said = np.zeros(len(findings), dtype=bool)
+    if "explanation" in findings and zero.any():
+        text = findings["explanation"].iloc[np.flatnonzero(zero)].astype(str)
+        said[zero] = text.str.contains(REMIT_NOTE.strip(), regex=False).to_numpy(dtype=bool)
+    return said
 
 
 def _zero_note(notes: pd.Series) -> str:
@@ -583,8 +615,10 @@ def _overview(ranked: pd.DataFrame, findings: pd.DataFrame, anchors: pd.Series) 
     })
     headers = ["#", "encounter", "claim", "findings", "over-billed", "under-billed", "findings by title"]
     if _has_severity(findings):
-        # The severity word of each encounter's worst finding (first one on ties).
-        sev = (findings.assign(_r=severity_rank(findings["severity"]), _e=findings["encounter_id"].astype(str))
+        # The severity word of each encounter's worst finding (first one on ties), among the
+        # findings of the encounters shown only.
+        shown = findings[findings["encounter_id"].astype(str).isin(set(ranked["encounter_id"].astype(str)))]
+        sev = (shown.assign(_r=severity_rank(shown["severity"]), _e=shown["encounter_id"].astype(str))
                .sort_values("_r", ascending=False, kind="mergesort").drop_duplicates("_e")
                .set_index("_e")["severity"])
         overview["severity"] = ranked["encounter_id"].map(sev).to_numpy()
@@ -655,13 +689,13 @@ def _top(findings: pd.DataFrame, ranked: pd.DataFrame, expected: pd.DataFrame, a
     ranked = ranked.head(max(0, top_n))
     anchors = "enc-" + pd.Series(np.arange(len(ranked)), dtype="int64").astype(str)
     top_set = set(ranked["encounter_id"])
-    admins_id = (administrations["encounter_id"].astype(str) if "encounter_id" in administrations
+    admins_id = (as_text(administrations["encounter_id"]) if "encounter_id" in administrations
                  else pd.Series(dtype=str))
     in_top = admins_id.isin(top_set)
     top_admins = administrations[in_top].assign(_e=admins_id[in_top])
     top_find = findings.assign(_e=findings["encounter_id"].astype(str))
     top_find = top_find[top_find["_e"].isin(top_set)]
-    top_exp = expected[expected["encounter_id"].astype(str).isin(top_set)]
+    top_exp = expected[as_text(expected["encounter_id"]).isin(top_set)]
     return "".join([
         f'<section id="top"><h2>Top {len(ranked)} encounters</h2><p class="note">{esc(_order_note(findings))}.</p>',
         _overview(ranked, findings, anchors),
@@ -774,16 +808,21 @@ def _filters(f: pd.DataFrame, total: int) -> str:
 _RIGHT_ALIGNED = frozenset({"billed", "expected", "difference", "dollars"})
 
 
-def _finding_cells(f: pd.DataFrame, anchors: pd.Series) -> list[tuple[str, str, pd.Series, pd.Series | None]]:
+def _finding_cells(f: pd.DataFrame, anchors: pd.Series
+                   ) -> list[tuple[str, str, pd.Series | pa.Array, pd.Series | None]]:
     """The columns of the all-findings table: (column id, header, cell HTML, sort value or ``None``).
+
+    A cell column that is escaped text alone is an Arrow array (:func:`esc_text`): it is only
+    concatenated into the rows (:func:`concat_text`), never read cell by cell.
 
     ``f`` carries ``_note``, each finding's :func:`price_notes` text.
     ``anchors``: encounter id -> anchor of its timeline (the top encounters only).
     """
     eid = f["encounter_id"].astype(str)
     anchor = eid.map(anchors)
-    encounter = ('<a href="#' + esc_series(anchor.fillna("")) + '">' + esc_series(eid) + "</a>").where(
-        anchor.notna(), esc_series(eid))
+    encounter = esc_series(eid)
+    linked = anchor.notna().to_numpy()  # the top encounters' rows only: a few
+    encounter[linked] = '<a href="#' + esc_series(anchor[linked]) + '">' + encounter[linked] + "</a>"
     billed, expected = num(f["billed_units"]), num(f["expected_units"])
     diff = billed - expected
     def units(v: pd.Series, spec: str = "g") -> pd.Series:
@@ -792,13 +831,13 @@ def _finding_cells(f: pd.DataFrame, anchors: pd.Series) -> list[tuple[str, str, 
 
     cols = [
         ("encounter", "encounter", encounter, None),
-        ("claim", "claim", esc_series(f["claim_id"]) if "claim_id" in f else pd.Series("", index=f.index), None),
-        ("code", "code", esc_series(f["hcpcs"]), None),
+        ("claim", "claim", esc_text(f["claim_id"]) if "claim_id" in f else pd.Series("", index=f.index), None),
+        ("code", "code", esc_text(f["hcpcs"]), None),
         ("finding", "finding", _titled(f["finding"]), None),
-        ("direction", "direction", _direction_span(f["direction"], _direction_words(f["direction"])), None),
+        ("direction", "direction", _direction_word_spans(f["direction"]), None),
     ]
     if _has_severity(f):
-        cols.append(("severity", "severity", esc_series(f["severity"]), severity_rank(f["severity"])))
+        cols.append(("severity", "severity", esc_text(f["severity"]), severity_rank(f["severity"])))
     cols += [
         ("billed", "billed units", units(billed), billed),
         ("expected", "expected units", units(expected), expected),
@@ -811,8 +850,15 @@ def _finding_cells(f: pd.DataFrame, anchors: pd.Series) -> list[tuple[str, str, 
         cell = esc_series(text) + ('<div class="price">' + esc_series(note) + "</div>").where(note != "", "")
         cols.append(("dollars", "dollar impact", cell, usd))
     explanation = f["explanation"] if "explanation" in f else pd.Series("", index=f.index)
-    cols.append(("explanation", "explanation", esc_series(explanation), None))
+    cols.append(("explanation", "explanation", esc_text(explanation), None))
     return cols
+
+
+def _ranked_order(position: np.ndarray, code: pd.Series) -> np.ndarray:
+    """Row positions sorted by encounter ``position`` (NaN last), then ``code`` text; stable (a
+    mergesort by the two, as ``sort_values``), from integer keys instead of comparing text."""
+    code_rank = pd.factorize(code.to_numpy(dtype=object), sort=True)[0]
+    return np.lexsort((code_rank, np.where(np.isnan(position), np.inf, position)))
 
 
 def _all_findings(findings: pd.DataFrame, ranked: pd.DataFrame, top_n: int, notes: pd.Series) -> str:
@@ -824,9 +870,9 @@ def _all_findings(findings: pd.DataFrame, ranked: pd.DataFrame, top_n: int, note
     ``top_n`` only); an encounter with a timeline links to it.
     """
     order = pd.Series(np.arange(len(ranked)), index=ranked["encounter_id"].astype(str))
-    f = findings.assign(_pos=findings["encounter_id"].astype(str).map(order).to_numpy(),
-                        _code=findings["hcpcs"].astype(str), _note=notes.to_numpy())
-    f = f.sort_values(["_pos", "_code"], kind="mergesort").reset_index(drop=True)
+    rows = _ranked_order(findings["encounter_id"].astype(str).map(order).to_numpy(dtype=float),
+                         findings["hcpcs"].astype(str))
+    f = findings.take(rows).assign(_note=notes.to_numpy()[rows]).reset_index(drop=True)
     top = ranked["encounter_id"].astype(str).head(max(0, top_n))
     anchors = pd.Series("enc-" + pd.Series(np.arange(len(top))).astype(str).to_numpy(), index=top.to_numpy())
     cols = _finding_cells(f, anchors)
@@ -834,9 +880,9 @@ def _all_findings(findings: pd.DataFrame, ranked: pd.DataFrame, top_n: int, note
     head = "".join(
         f'<th data-col="{c}"' + (' data-type="num"' if c in sortable_numbers else "")
         + (' class="num"' if c in _RIGHT_ALIGNED else "") + f">{esc(h)}</th>" for c, h, _, _ in cols)
-    sev = esc_series(f["severity"]) if _has_severity(f) else ""
-    pieces = ['<tr data-dir="', esc_series(f["direction"]), '" data-sev="', sev, '" data-key="',
-              esc_series(f["finding"]), '">']
+    sev = esc_text(f["severity"]) if _has_severity(f) else ""
+    pieces = ['<tr data-dir="', esc_text(f["direction"]), '" data-sev="', sev, '" data-key="',
+              esc_text(f["finding"]), '">']
     for c, _, cell, value in cols:  # one pass per column; the rows are built in bulk
         if value is None:
             pieces += [f'<td class="col-{c}">', cell, "</td>"]
@@ -848,11 +894,11 @@ def _all_findings(findings: pd.DataFrame, ranked: pd.DataFrame, top_n: int, note
     note = (f"All {int_text(n)} findings of {int_text(len(ranked))} encounters, the encounters in the order above. "
             "Encounters with a timeline above link to it; for any other, <code>infusion-audit explain "
             "&lt;encounter&gt; --run &lt;this folder&gt;</code> prints its timeline and lines.")
-    return (f'<section id="all-findings"><h2>Every finding ({int_text(n)})</h2><p class="note">{note}</p>'
-            + _filters(f, n)
-            + f'<table id="all-findings-table"><thead><tr>{head}</tr></thead>'
-            f'<tbody>{concat_text([*pieces, "</tr>"])}</tbody></table>'
-            + f"<script>{_FINDINGS_SCRIPT}</script></section>")
+    # One join: the rows are most of the page, so they are copied once, not once per "+".
+    return "".join([f'<section id="all-findings"><h2>Every finding ({int_text(n)})</h2><p class="note">{note}</p>',
+                    _filters(f, n), f'<table id="all-findings-table"><thead><tr>{head}</tr></thead><tbody>',
+                    concat_text([*pieces, "</tr>"]), "</tbody></table>",
+                    f"<script>{_FINDINGS_SCRIPT}</script></section>"])
 
 
 def linked_run_files(run_dir: Path) -> tuple[str, ...]:
@@ -877,6 +923,19 @@ def _files(run_files: Iterable[str] | None) -> str:
 
 # --- public API ------------------------------------------------------------
 
+def reads_every_administration(summary: dict) -> bool:
+    """Whether :func:`render_report` with this ``summary`` reads administrations of encounters
+    without findings.
+
+    Only to count the encounters audited, when ``summary`` has no
+    ``encounters_audited``; otherwise it draws the administrations of its top
+    encounters alone, and those all have findings (:func:`rank_encounters`),
+    so a caller may pass just the rows of encounters with findings (in their
+    order) and get the same page.
+    """
+    return "encounters_audited" not in summary
+
+
 def night_of(summary: dict, expected: pd.DataFrame) -> tuple[str, str]:
     """The night the report is about, as (short label, sentence).
 
@@ -888,8 +947,9 @@ def night_of(summary: dict, expected: pd.DataFrame) -> tuple[str, str]:
     if day:
         label = day_labels(pd.Series([str(day)], dtype=object))[0]
         return f"the night of {label}", f"Night audited: <b>{esc(label)}</b>"
-    dates = (sorted(set(day_labels(expected["service_date"].astype(str)))) if "service_date" in expected
-             else [])
+    # Each distinct date once, in order of first appearance (day_labels infers its format from the first).
+    dates = (sorted(set(day_labels(pd.Series(pd.unique(expected["service_date"].to_numpy(dtype=object)),
+                                             dtype=object).astype(str)))) if "service_date" in expected else [])
     dates = [d for d in dates if d]
     if not dates:
         return "", ""
@@ -967,10 +1027,10 @@ def render_report(
                  _all_findings(findings, ranked, top_n, notes)]
     body.append(_trend(trend))
     page_title = f"{title}, {night}" if night else title
-    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+    head = ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             '<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f"<title>{esc(page_title)}</title><style>{_CSS}</style></head>\n<body>\n"
-            + "\n".join(body) + "\n</body></html>\n")
+            f"<title>{esc(page_title)}</title><style>{_CSS}</style></head>\n<body>")
+    return "\n".join([head, *body, "</body></html>\n"])  # one copy of the (large) sections
 
 
 def trend_from_findings(findings: pd.DataFrame, days: Iterable[object] | None = None) -> pd.DataFrame:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import html
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -25,6 +25,8 @@ def esc(value: object) -> str:
     return html.escape(str(value), quote=True)
 
 
+#: Arrow type of the text built here: 64-bit offsets, so a page of any size is one array.
+_TEXT = pa.large_string()
 #: What ``html.escape(text, quote=True)`` replaces, in its order (``&`` first).
 _HTML_ESCAPES: tuple[tuple[str, str], ...] = (
     ("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ('"', "&quot;"), ("'", "&#x27;"),
@@ -34,22 +36,53 @@ _HTML_ESCAPES: tuple[tuple[str, str], ...] = (
 def esc_series(s: pd.Series) -> pd.Series:
     """HTML-escape a column, as :func:`esc` does each value; missing values become ``""``.
 
-    Text is escaped by Arrow (one C pass per replaced character); any other
-    value is ``str()`` of it first, as :func:`esc` does.
+    Text is escaped by Arrow (:func:`esc_text`); any other value is ``str()``
+    of it first, as :func:`esc` does.
     """
+    return pd.Series(esc_text(s).to_numpy(zero_copy_only=False), index=s.index, dtype=object)
+
+
+def esc_text(s: pd.Series) -> pa.Array:
+    """:func:`esc_series` as a null-free Arrow ``large_string`` array, in row order: for text that is
+    only concatenated further (:func:`concat_text`), so no Python string is made per cell."""
     values = s.to_numpy(dtype=object)
     if pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty"):
-        text = pa.array(values, type=pa.string(), from_pandas=True)  # None, NaN and pd.NA become null
+        text = pa.array(values, type=_TEXT, from_pandas=True)  # None, NaN and pd.NA become null
         text = text.fill_null("") if text.null_count else text
     else:
-        text = pa.array(s.astype(object).where(s.notna(), "").astype(str).to_numpy(dtype=object), type=pa.string())
+        text = pa.array(s.astype(object).where(s.notna(), "").astype(str).to_numpy(dtype=object), type=_TEXT)
     # Entities bring no character escaped after "&", so the original bytes tell which passes are needed.
     data = text.buffers()[2]
     held = data.to_pybytes() if data is not None else b""
     for char, entity in _HTML_ESCAPES:
         if char.encode("ascii") in held:
             text = pc.replace_substring(text, char, entity)
-    return pd.Series(text.to_numpy(zero_copy_only=False), index=s.index, dtype=object)
+    return text
+
+
+def by_distinct(values: pd.Series, build: Callable[[pd.Series], pd.Series]) -> pd.Series:
+    """``build(values)`` for a ``build`` whose every output cell depends on its own input cell only,
+    built once per distinct value and taken for each row (a column of finding keys or directions
+    has a handful of values among many rows).
+
+    Only a column of text without missing values is shortened this way (hash-equal values such
+    as ``1`` and ``True``, or ``None`` and NaN, could print differently); any other is built whole.
+    Returns object text aligned with ``values``.
+    """
+    array = values.to_numpy(dtype=object)
+    if pd.api.types.infer_dtype(array, skipna=False) != "string":
+        return build(values)
+    codes, distinct = pd.factorize(array)
+    built = build(pd.Series(distinct, dtype=object)).to_numpy(dtype=object)
+    return pd.Series(built[codes], index=values.index, dtype=object)
+
+
+def as_text(s: pd.Series) -> pd.Series:
+    """``s.astype(str)``; a column that already holds text only (no missing value) is returned
+    as it is, not copied cell by cell (do not mutate the result)."""
+    if s.dtype == object and pd.api.types.infer_dtype(s, skipna=False) == "string":
+        return s
+    return s.astype(str)
 
 
 def num(s: pd.Series) -> pd.Series:
@@ -115,19 +148,22 @@ def day_labels(s: pd.Series) -> list[str]:
     return list(np.where(d.notna(), d.dt.strftime("%Y-%m-%d"), text)[codes])
 
 
-def concat_text(pieces: Sequence[str | pd.Series | np.ndarray]) -> str:
+def concat_text(pieces: Sequence[str | pd.Series | np.ndarray | pa.Array]) -> str:
     """The rows of several text columns and constants, each row's pieces concatenated, then all rows
     joined: ``"".join(pieces[0] + pieces[1] + ...)`` built in one Arrow pass instead of one
-    whole-column copy per piece. The columns are text without missing values, of one length."""
-    columns = [pa.scalar(p, pa.large_string()) if isinstance(p, str)
-               else pa.array(np.asarray(p, dtype=object), type=pa.large_string()) for p in pieces]
-    rows = pc.binary_join_element_wise(*columns, pa.scalar("", pa.large_string()))
+    whole-column copy per piece. The columns are text without missing values, of one length
+    (Arrow arrays, e.g. :func:`esc_text`, are taken as they are)."""
+    columns = [pa.scalar(p, _TEXT) if isinstance(p, str)
+               else p.cast(_TEXT) if isinstance(p, pa.Array) else pa.array(np.asarray(p, dtype=object), type=_TEXT)
+               for p in pieces]
+    rows = pc.binary_join_element_wise(*columns, pa.scalar("", _TEXT))
     if not isinstance(rows, pa.Array):  # constants only: one row
         return rows.as_py()
     if len(rows) == 0:
         return ""
     offsets = np.frombuffer(rows.buffers()[1], dtype=np.int64)[rows.offset:rows.offset + len(rows) + 1]
-    return rows.buffers()[2].to_pybytes()[offsets[0]:offsets[-1]].decode("utf-8")
+    # Decoded straight from Arrow's buffer: no intermediate copy of the (large) text.
+    return str(memoryview(rows.buffers()[2])[offsets[0]:offsets[-1]], "utf-8")
 
 
 def join_by_group(texts: np.ndarray | pd.Series, groups: np.ndarray, n_groups: int) -> list[str]:

@@ -39,11 +39,22 @@ def wall_time_text(stamps: pd.Series, facility_tz: str) -> pd.Series:
 
 
 def wall_time_cells(stamps: pd.Series, facility_tz: str) -> pa.Array:
-    """:func:`wall_time_text` as an Arrow ``large_string`` array (null where missing), in row order."""
+    """:func:`wall_time_text` as an Arrow ``large_string`` array (null where missing), in row order.
+
+    Each distinct instant is formatted once and its text taken for every row
+    holding it: the times of a run repeat (whole minutes of a few days).
+    """
     if isinstance(stamps.dtype, pd.DatetimeTZDtype):
         utc = stamps.dt.tz_convert("UTC")  # already instants: to_datetime would sample them one by one
     else:
         utc = pd.to_datetime(stamps, utc=True)
+    codes, distinct = pd.factorize(utc)  # NaT -> -1
+    text = _instants_text(pd.Series(distinct), facility_tz)
+    return text.take(pa.array(codes, mask=codes < 0) if (codes < 0).any() else pa.array(codes))
+
+
+def _instants_text(utc: pd.Series, facility_tz: str) -> pa.Array:
+    """The wall-time text of UTC instants (``datetime64[ns, UTC]``), null where missing, in row order."""
     wall = utc.dt.tz_convert(facility_tz).dt.tz_localize(None)
     offset_minutes = (wall - utc.dt.tz_localize(None)).to_numpy(dtype="timedelta64[m]").astype("int64")
     present = utc.notna().to_numpy()

@@ -91,6 +91,12 @@ def worklist_rows(findings: pd.DataFrame) -> pd.DataFrame:
     the cells as it writes them); a new frame, ``findings`` is not changed."""
     missing = {col: None for col in WORKLIST_COLUMNS if col not in findings}
     f = findings.assign(**missing)[WORKLIST_COLUMNS] if missing else findings[WORKLIST_COLUMNS]
+    return f.take(worklist_order(f)).reset_index(drop=True)
+
+
+def worklist_order(f: pd.DataFrame) -> np.ndarray:
+    """Row positions of ``f`` (holding every column of :data:`WORKLIST_COLUMNS`) in worklist order:
+    severity, then dollars at stake, then over- before under-billing, ties by encounter and code."""
     dollars = pd.to_numeric(f["dollar_impact"], errors="coerce").abs().fillna(0).to_numpy()
     severity = f["severity"].map(SEVERITY_ORDER).fillna(3).to_numpy()
     direction = f["direction"].map({OVER: 0, UNDER: 1}).fillna(2).to_numpy()
@@ -98,8 +104,7 @@ def worklist_rows(findings: pd.DataFrame) -> pd.DataFrame:
     # mergesort by (severity, -dollars, direction, encounter, code).
     encounter = pd.factorize(f["encounter_id"], sort=True, use_na_sentinel=True)[0]
     code = pd.factorize(f["hcpcs"], sort=True, use_na_sentinel=True)[0]
-    order = np.lexsort((_last_if_missing(code), _last_if_missing(encounter), direction, -dollars, severity))
-    return f.take(order).reset_index(drop=True)
+    return np.lexsort((_last_if_missing(code), _last_if_missing(encounter), direction, -dollars, severity))
 
 
 def _last_if_missing(codes: np.ndarray) -> np.ndarray:

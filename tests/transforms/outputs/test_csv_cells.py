@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from transforms.outputs.csv_cells import cells_frame, frame_cells, rows_holding, write_frame
+from transforms.outputs.csv_cells import cells_frame, frame_cells, rows_holding, take_cells, write_cells, write_frame
 from transforms.outputs.files import as_csv_text
 from transforms.outputs.worklist import neutralise_formulas
 
@@ -95,3 +95,27 @@ def test_rows_holding_finds_ascii_only():
     cells = pa.array(["a,b", "", "é", "x\ny", "plain", '"'], type=pa.large_string())
     assert rows_holding(cells, ',"\n').tolist() == [True, False, False, True, False, True]
     assert rows_holding(cells.slice(2), ',"\n').tolist() == [False, True, False, True]
+
+
+def test_take_cells_are_the_cells_of_the_rows_taken(tmp_path):
+    frame = _frame()
+    cells = frame_cells(frame)
+    order = np.array([5, 0, 16, 3, 3])
+    taken = take_cells(cells, order)
+    write_cells(list(frame.columns), taken, tmp_path / "taken.csv")
+    rows = frame.iloc[order].reset_index(drop=True)
+    assert (tmp_path / "taken.csv").read_bytes() == _pandas_bytes(rows, True)
+    pd.testing.assert_frame_equal(cells_frame(frame.columns, taken), as_csv_text(neutralise_formulas(rows)))
+    mask = np.arange(len(frame)) % 3 == 0  # a bool mask keeps those rows, in order
+    pd.testing.assert_frame_equal(cells_frame(frame.columns, take_cells(cells, mask)),
+                                  as_csv_text(neutralise_formulas(frame[mask].reset_index(drop=True))))
+    assert len(take_cells(cells, np.zeros(len(frame), dtype=bool))[0].cells) == 0
+
+
+def test_rows_written_in_blocks_are_the_same_bytes(tmp_path, monkeypatch):
+    import transforms.outputs.csv_cells as csv_cells
+
+    frame = _frame()
+    monkeypatch.setattr(csv_cells, "ROWS_PER_BLOCK", 4)  # 17 rows: four full blocks and one of a row
+    write_frame(frame, tmp_path / "blocks.csv")
+    assert (tmp_path / "blocks.csv").read_bytes() == _pandas_bytes(frame, True)

@@ -23,7 +23,9 @@ from transforms.outputs.files import (
     as_csv_text,
     write_run_files,
 )
-from transforms.outputs.report_html import render_run_dir, trend_from_findings
+from transforms.outputs.report_html import (
+    REPORT_INPUTS, reads_every_administration, render_report, render_run_dir, trend_from_findings,
+)
 from transforms.outputs.summary import render_markdown, summarise
 from transforms.outputs.worklist import worklist
 from transforms.reference.drugs import load_drug_reference
@@ -127,6 +129,35 @@ def test_report_from_memory_equals_report_of_the_folder(tmp_path, run, with_tren
     trend = trend if with_trend else None
     paths = write_run_files(tmp_path, result, quarantine, summary, TZ, trend)
     assert paths["report.html"].read_text(encoding="utf-8") == render_run_dir(tmp_path, trend=trend)
+
+
+def test_report_reads_only_the_administrations_of_encounters_with_findings(tmp_path, run):
+    # write_run_files hands the report those rows only: the page must be that of every row.
+    result, quarantine, summary, _ = run
+    write_run_files(tmp_path, result, quarantine, summary, TZ)
+    frames = {arg: pd.read_csv(tmp_path / name, dtype=str, keep_default_na=False)
+              for arg, name in REPORT_INPUTS.items()}
+    admins = frames["administrations"]
+    drawn = admins[admins["encounter_id"].isin(frames["findings"]["encounter_id"])]
+    assert 0 < len(drawn) < len(admins)
+    report_summary = json.loads((tmp_path / "summary.json").read_text(encoding="utf-8"))
+    assert not reads_every_administration(report_summary)
+    assert render_report(**{**frames, "administrations": drawn}, summary=report_summary) == render_report(
+        **frames, summary=report_summary)
+    # Without encounters_audited the report counts the administrations' encounters: it needs them all.
+    bare = {k: v for k, v in report_summary.items() if k != "encounters_audited"}
+    assert reads_every_administration(bare)
+    assert render_report(**{**frames, "administrations": drawn}, summary=bare) != render_report(**frames, summary=bare)
+
+
+def test_administrations_pandas_writes_give_the_same_report(tmp_path, run):
+    # An extension dtype the Arrow writer does not model: pandas writes the file, the report is the same.
+    result, quarantine, summary, _ = run
+    admins = result.administrations.assign(minutes=result.administrations["minutes"].astype("Int64"))
+    other = type(result)(admins, result.expected_lines, result.findings)
+    paths = write_run_files(tmp_path, other, quarantine, summary, TZ)
+    assert paths["administrations.csv"].read_bytes() == plain_csvs(result, quarantine, TZ)["administrations.csv"]
+    assert paths["report.html"].read_text(encoding="utf-8") == render_run_dir(tmp_path)
 
 
 def test_report_without_findings_equals_report_of_the_folder(tmp_path, run):

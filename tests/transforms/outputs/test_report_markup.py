@@ -7,8 +7,11 @@ import html
 import numpy as np
 import pandas as pd
 
+import pyarrow as pa
+
 from transforms.outputs.report_markup import (
-    concat_text, day_labels, esc, esc_series, format_numbers, join_by_group, num, to_number,
+    as_text, by_distinct, concat_text, day_labels, esc, esc_series, esc_text, format_numbers, join_by_group, num,
+    to_number,
 )
 
 
@@ -45,3 +48,36 @@ def test_concat_text_and_join_by_group():
     assert concat_text(["<", a, "|", b, ">"]) == "<x|1><y|2><z|3>"
     assert concat_text(["<", pd.Series([], dtype=object), ">"]) == ""
     assert join_by_group(np.array(["a", "b", "c", "d"], dtype=object), np.array([1, 0, 1, 0]), 3) == ["bd", "ac", ""]
+
+
+def test_esc_text_is_esc_series_as_arrow_and_concat_takes_it():
+    values = pd.Series(["a&b", None, "<i>", "x'y"], index=[7, 3, 5, 1])
+    text = esc_text(values)
+    assert isinstance(text, pa.Array) and text.null_count == 0
+    assert text.to_pylist() == esc_series(values).tolist() == ["a&amp;b", "", "&lt;i&gt;", "x&#x27;y"]
+    small = pa.array(["1", "2", "3", "4"])  # 32-bit offsets: widened for the join
+    assert concat_text(["[", text, "|", small, "]"]) == "[a&amp;b|1][|2][&lt;i&gt;|3][x&#x27;y|4]"
+
+
+def test_by_distinct_equals_building_every_row():
+    calls = []
+
+    def build(s: pd.Series) -> pd.Series:
+        calls.append(len(s))
+        return "<" + s.astype(str) + ">"
+
+    keys = pd.Series(["b", "a", "b", "b", "c", "a"], index=list("uvwxyz"))
+    out = by_distinct(keys, build)
+    assert out.tolist() == ["<b>", "<a>", "<b>", "<b>", "<c>", "<a>"] and out.index.equals(keys.index)
+    assert calls == [3]  # built for the three distinct keys only
+    # hash-equal values that print differently, or a missing value: built row by row
+    mixed = pd.Series([1, True, 1.0, None], dtype=object)
+    assert by_distinct(mixed, build).tolist() == ["<1>", "<True>", "<1.0>", "<None>"]
+    assert calls[-1] == 4
+
+
+def test_as_text_is_astype_str_without_copying_text():
+    text = pd.Series(["E1", "E2"], index=[4, 2])
+    assert as_text(text) is text
+    for other in (pd.Series(["E1", None]), pd.Series([1, 2]), pd.Series(["E1", 3], dtype=object)):
+        pd.testing.assert_series_equal(as_text(other), other.astype(str))

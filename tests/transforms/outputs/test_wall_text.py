@@ -40,3 +40,15 @@ def test_text_input_and_years_outside_four_digits():
     far = pd.Series(np.array(["0999-06-01T00:00:00"], dtype="datetime64[s]")).dt.tz_localize("UTC")
     assert wall_time_text(far, "UTC").tolist() == ["0999-06-01T00:00:00+0000"]
     assert wall_time_text(pd.Series([], dtype="datetime64[ns, UTC]"), "UTC").empty
+
+
+def test_repeated_instants_each_row_its_own_text():
+    # Each distinct instant is formatted once: every row must still get the text of its own instant.
+    base = pd.to_datetime(["2026-11-01T05:30:00Z", "2026-11-01T06:30:00Z", "2026-03-08T07:00:00Z"], utc=True)
+    stamps = pd.Series(base[[2, 0, 1, 0, 2, 2]].append(pd.DatetimeIndex([pd.NaT], tz="UTC")), index=range(20, 27))
+    text = wall_time_text(stamps, "America/New_York")
+    assert text.iloc[:6].tolist() == ["2026-03-08T03:00:00-0400", "2026-11-01T01:30:00-0400",
+                                      "2026-11-01T01:30:00-0500", "2026-11-01T01:30:00-0400",
+                                      "2026-03-08T03:00:00-0400", "2026-03-08T03:00:00-0400"]
+    assert pd.isna(text.iloc[6]) and text.index.equals(stamps.index)
+    assert wall_time_cells(pd.Series([None, None], dtype=object), "UTC").null_count == 2

@@ -1,8 +1,9 @@
 """The worklist CSV is safe to open in a spreadsheet and ordered for action."""
 
+import numpy as np
 import pandas as pd
 
-from transforms.outputs.worklist import WORKLIST_COLUMNS, neutralise_formulas, worklist
+from transforms.outputs.worklist import WORKLIST_COLUMNS, neutralise_formulas, worklist, worklist_order
 
 
 def test_formula_cells_are_neutralised_numbers_are_not():
@@ -32,3 +33,17 @@ def test_worklist_orders_by_severity_then_dollars(tmp_path):
     path = tmp_path / "worklist.csv"
     w.to_csv(path, index=False)
     assert "'=C2" in path.read_text()
+
+
+def test_worklist_order_is_a_stable_sort_by_the_action_keys():
+    f = pd.DataFrame({
+        "severity": ["low", "high", "high", "high", None, "high"], "direction": ["under_billed", "under_billed",
+                                                                               "over_billed", "over_billed",
+                                                                               "over_billed", "over_billed"],
+        "dollar_impact": [5.0, -20.0, 20.0, 20.0, 99.0, None], "encounter_id": ["E9", "E1", "E2", "E1", "E1", None],
+        "hcpcs": ["A", "B", "B", "A", "A", "A"],
+    }).reindex(columns=WORKLIST_COLUMNS)
+    # high first; among them $20 (over before under, E1 before E2), then no dollars; then low, then none
+    assert worklist_order(f).tolist() == [3, 2, 1, 5, 0, 4]
+    assert worklist(f)["encounter_id"].tolist()[:3] == ["E1", "E2", "E1"]
+    assert isinstance(worklist_order(f), np.ndarray)

@@ -60,7 +60,8 @@ def trim_strings(cells: np.ndarray) -> np.ndarray:
 class CodedText:
     """One column's trimmed text (:func:`transforms.frames.text`) as ``distinct[codes]``.
 
-    Invariants: ``codes`` is intp, one per row of ``index``, ``-1`` where the
+    Invariants: ``codes`` is a signed integer array (intp, or the smaller
+    codes of a ``Categorical``), one per row of ``index``, ``-1`` where the
     text is missing (null, or blank after trimming), else a position in
     ``distinct``; ``distinct`` is an object array of non-empty trimmed
     ``str`` (a text may appear twice: ``"a"`` and ``" a"`` both trim to
@@ -80,8 +81,16 @@ class CodedText:
         A column of ``str`` (CSV cells) is trimmed per distinct value; any
         other column (Parquet numbers, mixed objects) goes through
         ``frames.text`` whole first, because values that factorise as equal
-        (``1``, ``1.0``, ``True``) do not print alike.
+        (``1``, ``1.0``, ``True``) do not print alike. A ``Categorical`` of
+        ``str`` is factorised already: its codes and categories are used as
+        they are (no hashing of the cells).
         """
+        if isinstance(values.dtype, pd.CategoricalDtype):
+            categories = values.cat.categories
+            if categories.dtype == object and pd.api.types.infer_dtype(categories, skipna=True) in _TEXT_KINDS:
+                # int8..int32 as pandas stores them (-1 where missing, as factorize): no copy per row
+                codes = values.cat.codes.to_numpy()
+                return cls._trimmed(codes, categories.to_numpy(dtype=object), values.index)
         if values.dtype == object:
             try:
                 codes, uniques = pd.factorize(values.to_numpy(), use_na_sentinel=True)
@@ -100,10 +109,10 @@ class CodedText:
         blank = pd.isna(trimmed)
         if blank.any():  # blank texts become missing: their codes -> -1
             remap = np.append(np.where(blank, -1, np.arange(len(trimmed))), -1)
-            codes = remap[codes]
+            codes = remap.astype(codes.dtype, copy=False)[codes]  # positions fit the codes' own type
         # factorised values are distinct; they stay so when trimming changed none of them
         unique = bool(np.all(trimmed == uniques))
-        return cls(codes=codes.astype(np.intp, copy=False), distinct=trimmed, index=index, unique=unique)
+        return cls(codes=codes, distinct=trimmed, index=index, unique=unique)
 
     def expand(self, per_distinct: np.ndarray, fill: object) -> np.ndarray:
         """``per_distinct[codes]`` with ``fill`` where the text is missing."""
@@ -141,7 +150,7 @@ class CodedText:
         """This text where present, else ``other``'s (a column of the same rows)."""
         if not self.has_missing():
             return self
-        fallback = np.where(other.codes >= 0, other.codes + len(self.distinct), -1)
+        fallback = np.where(other.codes >= 0, other.codes.astype(np.intp) + len(self.distinct), -1)
         return CodedText(codes=np.where(self.codes >= 0, self.codes, fallback),
                          distinct=np.concatenate([self.distinct, other.distinct]), index=self.index)
 

@@ -32,9 +32,9 @@ def mapping_profiles() -> tuple[str, ...]:
 def _canonical(files: Sequence[Path], kind: str) -> MappedExtract:
     """Canonical CSV/Parquet files; one file alone keeps its own row numbers and
     no provenance columns (the rows are the file's, as they always were)."""
-    if len(files) == 1:
-        return MappedExtract(kind=kind, format=CANONICAL, rows=read_extract(files[0], kind),  # type: ignore[arg-type]
-                             unmapped=empty_unmapped())
+    if len(files) == 1:  # Categorical text: one small code per cell, staged from the codes
+        rows = read_extract(files[0], kind, categorical=True)  # type: ignore[arg-type]
+        return MappedExtract(kind=kind, format=CANONICAL, rows=rows, unmapped=empty_unmapped())
     parts = []
     for path in files:
         raw = read_extract(path, kind)  # type: ignore[arg-type]

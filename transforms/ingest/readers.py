@@ -4,7 +4,9 @@ Two steps, both pure (pandas, pyarrow, numpy, stdlib):
 
 1. :func:`read_extract` reads one file into the RAW frame: every input column,
    names lower-cased and trimmed, values exactly as read (CSV: strings, with
-   ``""`` as missing; Parquet: the stored types), plus ``source_row``.
+   ``""`` as missing; Parquet: the stored types), plus ``source_row``; the
+   loader asks for CSV text as ``Categorical`` columns (same values, one
+   small code per cell; ``read_extract(..., categorical=True)``).
    A file that cannot be used at all raises :class:`ExtractError`.
 2. :func:`stage_mar` / :func:`stage_claims` turn the raw frame into the typed
    canonical columns of ``schemas.MAR_ARROW`` / ``schemas.CLAIM_ARROW`` plus
@@ -47,7 +49,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
@@ -95,7 +96,7 @@ class ExtractError(Exception):
 # --------------------------------------------------------------------------
 # Reading
 # --------------------------------------------------------------------------
-def read_extract(path: Path, kind: ExtractKind) -> pd.DataFrame:
+def read_extract(path: Path, kind: ExtractKind, *, categorical: bool = False) -> pd.DataFrame:
     """Read one MAR or claims extract into the raw frame.
 
     The format is chosen by suffix: ``.csv`` / ``.csv.gz`` (UTF-8, optional
@@ -107,6 +108,13 @@ def read_extract(path: Path, kind: ExtractKind) -> pd.DataFrame:
         path: file to read.
         kind: ``"mar"`` or ``"claims"``; selects the required columns
             (``schemas.MAR_REQUIRED`` / ``schemas.CLAIM_REQUIRED``).
+        categorical: CSV read by Arrow (:func:`_csv_body_arrow`) comes back
+            as pandas ``Categorical`` columns (categories: the distinct
+            ``str`` cells; missing: NaN) instead of ``str`` / ``None``
+            objects: the same values in one small integer per cell, and
+            :meth:`CodedText.of` takes their codes as they are. For the
+            loader, whose raw frame is only staged and quoted in the
+            quarantine; other files come back as objects either way.
 
     Returns:
         All input columns, named lower-cased and trimmed, in file order (CSV
@@ -126,7 +134,7 @@ def read_extract(path: Path, kind: ExtractKind) -> pd.DataFrame:
     path = Path(path)
     name = path.name.lower()
     if name.endswith(_CSV_SUFFIXES):
-        raw = _read_csv(path)
+        raw = _read_csv(path, categorical)
     elif name.endswith(_PARQUET_SUFFIXES):
         raw = _read_parquet(path)
     else:
@@ -182,13 +190,13 @@ def _file_errors(path: Path) -> Iterator[None]:
         raise ExtractError(path, "permission denied") from None
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
+def _read_csv(path: Path, categorical: bool = False) -> pd.DataFrame:
     """Read a CSV / CSV.gz as all-string columns; see :func:`read_extract`."""
     compressed = path.name.lower().endswith(".gz")
     try:
         with _file_errors(path):
             names = _csv_header(path, compressed)
-            fast = _csv_body_arrow(path, compressed, names)
+            fast = _csv_body_arrow(path, compressed, names, categorical)
             if fast is not None:
                 return fast
             frame = _csv_body(path, compressed, len(names))
@@ -238,7 +246,9 @@ def _csv_header(path: Path, compressed: bool) -> list[str]:
     return _normalise_names(path, list(header))
 
 
-def _csv_body_arrow(path: Path, compressed: bool, names: list[str]) -> pd.DataFrame | None:
+def _csv_body_arrow(
+    path: Path, compressed: bool, names: list[str], categorical: bool = False,
+) -> pd.DataFrame | None:
     """The data records read by Arrow's CSV reader (in C, no Python per cell), or None.
 
     The same frame :func:`_read_csv` builds with pandas (every cell ``str``,
@@ -247,57 +257,151 @@ def _csv_body_arrow(path: Path, compressed: bool, names: list[str]) -> pd.DataFr
     cells, valid UTF-8, and a last record that is complete
     (:func:`_ends_cleanly`: Arrow, unlike pandas, accepts a file cut inside a
     quoted cell). For any other file it returns None and pandas reads it, so
-    edge cases and their error messages stay pandas' own.
+    edge cases and their error messages stay pandas' own. ``categorical``:
+    the same values as ``Categorical`` columns (:func:`_cell_categorical`).
+    """
+    cells = _arrow_columns(path, compressed, len(names))
+    if cells is None:
+        return None
+    n_rows = len(cells[0])
+    convert = _cell_categorical if categorical else _cell_objects
+    columns = {}
+    try:
+        for position, name in enumerate(names):
+            columns[name] = convert(cells[position])
+            cells[position] = None  # its Arrow buffers are freed once it is converted
+    except pa.ArrowException:  # e.g. more than 2 GiB of distinct text in one column
+        return None
+    pa.default_memory_pool().release_unused()  # hand them back for the staging that follows
+    # dtype=object: the cells are str / None already, nothing to infer per column
+    return pd.DataFrame(columns, index=pd.RangeIndex(n_rows), columns=names,
+                        dtype=None if categorical else object)
+
+
+def _arrow_columns(path: Path, compressed: bool, n_names: int) -> list[pa.ChunkedArray] | None:
+    """The records of a file :func:`_csv_body_arrow` reads, as one string column
+    per header name, dictionary-encoded block by block (each chunk has its own
+    dictionary; empty cells, quoted or not, are null); None for any other file.
+
+    A plain file is checked in blocks and parsed by Arrow from disk, so its
+    bytes are never held whole beside the table (1.1 GB at 1M encounters).
     """
     try:
-        data = gzip.decompress(path.read_bytes()) if compressed else path.read_bytes()
+        data = gzip.decompress(path.read_bytes()) if compressed else None
+        if not _arrow_can_read(_blocks(path, data)):
+            return None
     except (OSError, EOFError, gzip.BadGzipFile):
         return None  # pandas reports it
-    header_end = data.find(b"\n")  # not split(): that would copy the whole body
-    if b'"' in (data if header_end < 0 else data[:header_end]) or b"\x00" in data:
-        return None  # a quoted header may span lines (skip_rows counts lines); pandas cuts cells at NUL
-    labels = [f"c{i}" for i in range(len(names))]
+    labels = [f"c{i}" for i in range(n_names)]
+    blocks: list[list[pa.DictionaryArray]] = [[] for _ in labels]
     try:
-        table = pa_csv.read_csv(
-            pa.BufferReader(data),
-            read_options=pa_csv.ReadOptions(column_names=labels, skip_rows=1),
+        reader = pa_csv.open_csv(
+            pa.BufferReader(data) if data is not None else pa.OSFile(str(path)),
+            # one thread: no read-ahead of blocks waiting to be encoded
+            read_options=pa_csv.ReadOptions(column_names=labels, skip_rows=1, block_size=_BLOCK, use_threads=False),
             parse_options=pa_csv.ParseOptions(newlines_in_values=True),
             convert_options=pa_csv.ConvertOptions(
                 column_types={label: pa.string() for label in labels},
-                strings_can_be_null=False, quoted_strings_can_be_null=False,
+                null_values=[""], strings_can_be_null=True, quoted_strings_can_be_null=True,
             ),
         )
-    except (pa.ArrowException, ValueError):
+        # Each block's text is encoded as soon as it is parsed: only codes and
+        # distinct texts are kept, never every cell's text (1.5 GB at 1M encounters).
+        for batch in reader:
+            for column, cells in zip(blocks, batch.columns):
+                column.append(cells.dictionary_encode())
+    except (pa.ArrowException, ValueError, OSError):
         return None
-    if table.num_rows and not _ends_cleanly(data, table.column(len(labels) - 1)[-1].as_py()):
-        return None
-    columns = {name: _cell_objects(table.column(position)) for position, name in enumerate(names)}
-    # dtype=object: the cells are str / None already, nothing to infer per column
-    return pd.DataFrame(columns, index=pd.RangeIndex(table.num_rows), columns=names, dtype=object)
+    columns = [pa.chunked_array(column, type=_ENCODED) for column in blocks]
+    if len(columns[0]):
+        last_cell = columns[-1][-1].as_py() or ""
+        end = data if data is not None else _file_end(path, len(last_cell.encode("utf-8")) + 3)
+        if not _ends_cleanly(end, last_cell):
+            return None
+    return columns
+
+
+_BLOCK = 1 << 24  # 16 MiB: a file is checked and parsed a block at a time
+_ENCODED = pa.dictionary(pa.int32(), pa.string())  # a column of :func:`_arrow_columns`
+
+
+def _blocks(path: Path, data: bytes | None) -> Iterator[bytes]:
+    """``data`` whole, or else the file's bytes in consecutive blocks."""
+    if data is not None:
+        yield data
+        return
+    with open(path, "rb") as fh:
+        while block := fh.read(_BLOCK):
+            yield block
+
+
+def _arrow_can_read(blocks: Iterator[bytes]) -> bool:
+    """False for a header line holding a quote (a quoted header may span lines,
+    and ``skip_rows`` counts lines), for a NUL byte anywhere (pandas cuts cells
+    at NUL), and for a first block without a line break that is not the whole
+    file (a header that long is left to pandas)."""
+    first = True
+    for block in blocks:
+        if first:
+            header_end = block.find(b"\n")  # not split(): that would copy the whole body
+            if header_end < 0 and len(block) == _BLOCK:
+                return False
+            if b'"' in (block if header_end < 0 else block[:header_end]):
+                return False
+            first = False
+        if b"\x00" in block:
+            return False
+    return True
+
+
+def _file_end(path: Path, need: int) -> bytes:
+    """The file's last bytes, enough for :func:`_ends_cleanly`: ``need`` bytes
+    after trailing line breaks are cut (the whole file when it ends in 64 KiB
+    of line breaks)."""
+    with open(path, "rb") as fh:
+        size = fh.seek(0, 2)
+        fh.seek(max(0, size - need - 65536))
+        end = fh.read()
+        if len(end.rstrip(b"\r\n")) < need and len(end) < size:
+            fh.seek(0)
+            end = fh.read()
+    return end
+
+
+def _dictionary_codes(cells: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+    """One column of :func:`_arrow_columns` as (codes, distinct): ``distinct``
+    an object array of the column's distinct ``str`` (unique, no nulls, in
+    order of first appearance), ``codes`` (int32) a position in it per cell,
+    ``-1`` where the cell is null."""
+    unified = pa.Table.from_arrays([cells], names=["cells"]).unify_dictionaries().column(0)
+    encoded = unified.combine_chunks()  # one dictionary now: the indices are concatenated
+    codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False)
+    return codes, encoded.dictionary.to_numpy(zero_copy_only=False).astype(object, copy=False)
 
 
 def _cell_objects(cells: pa.ChunkedArray) -> np.ndarray:
-    """One column's cells as an object array of ``str``, ``""`` -> ``None``.
+    """One column of :func:`_arrow_columns` as an object array of ``str`` / ``None``:
+    each distinct text is one Python ``str`` that its rows share."""
+    codes, distinct = _dictionary_codes(cells)
+    return np.append(distinct, None)[codes]  # code -1: the appended None
 
-    A column whose first block repeats values (codes, units, times, ids of
-    an encounter's events) is dictionary-encoded in Arrow: each distinct
-    text becomes one Python ``str`` that its rows share, instead of one
-    ``str`` per cell. A column of mostly distinct texts is converted directly
-    (encoding would cost more than it saves).
+
+def _cell_categorical(cells: pa.ChunkedArray) -> pd.Categorical:
+    """One column's cells (empty ones null) as a pandas ``Categorical`` of ``str``.
+
+    Categories are the distinct texts (unique, in order of first
+    appearance, object dtype); null cells have code ``-1`` (NaN). Pandas
+    stores the codes in the smallest integer type that holds them.
     """
-    first = cells.chunk(0) if cells.num_chunks else None
-    if first is not None and len(first) >= 64 and 2 * pc.count_distinct(first).as_py() <= len(first):
-        try:
-            encoded = cells.combine_chunks().dictionary_encode()
-        except pa.ArrowException:  # e.g. more than 2 GiB of text in one column
-            pass
-        else:
-            distinct = encoded.dictionary.to_numpy(zero_copy_only=False).astype(object, copy=False)
-            distinct[pc.equal(encoded.dictionary, "").to_numpy(zero_copy_only=False)] = None
-            return distinct[encoded.indices.to_numpy(zero_copy_only=False)]
-    values = cells.to_numpy(zero_copy_only=False).astype(object, copy=False)
-    values[pc.equal(cells, "").to_numpy(zero_copy_only=False)] = None
-    return values
+    codes, distinct = _dictionary_codes(cells)
+    categories = pd.Index(distinct, dtype=object)
+    # Arrow's dictionary is unique and null-free by construction. pandas
+    # checks both (cached on the Index) before it accepts categories; hashing
+    # a million distinct ids again took 1.5 s per column at 1M encounters.
+    cache = getattr(categories, "_cache", None)
+    if isinstance(cache, dict):
+        cache.update(is_unique=True, hasnans=False)
+    return pd.Categorical.from_codes(codes, dtype=pd.CategoricalDtype(categories), validate=False)
 
 
 def _ends_cleanly(data: bytes, last_cell: str) -> bool:
@@ -652,11 +756,25 @@ class _RawCoded(dict):
 
 def _frame(columns: dict[str, pd.Series], raw: pd.DataFrame, known: set[str]) -> pd.DataFrame:
     """The staged frame: ``columns`` in order, then the raw columns not in
-    ``known`` (unknown extra input columns, values as read), built at once."""
+    ``known`` (unknown extra input columns, values as read), built at once.
+
+    ``copy=False``: the columns are fresh arrays, so pandas need not copy
+    them into one block per dtype (a second copy of every staged column)."""
     for name in raw.columns:
         if name not in known:
-            columns[name] = raw[name]
-    return pd.DataFrame(columns, index=raw.index)
+            columns[name] = _as_read(raw[name])
+    return pd.DataFrame(columns, index=raw.index, copy=False)
+
+
+def _as_read(values: pd.Series) -> pd.Series:
+    """A raw column with its values as read, in an array of its own (the staged
+    frame is built without copying): a ``Categorical`` (CSV read with
+    ``categorical=True``) as the ``str`` / ``None`` objects of a plain read."""
+    if not isinstance(values.dtype, pd.CategoricalDtype):
+        return values.copy()
+    categories = values.cat.categories.to_numpy(dtype=object)
+    cells = np.append(categories, None)[values.cat.codes.to_numpy()]  # code -1: the appended None
+    return pd.Series(cells, index=values.index, dtype=object)
 
 
 def _check_raw(raw: pd.DataFrame) -> pd.DataFrame:

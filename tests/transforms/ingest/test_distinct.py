@@ -88,6 +88,29 @@ def test_coded_text_invariants() -> None:
     assert list(merged) == ["a", "a", "z", None, "a", "b", "a"]
 
 
+
+def test_coded_text_of_a_categorical_uses_its_codes() -> None:
+    cells = [" a", "a", None, "", " ", "b ", "a", "2.5", "2.5"] * 20  # 180 rows: int8 codes
+    values = pd.Series(cells, dtype=object, index=range(5, 185))
+    categorical = values.astype("category")
+    assert categorical.cat.codes.dtype == np.int8
+    coded, reference = CodedText.of(categorical), CodedText.of(values)
+    assert coded.codes.dtype == np.int8  # the Categorical's own codes, not a copy per row
+    pd.testing.assert_series_equal(coded.text(), reference.text())
+    pd.testing.assert_series_equal(coded.text(), text(values))
+    assert np.array_equal(coded.present(), reference.present())
+    assert np.array_equal(coded.floats(), reference.floats(), equal_nan=True)
+    assert np.array_equal(pd.factorize(coded.dense_codes())[0], pd.factorize(reference.dense_codes())[0])
+    # or_else with int8 codes on both sides: the fallback's positions do not overflow
+    wide = pd.Series([f"x{i}" if i % 3 else None for i in range(180)], index=values.index).astype("category")
+    assert len(wide.cat.categories) == 120 and wide.cat.codes.dtype == np.int8
+    merged = CodedText.of(wide).or_else(coded).text()
+    expected = pd.Series([f"x{i}" if i % 3 else t for i, t in enumerate(text(values))], index=values.index,
+                         dtype=object)
+    pd.testing.assert_series_equal(merged, expected)
+    numbers = pd.Series([1, 2, None]).astype("category")  # not text: printed like frames.text does
+    pd.testing.assert_series_equal(CodedText.of(numbers).text(), text(numbers))
+
 def first_occurrence_per_group(frame: pd.DataFrame, key: list[str], eligible: pd.Series) -> pd.Series:
     out = pd.Series(pd.NA, index=frame.index, dtype="Int64")
     sub = frame.loc[eligible, [*key, schemas.SOURCE_ROW]]

@@ -48,6 +48,25 @@ def pipeline(path: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     return raw, kept, quarantine
 
 
+def test_categorical_raw_frame_gives_the_same_kept_and_quarantine(tmp_path: Path) -> None:
+    """The loader reads canonical CSV as Categorical columns: same kept rows,
+    same quarantine (original values as text, "" where missing)."""
+    rows = twenty_rows()
+    rows[3] = rows[3].replace("iv_infusion", " IV_DRIP ")
+    rows[10] = rows[10].replace("MRN011", "")
+    rows[14] = rows[13].replace("MRN014", "MRN015")
+    path = write_mar(tmp_path, rows)
+    _, kept, quarantine = pipeline(path)
+    raw = read_extract(path, "mar", categorical=True)
+    assert isinstance(raw["route"].dtype, pd.CategoricalDtype)
+    staged = stage_mar(raw, TZ)
+    coded_kept, coded_quarantine = split_quarantine(staged, raw, validate_extract(staged, "mar").failures, "mar")
+    pd.testing.assert_frame_equal(coded_kept, kept)
+    pd.testing.assert_frame_equal(coded_quarantine, quarantine)
+    assert quarantine["row"].tolist() == [4, 11, 15]
+    assert quarantine.set_index("row").loc[11, "patient_id"] == ""
+    assert quarantine.set_index("row").loc[4, "route"] == " IV_DRIP "
+
 def test_five_bad_rows_of_twenty(tmp_path: Path) -> None:
     """15 kept, 5 quarantined with their reasons and their original values."""
     rows = twenty_rows()

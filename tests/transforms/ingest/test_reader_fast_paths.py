@@ -129,3 +129,86 @@ def test_event_times_parsed_once_per_distinct_text_equal_per_cell() -> None:
     pd.testing.assert_series_equal(utc, per_cell_utc)
     pd.testing.assert_series_equal(nonexistent, per_cell_nonexistent)
     assert nonexistent.sum() == 3 and utc.notna().sum() == 3 * 7
+
+
+# --- Categorical raw frames (the loader's) and block-wise reading -------------
+QUESTION = Path(__file__).resolve().parents[2] / "fixtures" / "question"
+
+
+def as_objects(frame: pd.DataFrame) -> pd.DataFrame:
+    """A categorical raw frame as the plain read gives it: ``str`` / ``None`` objects."""
+    return pd.DataFrame({c: readers._as_read(frame[c]) for c in frame.columns}, index=frame.index)
+
+
+@pytest.mark.parametrize("gz", [False, True])
+@pytest.mark.parametrize("name", sorted(CLEAN))
+def test_categorical_read_holds_the_same_cells(tmp_path: Path, name: str, gz: bool) -> None:
+    path = write(tmp_path, CLEAN[name], bom=True, gz=gz)
+    coded = readers._read_csv(path, categorical=True)
+    plain = readers._read_csv(path)
+    assert all(isinstance(coded[c].dtype, pd.CategoricalDtype) for c in coded.columns)
+    assert all(coded[c].cat.categories.is_unique and "" not in set(coded[c].cat.categories) for c in coded)
+    pd.testing.assert_frame_equal(as_objects(coded), plain)
+
+
+def test_categorical_falls_back_to_objects_where_arrow_does_not_read(tmp_path: Path) -> None:
+    path = write(tmp_path, FALL_BACK["short row"], bom=False, gz=False)
+    coded = readers._read_csv(path, categorical=True)
+    assert list(coded.dtypes) == [object] * 3
+    pd.testing.assert_frame_equal(coded, pandas_read(path))
+
+
+def test_blocks_keep_one_code_per_text_across_blocks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    rows = [f"E{i % 7},{'' if i % 5 == 0 else f' v{i % 3} '},\"x, {i % 11}\"\n" for i in range(400)]
+    path = write(tmp_path, "".join(rows), bom=False, gz=False)
+    monkeypatch.setattr(readers, "_BLOCK", 256)  # about 16 blocks, each with its own dictionary
+    columns = readers._arrow_columns(path, False, 3)
+    assert columns is not None and columns[0].num_chunks > 10
+    codes, distinct = readers._dictionary_codes(columns[1])
+    assert sorted(distinct) == [" v0 ", " v1 ", " v2 "] and codes.dtype == np.int32
+    assert (codes == -1).sum() == 80 and list(distinct[codes[1:4]]) == [" v1 ", " v2 ", " v0 "]
+    coded = readers._read_csv(path, categorical=True)
+    assert len(coded["a"].cat.categories) == 7 and len(coded["c"].cat.categories) == 11
+    pd.testing.assert_frame_equal(as_objects(coded), pandas_read(path))
+    pd.testing.assert_frame_equal(readers._read_csv(path), pandas_read(path))
+
+
+def test_arrow_can_read_checks_header_quotes_and_nul_in_every_block() -> None:
+    assert readers._arrow_can_read(iter([b"a,b\n1,2\n", b"3,4\n"]))
+    assert readers._arrow_can_read(iter([b"a,b"]))  # header only, no line break
+    assert not readers._arrow_can_read(iter([b'"a",b\n1,2\n']))
+    assert readers._arrow_can_read(iter([b'a,b\n"1",2\n']))  # quotes below the header are Arrow's
+    assert not readers._arrow_can_read(iter([b"a,b\n1,2\n", b"3,\x004\n"]))
+    assert not readers._arrow_can_read(iter([b"a" * readers._BLOCK, b"\n"]))  # header longer than a block
+
+
+def test_file_end_reads_enough_of_the_end(tmp_path: Path) -> None:
+    path = tmp_path / "x.csv"
+    path.write_bytes(b"a,b\n" + b"1,2\n" * 50_000)
+    end = readers._file_end(path, 4)
+    assert len(end) == 4 + 65536 and path.read_bytes().endswith(end)
+    assert readers._ends_cleanly(end, "2")
+    path.write_bytes(b"a,b\n1,\"22\"" + b"\r\n" * 40_000)  # the last cell is 80 KB before the end
+    end = readers._file_end(path, 5)
+    assert end == path.read_bytes() and readers._ends_cleanly(end, "22")
+    assert not readers._ends_cleanly(readers._file_end(path, 5), "2")
+
+
+@pytest.mark.parametrize("kind, name", [("mar", "mar_one_mixed_bag.csv"), ("claims", "claims_96365_96368.csv")])
+def test_staging_a_categorical_raw_frame_equals_staging_objects(kind: str, name: str) -> None:
+    path = QUESTION / name
+    coded = readers.read_extract(path, kind, categorical=True)  # type: ignore[arg-type]
+    plain = readers.read_extract(path, kind)  # type: ignore[arg-type]
+    assert isinstance(coded["encounter_id"].dtype, pd.CategoricalDtype)
+    extra = "note"  # an unknown extra column stays str / None in the staged frame
+    coded[extra] = pd.Categorical([None if i % 2 else f" n{i % 3}" for i in range(len(coded))])
+    plain[extra] = [None if i % 2 else f" n{i % 3}" for i in range(len(plain))]
+    if kind == "mar":
+        staged, reference = readers.stage_mar(coded, "America/New_York"), readers.stage_mar(plain, "America/New_York")
+    else:
+        staged, reference = readers.stage_claims(coded), readers.stage_claims(plain)
+    assert len(staged) > 1 and staged[extra].dtype == object
+    pd.testing.assert_frame_equal(staged, reference)
+    # built without copying, yet no staged column is the raw frame's own array
+    assert not np.shares_memory(reference[extra].to_numpy(), plain[extra].to_numpy())
+    assert not np.shares_memory(reference["source_row"].to_numpy(), plain["source_row"].to_numpy())

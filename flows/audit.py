@@ -158,9 +158,7 @@ def run_nightly(
         ValueError: a malformed ``dask_address``.
         RuntimeError: a scheduler address with no ``PREFECT_API_URL``.
     """
-    runner = runners.task_runner(settings.dask_address)
-    nightly = nightly_flow if runner is None else nightly_flow.with_options(task_runner=runner)
-    with runners.shared_prefect_api(settings.dask_address):
+    with runners.on_runner(nightly_flow, settings.dask_address) as nightly:
         return nightly(service_date, mar_path, claims_path, settings, out_dir, truth)
 
 

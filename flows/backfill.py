@@ -448,7 +448,5 @@ def run_backfill(
         ValueError: a malformed ``dask_address``.
         RuntimeError: a scheduler address with no ``PREFECT_API_URL``.
     """
-    runner = runners.task_runner(settings.dask_address)
-    backfill = backfill_flow if runner is None else backfill_flow.with_options(task_runner=runner)
-    with runners.shared_prefect_api(settings.dask_address):
+    with runners.on_runner(backfill_flow, settings.dask_address) as backfill:
         return backfill(start, end, extracts_root, settings, **options)

@@ -139,3 +139,18 @@ def shared_prefect_api(address: str | None) -> Iterator[str | None]:
         url = server.api_url
     with temporary_settings({PREFECT_API_URL: url}), _environment("PREFECT_API_URL", url):
         yield url
+
+
+@contextmanager
+def on_runner(flow: Any, address: str | None) -> Iterator[Any]:
+    """``flow`` on the task runner ``address`` names (:func:`task_runner`), inside
+    :func:`shared_prefect_api`: the one switch that runs a backfill or a night
+    local or distributed. Yields the flow to call.
+
+    Raises:
+        ValueError: a malformed ``address``.
+        RuntimeError: a scheduler address with no ``PREFECT_API_URL``.
+    """
+    runner = task_runner(address)
+    with shared_prefect_api(address):
+        yield flow if runner is None else flow.with_options(task_runner=runner)

@@ -114,3 +114,13 @@ def has_colour(pixels: np.ndarray, hex_colour: str, tolerance: int = 12, at_leas
     """At least ``at_least`` pixels within ``tolerance`` of the colour on every channel."""
     close = (np.abs(pixels.astype(np.int64) - rgb(hex_colour)) <= tolerance).all(axis=-1)
     return int(close.sum()) >= at_least
+
+
+def screenshot(exe: str, page: Path, folder: Path, width: int, height: int, *flags: str) -> np.ndarray:
+    """RGB pixels (height x width x 3) of ``page`` drawn in a ``width`` x ``height`` window."""
+    png = folder / f"{page.stem}.png"
+    run_chromium(exe, folder / "profile", *flags, f"--screenshot={png}", f"--window-size={width},{height}",
+                 page.as_uri())
+    pixels = read_png(png)
+    assert pixels.shape == (height, width, 3)
+    return pixels

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from flows.pipeline import audit_files
-from tests.flows.browser import chromium, has_colour, read_png, rgb, run_chromium  # noqa: F401 (a fixture)
+from tests.flows.browser import chromium, has_colour, rgb, run_chromium, screenshot  # noqa: F401 (a fixture)
 from tests.builders import claim_lines, ev, events
 from flows.settings import Settings
 from transforms.outputs.report_html import (
@@ -106,12 +106,7 @@ def test_filter_and_sort_of_every_finding(chromium, report, tmp_path):
 
 
 def test_screenshot_shows_the_charts(chromium, report, tmp_path):
-    path, _ = report
-    png = tmp_path / "report.png"
-    run_chromium(chromium, tmp_path / "profile", f"--screenshot={png}", f"--window-size={WIDTH},{HEIGHT}",
-                 path.as_uri())
-    pixels = read_png(png)
-    assert pixels.shape == (HEIGHT, WIDTH, 3)
+    pixels = screenshot(chromium, report[0], tmp_path, WIDTH, HEIGHT)
     non_white = (pixels < 245).any(axis=-1).mean()
     assert non_white > 0.03, f"page is nearly blank ({non_white:.1%} non-white pixels)"
     colours = np.unique(pixels.reshape(-1, 3) @ np.array([65536, 256, 1]))
@@ -179,11 +174,7 @@ def test_filter_and_sort_of_a_big_night(chromium, big_night, tmp_path):
 
 
 def test_big_night_screenshot_is_drawn_and_not_cut_at_the_left(chromium, big_night, tmp_path):
-    png = tmp_path / "big.png"
-    run_chromium(chromium, tmp_path / "profile", f"--screenshot={png}", f"--window-size={WIDTH},{HEIGHT}",
-                 big_night.as_uri())
-    pixels = read_png(png)
-    assert pixels.shape == (HEIGHT, WIDTH, 3)
+    pixels = screenshot(chromium, big_night, tmp_path, WIDTH, HEIGHT)
     non_white = (pixels < 245).any(axis=-1).mean()
     assert non_white > 0.05, f"page is nearly blank ({non_white:.1%} non-white pixels)"
     assert has_colour(pixels, DIRECTION_COLOURS["over_billed"], at_least=2000)
@@ -277,10 +268,7 @@ def test_long_stay_timeline_spans_the_chart(chromium, long_stay, tmp_path):
 
 
 def test_long_stay_screenshot_draws_the_bar(chromium, long_stay, tmp_path):
-    png = tmp_path / "stay.png"
-    run_chromium(chromium, tmp_path / "profile", f"--screenshot={png}", f"--window-size={WIDTH},1600",
-                 long_stay.as_uri())
-    pixels = read_png(png)
+    pixels = screenshot(chromium, long_stay, tmp_path, WIDTH, 1600)
     colour = CLASS_COLOURS["therapeutic"]
     assert has_colour(pixels, colour, tolerance=6, at_least=5000)
     # one pixel row holds the bar from start to stop: most of the 560 px plot, far wider than the legend

@@ -11,7 +11,7 @@ import pytest
 
 from flows.pipeline import audit_files
 from flows.settings import Settings
-from tests.flows.browser import NETWORK_OFF, chromium, has_colour, read_png, run_chromium  # noqa: F401 (a fixture)
+from tests.flows.browser import NETWORK_OFF, chromium, has_colour, run_chromium, screenshot  # noqa: F401 (a fixture)
 from transforms.synthetic.generator import generate, write_extracts
 
 pytestmark = pytest.mark.browser
@@ -41,10 +41,7 @@ def test_the_validation_page_renders_styled_with_the_network_off(chromium, run_w
     assert 'class="fail">failed' in dom and 'class="ok">passed' in dom
     quarantined = pd.read_csv(run_with_bad_rows / "quarantine.csv", dtype=str, keep_default_na=False)
     assert len(quarantined) >= 5 and set(quarantined["source"]) == {"mar"}
-    png = tmp_path / "validation.png"
-    run_chromium(chromium, tmp_path / "profile", *NETWORK_OFF, f"--screenshot={png}", "--window-size=1200,1600",
-                 page.as_uri())
-    pixels = read_png(png)
+    pixels = screenshot(chromium, page, tmp_path, 1200, 1600, *NETWORK_OFF)
     # styled, not unstyled black text: the failed and passed labels in their colours, shaded table headers
     assert has_colour(pixels, FAIL, tolerance=40, at_least=40), "no failed label drawn in its colour"
     assert has_colour(pixels, OK, tolerance=40, at_least=40), "no passed label drawn in its colour"

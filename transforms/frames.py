@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -35,6 +36,40 @@ def join_runs(values: np.ndarray, starts: np.ndarray, sep: str) -> np.ndarray:
     return np.add.reduceat(pieces, starts)
 
 
+def factorize_shared(values: pd.Series | np.ndarray, *, use_na_sentinel: bool = True,
+                     sort: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """``pd.factorize(values)`` of an object column, fast when equal values
+    share one Python object (the readers build text columns so).
+
+    Hashing a text per row costs tens of ns; the pointer of each element
+    (what ``id()`` gives in CPython) is hashed as an int instead, then only
+    the first element of each distinct object is factorised by value. Equal
+    pointers are the same object, so the codes are exactly ``pd.factorize``'s
+    (first-appearance order, or sorted with ``sort=True``; missing -1 unless
+    ``use_na_sentinel=False``), whether or not the objects are shared. Only
+    read, never dereferenced: ``values`` holds every object alive meanwhile.
+    Columns of many distinct objects, other dtypes and other Pythons take
+    ``pd.factorize`` directly.
+
+    Returns:
+        ``(codes, uniques)``: intp code per element, uniques as an array.
+    """
+    if values.dtype != object or values.ndim != 1 or sys.implementation.name != "cpython" or len(values) == 0:
+        codes, uniques = pd.factorize(values, use_na_sentinel=use_na_sentinel, sort=sort)
+        return codes, np.asarray(uniques)
+    array = np.ascontiguousarray(values.to_numpy() if isinstance(values, pd.Series) else values)
+    pointer_code, _ = pd.factorize(np.frombuffer(array, dtype=np.intp))
+    # Codes number objects in order of first appearance: an object first
+    # appears where its code passes every code before it.
+    seen = np.maximum.accumulate(pointer_code)
+    first = np.flatnonzero(np.r_[True, pointer_code[1:] > seen[:-1]])
+    if len(first) > len(array) // 4:  # mostly distinct objects: hashing pointers gains nothing
+        codes, uniques = pd.factorize(array, use_na_sentinel=use_na_sentinel, sort=sort)
+        return codes, np.asarray(uniques, dtype=object)
+    object_code, uniques = pd.factorize(array[first], use_na_sentinel=use_na_sentinel, sort=sort)
+    return object_code[pointer_code], np.asarray(uniques, dtype=object)
+
+
 def map_distinct(values: pd.Series, func: Callable[[Any], Any]) -> pd.Series:
     """``values.map(func)`` with ``func`` called once per distinct value.
 
@@ -57,6 +92,9 @@ def on_distinct(values: pd.Series | np.ndarray, func: Callable[[pd.Series], Any]
     Returns:
         a numpy array aligned with ``values`` (``func``'s dtype).
     """
+    if values.dtype == object:
+        codes, distinct = factorize_shared(values, use_na_sentinel=False)
+        return np.asarray(func(pd.Series(distinct, dtype=object)))[codes]
     codes, distinct = pd.factorize(values, use_na_sentinel=False)
     return np.asarray(func(pd.Series(distinct)))[codes]
 
@@ -157,7 +195,7 @@ def join_distinct(group: np.ndarray, values: pd.Series | np.ndarray, sep: str, *
         ``(groups, joined)``: the group codes that have a value, ascending,
         and their joined text (object array).
     """
-    codes, names = pd.factorize(np.asarray(values, dtype=object), sort=sort)
+    codes, names = factorize_shared(np.asarray(values, dtype=object), sort=sort)
     present = codes >= 0
     g, c = distinct_pairs(np.asarray(group)[present], codes[present], sort=sort)
     if len(g) == 0:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from transforms.frames import group_codes, overlapping_pairs, run_starts, take_or
+from transforms.frames import factorize_shared, group_codes, overlapping_pairs, run_starts, take_or
 from transforms.vocab.classes import DILUENT, NOT_REPORTABLE
 from transforms.vocab.codes import SEPARATE_SITE_MODIFIER
 from transforms.vocab.policy import Policy
@@ -37,7 +37,7 @@ def normalise_site(site: pd.Series) -> pd.Series:
     site.
     """
     # Few distinct sites among many events: each distinct text is read once.
-    codes, distinct = pd.factorize(site)
+    codes, distinct = factorize_shared(site)
     s = pd.Series(distinct, dtype=object).astype("string")
     s = pd.concat([s, pd.Series([""], dtype="string")], ignore_index=True).fillna("").str.lower()
     s = s.str.replace(_LUMEN_WORDS, " ", regex=True)

@@ -33,7 +33,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from transforms.engine.sites import normalise_site, normalise_visit
-from transforms.frames import distinct_pairs, distinct_rows, join_distinct, join_runs, run_starts
+from transforms.frames import distinct_pairs, distinct_rows, factorize_shared, join_distinct, join_runs, run_starts
 from transforms.frames import on_distinct as _on_distinct
 from transforms.vocab.classes import (
     CLASS_RANK,
@@ -279,8 +279,7 @@ def _prepare_events(events: pd.DataFrame) -> _Events:
     (per distinct value where it has few): see :class:`_Events`."""
     n = len(events)
     action = _on_distinct(events["action"], lambda a: a.map(ACTION_ORDER).fillna(_OTHER_ACTION)).astype(np.int64)
-    route_code, routes = pd.factorize(events["route"], use_na_sentinel=False)
-    routes = np.asarray(routes, dtype=object)
+    route_code, routes = factorize_shared(events["route"], use_na_sentinel=False)
     infusion_route = pd.Series(routes).isin(INFUSION_ROUTES).to_numpy()[route_code]
     infusate_id = _piggyback_ids(events, (action == _GIVEN) & infusion_route)
     encounter, _ = _text_codes(events["encounter_id"])
@@ -311,7 +310,7 @@ def _components(ev: _Events) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     An unknown drug gets a key from its text so it stays distinguishable.
     """
     frame = ev.frame
-    code, keys = pd.factorize(frame["drug_key"])
+    code, keys = factorize_shared(frame["drug_key"])
     keys = np.asarray(keys, dtype=object)
     no_key = code < 0
     if no_key.any():
@@ -831,9 +830,13 @@ def _once_rows(ev: _Events) -> np.ndarray:
     a shuffled extract codes the same.
     """
     rows = np.flatnonzero((ev.action == _GIVEN) & ~ev.infusion_route)
-    # Ranked by the route's text as str() writes it (a missing route reads "None" or "nan").
-    route_text = ev.frame["route"].to_numpy(dtype=object)[rows].astype(str)
-    route_rank = np.unique(route_text, return_inverse=True)[1].reshape(-1)
+    # Ranked by the route's text as str() writes it (a missing route reads "None" or "nan":
+    # one code for both, so then the rows' own texts are ranked).
+    if pd.isna(ev.routes).any():
+        route_text = ev.frame["route"].to_numpy(dtype=object)[rows].astype(str)
+        route_rank = np.unique(route_text, return_inverse=True)[1].reshape(-1)
+    else:
+        route_rank = np.unique(ev.routes.astype(str), return_inverse=True)[1].reshape(-1)[ev.route_code[rows]]
     infusate, time = ev.infusate[rows], ev.time[rows]
     order = np.lexsort((rows, route_rank, ev.injection_route[rows], time, infusate))
     first = np.ones(len(rows), dtype=bool)

@@ -9,7 +9,7 @@ from transforms.engine.coding import evidence_text
 from transforms.engine.items import LINE_ITEM_COLUMNS, select_rows
 from transforms.engine.line_dates import _sort_key, date_units
 from transforms.engine.sites import encounter_codes
-from transforms.frames import distinct_pairs, distinct_rows, on_distinct
+from transforms.frames import distinct_pairs, distinct_rows, factorize_shared, on_distinct
 from transforms.vocab.policy import Policy
 
 TZ = "America/New_York"
@@ -29,6 +29,37 @@ def test_distinct_pairs_keep_first_appearance_within_each_group() -> None:
     g, c = distinct_pairs(group, codes, sort=True)
     assert list(zip(g.tolist(), c.tolist())) == [(0, 1), (0, 4), (1, 9), (2, 3), (2, 7)]
 
+
+def _same_factorization(values: np.ndarray | pd.Series, **kwargs: bool) -> None:
+    codes, uniques = factorize_shared(values, **kwargs)
+    want_codes, want_uniques = pd.factorize(values, **kwargs)
+    assert codes.tolist() == want_codes.tolist()
+    assert pd.Series(uniques, dtype=object).equals(pd.Series(np.asarray(want_uniques, dtype=object), dtype=object))
+
+
+def test_factorize_shared_gives_pd_factorize_codes_for_shared_and_unshared_texts() -> None:
+    # "iv" twice as one object and once as an equal text built apart (not shared).
+    iv, push = "iv", "push"
+    built = "".join(["i", "v"])
+    assert built is not iv
+    values = np.array([push, iv, None, iv, np.nan, built, push, "sc", iv, push, iv, push], dtype=object)
+    codes, uniques = factorize_shared(values)
+    assert codes.tolist() == [0, 1, -1, 1, -1, 1, 0, 2, 1, 0, 1, 0]
+    assert uniques.tolist() == ["push", "iv", "sc"]
+    for na in (True, False):
+        for sort in (True, False):
+            _same_factorization(values, use_na_sentinel=na, sort=sort)
+            _same_factorization(pd.Series(values), use_na_sentinel=na, sort=sort)
+
+
+def test_factorize_shared_falls_back_on_distinct_objects_and_other_dtypes() -> None:
+    distinct = np.array([f"bag{i % 7}" for i in range(40)], dtype=object)  # equal texts, all distinct objects
+    _same_factorization(distinct)
+    _same_factorization(distinct, sort=True)
+    _same_factorization(np.array([3, 1, 3, 2]))
+    _same_factorization(pd.Series(["b", "a", None, "b"], dtype="category"))
+    codes, uniques = factorize_shared(np.array([], dtype=object))
+    assert codes.tolist() == [] and uniques.tolist() == []
 
 def test_on_distinct_passes_missing_values_too() -> None:
     values = pd.Series(["ML/H", None, "mg", "ML/H"], dtype=object)

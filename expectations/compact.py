@@ -17,7 +17,8 @@ of every other row is its class's verdict. Table-level expectations read
 column names only, which the representatives share with the frame.
 
 Classes are exact, never approximate: values are compared with
-``pd.factorize`` (hash equality). For object columns that holds only if
+``pd.factorize`` (hash equality; a text column's cells are grouped by the
+object they hold first, so each distinct object is hashed once). For object columns that holds only if
 equal-hashing values are judged alike, which is true of strings but not of
 mixed Python objects (``1``, ``1.0`` and ``True`` hash alike, yet print
 differently for a regex), so an object column with any non-string value puts
@@ -33,6 +34,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from transforms.frames import factorize_shared, first_rows
 
 #: Expectation types that read their column by nullness only.
 NULL_TESTS = frozenset({"expect_column_values_to_not_be_null", "expect_column_values_to_be_null"})
@@ -114,41 +117,69 @@ def read_columns(expectations: list[Any]) -> tuple[list[str], list[str]]:
 
 
 def _value_codes(values: pd.Series) -> np.ndarray:
-    """Codes equal exactly when two values are judged alike (nulls share code -1)."""
-    codes, distinct = pd.factorize(values, use_na_sentinel=True)
-    if values.dtype == object and len(distinct) and pd.api.types.infer_dtype(distinct, skipna=True) != "string":
-        return np.arange(len(values), dtype=np.int64)  # mixed objects: no sharing (see module doc)
-    return codes.astype(np.int64, copy=False)
+    """Codes equal exactly when two values are judged alike (nulls share code -1).
+
+    The codes' numbers are arbitrary (only equality between rows counts).
+    ``bool`` columns (never null) are their own codes; ``object`` columns are
+    grouped by object first (:func:`_object_codes`).
+    """
+    if values.dtype == bool:
+        return values.to_numpy().view(np.int8)
+    if values.dtype == object:
+        return _object_codes(values.to_numpy())
+    codes, _ = pd.factorize(values, use_na_sentinel=True)
+    return codes
 
 
-def _combined(key: np.ndarray, size: int, codes: np.ndarray) -> tuple[np.ndarray, int]:
-    """Mixed-radix join of ``key`` (values < ``size``) with ``codes`` (>= -1)."""
-    radix = int(codes.max(initial=-1)) + 2
+def _object_codes(cells: np.ndarray) -> np.ndarray:
+    """Value codes of an object array, each distinct object hashed once.
+
+    Staged text columns hold one Python object per distinct text, shared by
+    its rows (the readers build them so): :func:`transforms.frames.factorize_shared`
+    groups the cells by object first, then compares one object per group by
+    value, so the classes equal those of factorizing every cell. Mixed
+    objects: every row apart (see the module docstring).
+    """
+    codes, distinct = factorize_shared(cells, use_na_sentinel=True)
+    if len(distinct) and pd.api.types.infer_dtype(distinct, skipna=True) != "string":
+        return np.arange(len(cells), dtype=np.int64)  # mixed objects: no sharing (see module doc)
+    return codes
+
+
+def _combined(key: np.ndarray, size: int, codes: np.ndarray, radix: int, offset: int) -> tuple[np.ndarray, int]:
+    """Mixed-radix join ``key * radix + codes + offset`` of ``key`` (values <
+    ``size``; an array of this module's own, updated in place) with ``codes``
+    (``0 <= codes + offset < radix``)."""
     if size * radix > _KEY_LIMIT:
         key, distinct = pd.factorize(key)
+        key = key.astype(np.int64, copy=False)
         size = len(distinct)
-    return key * radix + (codes + 1), size * radix
+    key *= radix
+    key += codes
+    if offset:
+        key += offset
+    return key, size * radix
 
 
 def verdict_classes(frame: pd.DataFrame, value_columns: list[str], null_columns: list[str]) -> VerdictClasses:
     """Group ``frame``'s rows into verdict classes (see the module docstring).
 
-    Cost: one factorize per value column and one ``isna`` per null column over
-    all rows, then work on integer codes only.
+    Cost: one factorize per value column (of object addresses for text
+    columns, none for ``bool`` ones) and one ``isna`` per null column over all
+    rows, then in-place work on one int64 key.
     """
-    rows = len(frame)
-    key = np.zeros(rows, dtype=np.int64)
+    key = np.zeros(len(frame), dtype=np.int64)
     size = 1
     for name in value_columns:
-        key, size = _combined(key, size, _value_codes(frame[name]))
-    for name in null_columns:
-        key, size = _combined(key, size, frame[name].isna().to_numpy().astype(np.int64) - 1)
+        codes = _value_codes(frame[name])
+        key, size = _combined(key, size, codes, int(codes.max(initial=-1)) + 2, 1)  # nulls: -1
+    for name in null_columns:  # nullness: one bit of the key
+        key, size = _combined(key, size, frame[name].isna().to_numpy(), 2, 0)
     of_row, distinct = pd.factorize(key)
+    del key
     of_row = of_row.astype(np.int64, copy=False)
-    # factorize numbers classes in order of first appearance, so a class's
-    # first row is where the running maximum of the class numbers goes up.
-    running = np.maximum.accumulate(of_row) if rows else of_row
-    representatives = np.flatnonzero(np.diff(running, prepend=-1) > 0)
+    # factorize numbers classes in order of first appearance.
+    representatives = first_rows(of_row)
     return VerdictClasses(
         representatives=representatives.astype(np.int64, copy=False),
         of_row=of_row,

@@ -36,6 +36,18 @@ def join_runs(values: np.ndarray, starts: np.ndarray, sep: str) -> np.ndarray:
     return np.add.reduceat(pieces, starts)
 
 
+def first_rows(codes: np.ndarray) -> np.ndarray:
+    """Position of each code's first row, for codes numbered in order of first
+    appearance (as ``pd.factorize`` numbers them, no -1): where the running
+    maximum of the codes goes up. Row 0, when there is one, is always first."""
+    if not len(codes):
+        return np.empty(0, dtype=np.int64)
+    running = np.maximum.accumulate(codes)
+    # one bool per row besides the running maximum (fresh arrays are costly at 5M rows)
+    later = np.flatnonzero(running[1:] != running[:-1])
+    return np.concatenate(([0], later + 1))
+
+
 def factorize_shared(values: pd.Series | np.ndarray, *, use_na_sentinel: bool = True,
                      sort: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """``pd.factorize(values)`` of an object column, fast when equal values
@@ -59,10 +71,7 @@ def factorize_shared(values: pd.Series | np.ndarray, *, use_na_sentinel: bool = 
         return codes, np.asarray(uniques)
     array = np.ascontiguousarray(values.to_numpy() if isinstance(values, pd.Series) else values)
     pointer_code, _ = pd.factorize(np.frombuffer(array, dtype=np.intp))
-    # Codes number objects in order of first appearance: an object first
-    # appears where its code passes every code before it.
-    seen = np.maximum.accumulate(pointer_code)
-    first = np.flatnonzero(np.r_[True, pointer_code[1:] > seen[:-1]])
+    first = first_rows(pointer_code)
     if len(first) > len(array) // 4:  # mostly distinct objects: hashing pointers gains nothing
         codes, uniques = pd.factorize(array, use_na_sentinel=use_na_sentinel, sort=sort)
         return codes, np.asarray(uniques, dtype=object)

@@ -121,3 +121,59 @@ def test_mar_results_equal_gx_on_every_row(tmp_path: Path) -> None:
 def test_claims_results_equal_gx_on_every_row(tmp_path: Path) -> None:
     staged = stage_claims(_many_failures(claims_raw, CLAIM_CASES))
     _assert_same_as_every_row(staged, "claims", claims_suite(), tmp_path)
+
+
+def test_text_cells_are_compared_by_value_not_by_object() -> None:
+    """Equal texts held in distinct objects share a class; None and NaN are both null."""
+    iv_a, iv_b = "".join(["i", "v"]), "".join(["i", "v"])
+    assert iv_a is not iv_b
+    cells = np.array([iv_a, "po", iv_b, None, np.nan, iv_a, "po"], dtype=object)
+    frame = pd.DataFrame({"route": pd.Series(cells, dtype=object)})
+    classes = verdict_classes(frame, ["route"], [])
+    assert classes.of_row.tolist() == [0, 1, 0, 2, 2, 0, 1]
+    assert classes.representatives.tolist() == [0, 1, 3]
+    assert classes.weights.tolist() == [3, 2, 2]
+
+
+def test_object_column_of_shared_non_string_objects_keeps_rows_apart() -> None:
+    """The mixed-object rule holds when rows share their objects, too."""
+    one = 1
+    frame = pd.DataFrame({"code": pd.Series(np.array([one, one, "1", True], dtype=object), dtype=object)})
+    assert verdict_classes(frame, ["code"], []).of_row.tolist() == [0, 1, 2, 3]
+
+
+def test_bool_and_null_columns_split_classes() -> None:
+    frame = pd.DataFrame({
+        "given": np.array([True, False, True, True, False]),
+        "rate": [1.0, 1.0, np.nan, 1.0, 1.0],
+        "patient_id": ["A", None, "B", "C", None],
+        "when": pd.to_datetime(["2026-03-09", None, "2026-03-09", None, None], utc=True),
+    })
+    classes = verdict_classes(frame, ["given", "rate"], ["patient_id", "when"])
+    assert classes.of_row.tolist() == [0, 1, 2, 3, 1]
+    assert classes.weights.tolist() == [1, 2, 1, 1]
+
+
+def test_classes_equal_those_of_factorizing_every_cell_on_a_large_frame() -> None:
+    """Many rows and a key wider than one int64 step: the same partition as
+    grouping the rows by their tuple of (value, ..., nullness, ...)."""
+    rng = np.random.default_rng(7)
+    rows = 20_000
+    texts = np.array(["iv_push", "iv_infusion", "im", None, "".join(["i", "m"])], dtype=object)
+    frame = pd.DataFrame({
+        "route": pd.Series(texts[rng.integers(0, 5, rows)], dtype=object),
+        "code": pd.Series(np.array([f"C{i}" for i in rng.integers(0, 3000, rows)], dtype=object)),
+        "rate": np.where(rng.random(rows) < 0.1, np.nan, rng.integers(0, 4, rows).astype(float)),
+        "flag": rng.random(rows) < 0.5,
+        **{f"n{i}": pd.Series(np.where(rng.random(rows) < 0.2, None, "x"), dtype=object) for i in range(50)},
+    })
+    value, null = ["route", "code", "rate", "flag"], [f"n{i}" for i in range(50)]
+    classes = verdict_classes(frame, value, null)
+    expected = pd.DataFrame({
+        **{c: frame[c].astype(object).where(frame[c].notna(), "<null>").astype(str) for c in value},
+        **{c: frame[c].isna() for c in null},
+    })
+    reference, _ = pd.factorize(pd.MultiIndex.from_frame(expected))
+    assert classes.of_row.tolist() == reference.tolist()
+    assert classes.weights.sum() == rows
+    assert classes.representatives.tolist() == sorted(pd.Series(reference).drop_duplicates().index.tolist())

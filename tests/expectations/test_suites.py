@@ -272,6 +272,16 @@ def test_unstaged_frame_is_rejected() -> None:
         validate_extract(staged, "mar")
 
 
+def test_source_rows_out_of_order_are_checked_for_repeats() -> None:
+    """Rows not numbered in increasing order are hashed: unique ones pass, a repeat is refused."""
+    staged = stage_mar(mar_raw(), TZ)
+    staged["source_row"] = np.array([3, 1, 2], dtype="int64")
+    assert validate_extract(staged, "mar").statistics["rows_checked"] == 3
+    staged["source_row"] = np.array([3, 1, 3], dtype="int64")
+    with pytest.raises(ValueError, match="duplicate source_row"):
+        validate_extract(staged, "mar")
+
+
 def test_mar_suite_on_helper_rows_only_reports_source_rows_of_the_frame() -> None:
     raw = mar_raw()
     raw["source_row"] = np.array([10, 20, 30], dtype="int64")

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from transforms.frames import (
+    first_rows,
     distinct_pairs,
     join_distinct,
     join_groups,
@@ -113,3 +114,10 @@ def test_map_distinct_equals_map_and_calls_once_per_distinct_value() -> None:
     got = map_distinct(values, is_code)
     assert len(calls) == 4  # three texts and the missing value, each once
     pd.testing.assert_series_equal(got.astype(bool), values.map(is_code).astype(bool))
+
+
+@pytest.mark.parametrize(("codes", "first"), [
+    ([], []), ([0], [0]), ([0, 0, 1, 0, 2, 1, 3], [0, 2, 4, 6]), ([0, 1, 2], [0, 1, 2]),
+])
+def test_first_rows_of_codes_in_order_of_appearance(codes: list[int], first: list[int]) -> None:
+    assert first_rows(np.array(codes, dtype=np.int64)).tolist() == first

@@ -155,6 +155,38 @@ def test_reasons_and_columns_are_joined_per_row() -> None:
     assert q["row"].dtype == np.int64
 
 
+def _buffer(column: pd.Series) -> np.ndarray:
+    """The numpy array holding a column's values (inside an extension array, if any)."""
+    values = column.array
+    return getattr(values, "_ndarray", getattr(values, "_data", None))
+
+
+def test_kept_frame_without_failures_holds_the_staged_columns_without_a_copy() -> None:
+    """No failed row: kept is the staged frame minus helpers, its columns the staged arrays themselves."""
+    staged, raw = small_frames()
+    staged = staged.assign(when=pd.to_datetime(["2026-03-09"] * 4, utc=True), rate=[1.0, np.nan, 2.0, 3.0])
+    kept, q = split_quarantine(staged, raw, failures([]), "mar")
+    assert q.empty
+    assert list(kept.columns) == ["route", "reason", "source_row", "when", "rate"]  # duplicate_of dropped
+    assert isinstance(kept.index, pd.RangeIndex) and list(kept.index) == [0, 1, 2, 3]
+    expected = staged.drop(columns="duplicate_of")
+    pd.testing.assert_frame_equal(kept, expected)
+    for name in kept.columns:
+        assert np.shares_memory(_buffer(kept[name]), _buffer(staged[name])), name
+    # the same frame as taking every row (the path with failures)
+    taken, _ = split_quarantine(staged, raw, failures([(3, "route", "route missing")]), "mar")
+    pd.testing.assert_frame_equal(taken, expected.drop(index=2).reset_index(drop=True))
+
+
+def test_kept_frame_of_a_frame_with_a_non_default_index_is_renumbered() -> None:
+    staged, raw = small_frames()
+    staged.index = pd.Index([10, 11, 12, 13])
+    kept, _ = split_quarantine(staged, raw, failures([]), "claims")
+    assert list(kept.index) == [0, 1, 2, 3]
+    assert kept["source_row"].tolist() == [1, 2, 3, 4]
+    assert staged.index.tolist() == [10, 11, 12, 13]  # the staged frame is left as it was
+
+
 def test_unknown_failure_row_is_rejected() -> None:
     staged, raw = small_frames()
     with pytest.raises(ValueError, match="not in the input"):

@@ -2,9 +2,11 @@
 
 The bytes of every run CSV are the contract: they must equal
 ``DataFrame.to_csv(path, index=False)`` with pandas' defaults. pandas hands
-every row to Python's ``csv`` module; here each column becomes one Arrow
-string array of its cells (:func:`frame_cells`) and the rows are joined in C
-(:func:`write_cells`). The cell text is pandas' own:
+every row to Python's ``csv`` module; here a block of rows at a time, each
+column of the block becomes one Arrow string array of its cells
+(:func:`column_source`) and the rows are joined in C (:func:`write_blocks`),
+so only one block's cells are ever converted at once. The cell text is
+pandas' own:
 
 - a float column: numpy's ``astype(str)`` (``1.0``, ``1e-05``, ``inf``), which
   is what pandas writes when no ``float_format`` is given;
@@ -33,7 +35,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -140,27 +142,53 @@ def column_cells(values: pd.Series, *, formula_safe: bool = True) -> CsvColumn |
     Returns:
         The column's :class:`CsvColumn`; None for a column this module does not model.
     """
+    source = column_source(values, formula_safe=formula_safe)
+    return source(0, len(values)) if source is not None else None
+
+
+#: The cells of rows ``start:stop`` of one column (:func:`column_source`).
+CellSource = Callable[[int, int], CsvColumn]
+
+
+def column_source(values: pd.Series, *, formula_safe: bool = True) -> CellSource | None:
+    """How the cells of ``values`` are made, rows ``start:stop`` at a time (as :func:`column_cells`).
+
+    What the column is (its dtype, what its objects are) is decided once for
+    the whole column, so every block of rows is converted the same way; the
+    cells of a block depend on that block's values only. None for a column
+    this module does not model.
+    """
     dtype = values.dtype
     if not isinstance(dtype, np.dtype):
         return None
     array = values.to_numpy()
-    if dtype.kind == "f":
-        text = array.astype(str)  # pandas' own text of a float column
-        return CsvColumn(pa.array(np.where(np.isnan(array), "", text), type=_TEXT), False, None)
+    if dtype.kind == "f":  # pandas' own text of a float column: numpy's, element by element
+        return lambda a, b: CsvColumn(
+            pa.array(np.where(np.isnan(array[a:b]), "", array[a:b].astype(str)), type=_TEXT), False, None)
     if dtype.kind in "iu":
-        return CsvColumn(pc.cast(pa.array(array), _TEXT), False, None)
+        return lambda a, b: CsvColumn(pc.cast(pa.array(array[a:b]), _TEXT), False, None)
     if dtype.kind == "b":
-        return CsvColumn(pa.array(np.where(array, "True", "False"), type=_TEXT), False, None)
+        return lambda a, b: CsvColumn(pa.array(np.where(array[a:b], "True", "False"), type=_TEXT), False, None)
     if dtype.kind != "O":
         return None
     inferred = pd.api.types.infer_dtype(array, skipna=True)
     if inferred in _STR_IS_CSV_TEXT:
         # e.g. datetime.date: the csv module writes str() of it; one str() per distinct value.
         codes, distinct = pd.factorize(array)
-        text = np.array([str(value) for value in distinct] + [""], dtype=object)[codes]
-        return CsvColumn(pa.array(text, type=_TEXT), False, text)
+        texts = np.array([str(value) for value in distinct] + [""], dtype=object)
+        return lambda a, b: _given_text(texts[codes[a:b]])
     if inferred not in ("string", "empty"):
         return None
+    return lambda a, b: _object_text(array[a:b], formula_safe)
+
+
+def _given_text(text: np.ndarray) -> CsvColumn:
+    """The cells of a column whose text is ``text`` already (never a formula: not text)."""
+    return CsvColumn(pa.array(text, type=_TEXT), False, text)
+
+
+def _object_text(array: np.ndarray, formula_safe: bool) -> CsvColumn:
+    """The cells of an object array of text and missing values."""
     arrow = pa.array(array, type=_TEXT, from_pandas=True)  # None, NaN and pd.NA become null
     column = text_cells(arrow, formula_safe=formula_safe)
     unchanged = column.cells is arrow  # no missing value, no formula: the values are the cells
@@ -173,18 +201,28 @@ def text_cells(text: pa.Array, *, formula_safe: bool = True) -> CsvColumn:
     return CsvColumn(_formula_safe(cells) if formula_safe else cells, True, None)
 
 
+def frame_sources(frame: pd.DataFrame, *, formula_safe: bool = True,
+                  positions: list[int] | None = None) -> list[CellSource] | None:
+    """:func:`column_source` of every column of ``frame`` in order (of the columns at ``positions``,
+    in that order, when given: no reordered copy of the frame is made); None when one is not
+    modelled or there are fewer than two columns (then pandas writes it)."""
+    positions = list(range(frame.shape[1])) if positions is None else positions
+    if len(positions) < 2:
+        return None
+    sources = []
+    for position in positions:  # one decision per column; the cells are made per block
+        source = column_source(frame.iloc[:, position], formula_safe=formula_safe)
+        if source is None:
+            return None
+        sources.append(source)
+    return sources
+
+
 def frame_cells(frame: pd.DataFrame, *, formula_safe: bool = True) -> list[CsvColumn] | None:
     """:func:`column_cells` of every column of ``frame`` in order; None when one is not modelled
     or the frame has fewer than two columns (then pandas writes it)."""
-    if frame.shape[1] < 2:
-        return None
-    cells = []
-    for position in range(frame.shape[1]):  # one pass per column; the cells are converted in bulk
-        column = column_cells(frame.iloc[:, position], formula_safe=formula_safe)
-        if column is None:
-            return None
-        cells.append(column)
-    return cells
+    sources = frame_sources(frame, formula_safe=formula_safe)
+    return [source(0, len(frame)) for source in sources] if sources is not None else None
 
 
 def _quoted(cells: pa.Array) -> pa.Array:
@@ -217,20 +255,71 @@ def _quoted_text(text: str) -> str:
     return text
 
 
-def write_cells(columns: list[str], cells: list[CsvColumn], path: Path) -> None:
+def write_cells(columns: list[str], cells: list[CsvColumn], path: Path, rows: np.ndarray | None = None) -> None:
     """Write the header ``columns`` and the rows of ``cells`` (:func:`frame_cells`) as ``to_csv`` does.
 
     Each row is its cells joined by :data:`SEPARATOR` plus :data:`LINE_END`,
     built as one Arrow array whose character buffer is the file body.
+    ``rows``: the row positions (int) to write, in that order, as
+    :func:`take_cells` of them would; None writes every row in order.
+    """
+    if rows is None:  # slices of Arrow arrays (and of numpy arrays) are views: a block costs no copy
+        sources = [lambda a, b, c=c: CsvColumn(c.cells.slice(a, b - a), c.is_text,
+                                               c.text[a:b] if c.text is not None else None) for c in cells]
+    else:  # the cells of one block of rows taken at a time, not a reordered copy of every column
+        rows = np.asarray(rows, dtype=np.int64)
+        sources = [lambda a, b, c=c: CsvColumn(c.cells.take(pa.array(rows[a:b])), c.is_text, None) for c in cells]
+    write_blocks(columns, sources, len(cells[0].cells) if rows is None else len(rows), path, returns=False)
+
+
+def write_blocks(columns: list[str], sources: list[CellSource], n_rows: int, path: Path,
+                 keep: np.ndarray | None = None, *, returns: bool = True) -> list[CsvColumn] | None:
+    """Write the header ``columns`` and ``n_rows`` rows whose cells ``sources`` make, as ``to_csv`` does.
+
+    :data:`ROWS_PER_BLOCK` rows at a time: the cells of one block are made,
+    quoted, joined and written before the next, so only one block's text
+    (a few MB, not the file's) is in memory, and it is written while still
+    in cache. Returns the cells of the rows ``keep`` (a bool mask of the
+    ``n_rows`` rows) keeps, every row when None, in file order: what a caller
+    (the report) reads of the file; None, and no block kept, when not ``returns``.
     """
     head = SEPARATOR.join(_quoted_text(str(name)) for name in columns) + LINE_END
+    kept: list[list[CsvColumn]] = []
     with open(path, "wb") as out:
         out.write(head.encode("utf-8"))
-        fields = [_quoted(c.cells) if c.is_text else c.cells for c in cells]
-        # A block of rows at a time: the joined text of one block (not of the file) is in memory,
-        # and it is written while still in cache. Slices of Arrow arrays are views.
-        for start in range(0, len(cells[0].cells), ROWS_PER_BLOCK):  # a few blocks per file
-            out.write(_lines([f.slice(start, ROWS_PER_BLOCK) for f in fields]))
+        for start in range(0, n_rows, ROWS_PER_BLOCK) if n_rows else [0]:  # a few dozen blocks per file
+            block = [source(start, min(start + ROWS_PER_BLOCK, n_rows)) for source in sources]
+            if n_rows:
+                out.write(_lines([_quoted(c.cells) if c.is_text else c.cells for c in block]))
+            if returns:
+                kept.append(block if keep is None else take_cells(block, keep[start:start + ROWS_PER_BLOCK]))
+    joined = _joined(kept) if returns else None
+    del kept
+    # Arrow's allocator keeps freed blocks for reuse; hand them back, so the memory of one file's
+    # blocks is not still held (and counted) while the next file or the report is made.
+    pa.default_memory_pool().release_unused()
+    return joined
+
+
+def first_of_each(cells: pa.Array) -> np.ndarray:
+    """Bool mask of the rows of ``cells`` holding a cell for the first time (one row per distinct cell)."""
+    encoded = pc.dictionary_encode(cells)  # its dictionary: the distinct cells in order of first appearance
+    first = np.unique(encoded.indices.to_numpy(zero_copy_only=False), return_index=True)[1]
+    rows = np.zeros(len(cells), dtype=bool)
+    rows[first] = True
+    return rows
+
+
+def _joined(blocks: list[list[CsvColumn]]) -> list[CsvColumn]:
+    """The cells of consecutive blocks of rows as one list of columns (``text`` kept when every block has it)."""
+    if len(blocks) == 1:
+        return blocks[0]
+    joined = []
+    for parts in zip(*blocks):
+        texts = [p.text for p in parts]
+        joined.append(CsvColumn(pa.concat_arrays([p.cells for p in parts]), parts[0].is_text,
+                                np.concatenate(texts) if all(t is not None for t in texts) else None))
+    return joined
 
 
 def _lines(fields: list[pa.Array]) -> memoryview:
@@ -265,12 +354,13 @@ def take_cells(cells: list[CsvColumn], rows: np.ndarray) -> list[CsvColumn]:
             for c in cells]
 
 
-def write_frame(frame: pd.DataFrame, path: Path, *, formula_safe: bool = True) -> list[CsvColumn] | None:
-    """Write ``frame`` as ``to_csv(path, index=False)`` would (formula-safe by default); returns its
-    cells, or None when pandas wrote it (a frame :func:`frame_cells` does not model)."""
-    cells = frame_cells(frame, formula_safe=formula_safe)
-    if cells is None:
+def write_frame(frame: pd.DataFrame, path: Path, *, formula_safe: bool = True,
+                keep: np.ndarray | None = None) -> list[CsvColumn] | None:
+    """Write ``frame`` as ``to_csv(path, index=False)`` would (formula-safe by default); returns the
+    cells of the rows ``keep`` keeps (every row when None; see :func:`write_blocks`), or None when
+    pandas wrote it (a frame :func:`frame_sources` does not model)."""
+    sources = frame_sources(frame, formula_safe=formula_safe)
+    if sources is None:
         (neutralise_formulas(frame) if formula_safe else frame).to_csv(path, index=False)
         return None
-    write_cells(list(frame.columns), cells, path)
-    return cells
+    return write_blocks(list(frame.columns), sources, len(frame), path, keep)

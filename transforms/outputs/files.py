@@ -29,9 +29,9 @@ Files (names in :data:`RUN_FILES`):
     converted once to the text a re-read of the CSVs gives
     (:func:`as_csv_text`), so the page is byte-identical to
     ``render_run_dir`` of the folder (the ``report`` command) without
-    reading anything back. Of the administrations only the rows of
-    encounters with findings are converted, the only ones the page draws
-    (:func:`transforms.outputs.report_html.reads_every_administration`);
+    reading anything back. Of the administrations and expected lines only
+    the cells of the rows the page reads are kept: those of its top
+    encounters (:func:`transforms.outputs.report_html.drawn_encounters`);
     ``worklist.csv`` takes its cells from those of ``findings.csv``.
 
 Every CSV is ``DataFrame.to_csv(path, index=False)`` with pandas' defaults:
@@ -53,6 +53,7 @@ import json
 import os
 import shutil
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -61,13 +62,15 @@ import pyarrow.compute as pc
 
 from transforms.audit import AuditResult
 from transforms.outputs.csv_cells import (
-    CsvColumn, cells_frame, column_cells, take_cells, text_cells, write_cells, write_frame,
+    CellSource, CsvColumn, cells_frame, column_source, first_of_each, frame_sources, text_cells,
+    write_blocks, write_cells, write_frame,
 )
 from transforms.outputs.report_html import (
-    LINKED_FILES, REPORT_INPUTS, SUMMARY_FILE, linked_run_files, reads_every_administration, render_report,
+    LINKED_FILES, REPORT_INPUTS, SUMMARY_FILE, drawn_encounters, linked_run_files, rank_encounters,
+    reads_every_administration, render_report_parts,
 )
 from transforms.outputs.summary import render_markdown
-from transforms.outputs.wall_text import wall_time_cells, wall_time_text
+from transforms.outputs.wall_text import time_cells, wall_time_codes, wall_time_text
 from transforms.outputs.validation_page import write_validation_page
 from transforms.outputs.worklist import WORKLIST_COLUMNS, neutralise_formulas, worklist_order, worklist_rows
 from transforms.vocab.schemas import EXPECTED_COLUMNS, FINDING_COLUMNS, QUARANTINE_COLUMNS
@@ -247,33 +250,99 @@ def write_run_files(
     paths = {name: build / name for name in RUN_FILES}
     summary_text = json.dumps(summary, indent=2, default=str)
     report_summary = json.loads(summary_text)
-    expected_rows, findings_rows = _expected_rows(result.expected_lines), _findings_rows(result.findings)
-    report_frames = {"expected": _write_csv(expected_rows, paths[REPORT_INPUTS["expected"]])[1]}
-    findings_cells, report_frames["findings"] = _write_csv(findings_rows, paths[REPORT_INPUTS["findings"]])
-    # Only the rows of encounters with findings when the report reads no other (it draws its top ones).
-    drawn = (None if reads_every_administration(report_summary)
-             else report_frames["findings"]["encounter_id"].to_numpy(dtype=object))
+    findings_rows = _findings_rows(result.findings)
+    findings_cells, findings_frame = _write_csv(findings_rows, paths[REPORT_INPUTS["findings"]])
+    report_frames = {"findings": findings_frame}
+    # The report draws its top encounters alone: of the other files, only their rows' cells are kept.
+    ranked = rank_encounters(findings_frame)
+    drawn = drawn_encounters(ranked)
+    expected, order = _contract_first(result.expected_lines, EXPECTED_COLUMNS, _expected_rows)
+    names = expected.columns if order is None else expected.columns[order]
+    report_frames["expected"] = _write_csv(expected, paths[REPORT_INPUTS["expected"]],
+                                           _expected_the_report_reads(names, drawn), order)[1]
     report_frames["administrations"] = _write_administrations(
-        result.administrations, facility_tz, paths[REPORT_INPUTS["administrations"]], drawn)
+        result.administrations, facility_tz, paths[REPORT_INPUTS["administrations"]],
+        None if reads_every_administration(report_summary) else drawn)
     _write_worklist(result.findings, findings_rows, findings_cells, paths["worklist.csv"])
     write_frame(quarantine if not quarantine.empty else pd.DataFrame(columns=list(QUARANTINE_COLUMNS)),
                 paths["quarantine.csv"])
     paths[SUMMARY_FILE].write_text(summary_text, encoding="utf-8")
     paths["report.md"].write_text(render_markdown(summary), encoding="utf-8")
     write_validation_page(build / "validation")  # when validation ran into this folder
-    html = render_report(**report_frames, summary=report_summary, trend=trend,
-                         run_files=_published_links(build, out_dir))
-    paths["report.html"].write_text(html, encoding="utf-8")
+    html = render_report_parts(**report_frames, summary=report_summary, trend=trend,
+                               run_files=_published_links(build, out_dir), ranked=ranked)
+    with open(paths["report.html"], "wb") as page:  # piece by piece: the page is never one string
+        for part in html:
+            page.write(part.encode("utf-8") if isinstance(part, str) else part)
     _publish(build, out_dir)
     return {name: out_dir / name for name in RUN_FILES}
 
 
-def _write_csv(rows: pd.DataFrame, path: Path) -> tuple[list[CsvColumn] | None, pd.DataFrame]:
+#: Given a file's cell sources and its number of rows, the rows whose cells a caller reads (a bool mask).
+RowsRead = Callable[[list[CellSource], int], np.ndarray]
+
+
+def _write_csv(rows: pd.DataFrame, path: Path, read: RowsRead | None = None,
+               order: list[int] | None = None) -> tuple[list[CsvColumn] | None, pd.DataFrame]:
     """Write ``rows`` formula-safe as ``to_csv(path, index=False)`` would; returns the cells written
     (None when pandas wrote them) and the file as :func:`as_csv_text` of the written frame (what a
-    re-read gives), for the report."""
-    cells = write_frame(rows, path)
-    return cells, (cells_frame(rows.columns, cells) if cells is not None else as_csv_text(neutralise_formulas(rows)))
+    re-read gives), for the report.
+
+    ``read``: the rows whose cells are returned, when the report reads no other; every row when
+    None or when pandas wrote the file (a frame the Arrow writer does not model).
+    ``order``: the positions of the file's columns in ``rows`` (None: all, in frame order).
+    """
+    names = rows.columns if order is None else rows.columns[order]
+    sources = frame_sources(rows, positions=order)
+    if sources is None:
+        safe = neutralise_formulas(rows if order is None else rows.iloc[:, order])
+        safe.to_csv(path, index=False)
+        return None, as_csv_text(safe)
+    keep = read(sources, len(rows)) if read is not None else None
+    cells = write_blocks(list(names), sources, len(rows), path, keep)
+    return cells, cells_frame(names, cells)
+
+
+def _contract_first(frame: pd.DataFrame, contract: tuple[str, ...] | list[str],
+                    reordered: Callable[[pd.DataFrame], pd.DataFrame]) -> tuple[pd.DataFrame, list[int] | None]:
+    """``frame`` and the positions of its columns in file order (the ``contract`` ones first, then
+    the others in frame order), so a large frame is written without a reordered copy of it.
+
+    Columns that repeat a name are left to ``reordered`` (a copy in file order, positions None).
+    """
+    columns = frame.columns
+    if not columns.is_unique or any(c not in columns for c in contract):
+        return reordered(frame), None
+    first = [columns.get_loc(c) for c in contract]
+    taken = set(first)
+    return frame, first + [i for i in range(len(columns)) if i not in taken]
+
+
+def _of_encounters(cells: pa.Array, encounter_ids: np.ndarray) -> np.ndarray:
+    """Bool mask of the ``cells`` (encounter ids as written) that are one of ``encounter_ids``."""
+    return pc.is_in(cells, value_set=pa.array(encounter_ids, type=cells.type)).to_numpy(zero_copy_only=False)
+
+
+def _expected_the_report_reads(columns: pd.Index, drawn: np.ndarray) -> RowsRead | None:
+    """The rows of ``expected_codes.csv`` whose cells the report needs to be the page of every row.
+
+    :func:`transforms.outputs.report_html.render_report` reads the expected
+    lines twice: the codes of its top encounters (``drawn``, see
+    :func:`transforms.outputs.report_html.drawn_encounters`; their rows in
+    file order) and the distinct service dates in order of first appearance
+    (:func:`transforms.outputs.report_html.night_of`), which the first row of
+    each distinct date keeps. None (every row) when columns repeat.
+    """
+    if not columns.is_unique or "encounter_id" not in columns:
+        return None
+
+    def read(sources: list[CellSource], n_rows: int) -> np.ndarray:
+        # One column at a time, whole (its cells, not the file's): each block is then only masked.
+        rows = _of_encounters(sources[columns.get_loc("encounter_id")](0, n_rows).cells, drawn)
+        if "service_date" in columns:
+            rows |= first_of_each(sources[columns.get_loc("service_date")](0, n_rows).cells)
+        return rows
+    return read
 
 
 def _write_worklist(findings: pd.DataFrame, findings_rows: pd.DataFrame, findings_cells: list[CsvColumn] | None,
@@ -291,8 +360,7 @@ def _write_worklist(findings: pd.DataFrame, findings_rows: pd.DataFrame, finding
         write_frame(worklist_rows(findings), path)
         return
     order = worklist_order(findings_rows[WORKLIST_COLUMNS])
-    write_cells(WORKLIST_COLUMNS, take_cells([findings_cells[names.index(c)] for c in WORKLIST_COLUMNS], order),
-                path)
+    write_cells(WORKLIST_COLUMNS, [findings_cells[names.index(c)] for c in WORKLIST_COLUMNS], path, order)
 
 
 def _write_administrations(administrations: pd.DataFrame, facility_tz: str, path: Path,
@@ -301,20 +369,25 @@ def _write_administrations(administrations: pd.DataFrame, facility_tz: str, path
     the times formatted straight into Arrow text; returns the file as :func:`as_csv_text` gives it.
 
     ``drawn``: encounter ids (as written); when given, only the returned rows of those encounters
-    are kept (in file order), so cells the report never reads are not converted. None keeps all.
+    are kept (in file order), so the cells of rows the report never reads are not kept. None keeps all.
     """
     columns = list(ADMINISTRATION_COLUMNS)
-    cells = [text_cells(wall_time_cells(administrations[c], facility_tz)) if c in ("start", "end")
-             else column_cells(administrations[c]) for c in columns]
-    if any(column is None for column in cells):  # a column the Arrow writer does not model: pandas writes
+    sources = [_time_source(administrations[c], facility_tz) if c in ("start", "end")
+               else column_source(administrations[c]) for c in columns]
+    if any(source is None for source in sources):  # a column the Arrow writer does not model: pandas writes
         frame = _write_csv(_administrations_rows(administrations, facility_tz), path)[1]
         return frame if drawn is None else frame[frame["encounter_id"].isin(drawn)].reset_index(drop=True)
-    write_cells(columns, cells, path)
-    if drawn is not None:
-        ids = cells[columns.index("encounter_id")].cells
-        keep = pc.is_in(ids, value_set=pa.array(drawn, type=ids.type)).to_numpy(zero_copy_only=False)
-        cells = take_cells(cells, keep)
+    keep = (None if drawn is None
+            else _of_encounters(sources[columns.index("encounter_id")](0, len(administrations)).cells, drawn))
+    cells = write_blocks(columns, sources, len(administrations), path, keep)
     return cells_frame(pd.Index(columns), cells)
+
+
+def _time_source(stamps: pd.Series, facility_tz: str) -> CellSource:
+    """The cell source (:func:`transforms.outputs.csv_cells.column_source`) of a time column: each
+    distinct instant formatted once (:func:`wall_time_codes`), the rows of a block take their text."""
+    codes, text = wall_time_codes(stamps, facility_tz)
+    return lambda a, b: text_cells(time_cells(codes[a:b], text))
 
 
 def publish_run_dir(partial: Path, out_dir: Path) -> None:

@@ -27,7 +27,7 @@ where they are drawn. The SVG charts and their stable class names are in
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -55,7 +55,7 @@ from transforms.outputs.report_markup import (
     as_text,
     by_distinct,
     card,
-    concat_text,
+    concat_utf8,
     day_labels,
     esc,
     esc_series,
@@ -861,8 +861,18 @@ def _ranked_order(position: np.ndarray, code: pd.Series) -> np.ndarray:
     return np.lexsort((code_rank, np.where(np.isnan(position), np.inf, position)))
 
 
-def _all_findings(findings: pd.DataFrame, ranked: pd.DataFrame, top_n: int, notes: pd.Series) -> str:
+#: Rows of the all-findings table made at a time (their cells, then their UTF-8 bytes).
+_TABLE_ROWS_PER_BLOCK = 32_768
+
+
+def _all_findings(findings: pd.DataFrame, ranked: pd.DataFrame, top_n: int, notes: pd.Series
+                  ) -> Iterator[str | memoryview]:
     """Every finding in one table, in the order of the encounter ranking; filterable and sortable by script.
+
+    Yielded as consecutive pieces of the page: text, and the table rows (most
+    of the page) as their UTF-8 bytes (:func:`concat_utf8`), never a Python
+    string, :data:`_TABLE_ROWS_PER_BLOCK` rows at a time (a row's HTML is
+    made from its own finding only), so only one block's cells are alive.
 
     ``notes``: :func:`price_notes` of ``findings``, shown under their dollars.
 
@@ -875,30 +885,38 @@ def _all_findings(findings: pd.DataFrame, ranked: pd.DataFrame, top_n: int, note
     f = findings.take(rows).assign(_note=notes.to_numpy()[rows]).reset_index(drop=True)
     top = ranked["encounter_id"].astype(str).head(max(0, top_n))
     anchors = pd.Series("enc-" + pd.Series(np.arange(len(top))).astype(str).to_numpy(), index=top.to_numpy())
-    cols = _finding_cells(f, anchors)
+    cols = _finding_cells(f.head(1), anchors)  # the columns depend on the frame's columns only
     sortable_numbers = {c for c, _, _, v in cols if v is not None}
     head = "".join(
         f'<th data-col="{c}"' + (' data-type="num"' if c in sortable_numbers else "")
         + (' class="num"' if c in _RIGHT_ALIGNED else "") + f">{esc(h)}</th>" for c, h, _, _ in cols)
+    n = len(f)
+    note = (f"All {int_text(n)} findings of {int_text(len(ranked))} encounters, the encounters in the order above. "
+            "Encounters with a timeline above link to it; for any other, <code>infusion-audit explain "
+            "&lt;encounter&gt; --run &lt;this folder&gt;</code> prints its timeline and lines.")
+    yield f'<section id="all-findings"><h2>Every finding ({int_text(n)})</h2><p class="note">{note}</p>'
+    yield _filters(f, n)
+    yield f'<table id="all-findings-table"><thead><tr>{head}</tr></thead><tbody>'
+    for start in range(0, n, _TABLE_ROWS_PER_BLOCK):  # a handful of blocks
+        # The rows are most of the page: they stay Arrow's UTF-8 bytes, copied into no Python string.
+        yield concat_utf8(_finding_row_pieces(f.iloc[start:start + _TABLE_ROWS_PER_BLOCK], anchors))
+    yield "</tbody></table>"
+    yield f"<script>{_FINDINGS_SCRIPT}</script></section>"
+
+
+def _finding_row_pieces(f: pd.DataFrame, anchors: pd.Series) -> list[str | pd.Series | pa.Array]:
+    """The pieces of the all-findings rows of ``f`` (:func:`_finding_cells`), for :func:`concat_utf8`."""
     sev = esc_text(f["severity"]) if _has_severity(f) else ""
     pieces = ['<tr data-dir="', esc_text(f["direction"]), '" data-sev="', sev, '" data-key="',
               esc_text(f["finding"]), '">']
-    for c, _, cell, value in cols:  # one pass per column; the rows are built in bulk
+    for c, _, cell, value in _finding_cells(f, anchors):  # one pass per column; the rows are built in bulk
         if value is None:
             pieces += [f'<td class="col-{c}">', cell, "</td>"]
         else:
             v = pd.Series(format_numbers(value, "g"), index=value.index).where(value.notna(), "")
             css = "num" if c in _RIGHT_ALIGNED else f"col-{c}"
             pieces += [f'<td class="{css}" data-v="', v, '">', cell, "</td>"]
-    n = len(f)
-    note = (f"All {int_text(n)} findings of {int_text(len(ranked))} encounters, the encounters in the order above. "
-            "Encounters with a timeline above link to it; for any other, <code>infusion-audit explain "
-            "&lt;encounter&gt; --run &lt;this folder&gt;</code> prints its timeline and lines.")
-    # One join: the rows are most of the page, so they are copied once, not once per "+".
-    return "".join([f'<section id="all-findings"><h2>Every finding ({int_text(n)})</h2><p class="note">{note}</p>',
-                    _filters(f, n), f'<table id="all-findings-table"><thead><tr>{head}</tr></thead><tbody>',
-                    concat_text([*pieces, "</tr>"]), "</tbody></table>",
-                    f"<script>{_FINDINGS_SCRIPT}</script></section>"])
+    return [*pieces, "</tr>"]
 
 
 def linked_run_files(run_dir: Path) -> tuple[str, ...]:
@@ -934,6 +952,23 @@ def reads_every_administration(summary: dict) -> bool:
     order) and get the same page.
     """
     return "encounters_audited" not in summary
+
+
+#: Encounters :func:`render_report` draws as timelines unless told otherwise (its ``top_n``).
+TOP_ENCOUNTERS = 10
+
+
+def drawn_encounters(ranked: pd.DataFrame, top_n: int = TOP_ENCOUNTERS) -> np.ndarray:
+    """The encounter ids (text) whose administrations and expected lines :func:`render_report` draws.
+
+    ``ranked``: :func:`rank_encounters` of its findings. They are its top
+    ``top_n`` encounters: of the expected lines and (unless
+    :func:`reads_every_administration`) of the administrations, the page
+    reads the rows of those only, so a caller may pass just those rows (in
+    their order), plus, of the expected lines, the first row of each
+    distinct ``service_date`` (:func:`night_of`), and get the same page.
+    """
+    return ranked["encounter_id"].astype(str).head(max(0, top_n)).to_numpy(dtype=object)
 
 
 def night_of(summary: dict, expected: pd.DataFrame) -> tuple[str, str]:
@@ -977,8 +1012,9 @@ def render_report(
     summary: dict,
     trend: pd.DataFrame | None = None,
     title: str = "Infusion claim audit",
-    top_n: int = 10,
+    top_n: int = TOP_ENCOUNTERS,
     run_files: Iterable[str] | None = None,
+    ranked: pd.DataFrame | None = None,
 ) -> str:
     """The run's report as one self-contained HTML page.
 
@@ -1007,20 +1043,46 @@ def render_report(
             (:func:`linked_run_files`); the page links those of
             :data:`LINKED_FILES` only. ``None``: the files ``write_run_files``
             always writes (:data:`ALWAYS_WRITTEN`), no validation pages.
+        ranked: :func:`rank_encounters` of ``findings`` when the caller has
+            it already (e.g. for :func:`drawn_encounters`); None ranks them.
 
     Returns:
         The HTML document (UTF-8 text). It references no external resource:
         its links are relative, to files of the run folder, and its one
         script is inline.
     """
+    parts = render_report_parts(findings=findings, expected=expected, administrations=administrations,
+                                summary=summary, trend=trend, title=title, top_n=top_n, run_files=run_files,
+                                ranked=ranked)
+    # One join: the findings table is most of the page, so it is copied once, not once per "+".
+    return "".join(part if isinstance(part, str) else str(part, "utf-8") for part in parts)
+
+
+def render_report_parts(
+    *,
+    findings: pd.DataFrame,
+    expected: pd.DataFrame,
+    administrations: pd.DataFrame,
+    summary: dict,
+    trend: pd.DataFrame | None = None,
+    title: str = "Infusion claim audit",
+    top_n: int = TOP_ENCOUNTERS,
+    run_files: Iterable[str] | None = None,
+    ranked: pd.DataFrame | None = None,
+) -> Iterator[str | memoryview]:
+    """:func:`render_report` (same arguments) as consecutive pieces: text, and UTF-8 bytes
+    (``memoryview``) for the large all-findings rows, made as they are asked for. Written one
+    after the other (text encoded as UTF-8) they are the page's bytes, without the page ever
+    being one Python string."""
     night, night_line = night_of(summary, expected)
-    body = [f"<h1>{esc(title)}</h1>", _meta(summary, night_line), _totals(summary, findings, administrations, night),
-            _files(run_files)]
+    body: list[str | Iterable[str | memoryview]] = [  # each a section: text, or its pieces
+        f"<h1>{esc(title)}</h1>", _meta(summary, night_line), _totals(summary, findings, administrations, night),
+        _files(run_files)]
     if findings.empty:
         body.append('<section id="findings"><h2>Findings</h2><p class="empty">No findings: every billed '
                     "drug-administration line matched what the MAR supports.</p></section>")
     else:
-        ranked = rank_encounters(findings)
+        ranked = rank_encounters(findings) if ranked is None else ranked
         notes = price_notes(findings)  # the dollars section counts them, the table shows them
         body += [_by_key(findings), _by_direction(findings), _dollars(findings, notes),
                  _top(findings, ranked, expected, administrations, top_n),
@@ -1030,7 +1092,10 @@ def render_report(
     head = ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             '<meta name="viewport" content="width=device-width, initial-scale=1">'
             f"<title>{esc(page_title)}</title><style>{_CSS}</style></head>\n<body>")
-    return "\n".join([head, *body, "</body></html>\n"])  # one copy of the (large) sections
+    yield head
+    for section in [*body, "</body></html>\n"]:  # a dozen sections, each after a line break
+        yield "\n"
+        yield from [section] if isinstance(section, str) else section
 
 
 def trend_from_findings(findings: pd.DataFrame, days: Iterable[object] | None = None) -> pd.DataFrame:

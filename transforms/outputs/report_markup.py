@@ -153,17 +153,23 @@ def concat_text(pieces: Sequence[str | pd.Series | np.ndarray | pa.Array]) -> st
     joined: ``"".join(pieces[0] + pieces[1] + ...)`` built in one Arrow pass instead of one
     whole-column copy per piece. The columns are text without missing values, of one length
     (Arrow arrays, e.g. :func:`esc_text`, are taken as they are)."""
+    # Decoded straight from Arrow's buffer: no intermediate copy of the (large) text.
+    return str(concat_utf8(pieces), "utf-8")
+
+
+def concat_utf8(pieces: Sequence[str | pd.Series | np.ndarray | pa.Array]) -> memoryview:
+    """:func:`concat_text` as its UTF-8 bytes: a view of Arrow's buffer (no copy), for a caller
+    that writes the text to a file instead of holding it as a Python string."""
     columns = [pa.scalar(p, _TEXT) if isinstance(p, str)
                else p.cast(_TEXT) if isinstance(p, pa.Array) else pa.array(np.asarray(p, dtype=object), type=_TEXT)
                for p in pieces]
     rows = pc.binary_join_element_wise(*columns, pa.scalar("", _TEXT))
     if not isinstance(rows, pa.Array):  # constants only: one row
-        return rows.as_py()
+        return memoryview(rows.as_py().encode("utf-8"))
     if len(rows) == 0:
-        return ""
+        return memoryview(b"")
     offsets = np.frombuffer(rows.buffers()[1], dtype=np.int64)[rows.offset:rows.offset + len(rows) + 1]
-    # Decoded straight from Arrow's buffer: no intermediate copy of the (large) text.
-    return str(memoryview(rows.buffers()[2])[offsets[0]:offsets[-1]], "utf-8")
+    return memoryview(rows.buffers()[2])[offsets[0]:offsets[-1]]
 
 
 def join_by_group(texts: np.ndarray | pd.Series, groups: np.ndarray, n_groups: int) -> list[str]:

@@ -44,13 +44,29 @@ def wall_time_cells(stamps: pd.Series, facility_tz: str) -> pa.Array:
     Each distinct instant is formatted once and its text taken for every row
     holding it: the times of a run repeat (whole minutes of a few days).
     """
+    codes, text = wall_time_codes(stamps, facility_tz)
+    return time_cells(codes, text)
+
+
+def wall_time_codes(stamps: pd.Series, facility_tz: str) -> tuple[np.ndarray, pa.Array]:
+    """The distinct instants of ``stamps`` as wall-time text, and each row's position in it.
+
+    Returns ``(codes, text)``: ``codes`` (int64, one per row, -1 where
+    missing) index ``text`` (``large_string``, one per distinct instant);
+    :func:`time_cells` of any rows' codes is their :func:`wall_time_cells`.
+    """
     if isinstance(stamps.dtype, pd.DatetimeTZDtype):
         utc = stamps.dt.tz_convert("UTC")  # already instants: to_datetime would sample them one by one
     else:
         utc = pd.to_datetime(stamps, utc=True)
     codes, distinct = pd.factorize(utc)  # NaT -> -1
-    text = _instants_text(pd.Series(distinct), facility_tz)
-    return text.take(pa.array(codes, mask=codes < 0) if (codes < 0).any() else pa.array(codes))
+    return codes.astype(np.int64, copy=False), _instants_text(pd.Series(distinct), facility_tz)
+
+
+def time_cells(codes: np.ndarray, text: pa.Array) -> pa.Array:
+    """The text of each code (:func:`wall_time_codes`), null where it is -1."""
+    missing = codes < 0
+    return text.take(pa.array(codes, mask=missing) if missing.any() else pa.array(codes))
 
 
 def _instants_text(utc: pd.Series, facility_tz: str) -> pa.Array:

@@ -119,3 +119,58 @@ def test_rows_written_in_blocks_are_the_same_bytes(tmp_path, monkeypatch):
     monkeypatch.setattr(csv_cells, "ROWS_PER_BLOCK", 4)  # 17 rows: four full blocks and one of a row
     write_frame(frame, tmp_path / "blocks.csv")
     assert (tmp_path / "blocks.csv").read_bytes() == _pandas_bytes(frame, True)
+
+
+def test_column_sources_make_each_block_as_the_whole_column_would():
+    from transforms.outputs.csv_cells import column_cells, frame_sources
+
+    frame = _frame()
+    whole = frame_cells(frame)
+    sources = frame_sources(frame)
+    for source, column in zip(sources, whole):
+        blocks = [source(a, min(a + 5, len(frame))) for a in range(0, len(frame), 5)]
+        assert sum((b.cells.to_pylist() for b in blocks), []) == column.cells.to_pylist()
+    # Columns picked by position, in another order: no reordered copy needed, same cells.
+    picked = frame_sources(frame, positions=[4, 0])
+    assert picked[0](0, len(frame)).cells.to_pylist() == column_cells(frame["dates"]).cells.to_pylist()
+    assert picked[1](0, len(frame)).cells.to_pylist() == whole[0].cells.to_pylist()
+    assert frame_sources(frame, positions=[1]) is None  # one column: pandas writes it
+
+
+def test_write_blocks_returns_the_cells_of_the_rows_kept(tmp_path, monkeypatch):
+    import transforms.outputs.csv_cells as csv_cells
+
+    frame = _frame()
+    monkeypatch.setattr(csv_cells, "ROWS_PER_BLOCK", 4)  # the kept rows come from several blocks
+    keep = np.isin(np.arange(len(frame)), [1, 2, 9, 16])
+    kept = csv_cells.write_blocks(list(frame.columns), csv_cells.frame_sources(frame), len(frame),
+                                  tmp_path / "out.csv", keep)
+    assert (tmp_path / "out.csv").read_bytes() == _pandas_bytes(frame, True)
+    pd.testing.assert_frame_equal(cells_frame(frame.columns, kept),
+                                  as_csv_text(neutralise_formulas(frame[keep].reset_index(drop=True))))
+    every = csv_cells.write_blocks(list(frame.columns), csv_cells.frame_sources(frame), len(frame),
+                                   tmp_path / "all.csv")
+    pd.testing.assert_frame_equal(cells_frame(frame.columns, every), as_csv_text(neutralise_formulas(frame)))
+    empty = frame.iloc[:0]
+    none = csv_cells.write_blocks(list(frame.columns), csv_cells.frame_sources(empty), 0, tmp_path / "empty.csv")
+    assert (tmp_path / "empty.csv").read_bytes() == _pandas_bytes(empty, True) and len(none[0].cells) == 0
+
+
+def test_write_cells_of_rows_in_an_order_equals_taking_them_first(tmp_path, monkeypatch):
+    import transforms.outputs.csv_cells as csv_cells
+
+    frame = _frame()
+    monkeypatch.setattr(csv_cells, "ROWS_PER_BLOCK", 3)
+    order = np.array([16, 2, 2, 0, 9, 3, 1])
+    write_cells(list(frame.columns), frame_cells(frame), tmp_path / "rows.csv", order)
+    assert (tmp_path / "rows.csv").read_bytes() == _pandas_bytes(frame.iloc[order], True)
+
+
+def test_first_of_each_marks_the_first_row_of_each_distinct_cell():
+    import pyarrow as pa
+
+    from transforms.outputs.csv_cells import first_of_each
+
+    cells = pa.array(["b", "a", "b", "", "a", "c", ""], type=pa.large_string())
+    assert first_of_each(cells).tolist() == [True, True, False, True, False, True, False]
+    assert first_of_each(pa.array([], type=pa.large_string())).tolist() == []

@@ -24,7 +24,8 @@ from transforms.outputs.files import (
     write_run_files,
 )
 from transforms.outputs.report_html import (
-    REPORT_INPUTS, reads_every_administration, render_report, render_run_dir, trend_from_findings,
+    REPORT_INPUTS, drawn_encounters, rank_encounters, reads_every_administration, render_report,
+    render_report_parts, render_run_dir, trend_from_findings,
 )
 from transforms.outputs.summary import render_markdown, summarise
 from transforms.outputs.worklist import worklist
@@ -182,3 +183,42 @@ def test_as_csv_text_is_what_a_csv_reads_back():
     empty = frame.iloc[:0]
     assert_frame_equal(as_csv_text(empty), pd.read_csv(io.StringIO(empty.to_csv(index=False)), dtype=str,
                                                        keep_default_na=False), check_index_type=False)
+
+
+def test_report_reads_only_the_rows_of_its_top_encounters_and_first_dates(tmp_path, run):
+    # write_run_files keeps, of the expected lines and administrations, the cells of those rows only.
+    result, quarantine, summary, _ = run
+    write_run_files(tmp_path, result, quarantine, summary, TZ)
+    frames = {arg: pd.read_csv(tmp_path / name, dtype=str, keep_default_na=False)
+              for arg, name in REPORT_INPUTS.items()}
+    report_summary = json.loads((tmp_path / "summary.json").read_text(encoding="utf-8"))
+    drawn = drawn_encounters(rank_encounters(frames["findings"]), top_n=3)
+    assert len(drawn) == 3 < frames["findings"]["encounter_id"].nunique()
+    expected, admins = frames["expected"], frames["administrations"]
+    first_dates = ~expected["service_date"].duplicated()
+    assert first_dates.sum() > 1  # several service dates (a 2-day audit, some after midnight)
+    kept = {"findings": frames["findings"], "expected": expected[expected["encounter_id"].isin(drawn) | first_dates],
+            "administrations": admins[admins["encounter_id"].isin(drawn)]}
+    assert len(kept["expected"]) < len(expected) and 0 < len(kept["administrations"]) < len(admins)
+    whole = render_report(**frames, summary=report_summary, top_n=3)
+    assert render_report(**kept, summary=report_summary, top_n=3) == whole
+    # The same page piece by piece: the all-findings rows as UTF-8 bytes.
+    parts = list(render_report_parts(**frames, summary=report_summary, top_n=3))
+    assert any(isinstance(part, memoryview) for part in parts)
+    assert "".join(p if isinstance(p, str) else str(p, "utf-8") for p in parts) == whole
+
+
+def test_small_blocks_give_the_same_files(tmp_path, run, monkeypatch):
+    # CSV rows and report table rows made a few at a time: same bytes, same page as the folder's.
+    import transforms.outputs.csv_cells as csv_cells
+    import transforms.outputs.report_html as report_html
+
+    result, quarantine, summary, trend = run
+    monkeypatch.setattr(csv_cells, "ROWS_PER_BLOCK", 7)
+    monkeypatch.setattr(report_html, "_TABLE_ROWS_PER_BLOCK", 5)
+    paths = write_run_files(tmp_path, result, quarantine, summary, TZ, trend)
+    expected = plain_csvs(result, quarantine, TZ)
+    for name in CSV_FILES:
+        assert paths[name].read_bytes() == expected[name], name
+    monkeypatch.setattr(report_html, "_TABLE_ROWS_PER_BLOCK", 10_000)
+    assert paths["report.html"].read_text(encoding="utf-8") == render_run_dir(tmp_path, trend=trend)

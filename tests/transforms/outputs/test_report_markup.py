@@ -81,3 +81,13 @@ def test_as_text_is_astype_str_without_copying_text():
     assert as_text(text) is text
     for other in (pd.Series(["E1", None]), pd.Series([1, 2]), pd.Series(["E1", 3], dtype=object)):
         pd.testing.assert_series_equal(as_text(other), other.astype(str))
+
+
+def test_concat_utf8_is_the_utf8_of_concat_text():
+    from transforms.outputs.report_markup import concat_utf8
+
+    a = pd.Series(["é", "x", "\u2014"])
+    pieces = ["<", a, "|", esc_text(pd.Series(["a&b", None, "z"])), ">"]
+    assert bytes(concat_utf8(pieces)) == "<é|a&amp;b><x|><\u2014|z>".encode("utf-8")
+    assert bytes(concat_utf8(["only ", "constants"])) == b"only constants"
+    assert bytes(concat_utf8(["<", pd.Series([], dtype=object), ">"])) == b""

@@ -52,3 +52,14 @@ def test_repeated_instants_each_row_its_own_text():
                                       "2026-03-08T03:00:00-0400", "2026-03-08T03:00:00-0400"]
     assert pd.isna(text.iloc[6]) and text.index.equals(stamps.index)
     assert wall_time_cells(pd.Series([None, None], dtype=object), "UTC").null_count == 2
+
+
+def test_codes_and_distinct_text_give_the_cells_of_any_rows():
+    from transforms.outputs.wall_text import time_cells, wall_time_codes
+
+    stamps = pd.Series(pd.to_datetime(["2026-11-01T05:30:00Z", None, "2026-11-01T06:30:00Z",
+                                       "2026-11-01T05:30:00Z"], utc=True))
+    codes, text = wall_time_codes(stamps, "America/New_York")
+    assert codes.tolist() == [0, -1, 1, 0] and len(text) == 2  # each distinct instant formatted once
+    assert time_cells(codes, text).to_pylist() == wall_time_cells(stamps, "America/New_York").to_pylist()
+    assert time_cells(codes[2:], text).to_pylist() == ["2026-11-01T01:30:00-0500", "2026-11-01T01:30:00-0400"]

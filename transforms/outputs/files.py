@@ -251,6 +251,35 @@ def write_run_files(
     summary_text = json.dumps(summary, indent=2, default=str)
     report_summary = json.loads(summary_text)
     findings_rows = _findings_rows(result.findings)
+    findings_cells, report_frames, ranked = _write_report_inputs(result, findings_rows, paths, report_summary,
+                                                                 facility_tz)
+    _write_worklist(result.findings, findings_rows, findings_cells, paths["worklist.csv"])
+    write_frame(quarantine if not quarantine.empty else pd.DataFrame(columns=list(QUARANTINE_COLUMNS)),
+                paths["quarantine.csv"])
+    paths[SUMMARY_FILE].write_text(summary_text, encoding="utf-8")
+    paths["report.md"].write_text(render_markdown(summary), encoding="utf-8")
+    write_validation_page(build / "validation")  # when validation ran into this folder
+    _write_report(paths["report.html"], report_frames, report_summary, trend,
+                  _published_links(build, out_dir), ranked)
+    _publish(build, out_dir)
+    return {name: out_dir / name for name in RUN_FILES}
+
+
+def _write_report_inputs(result: AuditResult, findings_rows: pd.DataFrame, paths: dict[str, Path],
+                         report_summary: dict, facility_tz: str
+                         ) -> tuple[list[CsvColumn] | None, dict[str, pd.DataFrame], pd.DataFrame]:
+    """Write the CSVs the report is drawn from (:data:`REPORT_INPUTS`, at ``paths``).
+
+    ``findings_rows``: the findings in file order (:func:`_findings_rows`);
+    ``report_summary``: the summary as ``summary.json`` reads back.
+
+    Returns:
+        The cells of ``findings.csv`` (None when pandas wrote it, see
+        :func:`_write_csv`), the frames for ``render_report`` (argument ->
+        :func:`as_csv_text` of the file; of the expected lines and
+        administrations only the rows the report reads) and
+        :func:`rank_encounters` of the findings as written.
+    """
     findings_cells, findings_frame = _write_csv(findings_rows, paths[REPORT_INPUTS["findings"]])
     report_frames = {"findings": findings_frame}
     # The report draws its top encounters alone: of the other files, only their rows' cells are kept.
@@ -263,19 +292,18 @@ def write_run_files(
     report_frames["administrations"] = _write_administrations(
         result.administrations, facility_tz, paths[REPORT_INPUTS["administrations"]],
         None if reads_every_administration(report_summary) else drawn)
-    _write_worklist(result.findings, findings_rows, findings_cells, paths["worklist.csv"])
-    write_frame(quarantine if not quarantine.empty else pd.DataFrame(columns=list(QUARANTINE_COLUMNS)),
-                paths["quarantine.csv"])
-    paths[SUMMARY_FILE].write_text(summary_text, encoding="utf-8")
-    paths["report.md"].write_text(render_markdown(summary), encoding="utf-8")
-    write_validation_page(build / "validation")  # when validation ran into this folder
+    return findings_cells, report_frames, ranked
+
+
+def _write_report(path: Path, report_frames: dict[str, pd.DataFrame], report_summary: dict,
+                  trend: pd.DataFrame | None, run_files: tuple[str, ...], ranked: pd.DataFrame) -> None:
+    """Write ``report.html`` at ``path``: ``render_report`` of ``report_frames`` (see
+    :func:`_write_report_inputs`), linking ``run_files``, as UTF-8 bytes."""
     html = render_report_parts(**report_frames, summary=report_summary, trend=trend,
-                               run_files=_published_links(build, out_dir), ranked=ranked)
-    with open(paths["report.html"], "wb") as page:  # piece by piece: the page is never one string
+                               run_files=run_files, ranked=ranked)
+    with open(path, "wb") as page:  # piece by piece: the page is never one string
         for part in html:
             page.write(part.encode("utf-8") if isinstance(part, str) else part)
-    _publish(build, out_dir)
-    return {name: out_dir / name for name in RUN_FILES}
 
 
 #: Given a file's cell sources and its number of rows, the rows whose cells a caller reads (a bool mask).

@@ -211,14 +211,14 @@ def test_report_reads_only_the_rows_of_its_top_encounters_and_first_dates(tmp_pa
 def test_small_blocks_give_the_same_files(tmp_path, run, monkeypatch):
     # CSV rows and report table rows made a few at a time: same bytes, same page as the folder's.
     import transforms.outputs.csv_cells as csv_cells
-    import transforms.outputs.report_html as report_html
+    import transforms.outputs.report_findings_table as report_findings_table
 
     result, quarantine, summary, trend = run
     monkeypatch.setattr(csv_cells, "ROWS_PER_BLOCK", 7)
-    monkeypatch.setattr(report_html, "_TABLE_ROWS_PER_BLOCK", 5)
+    monkeypatch.setattr(report_findings_table, "_TABLE_ROWS_PER_BLOCK", 5)
     paths = write_run_files(tmp_path, result, quarantine, summary, TZ, trend)
     expected = plain_csvs(result, quarantine, TZ)
     for name in CSV_FILES:
         assert paths[name].read_bytes() == expected[name], name
-    monkeypatch.setattr(report_html, "_TABLE_ROWS_PER_BLOCK", 10_000)
+    monkeypatch.setattr(report_findings_table, "_TABLE_ROWS_PER_BLOCK", 10_000)
     assert paths["report.html"].read_text(encoding="utf-8") == render_run_dir(tmp_path, trend=trend)

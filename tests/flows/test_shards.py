@@ -34,7 +34,7 @@ def test_sharded_day_writes_the_same_bytes(tmp_path, caplog):
 
 
 def test_shard_size_from_the_environment_and_checked():
-    assert Settings().shard_encounters == 250_000
+    assert Settings().shard_encounters == 50_000
     assert Settings.from_env({"INFUSION_AUDIT_SHARD_ENCOUNTERS": "7"}).shard_encounters == 7
     assert Settings.from_params({"shard_encounters": "9"}).shard_encounters == 9
     for bad in (0, -3, 2.5, True):

@@ -20,8 +20,8 @@ import pandas as pd
 import pytest
 
 from transforms.frames import lower, text
-from transforms.ingest import readers
-from transforms.ingest.readers import ExtractError
+from transforms.ingest import file_reading, readers
+from transforms.ingest.file_reading import ExtractError
 
 HEADER = "a,b,c\n"
 CLEAN = {
@@ -52,14 +52,14 @@ FALL_BACK = {
 
 def pandas_read(path: Path) -> pd.DataFrame | str:
     """The reference: ``_read_csv`` with the Arrow path switched off (a frame, or the error text)."""
-    saved = readers._csv_body_arrow
-    readers._csv_body_arrow = lambda *args: None
+    saved = file_reading._csv_body_arrow
+    file_reading._csv_body_arrow = lambda *args: None
     try:
-        return readers._read_csv(path)
+        return file_reading._read_csv(path)
     except ExtractError as err:
         return str(err)
     finally:
-        readers._csv_body_arrow = saved
+        file_reading._csv_body_arrow = saved
 
 
 def write(tmp_path: Path, body: str, *, bom: bool, gz: bool) -> Path:
@@ -74,30 +74,30 @@ def write(tmp_path: Path, body: str, *, bom: bool, gz: bool) -> Path:
 @pytest.mark.parametrize("name", sorted(CLEAN))
 def test_arrow_reads_clean_files_like_pandas(tmp_path: Path, name: str, bom: bool, gz: bool) -> None:
     path = write(tmp_path, CLEAN[name], bom=bom, gz=gz)
-    fast = readers._csv_body_arrow(path, gz, ["a", "b", "c"])
+    fast = file_reading._csv_body_arrow(path, gz, ["a", "b", "c"])
     assert fast is not None, "the fast path should read this file"
     pd.testing.assert_frame_equal(fast, pandas_read(path))
-    pd.testing.assert_frame_equal(readers._read_csv(path), pandas_read(path))
+    pd.testing.assert_frame_equal(file_reading._read_csv(path), pandas_read(path))
 
 
 @pytest.mark.parametrize("gz", [False, True])
 @pytest.mark.parametrize("name", sorted(FALL_BACK))
 def test_other_files_fall_back_to_pandas(tmp_path: Path, name: str, gz: bool) -> None:
     path = write(tmp_path, FALL_BACK[name], bom=False, gz=gz)
-    assert readers._csv_body_arrow(path, gz, ["a", "b", "c"]) is None
+    assert file_reading._csv_body_arrow(path, gz, ["a", "b", "c"]) is None
     reference = pandas_read(path)
     if isinstance(reference, str):
         with pytest.raises(ExtractError) as err:
-            readers._read_csv(path)
+            file_reading._read_csv(path)
         assert str(err.value) == reference
     else:
-        pd.testing.assert_frame_equal(readers._read_csv(path), reference)
+        pd.testing.assert_frame_equal(file_reading._read_csv(path), reference)
 
 
 def test_cut_quoted_cell_is_still_refused(tmp_path: Path) -> None:
     path = write(tmp_path, '1,2,"abc\n', bom=False, gz=False)
     with pytest.raises(ExtractError, match="EOF inside string"):
-        readers._read_csv(path)
+        file_reading._read_csv(path)
 
 
 def tricky_cells(n: int = 5000) -> pd.Series:
@@ -144,8 +144,8 @@ def as_objects(frame: pd.DataFrame) -> pd.DataFrame:
 @pytest.mark.parametrize("name", sorted(CLEAN))
 def test_categorical_read_holds_the_same_cells(tmp_path: Path, name: str, gz: bool) -> None:
     path = write(tmp_path, CLEAN[name], bom=True, gz=gz)
-    coded = readers._read_csv(path, categorical=True)
-    plain = readers._read_csv(path)
+    coded = file_reading._read_csv(path, categorical=True)
+    plain = file_reading._read_csv(path)
     assert all(isinstance(coded[c].dtype, pd.CategoricalDtype) for c in coded.columns)
     assert all(coded[c].cat.categories.is_unique and "" not in set(coded[c].cat.categories) for c in coded)
     pd.testing.assert_frame_equal(as_objects(coded), plain)
@@ -153,7 +153,7 @@ def test_categorical_read_holds_the_same_cells(tmp_path: Path, name: str, gz: bo
 
 def test_categorical_falls_back_to_objects_where_arrow_does_not_read(tmp_path: Path) -> None:
     path = write(tmp_path, FALL_BACK["short row"], bom=False, gz=False)
-    coded = readers._read_csv(path, categorical=True)
+    coded = file_reading._read_csv(path, categorical=True)
     assert list(coded.dtypes) == [object] * 3
     pd.testing.assert_frame_equal(coded, pandas_read(path))
 
@@ -161,37 +161,37 @@ def test_categorical_falls_back_to_objects_where_arrow_does_not_read(tmp_path: P
 def test_blocks_keep_one_code_per_text_across_blocks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     rows = [f"E{i % 7},{'' if i % 5 == 0 else f' v{i % 3} '},\"x, {i % 11}\"\n" for i in range(400)]
     path = write(tmp_path, "".join(rows), bom=False, gz=False)
-    monkeypatch.setattr(readers, "_BLOCK", 256)  # about 16 blocks, each with its own dictionary
-    columns = readers._arrow_columns(path, False, 3)
+    monkeypatch.setattr(file_reading, "_BLOCK", 256)  # about 16 blocks, each with its own dictionary
+    columns = file_reading._arrow_columns(path, False, 3)
     assert columns is not None and columns[0].num_chunks > 10
-    codes, distinct = readers._dictionary_codes(columns[1])
+    codes, distinct = file_reading._dictionary_codes(columns[1])
     assert sorted(distinct) == [" v0 ", " v1 ", " v2 "] and codes.dtype == np.int32
     assert (codes == -1).sum() == 80 and list(distinct[codes[1:4]]) == [" v1 ", " v2 ", " v0 "]
-    coded = readers._read_csv(path, categorical=True)
+    coded = file_reading._read_csv(path, categorical=True)
     assert len(coded["a"].cat.categories) == 7 and len(coded["c"].cat.categories) == 11
     pd.testing.assert_frame_equal(as_objects(coded), pandas_read(path))
-    pd.testing.assert_frame_equal(readers._read_csv(path), pandas_read(path))
+    pd.testing.assert_frame_equal(file_reading._read_csv(path), pandas_read(path))
 
 
 def test_arrow_can_read_checks_header_quotes_and_nul_in_every_block() -> None:
-    assert readers._arrow_can_read(iter([b"a,b\n1,2\n", b"3,4\n"]))
-    assert readers._arrow_can_read(iter([b"a,b"]))  # header only, no line break
-    assert not readers._arrow_can_read(iter([b'"a",b\n1,2\n']))
-    assert readers._arrow_can_read(iter([b'a,b\n"1",2\n']))  # quotes below the header are Arrow's
-    assert not readers._arrow_can_read(iter([b"a,b\n1,2\n", b"3,\x004\n"]))
-    assert not readers._arrow_can_read(iter([b"a" * readers._BLOCK, b"\n"]))  # header longer than a block
+    assert file_reading._arrow_can_read(iter([b"a,b\n1,2\n", b"3,4\n"]))
+    assert file_reading._arrow_can_read(iter([b"a,b"]))  # header only, no line break
+    assert not file_reading._arrow_can_read(iter([b'"a",b\n1,2\n']))
+    assert file_reading._arrow_can_read(iter([b'a,b\n"1",2\n']))  # quotes below the header are Arrow's
+    assert not file_reading._arrow_can_read(iter([b"a,b\n1,2\n", b"3,\x004\n"]))
+    assert not file_reading._arrow_can_read(iter([b"a" * file_reading._BLOCK, b"\n"]))  # header longer than a block
 
 
 def test_file_end_reads_enough_of_the_end(tmp_path: Path) -> None:
     path = tmp_path / "x.csv"
     path.write_bytes(b"a,b\n" + b"1,2\n" * 50_000)
-    end = readers._file_end(path, 4)
+    end = file_reading._file_end(path, 4)
     assert len(end) == 4 + 65536 and path.read_bytes().endswith(end)
-    assert readers._ends_cleanly(end, "2")
+    assert file_reading._ends_cleanly(end, "2")
     path.write_bytes(b"a,b\n1,\"22\"" + b"\r\n" * 40_000)  # the last cell is 80 KB before the end
-    end = readers._file_end(path, 5)
-    assert end == path.read_bytes() and readers._ends_cleanly(end, "22")
-    assert not readers._ends_cleanly(readers._file_end(path, 5), "2")
+    end = file_reading._file_end(path, 5)
+    assert end == path.read_bytes() and file_reading._ends_cleanly(end, "22")
+    assert not file_reading._ends_cleanly(file_reading._file_end(path, 5), "2")
 
 
 @pytest.mark.parametrize("kind, name", [("mar", "mar_one_mixed_bag.csv"), ("claims", "claims_96365_96368.csv")])

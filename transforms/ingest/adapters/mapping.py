@@ -62,7 +62,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from transforms.frames import text
-from transforms.ingest import readers
+from transforms.ingest import file_reading, readers
 from transforms.ingest.adapters import PROVENANCE, MappedExtract
 from transforms.ingest.readers import ExtractError
 from transforms.vocab import schemas
@@ -333,12 +333,12 @@ def _header(path: Path) -> list[str]:
     name = path.name.lower()
     if name.endswith(readers._CSV_SUFFIXES):
         try:
-            names = readers._csv_header(path, name.endswith(".gz"))
+            names = file_reading._csv_header(path, name.endswith(".gz"))
         except (OSError, UnicodeDecodeError, EOFError) as err:
             raise ExtractError(path, f"cannot read header ({type(err).__name__})") from None
     elif name.endswith(readers._PARQUET_SUFFIXES):
         try:
-            names = readers._normalise_names(path, pq.read_schema(path).names)
+            names = file_reading._normalise_names(path, pq.read_schema(path).names)
         except (OSError, pa.ArrowException, ValueError) as err:
             raise ExtractError(path, f"not a readable Parquet file ({type(err).__name__})") from None
     else:
@@ -365,9 +365,9 @@ def _read_report(path: Path, profile: MappingProfile) -> pd.DataFrame:
     against the profile's required columns (all missing ones named)."""
     name = path.name.lower()
     if name.endswith(readers._CSV_SUFFIXES):
-        raw = readers._read_csv(path)
+        raw = file_reading._read_csv(path)
     elif name.endswith(readers._PARQUET_SUFFIXES):
-        raw = readers._read_parquet(path)
+        raw = file_reading._read_parquet(path)
     else:
         raise ExtractError(path, "unsupported file type for a mapped MAR report "
                                  "(expected .csv, .csv.gz, .parquet or .pq)")

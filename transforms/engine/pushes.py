@@ -26,7 +26,7 @@ from transforms.vocab.codes import (
 )
 
 #: Pattern of a later run of a drug in its service key: the suffix ``~N``
-#: after the ``#class`` that ends every key (:func:`transforms.engine.timeline._repeat_runs`).
+#: after the ``#class`` that ends every key (:func:`transforms.engine.timeline_administrations._repeat_runs`).
 REPEAT_RUN_MARK = r"#[a-z_]+~\d+$"
 #: A push's drug on one access: the unit of "same drug" (R-F2).
 DRUG_ON_SITE = ["encounter_id", "site_group", "service_key"]

@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 
 from tests.builders import ev, events, infusion
-from transforms.engine.timeline import _text_codes, build_timeline, unusable_events
+from transforms.engine.timeline import build_timeline, unusable_events
+from transforms.engine.timeline_events import _text_codes
 from transforms.vocab.policy import Policy
 
 POLICY = Policy()

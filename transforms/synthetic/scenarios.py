@@ -1157,6 +1157,37 @@ _CHEMO_TIMES: dict[str, tuple[int, int]] = {
 }
 
 
+def _chemo_bags(rng: np.random.Generator, names: Sequence[str], t: int) -> tuple[list[Admin], list[tuple[int, int]]]:
+    """One infusion per drug of ``names``, one after another from minute ``t``
+    (gaps of 0-5 min), and each one's (start, end) minute; infliximab with
+    its titrated rate."""
+    chemo: list[tuple[int, int]] = []
+    admins: list[Admin] = []
+    for n in names:
+        lo, hi = _CHEMO_TIMES[n]
+        dur = ri(rng, lo, hi)
+        changes = ((15, 100.0), (30, 200.0)) if n == "infliximab" else ()
+        admins.append(infusion(chemo_infusion(rng, n), t, dur, rate_changes=changes,
+                               rate=50.0 if changes else None))
+        chemo.append((t, t + dur))
+        t += dur + ri(rng, 0, 5)
+    return admins, chemo
+
+
+def _premed_pushes(rng: np.random.Generator, first: str, h1: int) -> tuple[list[Admin], int]:
+    """Premedication pushes during the ``h1`` minutes of pre-hydration (always
+    before infliximab, else half the time), and the last one's minute (0 when none)."""
+    if not (first == "infliximab" or chance(rng, 0.5)):
+        return [], 0
+    premeds = ("diphenhydramine", "methylprednisolone") if first == "infliximab" else (
+        pick(rng, ("ondansetron", "dexamethasone")),)
+    pushes, q = [], 0
+    for n in premeds:
+        q = ri(rng, 1, h1 - 1)
+        pushes.append(push(push_drug(rng, n), q))
+    return pushes, q
+
+
 def _chemo_with_hydration(rng: np.random.Generator, template: str, pool: Sequence[str],
                           pairs: Sequence[tuple[str, str]]) -> Scenario:
     """Chemo / complex infusion(s) with pre- and post-hydration.
@@ -1172,17 +1203,7 @@ def _chemo_with_hydration(rng: np.random.Generator, template: str, pool: Sequenc
     else:
         names = [pick(rng, pool)]
     h1 = ri(rng, 15, 60)
-    t = h1 + ri(rng, 0, 5)
-    chemo: list[tuple[int, int]] = []
-    admins: list[Admin] = []
-    for n in names:
-        lo, hi = _CHEMO_TIMES[n]
-        dur = ri(rng, lo, hi)
-        changes = ((15, 100.0), (30, 200.0)) if n == "infliximab" else ()
-        admins.append(infusion(chemo_infusion(rng, n), t, dur, rate_changes=changes,
-                               rate=50.0 if changes else None))
-        chemo.append((t, t + dur))
-        t += dur + ri(rng, 0, 5)
+    admins, chemo = _chemo_bags(rng, names, h1 + ri(rng, 0, 5))
     end = chemo[-1][1]
     h2_start = end + ri(rng, 0, 5)
     h2 = ri(rng, 10, 60)
@@ -1204,15 +1225,10 @@ def _chemo_with_hydration(rng: np.random.Generator, template: str, pool: Sequenc
     for s, e in chemo[1:]:
         c.add("96417", 1, s).add("96415", addl_hours(e - s), s)     # a new chemo drug: sequential
     c.add("96361", secondary_hydration_units(h), 0)
-    pushes = 0
-    q = 0
-    if names[0] == "infliximab" or chance(rng, 0.5):
-        premeds = ("diphenhydramine", "methylprednisolone") if names[0] == "infliximab" else (
-            pick(rng, ("ondansetron", "dexamethasone")),)
-        for n in premeds:
-            q = ri(rng, 1, h1 - 1)
-            admins.append(push(push_drug(rng, n), q))
-            pushes += 1
+    premeds, q = _premed_pushes(rng, names[0], h1)
+    admins += premeds
+    pushes = len(premeds)
+    if pushes:
         c.add("96375", pushes, q)
     variants: dict[str, Lines] = {}
     if variant == "one_bag" and secondary_hydration_units(hc) != secondary_hydration_units(h):

@@ -508,19 +508,10 @@ Template = Callable[[np.random.Generator], Scenario]
 # =============================================================================
 # Emergency department templates
 # =============================================================================
-def ed_abx_push_ns(rng: np.random.Generator) -> Scenario:
-    """Antibiotic piggyback, antiemetic push and an NS/LR bolus before/after.
-
-    Variants: ``overlap`` (bolus running while the piggyback infuses),
-    ``paused`` (bolus paused during the piggyback, resumed after: the runs add
-    up), ``push_first`` (push, then the piggyback, then fluid overlapping).
-    """
-    site = pick(rng, ED_PIV)
-    abx = piggyback(rng, pick(rng, ED_ABX))
-    em = push_drug(rng, pick(rng, ANTIEMETICS))
-    fl = fluid(rng, pick(rng, ("ns_bolus", "ns_bolus", "lr_bolus")))
-    ta = ri(rng, 20, 75)
-    variant = pick(rng, ("overlap", "paused", "push_first"))
+def _abx_push_ns_timing(rng: np.random.Generator, variant: str, fl: Drug, ta: int
+                        ) -> tuple[list[Admin], int, int, list[tuple[int, int]]]:
+    """The bolus of :func:`ed_abx_push_ns` in its ``variant``: the fluid's admin, the
+    piggyback's start ``a``, the push minute ``p`` and the bolus runs (minutes)."""
     admins: list[Admin] = []
     if variant == "overlap":
         hc = ri(rng, 45, 150)
@@ -543,6 +534,23 @@ def ed_abx_push_ns(rng: np.random.Generator) -> Scenario:
         hc = ri(rng, 30, 120)
         runs = [(h0, h0 + hc)]
         admins.append(infusion(fl, h0, hc, floor=100))
+    return admins, a, p, runs
+
+
+def ed_abx_push_ns(rng: np.random.Generator) -> Scenario:
+    """Antibiotic piggyback, antiemetic push and an NS/LR bolus before/after.
+
+    Variants: ``overlap`` (bolus running while the piggyback infuses),
+    ``paused`` (bolus paused during the piggyback, resumed after: the runs add
+    up), ``push_first`` (push, then the piggyback, then fluid overlapping).
+    """
+    site = pick(rng, ED_PIV)
+    abx = piggyback(rng, pick(rng, ED_ABX))
+    em = push_drug(rng, pick(rng, ANTIEMETICS))
+    fl = fluid(rng, pick(rng, ("ns_bolus", "ns_bolus", "lr_bolus")))
+    ta = ri(rng, 20, 75)
+    variant = pick(rng, ("overlap", "paused", "push_first"))
+    admins, a, p, runs = _abx_push_ns_timing(rng, variant, fl, ta)
     admins.append(infusion(abx, a, ta))
     admins.append(push(em, p))
     drug = (a, a + ta)
@@ -569,6 +577,33 @@ def ed_abx_push_ns(rng: np.random.Generator) -> Scenario:
         variants["initial_wrong_family"] = w
     return Scenario(f"ed_abx_push_ns:{variant}", "emergency", admins, c, site, variants,
                     hydration_overlap=ov > 0)
+
+
+def _pain_hydration(rng: np.random.Generator, admins: list[Admin], c: Lines, ap: tuple[int, int] | None,
+                    new_pushes: int) -> tuple[dict[str, Lines], bool]:
+    """The optional hydration of :func:`ed_pain_pushes` (appended to ``admins`` and
+    ``c``; ``ap``: the acetaminophen infusion's minutes, not creditable): the
+    wrong-coding variants it opens and whether it overlapped a drug."""
+    variants: dict[str, Lines] = {}
+    hyd_overlap = False
+    if chance(rng, 0.5):
+        h0 = pick(rng, (ri(rng, -40, -5), ri(rng, 1, 15)))
+        hc = ri(rng, 20, 240)
+        admins.append(infusion(fluid(rng, pick(rng, ("ns_bolus", "lr_bolus", "ns_infusion"))), h0, hc, floor=100))
+        ov = overlap((h0, h0 + hc), ap) if ap else 0
+        hyd_overlap = ov > 0
+        h = hc - ov                           # acetaminophen infusing: not creditable
+        c.add("96361", secondary_hydration_units(h), h0)
+        if ov > 0 and secondary_hydration_units(hc) != secondary_hydration_units(h):
+            variants["hydration_during_drug"] = c.copy().set("96361", secondary_hydration_units(hc), h0)
+        if h0 < 0 and h >= 31:
+            # hydration charted first and wrongly made the initial service
+            w = Lines().add("96360", 1, h0).add("96361", addl_hours(h), h0)
+            w.add("96375", 1 + new_pushes, 0)
+            if "96376" in c.units:
+                w.add("96376", c.units["96376"], c.at["96376"])
+            variants["initial_wrong_family"] = w
+    return variants, hyd_overlap
 
 
 def ed_pain_pushes(rng: np.random.Generator) -> Scenario:
@@ -613,25 +648,7 @@ def ed_pain_pushes(rng: np.random.Generator) -> Scenario:
         ap = (r, r + t_ap)
         c.add("96375", 1, r)                  # T <= 15: a push of a new drug
         new_pushes += 1
-    variants: dict[str, Lines] = {}
-    hyd_overlap = False
-    if chance(rng, 0.5):
-        h0 = pick(rng, (ri(rng, -40, -5), ri(rng, 1, 15)))
-        hc = ri(rng, 20, 240)
-        admins.append(infusion(fluid(rng, pick(rng, ("ns_bolus", "lr_bolus", "ns_infusion"))), h0, hc, floor=100))
-        ov = overlap((h0, h0 + hc), ap) if ap else 0
-        hyd_overlap = ov > 0
-        h = hc - ov                           # acetaminophen infusing: not creditable
-        c.add("96361", secondary_hydration_units(h), h0)
-        if ov > 0 and secondary_hydration_units(hc) != secondary_hydration_units(h):
-            variants["hydration_during_drug"] = c.copy().set("96361", secondary_hydration_units(hc), h0)
-        if h0 < 0 and h >= 31:
-            # hydration charted first and wrongly made the initial service
-            w = Lines().add("96360", 1, h0).add("96361", addl_hours(h), h0)
-            w.add("96375", 1 + new_pushes, 0)
-            if "96376" in c.units:
-                w.add("96376", c.units["96376"], c.at["96376"])
-            variants["initial_wrong_family"] = w
+    variants, hyd_overlap = _pain_hydration(rng, admins, c, ap, new_pushes)
     return Scenario(f"ed_pain_pushes:{variant}", "emergency", admins, c, site, variants,
                     hydration_overlap=hyd_overlap)
 

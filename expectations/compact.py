@@ -18,7 +18,8 @@ column names only, which the representatives share with the frame.
 
 Classes are exact, never approximate: values are compared with
 ``pd.factorize`` (hash equality; a text column's cells are grouped by the
-object they hold first, so each distinct object is hashed once). For object columns that holds only if
+object they hold first, so each distinct object is hashed once; a compact
+text column, a ``Categorical`` of distinct ``str``, by its codes). For object columns that holds only if
 equal-hashing values are judged alike, which is true of strings but not of
 mixed Python objects (``1``, ``1.0`` and ``True`` hash alike, yet print
 differently for a regex), so an object column with any non-string value puts
@@ -35,7 +36,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from transforms.frames import factorize_shared, first_rows
+from transforms.frames import factorize_shared, first_rows, is_text_categorical
 
 #: Expectation types that read their column by nullness only.
 NULL_TESTS = frozenset({"expect_column_values_to_not_be_null", "expect_column_values_to_be_null"})
@@ -121,10 +122,17 @@ def _value_codes(values: pd.Series) -> np.ndarray:
 
     The codes' numbers are arbitrary (only equality between rows counts).
     ``bool`` columns (never null) are their own codes; ``object`` columns are
-    grouped by object first (:func:`_object_codes`).
+    grouped by object first (:func:`_object_codes`); a compact text column
+    (``Categorical`` of ``str``, :func:`transforms.frames.is_text_categorical`)
+    is factorised already: its categories are distinct texts, so its codes
+    (-1 where missing) are the codes, with no pass over the rows.
     """
     if values.dtype == bool:
         return values.to_numpy().view(np.int8)
+    if is_text_categorical(values):
+        return values.array.codes
+    if isinstance(values.dtype, pd.CategoricalDtype):  # categories of other types: judged as their objects
+        return _object_codes(values.to_numpy(dtype=object))
     if values.dtype == object:
         return _object_codes(values.to_numpy())
     codes, _ = pd.factorize(values, use_na_sentinel=True)

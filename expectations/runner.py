@@ -35,6 +35,7 @@ from great_expectations.execution_engine import PandasExecutionEngine  # noqa: E
 from expectations.compact import VerdictClasses, condition_columns, read_columns, verdict_classes  # noqa: E402
 from expectations.docs_views import SITE_VIEWS  # noqa: E402
 from expectations.suites import claims_suite, explain, mar_suite  # noqa: E402
+from transforms.frames import expand_text  # noqa: E402
 from transforms.vocab import schemas  # noqa: E402
 
 ExtractKind = Literal["mar", "claims"]
@@ -197,7 +198,9 @@ def validate_extract(
 
     Args:
         staged: output of ``stage_mar`` (``kind="mar"``) or ``stage_claims``
-            (``kind="claims"``); ``source_row`` must be unique.
+            (``kind="claims"``), plain or ``compact`` (text as
+            ``Categorical``: GX and the reasons see it expanded,
+            :func:`transforms.frames.expand_text`); ``source_row`` must be unique.
         kind: which suite to run.
         docs_dir: when given, GX data docs are built and copied here
             (``docs_dir/index.html`` exists afterwards) and the validation
@@ -218,7 +221,9 @@ def validate_extract(
     """
     frame = _checked_frame(staged, kind)
     classes = verdict_classes(frame, *_read_columns(kind))
-    compact = frame.take(classes.representatives).reset_index(drop=True)
+    # GX sees the representatives as the object columns of a plain staging,
+    # never a Categorical (its pandas engine treats those by their own rules).
+    compact = expand_text(frame.take(classes.representatives).reset_index(drop=True))
     if docs_dir is None:
         context, result = None, _run_shared(kind, compact)
     else:
@@ -344,7 +349,7 @@ def _collect_failures(result: Any, frame: pd.DataFrame, compact: pd.DataFrame,
                 f"{kind} expectation {rule} failed without failing rows "
                 "(staged frame is malformed)"
             )
-        failing = frame.iloc[rows].reset_index(drop=True)  # explain() aligns on the index
+        failing = expand_text(frame.iloc[rows].reset_index(drop=True))  # explain() aligns on the index
         parts.append(
             pd.DataFrame(
                 {

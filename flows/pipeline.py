@@ -37,6 +37,7 @@ import pandas as pd
 from expectations.runner import validate_extract
 from flows.settings import Settings
 from transforms.audit import AuditResult, StepTimer, run_audit
+from transforms.frames import expand_text
 from transforms.payers import PayerMap, load_payer_map
 from transforms.ingest.formats import CANONICAL
 from transforms.ingest.formats import detect as detect_formats
@@ -77,7 +78,10 @@ class LoadedExtract:
     """One extract as read (``raw``) and mapped onto the contract (``staged``), row for row.
 
     ``unmapped`` holds the input records an adapter could not map (already
-    quarantine rows with their reasons); they count as rows in.
+    quarantine rows with their reasons); they count as rows in. :func:`load`
+    stages text compact (``Categorical`` of ``str``, ``stage_*(compact=True)``):
+    ``staged`` and the kept frames after it hold one small code per text
+    cell; the engine expands them per shard (:func:`transforms.audit.run_audit`).
     """
 
     kind: str
@@ -152,7 +156,8 @@ def load(paths: Inputs, kind: str, settings: Settings) -> LoadedExtract:
     groups = detect_formats(paths, kind, forced, profiles=mapping_profiles())
     parts = [read_format(files, kind, name, settings.x12_account_ref) for name, files in groups.items()]
     raw, unmapped = combine_parts(parts)
-    staged = stage_mar(raw, settings.facility_tz) if kind == "mar" else stage_claims(raw)
+    # Text staged compact (Categorical): expanded per shard at the audit (transforms.audit.run_audit).
+    staged = stage_mar(raw, settings.facility_tz, compact=True) if kind == "mar" else stage_claims(raw, compact=True)
     return LoadedExtract(kind=kind, raw=raw, staged=staged, unmapped=unmapped, formats=tuple(groups))
 
 
@@ -524,7 +529,8 @@ def with_remittances(claims: pd.DataFrame, remits: Inputs | None) -> pd.DataFram
     from transforms.ingest.formats import expand_inputs
 
     paths = [Path(remits)] if isinstance(remits, (str, Path)) else [Path(p) for p in remits]
-    return match_remits(claims, read_835(expand_inputs(paths)))
+    # The matcher joins on text columns: it gets them as objects, not compact.
+    return match_remits(expand_text(claims), read_835(expand_inputs(paths)))
 
 
 #: The steps of :func:`audit_files`, in order, as a progress display names them.

@@ -23,7 +23,7 @@ from transforms.findings.annotate import annotate
 from transforms.findings.claim_edits import check_edits
 from transforms.findings.compare import keyed_findings
 from transforms.findings.remits import apply_remits
-from transforms.frames import map_distinct
+from transforms.frames import expand_text, map_distinct
 from transforms.payers import PayerMap, encounter_profiles, profile_policies
 from transforms.reference.drugs import DrugReference
 from transforms.reference.fees import FeeSchedule
@@ -360,6 +360,10 @@ def run_audit(
     Args:
         mar: kept MAR rows (canonical, typed; ``event_time`` UTC).
         claims: kept claim lines (canonical, typed; ``payer_id`` optional).
+            Text columns of either may be compact (``Categorical`` of
+            ``str``, as the loader stages them): they are expanded here, per
+            call (one shard), to the ``str`` / ``None`` objects the engine
+            reads (:func:`transforms.frames.expand_text`).
         reference: drug reference (see :mod:`transforms.reference.drugs`).
         policy: the run's coding policy.
         facility_tz: IANA zone for line dates.
@@ -388,6 +392,7 @@ def run_audit(
         as one run would give if every encounter had that profile.
     """
     step = timer or _no_timer
+    mar, claims = expand_text(mar), expand_text(claims)
     policies = profile_policies(payer_map, policy)
     default = payer_map.default_profile(policy) if payer_map is not None else policy.name
     profiles = encounter_profiles(claims, payer_map, default)

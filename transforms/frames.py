@@ -443,3 +443,53 @@ def coverage_codes(first: tuple[np.ndarray, np.ndarray, np.ndarray],
     n_first, n_second = np.cumsum(d1[order]), np.cumsum(d2[order])
     nxt = np.flatnonzero((key[1:] == key[:-1]) & (t[1:] > t[:-1]))
     return key[nxt], t[nxt], t[nxt + 1], n_first[nxt], n_second[nxt]
+
+
+def is_text_categorical(values: pd.Series) -> bool:
+    """``values`` is a ``Categorical`` whose categories are ``str`` (or none at
+    all, object dtype): a compact text column (:func:`expand_text`)."""
+    if not isinstance(values.dtype, pd.CategoricalDtype):
+        return False
+    categories = values.dtype.categories
+    # inferred_type is cached on the Index, which every take of the column
+    # (a shard, the kept rows) shares: the categories are scanned once.
+    return categories.dtype == object and categories.inferred_type in ("string", "empty")
+
+
+def expand_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with every compact text column (:func:`is_text_categorical`)
+    as an ``object`` column of ``str``, ``None`` where missing (code -1),
+    never NaN; the same rows, order, index and columns otherwise.
+
+    Staged frames hold their text as ``Categorical`` (one small code per
+    cell) from staging to the engine; this gives back the ``str`` / ``None``
+    columns the engine and Great Expectations expect. One take of the
+    categories per column, no hashing. ``frame`` itself (no copy) when it has
+    no compact text column; otherwise the other columns are shared, not
+    copied.
+    """
+    compact = [i for i, (_, column) in enumerate(frame.items()) if is_text_categorical(column)]
+    if not compact:
+        return frame
+    columns = [frame.iloc[:, i] for i in range(frame.shape[1])]
+    for i in compact:
+        values = columns[i]
+        columns[i] = pd.Series(_category_cells(values.array), index=frame.index, dtype=object, name=values.name)
+    out = pd.concat(columns, axis=1, copy=False) if len(columns) > 1 else columns[0].to_frame()
+    out.columns = frame.columns
+    return out
+
+
+def _category_cells(values: pd.Categorical) -> np.ndarray:
+    """The cells of a ``Categorical`` as an object array, ``None`` where the
+    code is -1. A take straight from the categories (a shard's column shares
+    the whole day's categories: they are not copied per shard)."""
+    codes = values.codes
+    categories = values.categories.to_numpy()
+    if not len(categories):
+        return np.full(len(codes), None, dtype=object)
+    cells = categories.take(codes)  # -1 takes the last category, replaced below
+    missing = codes < 0
+    if missing.any():
+        cells[missing] = None
+    return cells

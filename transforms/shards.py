@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from transforms.audit import AuditResult
+from transforms.frames import is_text_categorical
 
 ENCOUNTER = "encounter_id"
 
@@ -66,6 +67,43 @@ def _ranked(encounter_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         rank_of = rank_of.reshape(-1).astype(np.int64)
     rank = np.where(codes >= 0, rank_of[np.maximum(codes, 0)] if len(rank_of) else -1, -1)
     return rank.astype(np.int64, copy=False), names
+
+
+def _encounter_codes(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """``pd.factorize`` of the frame's encounter ids: ``(codes, distinct ids)``,
+    -1 where missing, every distinct id used by some row.
+
+    A compact text column (``Categorical`` of ``str``, as staged for the
+    audit) is factorised already: its codes are taken as they are, and only
+    its categories that some row uses are kept (a kept frame is a take of the
+    staged rows, so it may carry categories of quarantined rows only).
+    """
+    if ENCOUNTER not in frame:
+        return np.full(len(frame), -1, dtype=np.intp), np.empty(0, dtype=object)
+    ids = frame[ENCOUNTER]
+    if not is_text_categorical(ids):
+        codes, uniques = pd.factorize(ids.to_numpy(dtype=object))
+        return codes, np.asarray(uniques, dtype=object)
+    codes = ids.array.codes
+    categories = ids.dtype.categories.to_numpy(dtype=object)
+    used = np.bincount(codes[codes >= 0], minlength=len(categories)) > 0
+    if used.all():
+        return codes, categories
+    renumber = np.full(len(categories) + 1, -1, dtype=np.intp)  # the last entry: code -1
+    renumber[np.flatnonzero(used)] = np.arange(int(used.sum()))
+    return renumber[codes], categories[used]
+
+
+def _ranked_frames(mar: pd.DataFrame, claims: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_ranked` of both frames' encounter ids (MAR rows first), ranking
+    only the distinct ids of each frame, so no row's id is hashed or copied
+    as text more than once (a compact column's not at all)."""
+    (mar_codes, mar_ids), (claim_codes, claim_ids) = _encounter_codes(mar), _encounter_codes(claims)
+    rank_of, names = _ranked(np.concatenate([mar_ids, claim_ids]))
+    rank_of = np.append(rank_of, -1)  # the codes' -1 (missing id) takes the last entry
+    claim_codes = np.where(claim_codes >= 0, claim_codes.astype(np.intp) + len(mar_ids), -1)  # after the MAR's ids
+    rank = np.concatenate([rank_of[mar_codes], rank_of[claim_codes]])
+    return rank, names
 
 
 def _cut(names: np.ndarray, max_encounters: int) -> list[tuple[str, str]]:
@@ -130,11 +168,8 @@ def iter_shards(mar: pd.DataFrame, claims: pd.DataFrame, max_encounters: int) ->
     """
     if max_encounters < 1:
         raise ValueError(f"max_encounters must be at least 1, not {max_encounters}")
-    frames = (mar, claims)
-    ids = [f[ENCOUNTER].to_numpy(dtype=object) if ENCOUNTER in f else np.full(len(f), None, dtype=object)
-           for f in frames]
     # One ranking of both frames' rows: a row's shard is its encounter's rank // max_encounters.
-    rank, names = _ranked(np.concatenate(ids))
+    rank, names = _ranked_frames(mar, claims)
     ranges = _cut(names, max_encounters)
     if len(ranges) <= 1:
         first, last = ranges[0] if ranges else ("", "")

@@ -177,3 +177,56 @@ def test_classes_equal_those_of_factorizing_every_cell_on_a_large_frame() -> Non
     assert classes.of_row.tolist() == reference.tolist()
     assert classes.weights.sum() == rows
     assert classes.representatives.tolist() == sorted(pd.Series(reference).drop_duplicates().index.tolist())
+
+
+def _as_read_categorical(raw: pd.DataFrame) -> pd.DataFrame:
+    """``raw`` with its text columns as ``Categorical`` (as the loader reads CSV)."""
+    return raw.astype({c: "category" for c in raw.columns if raw[c].dtype == object})
+
+
+@pytest.mark.parametrize("kind", ["mar", "claims"])
+def test_compact_staged_frame_validates_exactly_as_the_plain_one(
+    kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Categorical text: the same classes (codes as factorisation, nulls
+    included), the same failures, statistics and docs; GX sees no Categorical."""
+    from expectations import runner
+
+    if kind == "mar":
+        raw, suite = _many_failures(mar_raw, MAR_CASES), mar_suite()
+        plain, compact = stage_mar(raw, TZ), stage_mar(_as_read_categorical(raw), TZ, compact=True)
+    else:
+        raw, suite = _many_failures(claims_raw, CLAIM_CASES), claims_suite()
+        plain, compact = stage_claims(raw), stage_claims(_as_read_categorical(raw), compact=True)
+    assert compact["patient_id"].dtype == "category" and compact["patient_id"].isna().any()
+    value, null = read_columns(list(suite.expectations))
+    ours, reference = verdict_classes(compact, value, null), verdict_classes(plain, value, null)
+    for field in ("of_row", "representatives", "weights"):
+        np.testing.assert_array_equal(getattr(ours, field), getattr(reference, field))
+    seen: list[pd.Series] = []
+    shared = runner._run_shared
+
+    def spy(kind_: str, frame: pd.DataFrame):
+        seen.append(frame.dtypes)
+        return shared(kind_, frame)
+
+    monkeypatch.setattr(runner, "_run_shared", spy)
+    expected, got = validate_extract(plain, kind), validate_extract(compact, kind)  # type: ignore[arg-type]
+    assert not got.failures.empty
+    pd.testing.assert_frame_equal(got.failures, expected.failures)
+    assert got.statistics == expected.statistics
+    pd.testing.assert_series_equal(seen[1], seen[0])  # GX got the same dtypes: objects, not Categorical
+    assert "category" not in {str(d) for d in seen[1]}
+    runs = [validate_extract(f, kind, docs_dir=tmp_path / name)  # type: ignore[arg-type]
+            for name, f in (("plain", plain), ("compact", compact))]
+    docs = [json.loads(run.results_json.read_text()) for run in runs]  # type: ignore[union-attr]
+    for doc in docs:  # each docs run has a fresh context, which numbers the expectations anew
+        for result in doc["results"]:
+            result["expectation_config"].pop("id", None)
+    assert docs[0]["results"] == docs[1]["results"] and docs[0]["statistics"] == docs[1]["statistics"]
+
+
+def test_categorical_of_non_text_is_compared_as_objects() -> None:
+    frame = pd.DataFrame({"code": pd.Categorical([1, 2, 1, None])})
+    classes = verdict_classes(frame, ["code"], [])
+    assert classes.of_row.tolist() == [0, 1, 2, 3]  # not text: every row apart, as for objects

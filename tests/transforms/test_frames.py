@@ -8,8 +8,10 @@ import pandas as pd
 import pytest
 
 from transforms.frames import (
+    expand_text,
     first_rows,
     distinct_pairs,
+    is_text_categorical,
     join_distinct,
     join_groups,
     join_runs,
@@ -121,3 +123,42 @@ def test_map_distinct_equals_map_and_calls_once_per_distinct_value() -> None:
 ])
 def test_first_rows_of_codes_in_order_of_appearance(codes: list[int], first: list[int]) -> None:
     assert first_rows(np.array(codes, dtype=np.int64)).tolist() == first
+
+
+def _compact(codes: list[int], categories: list[str]) -> pd.Categorical:
+    return pd.Categorical.from_codes(np.array(codes, dtype=np.int8), categories=pd.Index(categories, dtype=object))
+
+
+def test_expand_text_gives_str_and_none_objects_in_the_same_order() -> None:
+    frame = pd.DataFrame({
+        "route": _compact([1, -1, 0, 1], ["iv_push", "iv_infusion"]),
+        "rate": [1.5, np.nan, 3.0, 4.0],
+        "note": np.array(["a", None, "b", None], dtype=object),
+        "empty": _compact([-1, -1, -1, -1], []),
+    }, index=[7, 3, 9, 1])
+    out = expand_text(frame)
+    assert list(out.columns) == ["route", "rate", "note", "empty"]
+    assert out.index.tolist() == [7, 3, 9, 1]
+    assert out["route"].dtype == object and out["empty"].dtype == object
+    assert out["route"].tolist() == ["iv_infusion", None, "iv_push", "iv_infusion"]
+    assert out["route"].iloc[1] is None and all(v is None for v in out["empty"])  # None, never NaN
+    assert out["rate"].dtype == np.float64 and out["rate"].iloc[2] == 3.0
+    assert out["note"].tolist() == ["a", None, "b", None]
+    assert frame["route"].dtype == "category"  # the input is not changed
+
+
+def test_expand_text_returns_the_frame_itself_when_nothing_is_compact() -> None:
+    frame = pd.DataFrame({"a": ["x", None], "b": [1, 2]})
+    assert expand_text(frame) is frame
+    numbers = pd.DataFrame({"n": pd.Categorical([1, 2, 1])})  # categories are not text: left alone
+    assert expand_text(numbers) is numbers
+    assert is_text_categorical(pd.Series(_compact([0], ["a"])))
+    assert not is_text_categorical(numbers["n"]) and not is_text_categorical(frame["a"])
+
+
+def test_expand_text_keeps_duplicate_column_names_in_place() -> None:
+    frame = pd.DataFrame([[0, 0], [1, 1]], columns=["x", "x"])
+    frame.isetitem(0, pd.Series(_compact([0, -1], ["t"])))
+    out = expand_text(frame)
+    assert list(out.columns) == ["x", "x"]
+    assert out.iloc[:, 0].tolist() == ["t", None] and out.iloc[:, 1].tolist() == [0, 1]

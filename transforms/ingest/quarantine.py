@@ -42,9 +42,10 @@ def split_quarantine(
 
         * ``kept``: the staged rows with no failure, in input order, helper
           columns (``schemas.MAR_HELPERS`` / ``CLAIM_HELPERS``) dropped,
-          ``source_row`` kept, index ``0..k-1``; when no row failed its
-          columns are the staged arrays themselves (no copy), so neither
-          frame may then be modified in place;
+          ``source_row`` kept, index ``0..k-1``, dtypes as staged (a
+          compact staging's ``Categorical`` text stays so: a take of its
+          codes); when no row failed its columns are the staged arrays
+          themselves (no copy), so neither frame may then be modified in place;
         * ``quarantine``: one row per failed input row, sorted by ``row``:
           ``source``, ``row`` (int64, = ``source_row``), ``column`` (distinct
           failed columns joined by ``";"``), ``reason`` (reasons joined by

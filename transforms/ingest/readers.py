@@ -22,6 +22,9 @@ Invariants of every staged frame:
     * ``source_row`` is carried over unchanged (1-based data record number);
     * strings are ``object`` columns holding ``str`` or ``None``, trimmed,
       never ``""`` (except claim ``modifiers``: ``""`` when there are none);
+      staged with ``compact=True`` (as the loader does), the same cells are
+      ``Categorical`` columns of ``str`` (missing: code -1) that
+      :func:`transforms.frames.expand_text` turns into exactly those objects;
     * timestamps are ``datetime64[ns, UTC]`` (whole microseconds). Text with
       a UTC offset or ``Z`` is that instant; text without one is local wall
       time in the facility zone: a time in the spring-forward gap does not
@@ -39,7 +42,7 @@ may be protected health information.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -50,6 +53,7 @@ import pandas as pd
 from transforms.ingest.distinct import CodedText
 # ExtractError is raised by the file readers; callers import it from here too.
 from transforms.ingest.file_reading import ExtractError, _read_csv, _read_parquet
+from transforms.frames import is_text_categorical
 from transforms.reference.ndc import normalise_ndc
 from transforms.vocab import schemas
 
@@ -314,7 +318,7 @@ def _parse_times(values: pd.Series, tz: str) -> tuple[pd.Series, pd.Series]:
     return utc, nonexistent
 
 
-def _stage_ndc(values: pd.Series, coded: CodedText | None = None) -> pd.Series:
+def _stage_ndc(values: pd.Series, coded: CodedText | None = None, compact: bool = False) -> pd.Series:
     """The staged ``ndc``: the 11-digit key where the value is an NDC, else as charted.
 
     An NDC by the rule of :func:`transforms.reference.ndc.normalise_ndc`
@@ -325,7 +329,9 @@ def _stage_ndc(values: pd.Series, coded: CodedText | None = None) -> pd.Series:
     Parquet column is staged as its decimal digits, leading zeros not
     restored. Each distinct value is normalised once.
     """
-    return (coded or CodedText.of(values)).mapped(_ndc_or_charted)
+    coded = coded or CodedText.of(values)
+    return _text_column(coded, _ndc_or_charted(pd.Series(coded.distinct, dtype=object)).to_numpy(dtype=object),
+                        None, compact)
 
 
 def _ndc_or_charted(charted: pd.Series) -> pd.Series:
@@ -411,15 +417,17 @@ class _RawCoded(dict):
         return coded
 
 
-def _frame(columns: dict[str, pd.Series], raw: pd.DataFrame, known: set[str]) -> pd.DataFrame:
+def _frame(columns: dict[str, pd.Series], raw: pd.DataFrame, known: set[str], compact: bool = False) -> pd.DataFrame:
     """The staged frame: ``columns`` in order, then the raw columns not in
-    ``known`` (unknown extra input columns, values as read), built at once.
+    ``known`` (unknown extra input columns, values as read; ``compact``: text
+    as read kept ``Categorical``, :func:`_as_read_compact`), built at once.
 
     ``copy=False``: the columns are fresh arrays, so pandas need not copy
     them into one block per dtype (a second copy of every staged column)."""
+    as_read = _as_read_compact if compact else _as_read
     for name in raw.columns:
         if name not in known:
-            columns[name] = _as_read(raw[name])
+            columns[name] = as_read(raw[name])
     return pd.DataFrame(columns, index=raw.index, copy=False)
 
 
@@ -432,6 +440,60 @@ def _as_read(values: pd.Series) -> pd.Series:
     categories = values.cat.categories.to_numpy(dtype=object)
     cells = np.append(categories, None)[values.cat.codes.to_numpy()]  # code -1: the appended None
     return pd.Series(cells, index=values.index, dtype=object)
+
+
+def _as_read_compact(values: pd.Series) -> pd.Series:
+    """:func:`_as_read` for a compact staged frame: a ``Categorical`` of ``str``
+    (CSV read with ``categorical=True``) stays one (its codes copied), which
+    :func:`transforms.frames.expand_text` turns into exactly :func:`_as_read`'s
+    ``str`` / ``None`` objects; any other column as :func:`_as_read` gives it."""
+    return values.copy() if is_text_categorical(values) else _as_read(values)
+
+
+def _code_dtype(n_categories: int) -> type[np.signedinteger]:
+    """The smallest signed integer type whose codes reach ``n_categories - 1``
+    (what pandas itself picks for a ``Categorical``)."""
+    for dtype in (np.int8, np.int16, np.int32):
+        if n_categories < np.iinfo(dtype).max:
+            return dtype
+    return np.int64
+
+
+def _text_column(coded: CodedText, per_distinct: np.ndarray, fill: str | None, compact: bool) -> pd.Series:
+    """:meth:`CodedText.series` ``(per_distinct, fill)``; with ``compact`` the
+    same cells as a ``Categorical`` of ``str`` (missing: code -1), which
+    :func:`transforms.frames.expand_text` turns back into exactly those
+    ``str`` / ``None`` objects.
+
+    Built from the CodedText's codes, never by hashing the rows: the distinct
+    values (plus ``fill``) are factorised, which merges texts that repeat
+    among them (``"a"`` and ``" a"`` both trim to ``"a"``; case folding),
+    then one take of small codes spreads them to the rows. A unique
+    CodedText's own texts are the categories and its codes are used as they
+    are. ``per_distinct`` holding anything but ``str`` / ``None``: objects.
+    """
+    if not compact:
+        return coded.series(per_distinct, fill)
+    per_distinct = np.asarray(per_distinct, dtype=object)
+    if coded.unique and fill is None and per_distinct is coded.distinct:
+        categories, codes = per_distinct, coded.codes
+    else:
+        table = np.append(per_distinct, fill)  # the codes' -1 takes the last entry: fill
+        missing = pd.isna(table)
+        if any(cell is not None for cell in table[missing]) or \
+                pd.api.types.infer_dtype(table[~missing], skipna=False) not in ("string", "empty"):
+            return coded.series(per_distinct, fill)
+        position, categories = pd.factorize(table, use_na_sentinel=True)  # None -> -1
+        codes = position.astype(_code_dtype(len(categories)))[coded.codes]
+    categories = pd.Index(np.asarray(categories, dtype=object), dtype=object)
+    # Distinct and null-free by construction (factorised, or a unique CodedText's
+    # texts): told so, pandas does not hash every category again to check
+    # (as transforms.ingest.file_reading does for the raw Categoricals).
+    cache = getattr(categories, "_cache", None)
+    if isinstance(cache, dict):
+        cache.update(is_unique=True, hasnans=False)
+    cells = pd.Categorical.from_codes(codes, dtype=pd.CategoricalDtype(categories), validate=False)
+    return pd.Series(cells, index=coded.index)
 
 
 def _check_raw(raw: pd.DataFrame) -> pd.DataFrame:
@@ -448,7 +510,7 @@ def _is_default_index(index: pd.Index) -> bool:
 # --------------------------------------------------------------------------
 # Staging
 # --------------------------------------------------------------------------
-def stage_mar(raw: pd.DataFrame, facility_tz: str) -> pd.DataFrame:
+def stage_mar(raw: pd.DataFrame, facility_tz: str, *, compact: bool = False) -> pd.DataFrame:
     """Type the raw MAR frame into the canonical columns (no row dropped).
 
     Args:
@@ -479,6 +541,12 @@ def stage_mar(raw: pd.DataFrame, facility_tz: str) -> pd.DataFrame:
         (see :func:`_stage_ndc`). Same length, order and ``source_row`` as
         ``raw``.
 
+        ``compact=True`` (the loader's): every string column, and each
+        unknown extra column read as a ``Categorical`` of ``str``, is a
+        ``Categorical`` of ``str`` instead (missing: code -1): the same
+        cells, one small code each. :func:`transforms.frames.expand_text`
+        gives back exactly the ``object`` columns of ``compact=False``.
+
     Raises:
         ValueError: unknown ``facility_tz``, or ``raw`` lacks ``source_row``.
     """
@@ -491,24 +559,25 @@ def stage_mar(raw: pd.DataFrame, facility_tz: str) -> pd.DataFrame:
         ) from None
     raw = _check_raw(raw)
     coded = _RawCoded(raw)
-    columns, nonexistent, key_codes = _mar_canonical(raw, facility_tz, coded)
+    columns, nonexistent, key_codes = _mar_canonical(raw, facility_tz, coded, compact)
     for name in schemas.MAR_PARSED:
         columns[f"{name}_raw_present"] = pd.Series(coded[name].present(), index=raw.index, dtype=bool)
     columns["event_time_nonexistent"] = nonexistent
     columns["duplicate_of"] = _first_occurrence(
         columns, list(schemas.MAR_EVENT_KEY), columns["event_time"].notna(), key_codes
     )
-    return _frame(columns, raw, set(schemas.MAR_ARROW.names) | set(schemas.MAR_HELPERS))
+    return _frame(columns, raw, set(schemas.MAR_ARROW.names) | set(schemas.MAR_HELPERS), compact)
 
 
 def _mar_canonical(
-    raw: pd.DataFrame, tz: str, coded: _RawCoded | None = None
+    raw: pd.DataFrame, tz: str, coded: _RawCoded | None = None, compact: bool = False,
 ) -> tuple[dict[str, pd.Series], pd.Series, dict[str, np.ndarray]]:
     """The ``schemas.MAR_ARROW`` columns of :func:`stage_mar`, in order, the
     ``event_time_nonexistent`` flags (``tz``: a valid IANA zone name) and the
     :meth:`CodedText.dense_codes` of the text columns of ``schemas.MAR_EVENT_KEY``.
 
-    ``coded``: the raw columns as :class:`CodedText` (made here if not given).
+    ``coded``: the raw columns as :class:`CodedText` (made here if not given);
+    ``compact``: string columns as :func:`_text_column` ``Categorical`` s.
     """
     coded = _RawCoded(raw) if coded is None else coded
     staged = {name: coded[name] for name in (
@@ -516,8 +585,8 @@ def _mar_canonical(
     staged["infusate_id"] = coded["infusate_id"].or_else(coded["order_id"])  # defaults to the order
     for name in ("drug_class", "route", "action"):
         staged[name] = coded[name].converted(lambda s: s.str.lower())
-    text = {name: column.text() for name, column in staged.items()}
-    text["ndc"] = _stage_ndc(_column(raw, "ndc"), coded["ndc"])
+    text = {name: _text_column(column, column.distinct, None, compact) for name, column in staged.items()}
+    text["ndc"] = _stage_ndc(_column(raw, "ndc"), coded["ndc"], compact)
     event_time, nonexistent, service_date = _event_times(_column(raw, "event_time"), tz, coded["event_time"])
     parsed = {"event_time": event_time, "service_date": service_date,
               "primary": _to_bool(_column(raw, "primary"), coded["primary"]),
@@ -529,7 +598,7 @@ def _mar_canonical(
     return {name: every[name] for name in schemas.MAR_ARROW.names}, nonexistent, key_codes
 
 
-def stage_claims(raw: pd.DataFrame) -> pd.DataFrame:
+def stage_claims(raw: pd.DataFrame, *, compact: bool = False) -> pd.DataFrame:
     """Type the raw claims frame into the canonical columns (no row dropped).
 
     Args:
@@ -557,14 +626,17 @@ def stage_claims(raw: pd.DataFrame) -> pd.DataFrame:
           line with the same ``(claim_id, line_number)``;
 
         then unknown extra columns. Same length, order and ``source_row`` as
-        ``raw``.
+        ``raw``. ``compact=True``: string columns as ``Categorical`` s, as
+        for :func:`stage_mar` (a default, ``modifiers``' ``""`` or
+        ``claim_frequency``'s ``"1"``, is a category; ``superseded_reason``
+        stays ``object``).
 
     Raises:
         ValueError: ``raw`` lacks ``source_row``.
     """
     raw = _check_raw(raw)
     coded = _RawCoded(raw)
-    columns = _claim_canonical(raw, coded)
+    columns = _claim_canonical(raw, coded, compact)
     for name in schemas.CLAIM_PARSED:
         columns[f"{name}_raw_present"] = pd.Series(coded[name].present(), index=raw.index, dtype=bool)
     claim_codes = coded["claim_id"].dense_codes()
@@ -578,28 +650,35 @@ def stage_claims(raw: pd.DataFrame) -> pd.DataFrame:
         {"claim_id": claim_codes},
     )
     columns = {name: columns[name] for name in (*schemas.CLAIM_ARROW.names, *schemas.CLAIM_HELPERS)}
-    return _frame(columns, raw, set(schemas.CLAIM_ARROW.names) | set(schemas.CLAIM_HELPERS))
+    return _frame(columns, raw, set(schemas.CLAIM_ARROW.names) | set(schemas.CLAIM_HELPERS), compact)
 
 
-def _claim_canonical(raw: pd.DataFrame, coded: _RawCoded | None = None) -> dict[str, pd.Series]:
+def _claim_canonical(raw: pd.DataFrame, coded: _RawCoded | None = None, compact: bool = False) -> dict[str, pd.Series]:
     """The ``schemas.CLAIM_ARROW`` columns of :func:`stage_claims`, in order.
 
-    ``coded``: the raw columns as :class:`CodedText` (made here if not given).
+    ``coded``: the raw columns as :class:`CodedText` (made here if not given);
+    ``compact``: string columns as :func:`_text_column` ``Categorical`` s.
     """
     coded = _RawCoded(raw) if coded is None else coded
-    out = {name: coded[name].text() for name in (
+
+    def text(name: str, convert: Callable[[pd.Series], pd.Series] | None = None, fill: str | None = None) -> pd.Series:
+        column = coded[name]
+        distinct = column.distinct if convert is None else \
+            convert(pd.Series(column.distinct, dtype=object)).to_numpy(dtype=object)
+        return _text_column(column, distinct, fill, compact)
+
+    out = {name: text(name) for name in (
         "claim_id", "encounter_id", "patient_id", "bill_type", "place_of_service", "revenue_code", "payer_id")}
-    out["claim_type"] = coded["claim_type"].mapped(lambda s: s.str.lower())
+    out["claim_type"] = text("claim_type", lambda s: s.str.lower())
     out["line_number"] = _to_int(_column(raw, "line_number"), coded["line_number"])
     out["service_date"] = _to_date(_column(raw, "service_date"), coded["service_date"])
-    out["hcpcs"] = coded["hcpcs"].mapped(lambda s: s.str.upper())
-    out["modifiers"] = coded["modifiers"].mapped(  # "" when none
-        lambda s: s.str.upper().str.replace(r"[\s,;]+", ",", regex=True).str.strip(","), fill=""
+    out["hcpcs"] = text("hcpcs", lambda s: s.str.upper())
+    out["modifiers"] = text(  # "" when none
+        "modifiers", lambda s: s.str.upper().str.replace(r"[\s,;]+", ",", regex=True).str.strip(","), fill=""
     )
     out["units"] = _to_int(_column(raw, "units"), coded["units"])
     out["charge"] = _to_float(_column(raw, "charge"), coded["charge"])
-    frequency = coded["claim_frequency"]
-    out["claim_frequency"] = frequency.series(frequency.distinct, "1")  # defaults to an original claim
+    out["claim_frequency"] = text("claim_frequency", fill="1")  # defaults to an original claim
     out[schemas.SOURCE_ROW] = raw[schemas.SOURCE_ROW].astype("int64")
     return {name: out[name] for name in schemas.CLAIM_ARROW.names}
 
@@ -623,8 +702,8 @@ def _superseded_reason(staged: Mapping[str, pd.Series], claim_codes: np.ndarray 
     claim = claim_codes[rows]
     by_claim = np.argsort(claim, kind="stable")  # rows of one claim together, in file order
     order, claim = rows[by_claim], claim[by_claim]
-    frequency = staged["claim_frequency"].to_numpy()[order]
-    is7, is8 = frequency == "7", frequency == "8"
+    frequency = staged["claim_frequency"]
+    is7, is8 = _equals(frequency, "7")[order], _equals(frequency, "8")[order]
     line = staged["line_number"].to_numpy(dtype="float64", na_value=np.nan)[order]
     starts_claim = np.r_[True, claim[1:] != claim[:-1]]
     bounds = np.flatnonzero(starts_claim)
@@ -642,3 +721,12 @@ def _superseded_reason(staged: Mapping[str, pd.Series], claim_codes: np.ndarray 
     reason[order[superseded]] = schemas.SUPERSEDED_BY_REPLACEMENT
     reason[order[voided]] = schemas.VOIDED
     return pd.Series(reason, index=claim_id.index, dtype=object)
+
+
+def _equals(values: pd.Series, word: str) -> np.ndarray:
+    """``values == word`` per row (bool array); a compact text column
+    compares its categories once and takes the answer by code."""
+    if is_text_categorical(values):
+        per_category = values.dtype.categories.to_numpy(dtype=object) == word
+        return np.append(per_category, False)[values.array.codes]  # code -1 (missing): False
+    return values.to_numpy() == word

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from expectations.runner import validate_extract
 from transforms.vocab import schemas
 from transforms.ingest.quarantine import reconcile, split_quarantine
+from transforms.frames import expand_text
 from transforms.ingest.readers import read_extract, stage_mar
 
 TZ = "America/New_York"
@@ -66,6 +67,30 @@ def test_categorical_raw_frame_gives_the_same_kept_and_quarantine(tmp_path: Path
     assert quarantine["row"].tolist() == [4, 11, 15]
     assert quarantine.set_index("row").loc[11, "patient_id"] == ""
     assert quarantine.set_index("row").loc[4, "route"] == " IV_DRIP "
+
+
+def test_compact_staged_frame_gives_the_same_kept_and_quarantine(tmp_path: Path) -> None:
+    """A compact staging (text as Categorical): the kept rows are a take that
+    expands to the plain kept rows; the quarantine, built from the raw frame,
+    is the same; with no failure the kept frame shares the staged columns."""
+    rows = twenty_rows()
+    rows[3] = rows[3].replace("iv_infusion", " IV_DRIP ")
+    rows[10] = rows[10].replace("MRN011", "")
+    path = write_mar(tmp_path, rows)
+    _, kept, quarantine = pipeline(path)
+    raw = read_extract(path, "mar", categorical=True)
+    staged = stage_mar(raw, TZ, compact=True)
+    compact_kept, compact_quarantine = split_quarantine(staged, raw, validate_extract(staged, "mar").failures, "mar")
+    assert compact_kept["route"].dtype == "category" and compact_kept["unit_note"].dtype == "category"
+    pd.testing.assert_frame_equal(expand_text(compact_kept), kept)
+    pd.testing.assert_frame_equal(compact_quarantine, quarantine)
+    assert compact_quarantine["row"].tolist() == [4, 11]
+    clean = read_extract(write_mar(tmp_path, twenty_rows()), "mar", categorical=True)
+    staged = stage_mar(clean, TZ, compact=True)
+    all_kept, none = split_quarantine(staged, clean, validate_extract(staged, "mar").failures, "mar")
+    assert none.empty and len(all_kept) == 20
+    assert all_kept["route"].array is staged["route"].array  # no copy of the compact columns
+
 
 def test_five_bad_rows_of_twenty(tmp_path: Path) -> None:
     """15 kept, 5 quarantined with their reasons and their original values."""

@@ -48,7 +48,7 @@ from transforms.engine.injections import code_injections
 from transforms.engine.items import LINE_ITEM_COLUMNS, FamilyLines, extra_hours, secondary_hydration_units
 from transforms.engine.line_dates import date_units
 from transforms.engine.pushes import code_pushes
-from transforms.engine.sites import assign_site_groups, site_groups
+from transforms.engine.sites import assign_site_groups, shallow_reset, site_groups
 from transforms.engine.timeline import Timeline
 from transforms.frames import distinct_rows, minute_text, wall_minutes
 from transforms.vocab.classes import UNKNOWN
@@ -158,21 +158,20 @@ def code_lines(timeline: Timeline, policy: Policy, facility_tz: str, setting: st
         code_injections(admins, setting),
         hydration.lines,
     ]
-    timing = pd.concat(
-        [
-            blocks[["admin_id", "start", "end"]].rename(columns={"admin_id": "timing_id"}),
-            hydration.timing,
-        ],
-        ignore_index=True,
-    )
+    # Frames built from the columns share their arrays (no copy before the concatenation).
+    block_timing = pd.DataFrame({"timing_id": blocks["admin_id"], "start": blocks["start"], "end": blocks["end"]},
+                                copy=False)
+    timing = pd.concat([block_timing, hydration.timing], ignore_index=True)
     lines = date_units(_positive_items(families), timing, policy, facility_tz)
     lines["setting"] = setting
-    roles = admins[["admin_id", "encounter_id", "site_group"]].assign(role=_roles(admins, families))
+    roles = pd.DataFrame({c: admins[c] for c in ("admin_id", "encounter_id", "site_group")}, copy=False)
+    roles["role"] = _roles(admins, families)
     # ``admins`` are the timeline's administrations, same rows, same order:
-    # the roles are columns added to them, no join needed.
-    administrations = timeline.administrations.reset_index(drop=True).assign(
-        site_group=roles["site_group"].to_numpy(), role=roles["role"].to_numpy(),
-        evidence=admins["evidence"].to_numpy())
+    # the roles are columns added to them (sharing the timeline's arrays), no join needed.
+    administrations = shallow_reset(timeline.administrations)
+    administrations["site_group"] = roles["site_group"].to_numpy()
+    administrations["role"] = roles["role"].to_numpy()
+    administrations["evidence"] = admins["evidence"].to_numpy()
     return Coding(expected_lines=lines, roles=roles, hydration=hydration.minutes, administrations=administrations)
 
 
@@ -182,17 +181,28 @@ def _blocks_with_admins(blocks: pd.DataFrame, admins: pd.DataFrame, block_admin:
     their administration (``block_admin``: its admins row, -1 for none)."""
     keep = np.flatnonzero(block_admin >= 0)
     rows = block_admin[keep]
-    out = blocks.take(keep).reset_index(drop=True)
-    for column in ("admin_id", "site_group", "kind", "drug_class", "_enc"):
+    # Usually every block has its administration: then the blocks' own column arrays are shared.
+    out = shallow_reset(blocks) if len(keep) == len(blocks) else blocks.take(keep).reset_index(drop=True)
+    for column in ("admin_id", "site_group", "_enc"):
         out[column] = admins[column].to_numpy()[rows]
+    for column in ("kind", "drug_class"):  # categorical in code_lines: its codes are taken, no texts
+        out[column] = admins[column].array.take(rows)
     return out
 
 
 def _positive_items(families: list[FamilyLines]) -> pd.DataFrame:
-    """All families' line items, in family order, without 0-unit items."""
+    """All families' line items, in family order, without 0-unit items
+    (labelled by their position among all items)."""
     items = [i for family in families for i in family.items if not i.empty]
-    line_items = pd.concat(items, ignore_index=True) if items else pd.DataFrame(columns=LINE_ITEM_COLUMNS)
-    return line_items[line_items["units"] > 0]
+    if not items:
+        return pd.DataFrame(columns=LINE_ITEM_COLUMNS)
+    # Positions among all items, then one copy: the concatenation of the kept rows.
+    sizes = np.array([len(i) for i in items])
+    offsets = np.cumsum(sizes) - sizes
+    kept = [np.flatnonzero(i["units"].to_numpy() > 0) for i in items]
+    line_items = pd.concat([i if len(k) == len(i) else i.take(k) for i, k in zip(items, kept)], ignore_index=True)
+    line_items.index = pd.Index(np.concatenate([k + o for k, o in zip(kept, offsets)]))
+    return line_items
 
 
 def _roles(admins: pd.DataFrame, families: list[FamilyLines]) -> np.ndarray:
@@ -201,8 +211,16 @@ def _roles(admins: pd.DataFrame, families: list[FamilyLines]) -> np.ndarray:
     ``not_reportable`` unless a family coded it (``unclassified`` for an
     unknown drug); a later family's role replaces an earlier one.
     """
-    role = pd.Series("not_reportable", index=admins["admin_id"].to_numpy(), dtype=object)
-    role.loc[(admins["drug_class"] == UNKNOWN).to_numpy()] = "unclassified"
+    ids = admins["admin_id"].to_numpy()
+    role = np.full(len(ids), "not_reportable", dtype=object)
+    role[(admins["drug_class"] == UNKNOWN).to_numpy()] = "unclassified"
+    # The timeline numbers its administrations 0..n-1 in row order: an id is
+    # then its row, with no lookup; other ids are looked up.
+    index = None if np.array_equal(ids, np.arange(len(ids))) else pd.Index(ids)
     for family in families:
-        role.loc[family.roles.index] = family.roles.to_numpy()
-    return role.to_numpy()
+        labels = family.roles.index
+        rows = np.asarray(labels.to_numpy() if index is None else index.get_indexer(labels), dtype=np.int64)
+        if len(rows) and (rows.min() < 0 or rows.max() >= len(ids)):
+            raise KeyError("a family gave a role to an unknown admin_id")
+        role[rows] = family.roles.to_numpy()
+    return role

@@ -25,6 +25,7 @@ from transforms.engine.items import (
     secondary_hydration_units,
     select_rows,
 )
+from transforms.engine.keys import lexsort_ints
 from transforms.engine.sites import initial_modifiers
 from transforms.frames import coverage_codes, join_runs, run_starts, take_or
 from transforms.vocab.classes import DILUENT, HYDRATION
@@ -91,7 +92,7 @@ def _hydration_pieces(blocks: pd.DataFrame) -> pd.DataFrame:
 def _first_by_start(enc: np.ndarray, start: np.ndarray) -> np.ndarray:
     """Positions of the earliest row (ties: the first) of each encounter
     code, in encounter order."""
-    order = np.lexsort((start, enc))
+    order = lexsort_ints((start, enc))
     return order[run_starts(enc[order])]
 
 
@@ -162,7 +163,7 @@ def _hydration_evidence(hyd_admins: pd.DataFrame, runs: pd.DataFrame) -> pd.Seri
     evidence of its encounter's hydration administrations by start, joined
     (``nan`` for an encounter with none)."""
     enc = hyd_admins["_enc"].to_numpy(dtype=np.int64)
-    order = np.lexsort((hyd_admins["start"].dt.as_unit("ns").array.asi8, enc))
+    order = lexsort_ints((hyd_admins["start"].dt.as_unit("ns").array.asi8, enc))
     starts = run_starts(enc[order])
     joined = join_runs(hyd_admins["evidence"].to_numpy(dtype=object)[order], starts, "; ")
     rows = pd.Index(enc[order][starts]).get_indexer(runs["_enc"])

@@ -16,7 +16,7 @@ import pandas as pd
 
 from transforms.engine.items import ITEM_SOURCE_COLUMNS, FamilyLines, extra_hours, line_items, role_updates, select_rows
 from transforms.engine.pushes import REPEAT_RUN_MARK
-from transforms.frames import overlapping_pairs
+from transforms.engine.overlaps import overlap_pairs
 from transforms.vocab.classes import CHEMO, DRUG_CLASSES, THERAPEUTIC
 from transforms.vocab.codes import (
     CHEMO_HOUR,
@@ -38,17 +38,18 @@ def _overlap_seconds(blocks: pd.DataFrame) -> pd.DataFrame:
     one site group (``admin_id_x``, ``admin_id_y``, ``overlap`` > 0).
 
     Overlapping blocks are found by sorted search
-    (:func:`transforms.frames.overlapping_pairs`), not by pairing every
+    (:func:`transforms.engine.overlaps.overlap_pairs`), not by pairing every
     block of an encounter.
     """
     # (encounter code, site group) as one int: site groups are far fewer than 2**20.
-    site = pd.Series(blocks["_enc"].to_numpy(dtype=np.int64) * (1 << 20) + blocks["site_group"].to_numpy(dtype=np.int64))
-    ix, iy = overlapping_pairs(site, blocks["start"], blocks["end"], site, blocks["start"], blocks["end"])
+    site = blocks["_enc"].to_numpy(dtype=np.int64) * (1 << 20) + blocks["site_group"].to_numpy(dtype=np.int64)
+    start, end = (blocks[c].dt.as_unit("ns").array.asi8 for c in ("start", "end"))
+    ix, iy = overlap_pairs((site, start, end), (site, start, end))
     admin = blocks["admin_id"].to_numpy().astype(np.int64)
     ax, ay = admin[ix], admin[iy]
     keep = ax != ay
     ix, iy, ax, ay = ix[keep], iy[keep], ax[keep], ay[keep]
-    start, end = (blocks[c].dt.as_unit("ns").array.asi8 for c in ("start", "end"))
+    # Summed per pair below: the order of the pairs does not matter.
     overlap = np.minimum(end[ix], end[iy]) - np.maximum(start[ix], start[iy])
     width = int(admin.max(initial=0)) + 1
     pair, which = np.unique(ax * width + ay, return_inverse=True)
@@ -66,7 +67,8 @@ def _overlapping_an_earlier_one(infusions: pd.DataFrame, blocks: pd.DataFrame, m
     lower ``admin_id``): of two overlapping infusions only the later one is
     concurrent.
     """
-    inf_blocks = blocks[blocks["admin_id"].isin(infusions["admin_id"])]
+    inf_blocks = select_rows(blocks, blocks["admin_id"].isin(infusions["admin_id"]),
+                             ["_enc", "site_group", "start", "end", "admin_id"])  # the columns read
     order = infusions[["admin_id", "start", "rank", "is_initial"]].set_index("admin_id")
     pair_overlap = _overlap_seconds(inf_blocks)
     pair_overlap = pair_overlap[pair_overlap["overlap"] >= min_overlap_minutes * 60]

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from transforms.engine.items import ITEM_SOURCE_COLUMNS, FamilyLines, extra_hours, line_items, role_updates, select_rows
+from transforms.engine.keys import lexsort_ints
 from transforms.engine.sites import initial_modifiers
 from transforms.frames import run_starts_multi
 from transforms.vocab.classes import (
@@ -97,7 +98,7 @@ def choose_initial(admins: pd.DataFrame) -> InitialServices:
     candidates = select_rows(admins, admins["rank"] > 0,
                              [*ITEM_SOURCE_COLUMNS, "rank", "kind", "drug_class", "minutes"])
     # Encounter codes ascend with the ids' text: int keys sort as the texts would.
-    order = np.lexsort((
+    order = lexsort_ints((
         candidates["admin_id"].to_numpy(), candidates["start"].dt.as_unit("ns").array.asi8,
         -candidates["rank"].to_numpy(dtype=np.int64), candidates["site_group"].to_numpy(),
         candidates["_enc"].to_numpy(),

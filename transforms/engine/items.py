@@ -67,8 +67,13 @@ def select_rows(frame: pd.DataFrame, mask: pd.Series | np.ndarray, columns: list
     (each once, dtype kept): a rule family needs a few of the
     administrations' many columns for a few of their rows."""
     rows = np.flatnonzero(np.asarray(mask, dtype=bool))
-    return pd.DataFrame({c: frame[c].take(rows) for c in dict.fromkeys(columns)}, index=frame.index[rows],
-                        copy=False)
+    # Taken as arrays (a Series take builds an index per column); numpy
+    # columns by plain indexing, extension ones (categories, tz times) by their take.
+    data = {}
+    for c in dict.fromkeys(columns):
+        column = frame[c]
+        data[c] = column.to_numpy()[rows] if isinstance(column.dtype, np.dtype) else column.array.take(rows)
+    return pd.DataFrame(data, index=frame.index[rows], copy=False)
 
 
 def line_items(frame: pd.DataFrame, **cols: object) -> pd.DataFrame:
@@ -91,7 +96,8 @@ def line_items(frame: pd.DataFrame, **cols: object) -> pd.DataFrame:
         "_enc": frame["_enc"],
     }
     data.update(cols)
-    return pd.DataFrame({c: data[c] for c in LINE_ITEM_COLUMNS}, index=frame.index)
+    # Not stacked into 2-D blocks: the families' items are concatenated next, copying once.
+    return pd.DataFrame({c: data[c] for c in LINE_ITEM_COLUMNS}, index=frame.index, copy=False)
 
 
 def role_updates(*assignments: tuple[pd.Series, object]) -> pd.Series:

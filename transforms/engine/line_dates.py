@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from transforms.engine.keys import lexsort_ints
 from transforms.frames import asof_backward, distinct_pairs, join_runs, run_starts, run_starts_multi
 from transforms.vocab.policy import Policy
 
@@ -47,7 +48,7 @@ def _unit_times(item: np.ndarray, minute: np.ndarray, items: pd.DataFrame, timin
         return when
     tid = timing["timing_id"].to_numpy(dtype=np.int64)
     start, end = _ns(timing["start"]), _ns(timing["end"])
-    order = np.lexsort((start, tid))
+    order = lexsort_ints((start, tid))
     tid, start, sec = tid[order], start[order], (end - start)[order]
     # Active nanoseconds before each piece within its timing id.
     before = np.cumsum(sec) - sec
@@ -148,6 +149,8 @@ def _sorted_rule_ids(texts: np.ndarray) -> np.ndarray:
 def _as_text(values: np.ndarray) -> np.ndarray:
     """``values`` as ``str`` (object array), missing -> NaN, as
     :func:`_join_codes` writes one text."""
+    if pd.api.types.infer_dtype(values, skipna=False) == "string":
+        return values.copy()  # all str, none missing: the usual evidence
     missing = pd.isna(values)
     out = values.copy()
     out[missing] = np.nan

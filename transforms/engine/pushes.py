@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from transforms.engine.items import ITEM_SOURCE_COLUMNS, FamilyLines, line_items, role_updates, select_rows
+from transforms.engine.keys import lexsort_ints
 from transforms.frames import group_codes, map_distinct
 from transforms.vocab.classes import CHEMO, DRUG_CLASSES
 from transforms.vocab.codes import (
@@ -42,7 +43,7 @@ def _reported_pushes(drug: np.ndarray, start: np.ndarray, admin_id: np.ndarray) 
     ``start`` is int64 ns. Iterates over rounds (one per reported push of
     the busiest drug), each round vectorised over all drugs.
     """
-    order = np.lexsort((admin_id, start, drug))
+    order = lexsort_ints((admin_id, start, drug))
     drug_sorted, start_sorted = drug[order], start[order]
     reported = np.zeros(len(drug), dtype=bool)
     last = np.zeros(int(drug.max()) + 1 if len(drug) else 0, dtype=np.int64)
@@ -101,10 +102,10 @@ def code_pushes(admins: pd.DataFrame, setting: str) -> FamilyLines:
         [CHEMO_PUSH_NEW_DRUG, THER_PUSH_NEW_DRUG, repeat_code],
         default="",
     )
-    coded = later.assign(hcpcs=code)
-    coded = coded[coded["hcpcs"] != ""]
-    repeat = coded["hcpcs"] == REPEAT_PUSH
-    items = line_items(coded, hcpcs=coded["hcpcs"], units=1, first_minute=0, step_minutes=0,
+    has_code = code != ""
+    coded, code = later[has_code], code[has_code].astype(object)  # one copy of the coded rows
+    repeat = code == REPEAT_PUSH
+    items = line_items(coded, hcpcs=code, units=1, first_minute=0, step_minutes=0,
                        rule_ids=np.where(repeat, "R-F2", "R-F1;R-F4;R-F5"))
     not_coded = pushes[~np.isin(pushes["admin_id"].to_numpy(), coded["admin_id"].to_numpy())
                        & ~pushes["is_initial"].to_numpy(dtype=bool)]

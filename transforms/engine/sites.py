@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from transforms.frames import factorize_shared, group_codes, overlapping_pairs, run_starts, take_or
+from transforms.engine.keys import lexsort_ints
+from transforms.engine.overlaps import overlap_pairs
+from transforms.frames import factorize_shared, group_codes, run_starts, take_or
 from transforms.vocab.classes import DILUENT, NOT_REPORTABLE
 from transforms.vocab.codes import SEPARATE_SITE_MODIFIER
 from transforms.vocab.policy import Policy
@@ -76,7 +78,7 @@ def _visit_groups(admins: pd.DataFrame, enc: np.ndarray) -> np.ndarray:
     g_enc, g_visit = enc[first_row], visit_code[first_row]
     g_undocumented = np.asarray(visit_names, dtype=object)[g_visit] == ""
     # Undocumented rows first, then visits by first start, then by visit id.
-    order = np.lexsort((g_visit, g_start, ~g_undocumented, g_enc))
+    order = lexsort_ints((g_visit, g_start, ~g_undocumented, g_enc))
     enc_sorted = g_enc[order]
     starts = run_starts(enc_sorted)
     run_len = np.diff(np.r_[starts, len(order)])
@@ -99,8 +101,9 @@ def block_admins(blocks: pd.DataFrame, admins: pd.DataFrame, enc: np.ndarray,
     into ``enc_names``; keys are matched as ints, not texts.
     """
     block_enc = enc_names.get_indexer(blocks["encounter_id"])
-    svc, _ = pd.factorize(np.concatenate([admins["service_key"].to_numpy(dtype=object),
-                                          blocks["service_key"].to_numpy(dtype=object)]))
+    # The timeline builds each distinct key once: shared objects, hashed by pointer.
+    svc, _ = factorize_shared(np.concatenate([admins["service_key"].to_numpy(dtype=object),
+                                              blocks["service_key"].to_numpy(dtype=object)]))
     width = np.int64(svc.max() + 1) if len(svc) else np.int64(1)
     admin_key = enc.astype(np.int64) * width + svc[: len(admins)]
     block_key = block_enc.astype(np.int64) * width + svc[len(admins):]
@@ -131,12 +134,21 @@ def encounter_codes(ids: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     return code.astype(np.int64), np.asarray(names, dtype=object)
 
 
+def shallow_reset(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame.reset_index(drop=True)`` sharing the column arrays: columns
+    set on it later (always whole columns) leave ``frame`` as it was, and
+    no copy of every column is made."""
+    out = frame.copy(deep=False)
+    out.index = pd.RangeIndex(len(out))
+    return out
+
+
 def site_groups(timeline: Timeline) -> tuple[pd.DataFrame, np.ndarray]:
     """:func:`assign_site_groups` plus what the coding reuses: the admins
     carry ``_enc``, their encounter code (int64, ascending with the
     encounter id text), and the second value is :func:`block_admins` of
     ``timeline.blocks``."""
-    admins = timeline.administrations.reset_index(drop=True)
+    admins = shallow_reset(timeline.administrations)
     enc, enc_names = encounter_codes(admins["encounter_id"])
     block_admin = block_admins(timeline.blocks, admins, enc, pd.Index(enc_names))
     visit_group = _visit_groups(admins, enc)
@@ -179,9 +191,9 @@ def _site_groups_within(admins: pd.DataFrame, key: np.ndarray, blocks: pd.DataFr
     admin_site, block_site = site[: len(admins)], site[len(admins):][b]
     no_site = pd.Index(site_names).get_indexer([""])[0]  # -1 when no block lacks a site
     bkey = key[block_admin[b]]
-    start = blocks["start"].dt.as_unit("ns").array.asi8[b]
+    start, end = (blocks[c].dt.as_unit("ns").array.asi8[b] for c in ("start", "end"))
     # The main site is that of the key's first block (ties: block order).
-    order = np.lexsort((start, bkey))
+    order = lexsort_ints((start, bkey))
     first = order[run_starts(bkey[order])]
     main_site = np.full(int(key.max()) + 1 if len(key) else 0, -2, dtype=np.int64)
     main_site[bkey[first]] = block_site[first]
@@ -189,9 +201,7 @@ def _site_groups_within(admins: pd.DataFrame, key: np.ndarray, blocks: pd.DataFr
     other = np.flatnonzero(~is_main & (block_site != no_site))
     main = np.flatnonzero(is_main)
     # Blocks of other sites that overlap a main-site block, by sorted search.
-    hits, _ = overlapping_pairs(
-        pd.Series(bkey[other]), blocks["start"].iloc[b[other]], blocks["end"].iloc[b[other]],
-        pd.Series(bkey[main]), blocks["start"].iloc[b[main]], blocks["end"].iloc[b[main]])
+    hits, _ = overlap_pairs((bkey[other], start[other], end[other]), (bkey[main], start[main], end[main]))
     hit = other[np.unique(hits)]
     return _separate_site_numbers(bkey[hit], block_site[hit], start[hit], key, admin_site)
 
@@ -210,7 +220,7 @@ def _separate_site_numbers(hit_key: np.ndarray, hit_site: np.ndarray, hit_start:
     first_seen = np.full(n_pairs, len(pair), dtype=np.int64)
     np.minimum.at(first_seen, pair, np.arange(len(pair)))
     pair_key, pair_site = hit_key[first_seen], hit_site[first_seen]
-    order = np.lexsort((first_seen, pair_start, pair_key))
+    order = lexsort_ints((first_seen, pair_start, pair_key))
     starts = run_starts(pair_key[order])
     number = np.empty(n_pairs, dtype=np.int64)
     number[order] = np.arange(n_pairs) - np.repeat(starts, np.diff(np.r_[starts, n_pairs])) + 1

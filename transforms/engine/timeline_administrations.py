@@ -22,6 +22,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
+from transforms.engine.keys import lexsort_ints
 from transforms.engine.timeline_events import (
     _GIVEN,
     _IS_DRUG,
@@ -37,13 +38,14 @@ from transforms.engine.timeline_events import (
     _Timed,
     _as_times,
     _first_present,
+    _grouped_pairs,
     _ns,
     _reduce,
     _run_bounds,
     _service_attributes,
     _text_codes,
 )
-from transforms.frames import distinct_pairs, join_runs, run_starts
+from transforms.frames import join_runs, run_starts
 from transforms.frames import on_distinct as _on_distinct
 from transforms.vocab.codes import PROLONGED_PUMP_MINUTES, PUSH_MAX_MINUTES, REPEAT_PUSH_MINUTES
 from transforms.vocab.policy import Policy
@@ -203,7 +205,7 @@ def _merge_blocks(ev: _Events, seg: _Segments, attrs: pd.DataFrame) -> _Blocks:
     of its service has ended starts a new block.
     """
     svc = attrs["_svc"].to_numpy()[seg.infusate]
-    order = np.lexsort((seg.end, seg.start, svc))
+    order = lexsort_ints((seg.end, seg.start, svc))
     seg, svc = seg.take(order), svc[order]
     first, _ = _run_bounds(svc)
     ended_by = pd.Series(seg.end).groupby(svc, sort=False).cummax().to_numpy()
@@ -276,15 +278,31 @@ def _service_kind(cls: np.ndarray, pump: np.ndarray, sc_infusion: np.ndarray, mi
 
 def _joined_infusates(group: np.ndarray, infusate: np.ndarray, attrs: pd.DataFrame) -> np.ndarray:
     """The distinct ``infusate_id`` of each group code ``0..n-1`` (every group
-    has one), joined with ``,`` in order of first appearance."""
-    g, code = distinct_pairs(group, infusate, sort=False)
+    has one; rows grouped: segments are in block order), joined with ``,`` in
+    order of first appearance."""
+    g, code = _grouped_pairs(group, infusate, sort=False)
     return join_runs(attrs["infusate_id"].to_numpy()[code], run_starts(g), ",")
+
+
+def _summed_seconds(blocks: _Blocks, starts: np.ndarray) -> np.ndarray:
+    """Running seconds of each service (its blocks: the run from ``starts``),
+    summed as pandas sums float seconds (Kahan), in start order. Most
+    services run as one block, whose sum is its own seconds exactly: only
+    the others are grouped."""
+    seconds = (blocks.end - blocks.start) / _NS_PER_SECOND
+    count = np.diff(np.r_[starts, len(seconds)])
+    total = seconds[starts]
+    several = np.repeat(count > 1, count)
+    if several.any():
+        total[count > 1] = pd.Series(seconds[several]).groupby(blocks.svc[several], sort=False).sum().to_numpy()
+    return total
 
 
 def _services(ev: _Events, blocks: _Blocks, attrs: pd.DataFrame) -> dict[str, np.ndarray]:
     """Columns of one administration per service that ran: its blocks added
-    up, in order of start (then service code); times as int64 ns, ``kind``
-    as a code, with sort keys ``_encounter`` and ``_key`` (None when unknown).
+    up, by service code, with ``_row_order`` their order of start (then
+    service code); times as int64 ns, ``kind`` as a code, with sort keys
+    ``_encounter`` and ``_key`` (None when unknown).
 
     ``start``/``end`` span its blocks; ``minutes`` are whole minutes of the
     summed running seconds; ``site`` and ``route`` are those of its first
@@ -292,9 +310,7 @@ def _services(ev: _Events, blocks: _Blocks, attrs: pd.DataFrame) -> dict[str, np
     bags in order of first appearance.
     """
     starts = run_starts(blocks.svc)
-    # Summed as pandas sums float seconds (Kahan), per service in start order.
-    seconds = pd.Series((blocks.end - blocks.start) / _NS_PER_SECOND).groupby(blocks.svc, sort=False).sum().to_numpy()
-    minutes = (seconds // 60).astype(np.int64)
+    minutes = (_summed_seconds(blocks, starts) // 60).astype(np.int64)
     first = blocks.pos[starts]
     pump = _reduce(np.logical_or, blocks.pump, starts)
     of_service = {name: values[blocks.attr_svc[starts]] for name, values in _service_attributes(attrs).items()}
@@ -310,8 +326,9 @@ def _services(ev: _Events, blocks: _Blocks, attrs: pd.DataFrame) -> dict[str, np
         "has_blocks": np.ones(len(starts), dtype=bool), "_encounter": ev.encounter[first],
         "_key": None if blocks.key_rank is None else blocks.key_rank[starts],
     }
-    order = np.lexsort((np.arange(len(starts)), columns["start"]))
-    return {name: None if values is None else values[order] for name, values in columns.items()}
+    # The rows in order of start, then service code: applied with the final
+    # sort (:func:`_administrations`), so the columns are permuted once.
+    return columns | {"_row_order": lexsort_ints((np.arange(len(starts)), columns["start"]))}
 
 
 def _once_rows(ev: _Events) -> np.ndarray:
@@ -332,7 +349,7 @@ def _once_rows(ev: _Events) -> np.ndarray:
     else:
         route_rank = np.unique(ev.routes.astype(str), return_inverse=True)[1].reshape(-1)[ev.route_code[rows]]
     infusate, time = ev.infusate[rows], ev.time[rows]
-    order = np.lexsort((rows, route_rank, ev.injection_route[rows], time, infusate))
+    order = lexsort_ints((rows, route_rank, ev.injection_route[rows], time, infusate))
     first = np.ones(len(rows), dtype=bool)
     first[1:] = (infusate[order][1:] != infusate[order][:-1]) | (time[order][1:] != time[order][:-1])
     return np.sort(rows[order[first]])
@@ -344,7 +361,7 @@ def _first_event_rows(ev: _Events, infusates: np.ndarray) -> np.ndarray:
     wanted[infusates] = True
     rows = np.flatnonzero(wanted[ev.infusate])
     time_key = np.where(ev.time[rows] == _NAT, _LAST, ev.time[rows])
-    order = np.lexsort((rows, time_key, ev.infusate[rows]))
+    order = lexsort_ints((rows, time_key, ev.infusate[rows]))
     starts = run_starts(ev.infusate[rows][order])
     first_row = np.zeros(len(wanted), dtype=np.int64)
     first_row[ev.infusate[rows][order][starts]] = rows[order][starts]
@@ -400,26 +417,33 @@ def _administrations(parts: list[dict[str, np.ndarray]]) -> pd.DataFrame:
     (missing last), service key, kind and infusates, on int codes: texts are
     ranked once (infusates only where the other keys tie)."""
     column = {name: np.concatenate([p[name] for p in parts]) for name in [*ADMINISTRATION_COLUMNS, "_encounter"]}
-    start = column["start"]
+    # Rows in each part's own order (``_row_order``, else as given): the
+    # stable sort below breaks ties by it. Only int keys are permuted by it.
+    sizes = [len(p["start"]) for p in parts]
+    pre = np.concatenate([p.get("_row_order", np.arange(n)) + offset
+                          for p, n, offset in zip(parts, sizes, np.cumsum([0, *sizes[:-1]]))]).astype(np.intp)
+    start = column["start"][pre]
+    # Text codes rank the distinct texts: the code of a row does not depend on the row order.
     key = (np.concatenate([p["_key"] for p in parts]) if all(p["_key"] is not None for p in parts)
-           else _text_codes(column["service_key"])[0])
-    keys = [column["_encounter"], np.where(start == _NAT, _LAST, start), key, column["kind"]]
-    order = np.lexsort(tuple(reversed(keys)))
+           else _text_codes(column["service_key"])[0])[pre]
+    keys = [column["_encounter"][pre], np.where(start == _NAT, _LAST, start), key, column["kind"][pre]]
+    order = lexsort_ints(tuple(reversed(keys)))
     if len(order) > 1:
         stacked = np.stack([k[order] for k in keys])
         same = np.all(stacked[:, 1:] == stacked[:, :-1], axis=0)
         tied = np.r_[same, False] | np.r_[False, same]
         if tied.any():
             infusates = np.zeros(len(order), dtype=np.int64)
-            infusates[order[tied]] = _text_codes(column["infusates"][order[tied]])[0]
-            order = np.lexsort((infusates, *reversed(keys)))
+            infusates[order[tied]] = _text_codes(column["infusates"][pre[order[tied]]])[0]
+            order = lexsort_ints((infusates, *reversed(keys)))
+    order = pre[order]
     taken = {name: column[name][order] for name in ADMINISTRATION_COLUMNS}
-    taken |= {"kind": _KINDS[taken["kind"]], "start": _as_times(taken["start"]), "end": _as_times(taken["end"])}
-    admins = pd.DataFrame(taken)
-    admins["admin_id"] = np.arange(len(admins), dtype="int64")
-    admins["hormonal"] = admins["hormonal"].astype(bool)
-    admins["primary"] = admins["primary"].astype(bool)
-    return admins
+    taken |= {"kind": _KINDS[taken["kind"]], "start": _as_times(taken["start"]), "end": _as_times(taken["end"]),
+              "hormonal": taken["hormonal"].astype(bool), "primary": taken["primary"].astype(bool),
+              "admin_id": np.arange(len(order), dtype="int64")}
+    # Fresh arrays: not copied into 2-D blocks (stacking a dozen object
+    # columns of every administration costs more than anything read later).
+    return pd.DataFrame(taken, copy=False)
 
 
 def _unused_events(ev: _Events, timed: _Timed, issue: np.ndarray, attrs: pd.DataFrame) -> pd.DataFrame:
@@ -448,4 +472,4 @@ def _blocks_frame(ev: _Events, blocks: _Blocks, attrs: pd.DataFrame) -> pd.DataF
         "site": ev.site[blocks.pos], "visit": ev.visit[blocks.pos],
         "route": blocks.route,
         "infusates": _joined_infusates(blocks.segment_block, blocks.segments.infusate, attrs),
-    })
+    }, copy=False)  # fresh arrays, not stacked into 2-D blocks

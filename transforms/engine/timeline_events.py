@@ -21,8 +21,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from transforms.engine.keys import lexsort_ints
 from transforms.engine.sites import normalise_site, normalise_visit
-from transforms.frames import distinct_pairs, distinct_rows, factorize_shared, join_distinct, join_runs, run_starts
+from transforms.frames import distinct_rows, factorize_shared, join_runs, run_starts
 from transforms.frames import on_distinct as _on_distinct
 from transforms.vocab.classes import (
     CLASS_RANK,
@@ -111,7 +112,34 @@ def _pair_codes(major: np.ndarray, minor: np.ndarray) -> np.ndarray:
     if len(major) == 0:
         return np.empty(0, dtype=np.int64)
     key = major.astype(np.int64) * (int(minor.max()) + 1) + minor
-    return np.unique(key, return_inverse=True)[1].reshape(-1)
+    # Rows come (nearly) grouped by encounter: a stable sort (timsort) of
+    # nearly sorted keys is a few times faster than np.unique's quicksort.
+    order = np.argsort(key, kind="stable")
+    ordered = key[order]
+    new = np.empty(len(key), dtype=np.int64)
+    new[0] = 0
+    new[1:] = ordered[1:] != ordered[:-1]
+    code = np.empty(len(key), dtype=np.int64)
+    code[order] = np.cumsum(new)
+    return code
+
+
+def _grouped_pairs(group: np.ndarray, codes: np.ndarray, *, sort: bool) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`transforms.frames.distinct_pairs` of rows already grouped
+    (``group`` non-decreasing; ``codes`` non-negative ints): the distinct
+    (group, code) pairs, by group, codes ascending (``sort``) or in order of
+    first appearance. Grouped keys are nearly sorted: one stable sort
+    (timsort) finds each pair's first row, no hashing."""
+    if len(group) == 0:
+        return group, codes
+    if not bool(np.all(group[1:] >= group[:-1])):
+        raise ValueError("rows are not grouped")
+    key = group.astype(np.int64) * (int(codes.max()) + 1) + codes
+    order = np.argsort(key, kind="stable")
+    first = order[run_starts(key[order])]
+    if not sort:  # first rows ascending: by group, then by first appearance
+        first = np.sort(first)
+    return group[first], codes[first]
 
 
 def _run_bounds(code: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -268,10 +296,25 @@ def _components(ev: _Events) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def _joined_components(group: np.ndarray, component: np.ndarray, keys: np.ndarray, *,
                        sort: bool) -> tuple[np.ndarray, np.ndarray]:
     """Distinct components of each group code ``0..n-1`` (every group has
-    one) joined with ``+``, sorted or in charted order, and how many there are."""
-    g, c = distinct_pairs(group, component, sort=sort)
+    one; rows grouped, see :func:`_grouped_pairs`) joined with ``+``, sorted
+    or in charted order, and how many there are."""
+    g, c = _grouped_pairs(group, component, sort=sort)
     starts = run_starts(g)
     return join_runs(keys[c], starts, "+"), np.diff(np.r_[starts, len(g)]).astype(np.int64)
+
+
+def _charted_texts(group: np.ndarray, texts: np.ndarray, n_groups: int) -> np.ndarray:
+    """Distinct non-null ``texts`` of each group code ``0..n_groups-1``
+    (rows grouped) joined with `` + `` in charted order, as
+    :func:`transforms.frames.join_distinct` joins them; NaN for none."""
+    codes, names = factorize_shared(texts)
+    present = codes >= 0
+    g, c = _grouped_pairs(group[present], codes[present], sort=False)
+    out = np.full(n_groups, np.nan, dtype=object)
+    if len(g):
+        starts = run_starts(g)
+        out[g[starts]] = join_runs(pd.Series(names, dtype=object).astype(str).to_numpy(dtype=object)[c], starts, " + ")
+    return out
 
 
 def _class_codes(top_rank: np.ndarray, has_unknown: np.ndarray) -> np.ndarray:
@@ -302,8 +345,10 @@ def _infusate_attributes(ev: _Events) -> pd.DataFrame:
     """
     component, keys, rank = _components(ev)
     code, frame = ev.infusate, ev.frame
+    # Rows grouped by infusate, in row (charted) order within one.
     order = np.argsort(code, kind="stable")
-    starts = run_starts(code[order])
+    grouped, component = code[order], component[order]
+    starts = run_starts(grouped)
     first = order[starts]
     top_rank = _reduce(np.maximum, rank[order], starts)
     cls = _class_codes(top_rank, _reduce(np.logical_or, (rank < 0)[order], starts))
@@ -311,16 +356,14 @@ def _infusate_attributes(ev: _Events) -> pd.DataFrame:
     # never merges with a bolus or bag of the same drug (R-H8).
     on_pump = _reduce(np.logical_or, ev.pump[order], starts)
     primary = _flag(frame["primary"]) if "primary" in frame else np.zeros(len(code), dtype=bool)
-    components, n_components = _joined_components(code, component, keys, sort=True)
+    components, n_components = _joined_components(grouped, component, keys, sort=True)
     # A component is kept in the label only if it ranks like the bag: the
     # saline carrier of a drug is not part of what was given.
-    top = rank == top_rank[code]
-    label, _ = _joined_components(code[top], component[top], keys, sort=False)
+    top = rank[order] == top_rank[grouped]
+    label, _ = _joined_components(grouped[top], component[top], keys, sort=False)
     # What the nurse charted for those components, for people to read (the
     # report and ``explain``); distinct texts of a bag in charted order.
-    charted = np.full(len(first), np.nan, dtype=object)
-    with_text, texts = join_distinct(code[top], frame["drug"].to_numpy(dtype=object)[top], " + ")
-    charted[with_text] = texts
+    charted = _charted_texts(grouped[top], frame["drug"].to_numpy(dtype=object)[order[top]], len(first))
     service_key, key_rank = _service_keys(components, on_pump, cls)
     attrs = pd.DataFrame({
         "encounter_id": frame["encounter_id"].to_numpy(dtype=object)[first],
@@ -357,7 +400,7 @@ def _service_attributes(attrs: pd.DataFrame) -> dict[str, np.ndarray]:
     and charted text of its first-charted infusate; ``hormonal``, ``primary``
     and ``n_components`` if any / the most of its infusates."""
     svc = attrs["_svc"].to_numpy()
-    order = np.lexsort((attrs["_first"].to_numpy(), svc))
+    order = lexsort_ints((attrs["_first"].to_numpy(), svc))
     starts = run_starts(svc[order])
     first = order[starts]
     taken = {name: attrs[name].to_numpy()[first] for name in ("drug_label", "drug_as_charted", "drug_class", "_class")}
@@ -400,7 +443,7 @@ def _timed_events(ev: _Events) -> _Timed:
         repeat = pd.DataFrame({"i": timed.infusate, "t": timed.time, "a": pd.factorize(text, use_na_sentinel=False)[0]})
         timed = timed.take(~repeat.duplicated().to_numpy())
     time_key = np.where(timed.time == _NAT, _LAST, timed.time)
-    order = np.lexsort((timed.action, time_key, timed.infusate))
+    order = lexsort_ints((timed.action, time_key, timed.infusate))
     timed, time_key = timed.take(order), time_key[order]
     repeat = np.zeros(len(order), dtype=bool)
     if len(order) and not other.any():  # equal (infusate, time, action) rows are adjacent now

@@ -81,3 +81,24 @@ def test_compact_day_audits_to_the_same_findings_sharded_or_not(extracts, shard_
     for name in ("administrations", "expected_lines", "findings"):
         pd.testing.assert_frame_equal(getattr(result, name), getattr(whole, name), obj=name)
     assert mar.kept["route"].dtype == "category"  # the audit expanded its own copy of each shard
+
+
+def test_audit_keeps_of_the_administrations_what_the_outputs_read(extracts) -> None:
+    """The per-administration evidence (the engine's and the comparison's) is dropped from each
+    shard's result; every column administrations.csv and the summaries read is still there."""
+    from transforms.audit import run_audit
+    from transforms.outputs.files import ADMINISTRATION_COLUMNS
+
+    (mar, _), (claims, _) = extracts["mar"], extracts["claims"]
+    settings = Settings(shard_encounters=7)
+    result = pipeline.audit(mar.kept, claims.kept, settings)
+    engine = run_audit(mar.kept, claims.kept, pipeline.drug_reference(settings), settings.policy,
+                       settings.facility_tz)
+    assert "evidence" in engine.administrations and engine.administrations["evidence"].notna().all()
+    assert pipeline.ENGINE_ONLY_ADMINISTRATION_COLUMNS == ("evidence",)
+    assert "evidence" not in result.administrations
+    assert list(result.administrations.columns) == [c for c in engine.administrations.columns if c != "evidence"]
+    assert set(ADMINISTRATION_COLUMNS) | {"role", "kind", "drug_class", "drug_label"} <= set(
+        result.administrations.columns)
+    assert len(result.administrations) == len(engine.administrations)
+    assert result.expected_lines["evidence"].str.len().gt(0).all()  # the lines keep theirs

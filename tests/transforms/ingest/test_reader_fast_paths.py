@@ -173,6 +173,37 @@ def test_blocks_keep_one_code_per_text_across_blocks(tmp_path: Path, monkeypatch
     pd.testing.assert_frame_equal(file_reading._read_csv(path), pandas_read(path))
 
 
+def test_encode_blocks_keeps_file_order_and_each_blocks_own_dictionary() -> None:
+    import pyarrow as pa  # the batches a CSV reader yields, here built by hand
+
+    batches = [pa.record_batch([pa.array([f"r{b}-{i % 3}" if i % 4 else None for i in range(9)]),
+                                pa.array([str(b * 9 + i) for i in range(9)])], names=["c0", "c1"])
+               for b in range(12)]
+    blocks: list[list[pa.DictionaryArray]] = [[], []]
+    file_reading._encode_blocks(iter(batches), blocks)  # type: ignore[arg-type]
+    assert [len(column) for column in blocks] == [12, 12]
+    for b, (batch, first, second) in enumerate(zip(batches, *blocks)):
+        assert first.equals(batch.column(0).dictionary_encode())
+        assert first.dictionary.to_pylist() == [f"r{b}-1", f"r{b}-2", f"r{b}-0"]  # this block's texts only
+        assert second.dictionary_decode().equals(batch.column(1))
+    assert [int(s) for column in blocks[1] for s in column.dictionary.to_pylist()] == list(range(108))
+
+
+def test_converted_columns_keeps_column_order_and_hands_each_column_over() -> None:
+    import pyarrow as pa
+
+    encoded = pa.dictionary(pa.int32(), pa.string())
+    chunks = [pa.array(["x", "y", "x", None]).dictionary_encode(), pa.array(["z", "x"]).dictionary_encode()]
+    big = pa.chunked_array([pa.array([f"id{i}" for i in range(50)]).dictionary_encode()], type=encoded)
+    cells = [pa.chunked_array(chunks, type=encoded), big, pa.chunked_array(chunks[1:], type=encoded)]
+    out = file_reading._converted_columns(cells, file_reading._cell_objects)  # type: ignore[arg-type]
+    assert cells == [None, None, None]  # handed over: nothing keeps the Arrow buffers
+    assert list(out[0]) == ["x", "y", "x", None, "z", "x"] and list(out[2]) == ["z", "x"]
+    assert list(out[1]) == [f"id{i}" for i in range(50)]
+    with pytest.raises(ZeroDivisionError):
+        file_reading._converted_columns([big], lambda codes, distinct: 1 / 0)  # type: ignore[list-item]
+
+
 def test_arrow_can_read_checks_header_quotes_and_nul_in_every_block() -> None:
     assert file_reading._arrow_can_read(iter([b"a,b\n1,2\n", b"3,4\n"]))
     assert file_reading._arrow_can_read(iter([b"a,b"]))  # header only, no line break

@@ -16,6 +16,8 @@ Invariants:
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 
@@ -31,7 +33,11 @@ def _capitalised(text: pd.Series) -> pd.Series:
 
 
 def _text(values: pd.Series) -> pd.Series:
-    """``values.astype(str)`` with each distinct value converted once (numbers, NaN)."""
+    """``values.astype(str)``: the column itself when every value is already a ``str`` (evidence,
+    details and summaries nearly all differ: hashing them to convert each once costs more than the
+    one type check), else each distinct value converted once (numbers, NaN)."""
+    if values.dtype == object and pd.api.types.infer_dtype(values, skipna=False) == "string":
+        return values
     return map_distinct(values, str)
 
 
@@ -65,46 +71,50 @@ _SPECIFIC_KEYS: tuple[str, ...] = (
 )
 
 
-def _specific(diff: pd.DataFrame, f: pd.DataFrame, min_overlap_minutes: int) -> dict[str, tuple[pd.Series, pd.Series]]:
-    """Per key: (the administrations behind it, the detail sentence), aligned with ``diff``.
+def _specific(diff: pd.DataFrame, f: pd.DataFrame, min_overlap_minutes: int
+              ) -> dict[str, Callable[[], tuple[pd.Series, pd.Series]]]:
+    """Per key: how to make (the administrations behind it, the detail sentence), aligned with ``diff``.
 
-    ``f`` is :func:`transforms.findings.facts.row_facts` of ``diff``.
+    ``f`` is :func:`transforms.findings.facts.row_facts` of ``diff``. Each
+    pair is made when called: :func:`explain` makes a key's pair on that
+    key's rows alone, not every key's text on every row.
     """
-    credited = f["hyd_credited"].astype("int64").astype(str)
+    def credited() -> pd.Series:
+        return f["hyd_credited"].astype("int64").astype(str)
     return {
-        "concurrent_different_sites": (
+        "concurrent_different_sites": lambda: (
             f["diff_site_ev"], f["diff_site_text"] + f": two initial services, not {CONCURRENT}"),
-        "concurrent_mixed_bag": (f["mixed_ev"], "mixed in one bag: " + f["mixed_ev"].fillna("")),
-        "concurrent_with_hydration": (
+        "concurrent_mixed_bag": lambda: (f["mixed_ev"], "mixed in one bag: " + f["mixed_ev"].fillna("")),
+        "concurrent_with_hydration": lambda: (
             f["hyd_conc_ev"], f["hyd_conc_text"] + f"; hydration never earns {CONCURRENT}"),
-        "concurrent_no_overlap": (
+        "concurrent_no_overlap": lambda: (
             f["drug_inf_ev"],
             f"no two separate drug infusates overlapped {min_overlap_minutes} min or more on one access site; "
             "drug infusions: " + f["drug_inf_ev"].fillna("none")),
-        "infusion_under_16_minutes": (
+        "infusion_under_16_minutes": lambda: (
             f["short_infusion_ev"], f["short_infusion_ev"] + " ran 15 active minutes or less: a push or injection"),
-        "sequential_same_drug": (f["same_drug_ev"], f["same_drug_ev"].fillna("")
+        "sequential_same_drug": lambda: (f["same_drug_ev"], f["same_drug_ev"].fillna("")
                                  + " is one drug in several bags, one continuing service"),
-        "hydration_during_drug": (
+        "hydration_during_drug": lambda: (
             f["hyd_ev"], "hydration " + f["hyd_ev"].fillna("") + " ran " + f["hyd_clock"].astype("int64").astype(str)
             + " min, of which " + (f["hyd_clock"] - f["hyd_free"]).astype("int64").astype(str)
-            + " min while another infusion ran; creditable " + credited + " min"),
-        "hydration_under_31_minutes": (
+            + " min while another infusion ran; creditable " + credited() + " min"),
+        "hydration_under_31_minutes": lambda: (
             f["hyd_ev"], "hydration " + f["hyd_ev"].fillna("none charted") + " has "
-            + credited + " creditable min ("
+            + credited() + " creditable min ("
             + f["hyd_free"].astype("int64").astype(str) + " min with no other infusion)"),
-        "repeat_push_within_30_minutes": (f["fast_ev"], f["fast_text"] + ", 30 min or less"),
-        "pump_start_billed_as_push_or_hours": (
+        "repeat_push_within_30_minutes": lambda: (f["fast_ev"], f["fast_text"] + ", 30 min or less"),
+        "pump_start_billed_as_push_or_hours": lambda: (
             f["pump_ev"], "pump start " + f["pump_ev"].fillna("") + " is coded at its start, with no minutes"),
-        "second_initial_missed": (
+        "second_initial_missed": lambda: (
             diff["evidence"], "separate access sites in use at the same time (sites charted: "
             + f["sites"].fillna("none") + "); " + diff["evidence"]),
-        "second_initial_without_second_site": (
+        "second_initial_without_second_site": lambda: (
             f["all_ev"], "only one access site was in use at a time (sites charted: "
             + f["sites"].fillna("none") + "); administrations: " + f["all_ev"].fillna("")),
         # The setting rule has its own sentence (_own_sentences); its evidence is
         # the repeat pushes when one came within 30 minutes (R-F2).
-        _SETTING_ONLY: (f["fast_ev"], f["fast_text"]),
+        _SETTING_ONLY: lambda: (f["fast_ev"], f["fast_text"]),
     }
 
 
@@ -155,17 +165,19 @@ def explain(diff: pd.DataFrame, lines: pd.DataFrame, f: pd.DataFrame,
     detail = "Evidence: " + _text(diff["evidence"])
     # Detail sentences are built only on the rows whose key has one (keys, not rows, are looped).
     own = k.isin(_SPECIFIC_KEYS).to_numpy()
-    if own.any():
-        d_own, f_own, k_own = diff[own], f[own], k[own]
-        for key, (ev_k, text_k) in _specific(d_own, f_own, min_overlap_minutes).items():
-            sel = (k_own == key) & ev_k.notna() & (_text(ev_k) != "")
-            if sel.any():
-                rows = sel[sel].index
-                ev.loc[rows] = ev_k[rows].to_numpy(dtype=object)
-                detail.loc[rows] = _capitalised(_text(text_k[rows])).to_numpy(dtype=object)
-    # No evidence at all: no "Evidence:" clause.
-    detail = detail.mask(diff["evidence"].astype(str).eq("") & detail.str.startswith("Evidence: "),
-                         pd.Series("", index=diff.index, dtype=object))
+    for key in pd.unique(k[own]) if own.any() else []:
+        at = (k == key).to_numpy()
+        ev_k, text_k = _specific(diff[at], f[at], min_overlap_minutes)[key]()
+        sel = (ev_k.notna() & (_text(ev_k) != "")).to_numpy()
+        if sel.any():
+            rows = ev_k.index[sel]
+            ev.loc[rows] = ev_k[rows].to_numpy(dtype=object)
+            detail.loc[rows] = _capitalised(_text(text_k[rows])).to_numpy(dtype=object)
+    # No evidence at all: no "Evidence:" clause (the rows without evidence are few: only they are looked at).
+    bare = diff["evidence"].astype(str).eq("").to_numpy()
+    if bare.any():
+        bare[bare] = detail[bare].str.startswith("Evidence: ").to_numpy(dtype=bool)
+        detail = detail.mask(bare, pd.Series("", index=diff.index, dtype=object))
     e = diff["encounter_id"]
     # Only these encounters are summarised (codes of match_lines, no text lookup).
     lines = lines[np.isin(lines["enc_code"].to_numpy(), diff["enc_code"].to_numpy())]

@@ -24,8 +24,10 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
-from transforms.frames import coverage, join_distinct, map_distinct, overlapping_pairs
+from transforms.frames import coverage_codes, join_distinct, map_distinct, overlapping_pairs
 from transforms.vocab.classes import CHEMO, DILUENT, DRUG_CLASSES, HYDRATION
 from transforms.vocab.codes import INFUSION_FAMILIES, REPEAT_PUSH_MINUTES
 
@@ -36,7 +38,7 @@ def _blocks(admins: pd.DataFrame, blocks: pd.DataFrame | None) -> pd.DataFrame:
     ``blocks`` are the timeline's (paused minutes excluded); without them the
     administrations' start-end intervals stand in.
     """
-    cols = ["encounter_id", "service_key", "admin_id", "kind", "drug_class", "route", "grp", "site", "ev"]
+    cols = ["encounter_id", "service_key", "admin_id", "kind", "drug_class", "route", "grp", "site", "ev", "enc"]
     a = admins.loc[admins["has_blocks"].astype(bool), cols]
     src = a[["encounter_id", "service_key"]].join(admins[["start", "end"]]) if blocks is None else blocks
     return src[["encounter_id", "service_key", "start", "end"]].merge(a, on=["encounter_id", "service_key"])
@@ -85,25 +87,28 @@ def _best(pairs: pd.DataFrame) -> pd.DataFrame:
     return s.drop_duplicates("encounter_id").set_index("encounter_id")
 
 
-def _hydration_minutes(b: pd.DataFrame) -> pd.DataFrame:
-    """Per encounter: ``hyd_clock`` minutes any hydration ran and
-    ``hyd_free`` minutes it ran while no other infusion did (R-G7), before
-    the 31-minute threshold; a sweep over start/end points.
+def _hydration_minutes(b: pd.DataFrame, n_encounters: int) -> pd.DataFrame:
+    """Per encounter code ``0..n_encounters-1`` (``b["enc"]``): ``hyd_clock`` minutes any
+    hydration ran and ``hyd_free`` minutes it ran while no other infusion did (R-G7), before
+    the 31-minute threshold (int64, 0 without hydration); a sweep over start/end points.
+
+    The sweep runs on int encounter codes and nanoseconds
+    (:func:`transforms.frames.coverage_codes`), summed per encounter by one
+    bincount; whole minutes are floored as the seconds' sum was.
     """
-    hyd = b[b["kind"] == "hydration"]
-    other = b[~b["drug_class"].isin([HYDRATION, DILUENT]) & b["encounter_id"].isin(hyd["encounter_id"])]
-    if hyd.empty:
-        return pd.DataFrame({"hyd_clock": pd.Series(dtype="int64"), "hyd_free": pd.Series(dtype="int64")})
-    sweep = coverage(hyd, other)
-    sweep["sec"] = (sweep["end"] - sweep["start"]).dt.total_seconds()
-    running = sweep["n_first"] > 0
-    out = pd.DataFrame(
-        {
-            "hyd_clock": sweep["sec"].where(running, 0).groupby(sweep["encounter_id"]).sum(),
-            "hyd_free": sweep["sec"].where(running & (sweep["n_second"] == 0), 0).groupby(sweep["encounter_id"]).sum(),
-        }
-    )
-    return (out // 60).astype("int64")
+    hyd = (b["kind"] == "hydration").to_numpy()
+    enc = b["enc"].to_numpy(dtype=np.int64)
+    with_hyd = np.zeros(n_encounters, dtype=bool)
+    with_hyd[enc[hyd]] = True
+    other = ~b["drug_class"].isin([HYDRATION, DILUENT]).to_numpy() & with_hyd[enc]
+    start, end = _ns(b["start"]), _ns(b["end"])
+    key, lo, hi, n_hyd, n_other = coverage_codes((enc[hyd], start[hyd], end[hyd]),
+                                                 (enc[other], start[other], end[other]))
+    running = n_hyd > 0
+    clock = np.bincount(key[running], weights=(hi - lo)[running] / 1e9, minlength=n_encounters)
+    free = running & (n_other == 0)
+    free_sec = np.bincount(key[free], weights=(hi - lo)[free] / 1e9, minlength=n_encounters)
+    return pd.DataFrame({"hyd_clock": (clock // 60).astype("int64"), "hyd_free": (free_sec // 60).astype("int64")})
 
 
 def _joined(part: pd.DataFrame, column: str, sep: str, index: pd.Index, *, sort: bool = False) -> pd.Series:
@@ -151,7 +156,14 @@ def _overlap_facts(facts: pd.DataFrame, a: pd.DataFrame, b: pd.DataFrame, min_ov
 
 
 def _holds(values: pd.Series, part: str) -> pd.Series:
-    """``values.astype(str).str.contains(part)``, each distinct value looked at once."""
+    """``values.astype(str).str.contains(part)`` (a bool Series aligned with ``values``).
+
+    A column of text (infusate ids nearly all differ) is searched in Arrow,
+    in C; any other (numbers, missing values) looks at each distinct value once."""
+    if values.dtype == object and len(values) and pd.api.types.infer_dtype(values, skipna=False) == "string":
+        text = pa.array(values.to_numpy(), type=pa.large_string())
+        found = pc.match_substring(text, part).to_numpy(zero_copy_only=False)
+        return pd.Series(found, index=values.index, dtype=bool)
     return map_distinct(values, lambda v: part in str(v)).astype(bool)
 
 
@@ -185,9 +197,19 @@ def _repeat_push_facts(facts: pd.DataFrame, a: pd.DataFrame) -> None:
     previous one (R-F2): the first such pair per encounter."""
     pushes = a[(a["kind"] == "push") & a["drug_class"].isin(list(DRUG_CLASSES))].sort_values(
         ["encounter_id", "grp", "service_key", "start", "admin_id"], kind="mergesort")
-    g = pushes.groupby(["encounter_id", "grp", "service_key"], sort=False)
-    gap = (pushes["start"] - g["start"].shift()).dt.total_seconds() / 60
-    fast = pushes.assign(gap=gap, prev_ev=g["ev"].shift())[gap.le(REPEAT_PUSH_MINUTES)]
+    # The rows are sorted by group: a row's previous push is the row before, when of the same
+    # group (as a group-by shift, a missing key never groups). No group-by is built.
+    same = np.zeros(len(pushes), dtype=bool)
+    same[1:] = True
+    for key in ("encounter_id", "grp", "service_key"):
+        values = pushes[key].to_numpy()
+        same[1:] &= (values[1:] == values[:-1]) & pd.notna(values[1:])
+    start, timed = _ns(pushes["start"]), pushes["start"].notna().to_numpy()
+    later = np.flatnonzero(same)
+    gap = (start[later] - start[later - 1]) / 1e9 / 60  # seconds first, as total_seconds() gives them
+    hit = (gap <= REPEAT_PUSH_MINUTES) & timed[later] & timed[later - 1]  # a missing time has no gap
+    rows, gap = later[hit], gap[hit]
+    fast = pushes.iloc[rows].assign(gap=gap, prev_ev=pushes["ev"].to_numpy()[rows - 1])
     fast = fast.drop_duplicates("encounter_id").set_index("encounter_id")
     facts["fast_repeat"] = facts.index.isin(fast.index)
     facts["fast_ev"] = fast["prev_ev"] + " | " + fast["ev"]
@@ -226,7 +248,8 @@ def encounter_facts(admins: pd.DataFrame, blocks: pd.DataFrame | None, min_overl
     _overlap_facts(facts, a, b, min_overlap_minutes)
     _bag_facts(facts, a)
     _short_facts(facts, a)
-    facts = facts.join(_hydration_minutes(b))
+    minutes = _hydration_minutes(b, len(facts))
+    facts["hyd_clock"], facts["hyd_free"] = minutes["hyd_clock"].to_numpy(), minutes["hyd_free"].to_numpy()
     facts["hyd_ev"] = _ev_by_encounter(a[a["kind"] == "hydration"], facts.index)
     _repeat_push_facts(facts, a)
     # A pump start: a drug pump left running or timed for more than 8 hours (R-H8).
@@ -235,7 +258,6 @@ def encounter_facts(admins: pd.DataFrame, blocks: pd.DataFrame | None, min_overl
     facts["pump_ev"] = _ev_by_encounter(pumps, facts.index)
     facts["sites"] = _joined(a[a["site"] != ""], "site", ", ", facts.index, sort=True)
     facts["all_ev"] = _ev_by_encounter(a[a["kind"] != "none"], facts.index)
-    facts[["hyd_clock", "hyd_free"]] = facts[["hyd_clock", "hyd_free"]].fillna(0).astype("int64")
     return facts
 
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from transforms.frames import join_distinct, join_groups, map_distinct, run_starts
+from transforms.frames import factorize_shared, join_distinct, join_groups, map_distinct, run_starts
 from transforms.vocab.codes import (
     CONCURRENT,
     INITIAL_CODES,
@@ -58,8 +58,8 @@ def _factorized(*columns: pd.Series) -> tuple[list[np.ndarray], np.ndarray]:
         # Integer keys (the audit's encounter codes): hashed as int64, not as Python objects.
         codes, names = pd.factorize(np.concatenate([c.to_numpy(dtype=np.int64) for c in columns]))
     else:
-        codes, names = pd.factorize(np.concatenate([c.to_numpy(dtype=object) for c in columns]))
-        names = np.asarray(names, dtype=object)
+        # Codes and ids: equal values mostly share one object, so pointers are hashed, not texts.
+        codes, names = factorize_shared(np.concatenate([c.to_numpy(dtype=object) for c in columns]))
     return np.split(codes, np.cumsum([len(c) for c in columns])[:-1]), names
 
 
@@ -142,7 +142,9 @@ def match_lines(expected: pd.DataFrame, billed: pd.DataFrame, admins: pd.DataFra
     if no_claim.any():
         m.loc[no_claim, "claim_id"] = m["encounter_id"][no_claim].map(claims)
     # The concurrent code is "once": two lines of one unit each are also twice.
-    m["twice"] = (m["hcpcs"] == CONCURRENT) & (m["n_lines"] > 1) & (m["expected_units"] >= 1)
+    # (the code compared once per distinct code, not per row)
+    concurrent = np.asarray(hc_names == CONCURRENT, dtype=bool)[np.asarray(pairs, dtype=np.int64) % width]
+    m["twice"] = concurrent & (m["n_lines"] > 1).to_numpy() & (m["expected_units"] >= 1).to_numpy()
     m["over"] = m["billed_units"] > m["expected_units"]
     m["under"] = m["billed_units"] < m["expected_units"]
     m["evidence"] = _evidence(m, _needs_finding(m), g_e, expected["evidence"][ok_e], admins, enc_names, enc_code)

@@ -585,10 +585,14 @@ def audit_files(
     except UnusableExtract as exc:
         _refused_run_folder(out_dir, quarantine, str(exc))
         raise
-    result = audit(mar.kept, with_remittances(claims.kept, remits), settings)
-    advance(AUDIT_FILES_STEPS[3])
     counts = {"mar": mar.counts, "claims": claims.counts}
-    summary = summarise(result, counts, settings.policy, truth, set_aside=assess_extracts((mar, claims), settings))
+    set_aside = assess_extracts((mar, claims), settings)
+    kept = [mar.kept, with_remittances(claims.kept, remits)]
+    del mar, claims  # the kept rows are the audit's alone: freed before the outputs are written
+    result = audit(*kept, settings)
+    kept.clear()
+    advance(AUDIT_FILES_STEPS[3])
+    summary = summarise(result, counts, settings.policy, truth, set_aside=set_aside)
     write_run_files(out_dir, result, quarantine, summary, settings.facility_tz)
     (out_dir / UNUSABLE_FILE).unlink(missing_ok=True)  # left by an earlier, refused run
     advance("done")

@@ -315,10 +315,13 @@ ENGINE_ONLY_ADMINISTRATION_COLUMNS: tuple[str, ...] = ("evidence",)
 
 
 def _for_outputs(result: AuditResult) -> AuditResult:
-    """``result`` without :data:`ENGINE_ONLY_ADMINISTRATION_COLUMNS` (the frame's own, not shared)."""
+    """``result`` without :data:`ENGINE_ONLY_ADMINISTRATION_COLUMNS`; the other columns are
+    shared with ``result``'s frame, not copied (``drop`` would copy every one of them)."""
     admins = result.administrations
-    drop = [c for c in ENGINE_ONLY_ADMINISTRATION_COLUMNS if c in admins.columns]
-    return replace(result, administrations=admins.drop(columns=drop)) if drop else result
+    if not any(c in admins.columns for c in ENGINE_ONLY_ADMINISTRATION_COLUMNS):
+        return result
+    kept = {c: admins[c] for c in admins.columns if c not in ENGINE_ONLY_ADMINISTRATION_COLUMNS}
+    return replace(result, administrations=pd.DataFrame(kept, index=admins.index, copy=False))
 
 
 def write(

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
+from transforms import shards
 from transforms.audit import AuditResult
-from transforms.shards import combine_results, encounter_ranges, split_day
+from transforms.shards import _ranked_distinct, _text_order, combine_results, encounter_ranges, split_day
 
 
 def _frames() -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -78,3 +80,38 @@ def test_compact_encounter_ids_give_the_same_shards_by_their_codes():
             assert ours.mar["encounter_id"].dtype == "category"  # cut as codes, expanded by the audit
             assert ours.mar["encounter_id"].astype(object).where(ours.mar["encounter_id"].notna(), None).tolist() \
                 == theirs.mar["encounter_id"].tolist()
+
+
+def test_text_order_is_python_string_order_even_beyond_ascii():
+    texts = ["e1", "E10", "É1", "E1", "\uffff", "\U0001F600", "E2", "", "Z"]
+    order = _text_order(np.array(texts, dtype=object))
+    assert [texts[i] for i in order] == sorted(texts)  # code points, not UTF-16 units or locale
+    # A lone surrogate cannot be UTF-8: the fallback still sorts as Python does.
+    odd = ["b", "\ud800", "a", "\ue000"]
+    assert [odd[i] for i in _text_order(np.array(odd, dtype=object))] == sorted(odd)
+
+
+def test_distinct_ids_ranked_by_their_text():
+    rank_of, names = _ranked_distinct(np.array(["E3", "E10", "E1"], dtype=object))
+    assert rank_of.tolist() == [2, 1, 0] and names.tolist() == ["E1", "E10", "E3"]
+    rank_of, names = _ranked_distinct(np.array([2, "1", 1], dtype=object))  # 1 and "1": one text, one rank
+    assert rank_of.tolist() == [1, 0, 0] and names.tolist() == ["1", "2"]
+
+
+def test_shared_compact_categories_give_the_shards_of_the_plain_ids(monkeypatch):
+    # Both frames staged with one category list (the usual day), unsorted, with an unused id.
+    mar = pd.DataFrame({"encounter_id": ["É1", "E3", None, "E1", "E3", "e1"], "row": range(6)})
+    claims = pd.DataFrame({"encounter_id": ["e1", "E1", "É1", "E3"], "row": range(4)})
+    categories = pd.Index(["e1", "E3", "É1", "E9", "E1"], dtype=object)
+    compact_mar = mar.assign(encounter_id=pd.Categorical(mar["encounter_id"], categories=categories))
+    compact_claims = claims.assign(encounter_id=pd.Categorical(claims["encounter_id"], categories=categories))
+    plain = {size: split_day(mar, claims, size) for size in (1, 2, 4)}
+    monkeypatch.setattr(shards, "_ranked", None)  # one list of ids for both frames: nothing hashed
+    for size in (1, 2, 4):
+        compact = split_day(compact_mar, compact_claims, size)
+        assert [(s.first, s.last) for s in compact] == [(s.first, s.last) for s in plain[size]]
+        for ours, theirs in zip(compact, plain[size]):
+            assert ours.mar["row"].tolist() == theirs.mar["row"].tolist()
+            assert ours.claims["row"].tolist() == theirs.claims["row"].tolist()
+    assert [(s.first, s.last) for s in plain[2]] == [("E1", "E3"), ("e1", "É1")]
+    assert [s.claims["row"].tolist() for s in plain[2]] == [[1, 3], [0, 2]]

@@ -124,8 +124,9 @@ def _top(findings: pd.DataFrame, ranked: pd.DataFrame, expected: pd.DataFrame, a
                  else pd.Series(dtype=str))
     in_top = admins_id.isin(top_set)
     top_admins = administrations[in_top].assign(_e=admins_id[in_top])
-    top_find = findings.assign(_e=findings["encounter_id"].astype(str))
-    top_find = top_find[top_find["_e"].isin(top_set)]
+    find_id = findings["encounter_id"].astype(str)
+    in_top_find = find_id.isin(top_set)  # filtered first: the run's findings are not copied whole
+    top_find = findings[in_top_find].assign(_e=find_id[in_top_find])
     top_exp = expected[as_text(expected["encounter_id"]).isin(top_set)]
     return "".join([
         f'<section id="top"><h2>Top {len(ranked)} encounters</h2><p class="note">{esc(_order_note(findings))}.</p>',

@@ -42,6 +42,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from transforms.outputs.background_file import BackgroundFile
 from transforms.outputs.worklist import FORMULA_FIRST_CHARACTERS, neutralise_formulas
 
 #: The field separator and quote character of every run CSV (pandas' defaults).
@@ -277,15 +278,18 @@ def write_blocks(columns: list[str], sources: list[CellSource], n_rows: int, pat
     """Write the header ``columns`` and ``n_rows`` rows whose cells ``sources`` make, as ``to_csv`` does.
 
     :data:`ROWS_PER_BLOCK` rows at a time: the cells of one block are made,
-    quoted, joined and written before the next, so only one block's text
-    (a few MB, not the file's) is in memory, and it is written while still
-    in cache. Returns the cells of the rows ``keep`` (a bool mask of the
-    ``n_rows`` rows) keeps, every row when None, in file order: what a caller
-    (the report) reads of the file; None, and no block kept, when not ``returns``.
+    quoted, joined and handed to a writer thread
+    (:class:`transforms.outputs.background_file.BackgroundFile`) before the
+    next, so at most two blocks' text (a few MB each, not the file's) is in
+    memory, and the kernel's copy of one block overlaps making the next.
+    Returns the cells of the rows ``keep`` (a bool mask of the ``n_rows``
+    rows) keeps, every row when None, in file order: what a caller (the
+    report) reads of the file; None, and no block kept, when not ``returns``.
     """
     head = SEPARATOR.join(_quoted_text(str(name)) for name in columns) + LINE_END
     kept: list[list[CsvColumn]] = []
-    with open(path, "wb") as out:
+    # Each block is written on a second thread while the next is made (see BackgroundFile).
+    with BackgroundFile(path) as out:
         out.write(head.encode("utf-8"))
         for start in range(0, n_rows, ROWS_PER_BLOCK) if n_rows else [0]:  # a few dozen blocks per file
             block = [source(start, min(start + ROWS_PER_BLOCK, n_rows)) for source in sources]

@@ -61,6 +61,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from transforms.audit import AuditResult
+from transforms.outputs.background_file import BackgroundFile
 from transforms.outputs.csv_cells import (
     CellSource, CsvColumn, cells_frame, column_source, first_of_each, frame_sources, text_cells,
     write_blocks, write_cells, write_frame,
@@ -301,7 +302,8 @@ def _write_report(path: Path, report_frames: dict[str, pd.DataFrame], report_sum
     :func:`_write_report_inputs`), linking ``run_files``, as UTF-8 bytes."""
     html = render_report_parts(**report_frames, summary=report_summary, trend=trend,
                                run_files=run_files, ranked=ranked)
-    with open(path, "wb") as page:  # piece by piece: the page is never one string
+    # Piece by piece (the page is never one string), each written while the next is drawn.
+    with BackgroundFile(path) as page:
         for part in html:
             page.write(part.encode("utf-8") if isinstance(part, str) else part)
 

@@ -234,17 +234,9 @@ def validate_extract(
     statistics["rows_checked"] = len(frame)
     statistics["rows_failing"] = int(failures["source_row"].nunique())
 
-    out_docs: Path | None = None
-    out_json: Path | None = None
-    if docs_dir is not None:
-        out_docs, out_json = _write_docs(context, result, Path(docs_dir), kind)
-    return ValidationOutcome(
-        failures=failures,
-        success=bool(result.success),
-        statistics=statistics,
-        docs_dir=out_docs,
-        results_json=out_json,
-    )
+    out_docs, out_json = (None, None) if docs_dir is None else _write_docs(context, result, Path(docs_dir), kind)
+    return ValidationOutcome(failures=failures, success=bool(result.success), statistics=statistics,
+                             docs_dir=out_docs, results_json=out_json)
 
 
 def _failing_rows(index_list: list[dict[str, Any]]) -> np.ndarray:

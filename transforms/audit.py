@@ -360,10 +360,8 @@ def run_audit(
     Args:
         mar: kept MAR rows (canonical, typed; ``event_time`` UTC).
         claims: kept claim lines (canonical, typed; ``payer_id`` optional).
-            Text columns of either may be compact (``Categorical`` of
-            ``str``, as the loader stages them): they are expanded here, per
-            call (one shard), to the ``str`` / ``None`` objects the engine
-            reads (:func:`transforms.frames.expand_text`).
+            Either may hold text as ``Categorical`` (the loader's compact
+            staging): expanded here, one shard at a time (:func:`~transforms.frames.expand_text`).
         reference: drug reference (see :mod:`transforms.reference.drugs`).
         policy: the run's coding policy.
         facility_tz: IANA zone for line dates.

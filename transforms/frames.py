@@ -9,6 +9,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from transforms.sort_keys import LIMIT, scaled_offsets
+
 
 def join_runs(values: np.ndarray, starts: np.ndarray, sep: str) -> np.ndarray:
     """Join each run of consecutive ``values`` with ``sep``, with no loop in Python.
@@ -286,23 +288,61 @@ def overlapping_pairs(
         by x position, then by y start.
     """
     keys, _ = pd.factorize(pd.concat([x_key, y_key], ignore_index=True))
-    owners = (keys[: len(x_key)], keys[: len(x_key)], keys[len(x_key):], keys[len(x_key):])
-    times = [t.dt.as_unit("ns").array.asi8 for t in (x_start, x_end, y_start, y_end)]
-    # Ranks keep the order of the times exactly and fit beside the key in one int64.
-    ranks = np.unique(np.concatenate(times), return_inverse=True)[1].reshape(-1)
-    width = np.int64(len(ranks) + 1)
+    x_codes, y_codes = keys[: len(x_key)], keys[len(x_key):]
+    x_start_ns, x_end_ns, y_start_ns, y_end_ns = (
+        t.dt.as_unit("ns").array.asi8 for t in (x_start, x_end, y_start, y_end))
+    ix, iy = overlapping_pairs_int((x_codes, x_start_ns, x_end_ns), (y_codes, y_start_ns, y_end_ns))
+    order = np.lexsort((y_start_ns[iy], ix))  # a pair's two keys are equal: by y start within x
+    return ix[order], iy[order]
+
+
+def _pair_keys(keys: list[np.ndarray], times: list[np.ndarray]) -> list[np.ndarray]:
+    """One int64 per element of each (key, time) pair of arrays that sorts
+    and compares exactly as the pair does (key first): times as their scaled
+    offsets (:func:`transforms.sort_keys.scaled_offsets`), else ranked (a NaT,
+    a range or a key too wide for one int64)."""
+    time = np.concatenate(times)
+    key = np.concatenate(keys).astype(np.int64, copy=False)
+    scaled = scaled_offsets(time) if int(key.min()) >= 0 else None
+    if scaled is not None and (int(key.max()) + 1) * scaled[1] < LIMIT:
+        values, span = scaled
+    else:  # dense key codes and time ranks: each below len(time) + 1
+        key = np.unique(key, return_inverse=True)[1].reshape(-1).astype(np.int64)
+        values, span = np.unique(time, return_inverse=True)[1].reshape(-1), len(time) + 1
+    combined = key * np.int64(span) + values
     bounds = np.cumsum([0] + [len(t) for t in times])
-    xs, xe, ys, ye = (owners[i].astype(np.int64) * width + ranks[bounds[i]:bounds[i + 1]] for i in range(4))
+    return [combined[bounds[i]:bounds[i + 1]] for i in range(len(times))]
+
+
+def overlapping_pairs_int(x: tuple[np.ndarray, np.ndarray, np.ndarray],
+                  y: tuple[np.ndarray, np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Every (x, y) pair of intervals with the same key that overlap for a
+    positive time; ``x`` and ``y`` are ``(key, start, end)``: non-negative
+    int keys and int64 nanoseconds (no NaT), intervals half-open.
+
+    The mechanism of :func:`overlapping_pairs`: each ordered pair once,
+    either ``y`` starts within ``x`` or ``x`` starts strictly within ``y``;
+    a zero-length ``x`` strictly inside ``y`` is a pair (of no overlap).
+    Work proportional to the pairs found plus a sort. The times of a day are
+    whole minutes (or seconds) a few days apart, so ``key * span + (time -
+    earliest) / unit`` fits in one int64 and sorts as (key, time) without
+    ranking every time; when it does not fit (or a time is NaT) the ranks are used.
+
+    Returns:
+        ``(ix, iy)``: positions into the x and y rows, in no stated order
+        (the callers sum or deduplicate them).
+    """
+    if len(x[0]) == 0 or len(y[0]) == 0:
+        return np.empty(0, dtype=np.intp), np.empty(0, dtype=np.intp)
+    xs, xe, ys, ye = _pair_keys([x[0], x[0], y[0], y[0]], [x[1], x[2], y[1], y[2]])
     y_order = np.argsort(ys, kind="stable")
     x_order = np.argsort(xs, kind="stable")
+    y_sorted, x_sorted = ys[y_order], xs[x_order]
     # y starting within x: y.start in [x.start, x.end).
-    ix_a, iy_a = _ranges(np.searchsorted(ys[y_order], xs, "left"), np.searchsorted(ys[y_order], xe, "left"))
+    ix_a, iy_a = _ranges(np.searchsorted(y_sorted, xs, "left"), np.searchsorted(y_sorted, xe, "left"))
     # x starting strictly within y: x.start in (y.start, y.end).
-    iy_b, ix_b = _ranges(np.searchsorted(xs[x_order], ys, "right"), np.searchsorted(xs[x_order], ye, "left"))
-    ix = np.concatenate([ix_a, x_order[ix_b]])
-    iy = np.concatenate([y_order[iy_a], iy_b])
-    order = np.lexsort((ys[iy], ix))
-    return ix[order], iy[order]
+    iy_b, ix_b = _ranges(np.searchsorted(x_sorted, ys, "right"), np.searchsorted(x_sorted, ye, "left"))
+    return np.concatenate([ix_a, x_order[ix_b]]), np.concatenate([y_order[iy_a], iy_b])
 
 
 def _ranges(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -25,7 +25,7 @@ from transforms.engine.items import (
     secondary_hydration_units,
     select_rows,
 )
-from transforms.engine.keys import lexsort_ints
+from transforms.sort_keys import lexsort_ints
 from transforms.engine.sites import initial_modifiers
 from transforms.frames import coverage_codes, join_runs, run_starts, take_or
 from transforms.vocab.classes import DILUENT, HYDRATION

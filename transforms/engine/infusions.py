@@ -16,7 +16,7 @@ import pandas as pd
 
 from transforms.engine.items import ITEM_SOURCE_COLUMNS, FamilyLines, extra_hours, line_items, role_updates, select_rows
 from transforms.engine.pushes import REPEAT_RUN_MARK
-from transforms.engine.overlaps import overlap_pairs
+from transforms.frames import overlapping_pairs_int
 from transforms.vocab.classes import CHEMO, DRUG_CLASSES, THERAPEUTIC
 from transforms.vocab.codes import (
     CHEMO_HOUR,
@@ -38,13 +38,13 @@ def _overlap_seconds(blocks: pd.DataFrame) -> pd.DataFrame:
     one site group (``admin_id_x``, ``admin_id_y``, ``overlap`` > 0).
 
     Overlapping blocks are found by sorted search
-    (:func:`transforms.engine.overlaps.overlap_pairs`), not by pairing every
+    (:func:`transforms.frames.overlapping_pairs_int`), not by pairing every
     block of an encounter.
     """
     # (encounter code, site group) as one int: site groups are far fewer than 2**20.
     site = blocks["_enc"].to_numpy(dtype=np.int64) * (1 << 20) + blocks["site_group"].to_numpy(dtype=np.int64)
     start, end = (blocks[c].dt.as_unit("ns").array.asi8 for c in ("start", "end"))
-    ix, iy = overlap_pairs((site, start, end), (site, start, end))
+    ix, iy = overlapping_pairs_int((site, start, end), (site, start, end))
     admin = blocks["admin_id"].to_numpy().astype(np.int64)
     ax, ay = admin[ix], admin[iy]
     keep = ax != ay

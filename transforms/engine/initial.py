@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from transforms.engine.items import ITEM_SOURCE_COLUMNS, FamilyLines, extra_hours, line_items, role_updates, select_rows
-from transforms.engine.keys import lexsort_ints
+from transforms.sort_keys import lexsort_ints
 from transforms.engine.sites import initial_modifiers
 from transforms.frames import run_starts_multi
 from transforms.vocab.classes import (

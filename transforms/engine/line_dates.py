@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from transforms.engine.keys import lexsort_ints
+from transforms.sort_keys import lexsort_ints
 from transforms.frames import asof_backward, distinct_pairs, join_runs, run_starts, run_starts_multi
 from transforms.vocab.policy import Policy
 

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from transforms.engine.items import ITEM_SOURCE_COLUMNS, FamilyLines, line_items, role_updates, select_rows
-from transforms.engine.keys import lexsort_ints
+from transforms.sort_keys import lexsort_ints
 from transforms.frames import group_codes, map_distinct
 from transforms.vocab.classes import CHEMO, DRUG_CLASSES
 from transforms.vocab.codes import (

@@ -14,9 +14,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from transforms.engine.keys import lexsort_ints
-from transforms.engine.overlaps import overlap_pairs
-from transforms.frames import factorize_shared, group_codes, run_starts, take_or
+from transforms.sort_keys import lexsort_ints
+from transforms.frames import factorize_shared, group_codes, overlapping_pairs_int, run_starts, take_or
 from transforms.vocab.classes import DILUENT, NOT_REPORTABLE
 from transforms.vocab.codes import SEPARATE_SITE_MODIFIER
 from transforms.vocab.policy import Policy
@@ -201,7 +200,7 @@ def _site_groups_within(admins: pd.DataFrame, key: np.ndarray, blocks: pd.DataFr
     other = np.flatnonzero(~is_main & (block_site != no_site))
     main = np.flatnonzero(is_main)
     # Blocks of other sites that overlap a main-site block, by sorted search.
-    hits, _ = overlap_pairs((bkey[other], start[other], end[other]), (bkey[main], start[main], end[main]))
+    hits, _ = overlapping_pairs_int((bkey[other], start[other], end[other]), (bkey[main], start[main], end[main]))
     hit = other[np.unique(hits)]
     return _separate_site_numbers(bkey[hit], block_site[hit], start[hit], key, admin_site)
 

@@ -21,7 +21,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from transforms.engine.keys import lexsort_ints
+from transforms.sort_keys import lexsort_ints
 from transforms.engine.sites import normalise_site, normalise_visit
 from transforms.frames import distinct_rows, factorize_shared, join_runs, run_starts
 from transforms.frames import on_distinct as _on_distinct

@@ -1,4 +1,5 @@
-"""Sorting by several int keys as by one: :func:`lexsort_ints`.
+"""Sorting by several int keys as by one: :func:`lexsort_ints`, and the scaling
+behind it (:func:`scaled_offsets`, also the key of :func:`transforms.frames.overlapping_pairs_int`).
 
 The engine sorts by tuples of int keys (codes, int64 nanoseconds, ranks)
 over every event, block and administration. ``np.lexsort`` makes one pass
@@ -13,11 +14,11 @@ from __future__ import annotations
 
 import numpy as np
 
-#: Combined keys stay below this (headroom in int64).
-_LIMIT = 2**62
+#: Combined keys stay below this (headroom in int64, e.g. for the +1 of a search bound).
+LIMIT = 2**62
 
 
-def _scaled(key: np.ndarray) -> tuple[np.ndarray, int] | None:
+def scaled_offsets(key: np.ndarray) -> tuple[np.ndarray, int] | None:
     """``key`` as ``0..span-1`` offsets in the same order (divided by their
     common divisor), and ``span``; None when the range does not fit."""
     key = np.asarray(key)
@@ -26,7 +27,7 @@ def _scaled(key: np.ndarray) -> tuple[np.ndarray, int] | None:
     if key.dtype.kind != "i":
         return None
     low, high = int(key.min()), int(key.max())
-    if high - low >= _LIMIT:
+    if high - low >= LIMIT:
         return None
     offset = key.astype(np.int64) - low
     unit = int(np.gcd.reduce(offset)) or 1
@@ -42,8 +43,8 @@ def lexsort_ints(keys: tuple[np.ndarray, ...]) -> np.ndarray:
         return np.lexsort(keys)
     combined, total = None, 1
     for key in reversed(keys):
-        scaled = _scaled(key)
-        if scaled is None or total * scaled[1] >= _LIMIT:
+        scaled = scaled_offsets(key)
+        if scaled is None or total * scaled[1] >= LIMIT:
             return np.lexsort(keys)
         values, span = scaled
         total *= span

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from transforms.engine.keys import lexsort_ints
+from transforms.sort_keys import lexsort_ints
 from transforms.engine.timeline_events import _grouped_pairs
 from transforms.frames import distinct_pairs
 

@@ -514,18 +514,18 @@ def expand_text(frame: pd.DataFrame) -> pd.DataFrame:
     columns = [frame.iloc[:, i] for i in range(frame.shape[1])]
     for i in compact:
         values = columns[i]
-        columns[i] = pd.Series(_category_cells(values.array), index=frame.index, dtype=object, name=values.name)
+        columns[i] = pd.Series(category_cells(values.array), index=frame.index, dtype=object, name=values.name)
     out = pd.concat(columns, axis=1, copy=False) if len(columns) > 1 else columns[0].to_frame()
     out.columns = frame.columns
     return out
 
 
-def _category_cells(values: pd.Categorical) -> np.ndarray:
+def category_cells(values: pd.Categorical) -> np.ndarray:
     """The cells of a ``Categorical`` as an object array, ``None`` where the
     code is -1. A take straight from the categories (a shard's column shares
     the whole day's categories: they are not copied per shard)."""
     codes = values.codes
-    categories = values.categories.to_numpy()
+    categories = values.categories.to_numpy(dtype=object)  # no copy for text categories
     if not len(categories):
         return np.full(len(codes), None, dtype=object)
     cells = categories.take(codes)  # -1 takes the last category, replaced below

@@ -21,7 +21,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from transforms.frames import text
+from transforms.frames import is_text_categorical, text
 
 _TEXT_KINDS = ("string", "empty")
 
@@ -85,12 +85,10 @@ class CodedText:
         ``str`` is factorised already: its codes and categories are used as
         they are (no hashing of the cells).
         """
-        if isinstance(values.dtype, pd.CategoricalDtype):
-            categories = values.cat.categories
-            if categories.dtype == object and pd.api.types.infer_dtype(categories, skipna=True) in _TEXT_KINDS:
-                # int8..int32 as pandas stores them (-1 where missing, as factorize): no copy per row
-                codes = values.cat.codes.to_numpy()
-                return cls._trimmed(codes, categories.to_numpy(dtype=object), values.index)
+        if is_text_categorical(values):
+            # int8..int32 as pandas stores them (-1 where missing, as factorize): no copy per row
+            codes = values.cat.codes.to_numpy()
+            return cls._trimmed(codes, values.cat.categories.to_numpy(dtype=object), values.index)
         if values.dtype == object:
             try:
                 codes, uniques = pd.factorize(values.to_numpy(), use_na_sentinel=True)

@@ -53,7 +53,7 @@ import pandas as pd
 from transforms.ingest.distinct import CodedText
 # ExtractError is raised by the file readers; callers import it from here too.
 from transforms.ingest.file_reading import ExtractError, _read_csv, _read_parquet
-from transforms.frames import is_text_categorical
+from transforms.frames import category_cells, is_text_categorical
 from transforms.reference.ndc import normalise_ndc
 from transforms.vocab import schemas
 
@@ -437,9 +437,7 @@ def _as_read(values: pd.Series) -> pd.Series:
     ``categorical=True``) as the ``str`` / ``None`` objects of a plain read."""
     if not isinstance(values.dtype, pd.CategoricalDtype):
         return values.copy()
-    categories = values.cat.categories.to_numpy(dtype=object)
-    cells = np.append(categories, None)[values.cat.codes.to_numpy()]  # code -1: the appended None
-    return pd.Series(cells, index=values.index, dtype=object)
+    return pd.Series(category_cells(values.array), index=values.index, dtype=object)
 
 
 def _as_read_compact(values: pd.Series) -> pd.Series:

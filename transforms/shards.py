@@ -8,7 +8,7 @@ range audited on its own and the results concatenated in range order, gives
 the same frames, row for row, as the whole day audited at once, while the
 engine only ever holds one shard's intermediate frames (bounded memory).
 
-Pure: pandas, numpy and pyarrow (a sort) only, no Prefect.
+Pure: pandas and numpy only, no Prefect.
 """
 
 from __future__ import annotations
@@ -18,11 +18,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from transforms.audit import AuditResult
-from transforms.frames import is_text_categorical
+from transforms.frames import is_text_categorical, text_order
 
 ENCOUNTER = "encounter_id"
 
@@ -73,27 +71,15 @@ def _ranked_distinct(uniques: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         distinct ids as ``str``, ascending (object array).
     """
     if pd.api.types.infer_dtype(uniques, skipna=False) in ("string", "empty"):
-        order = _text_order(uniques)
+        order = text_order(uniques)  # Python string order
+        if order is None:  # a text UTF-8 cannot hold: numpy compares them one pair at a time
+            order = np.argsort(uniques, kind="stable")
         rank_of = np.empty(len(uniques), dtype=np.int64)
         rank_of[order] = np.arange(len(uniques), dtype=np.int64)
         return rank_of, uniques[order]
     # Ids of other types: their text may coincide (1 and "1"), so rank the distinct texts.
     names, rank_of = np.unique(uniques.astype(str).astype(object), return_inverse=True)
     return rank_of.reshape(-1).astype(np.int64), names
-
-
-def _text_order(texts: np.ndarray) -> np.ndarray:
-    """The stable argsort of ``texts`` (object array of ``str``) in Python string order.
-
-    pyarrow sorts UTF-8 bytes, whose order is the code point order Python
-    compares ``str`` by, several times faster than numpy's object sort (which
-    calls Python's comparison per pair); a text UTF-8 cannot hold (a lone
-    surrogate) falls back to numpy.
-    """
-    try:
-        return pc.array_sort_indices(pa.array(texts, type=pa.string())).to_numpy().astype(np.intp, copy=False)
-    except (pa.ArrowException, TypeError, UnicodeError):
-        return np.argsort(texts, kind="stable")
 
 
 def _encounter_codes(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:

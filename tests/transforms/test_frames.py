@@ -12,6 +12,7 @@ from transforms.frames import (
     first_rows,
     distinct_pairs,
     is_text_categorical,
+    text_order,
     join_distinct,
     join_groups,
     join_runs,
@@ -162,3 +163,12 @@ def test_expand_text_keeps_duplicate_column_names_in_place() -> None:
     out = expand_text(frame)
     assert list(out.columns) == ["x", "x"]
     assert out.iloc[:, 0].tolist() == ["t", None] and out.iloc[:, 1].tolist() == [0, 1]
+
+
+def test_text_order_is_python_string_order_and_none_where_arrow_cannot_hold_the_text():
+    texts = ["e1", "E10", "É1", "E1", "\uffff", "\U0001F600", "E2", "", "Z", "E1"]
+    order = text_order(np.array(texts, dtype=object))
+    assert [texts[i] for i in order] == sorted(texts)  # code points, not UTF-16 units or locale
+    assert list(order[:2]) == [texts.index(""), 3]  # stable: the first "E1" comes first among equals
+    assert [i for i in order if texts[i] == "E1"] == [3, 9]
+    assert text_order(np.array(["b", "\ud800"], dtype=object)) is None

@@ -8,7 +8,7 @@ import pytest
 
 from transforms import shards
 from transforms.audit import AuditResult
-from transforms.shards import _ranked_distinct, _text_order, combine_results, encounter_ranges, split_day
+from transforms.shards import _ranked_distinct, combine_results, encounter_ranges, split_day
 
 
 def _frames() -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -82,13 +82,14 @@ def test_compact_encounter_ids_give_the_same_shards_by_their_codes():
                 == theirs.mar["encounter_id"].tolist()
 
 
-def test_text_order_is_python_string_order_even_beyond_ascii():
+def test_ids_rank_in_python_string_order_even_beyond_ascii():
     texts = ["e1", "E10", "É1", "E1", "\uffff", "\U0001F600", "E2", "", "Z"]
-    order = _text_order(np.array(texts, dtype=object))
-    assert [texts[i] for i in order] == sorted(texts)  # code points, not UTF-16 units or locale
+    rank_of, names = _ranked_distinct(np.array(texts, dtype=object))
+    assert list(names) == sorted(texts)  # code points, not UTF-16 units or locale
+    assert [names[r] for r in rank_of] == texts
     # A lone surrogate cannot be UTF-8: the fallback still sorts as Python does.
     odd = ["b", "\ud800", "a", "\ue000"]
-    assert [odd[i] for i in _text_order(np.array(odd, dtype=object))] == sorted(odd)
+    assert list(_ranked_distinct(np.array(odd, dtype=object))[1]) == sorted(odd)
 
 
 def test_distinct_ids_ranked_by_their_text():

@@ -18,12 +18,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from transforms.sort_keys import lexsort_ints
 from transforms.engine.sites import normalise_site, normalise_visit
-from transforms.frames import distinct_rows, factorize_shared, join_runs, run_starts
+from transforms.frames import distinct_rows, factorize_shared, join_runs, run_starts, text_order
 from transforms.frames import on_distinct as _on_distinct
 from transforms.vocab.classes import (
     CLASS_RANK,
@@ -96,9 +94,8 @@ def _text_codes(values: pd.Series | np.ndarray) -> tuple[np.ndarray, np.ndarray]
     """
     codes, distinct = pd.factorize(values)
     distinct = np.asarray(distinct, dtype=object)
-    try:
-        order = pc.array_sort_indices(pa.array(distinct, type=pa.string())).to_numpy()
-    except (pa.ArrowException, TypeError, UnicodeError):
+    order = text_order(distinct)
+    if order is None:
         codes, distinct = pd.factorize(values, sort=True)
         return codes, np.asarray(distinct, dtype=object)
     rank = np.empty(len(order), dtype=np.int64)

@@ -13,6 +13,7 @@ Pure: pandas and numpy only, no Prefect.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -177,16 +178,10 @@ def _shard_positions(shard: np.ndarray, n: int) -> list[np.ndarray]:
     return [order[bounds[i]:bounds[i + 1]] for i in range(n)]
 
 
-def iter_shards(mar: pd.DataFrame, claims: pd.DataFrame, max_encounters: int) -> Iterator[Shard]:
-    """Split one day's MAR events and claim lines into shards of at most ``max_encounters`` encounters.
-
-    The encounters are those of either frame; a range holds the encounters
-    of both frames that fall between its ``first`` and ``last`` id. Every
-    row lands in exactly one shard (``sum(len(s.mar)) == len(mar)``, likewise
-    claims), keeping its relative order; a row with no encounter id goes to
-    shard 0. A day with at most ``max_encounters`` encounters is one shard
-    holding the frames unchanged. Shards are cut as they are asked for, so
-    only one shard's rows are copied at a time.
+def _plan(mar: pd.DataFrame, claims: pd.DataFrame, max_encounters: int
+          ) -> tuple[list[tuple[str, str]], list[list[np.ndarray]] | None]:
+    """The day's encounter ranges and, per frame (MAR, claims), each range's row positions
+    (ascending); positions None when the day is one shard (at most ``max_encounters``).
 
     Raises:
         ValueError: ``max_encounters`` below 1.
@@ -196,15 +191,86 @@ def iter_shards(mar: pd.DataFrame, claims: pd.DataFrame, max_encounters: int) ->
     mar_codes, claim_codes, rank_of, names = _ranked_frames(mar, claims)
     ranges = _cut(names, max_encounters)
     if len(ranges) <= 1:
-        first, last = ranges[0] if ranges else ("", "")
-        yield Shard(0, first, last, mar, claims)
-        return
+        return ranges or [("", "")], None
     # A row's shard is its encounter's rank // max_encounters (a missing id's: 0), looked up
     # per code in a table of small ints (cache-sized, where a rank per row is 8 bytes a row).
     shard_of = (np.maximum(rank_of, 0) // max_encounters).astype(np.int16 if len(ranges) < 2**15 else np.int64)
-    positions = [_shard_positions(shard_of[codes], len(ranges)) for codes in (mar_codes, claim_codes)]
+    return ranges, [_shard_positions(shard_of[codes], len(ranges)) for codes in (mar_codes, claim_codes)]
+
+
+def iter_shards(mar: pd.DataFrame, claims: pd.DataFrame, max_encounters: int) -> Iterator[Shard]:
+    """Split one day's MAR events and claim lines into shards of at most ``max_encounters`` encounters.
+
+    The encounters are those of either frame; a range holds the encounters
+    of both frames that fall between its ``first`` and ``last`` id. Every
+    row lands in exactly one shard (``sum(len(s.mar)) == len(mar)``, likewise
+    claims), keeping its relative order; a row with no encounter id goes to
+    shard 0. A day with at most ``max_encounters`` encounters is one shard
+    holding the frames unchanged. Shards are cut as they are asked for, so
+    only one shard's rows are copied at a time (the caller keeps the day's).
+
+    Raises:
+        ValueError: ``max_encounters`` below 1.
+    """
+    ranges, positions = _plan(mar, claims, max_encounters)
+    if positions is None:
+        yield Shard(0, *ranges[0], mar, claims)
+        return
     for i, (first, last) in enumerate(ranges):
         yield Shard(i, first, last, _rows(mar, positions[0][i]), _rows(claims, positions[1][i]))
+
+
+def take_shards(frames: list[pd.DataFrame], max_encounters: int) -> Iterator[Shard]:
+    """:func:`iter_shards` of ``frames`` (``[mar, claims]``), taking the frames over.
+
+    For a caller that holds the day's rows nowhere else (a files-in run):
+    ``frames`` is emptied, and each column is cut into its shards' pieces and
+    dropped before the next is cut, so the rows are held once, in the shards,
+    and each shard is freed as soon as the caller moves on to the next. A
+    day's inputs then shrink while its results grow, where :func:`iter_shards`
+    keeps every input row until the last shard. The same shards, row for row
+    and dtype for dtype; one shard is the frames themselves.
+
+    Raises:
+        ValueError: ``max_encounters`` below 1 (when the first shard is asked for).
+    """
+    mar, claims = frames
+    frames.clear()
+    ranges, positions = _plan(mar, claims, max_encounters)
+    if positions is None:
+        yield Shard(0, *ranges[0], mar, claims)
+        return
+    mar_columns, claim_columns = _columns(mar), _columns(claims)
+    del mar, claims  # their columns are now held by the lists alone, which the cut empties
+    pending = deque(zip(range(len(ranges)), ranges, _cut_columns(*mar_columns, positions[0]),
+                        _cut_columns(*claim_columns, positions[1])))
+    while pending:
+        i, (first, last), mar_part, claims_part = pending.popleft()
+        yield Shard(i, first, last, mar_part, claims_part)
+
+
+def _columns(frame: pd.DataFrame) -> tuple[pd.Index, list]:
+    """``frame``'s column names and its columns' arrays (views, not copies)."""
+    return frame.columns, [frame.iloc[:, i].array for i in range(frame.shape[1])]
+
+
+def _cut_columns(names: pd.Index, arrays: list, positions: list[np.ndarray]) -> list[pd.DataFrame]:
+    """One frame per entry of ``positions``: the rows of the columns ``arrays`` at those
+    positions, indexed ``0..n-1``. ``arrays`` is emptied column by column as it is cut,
+    so at most one column is held twice."""
+    cells: list[list] = [[] for _ in positions]
+    for i in range(len(arrays)):
+        column, arrays[i] = arrays[i], None
+        for part, rows in zip(cells, positions):
+            part.append(column.take(rows))
+        del column
+    arrays.clear()
+    out = []
+    for part, rows in zip(cells, positions):
+        frame = pd.DataFrame(dict(enumerate(part)), index=pd.RangeIndex(len(rows)), copy=False)
+        frame.columns = names
+        out.append(frame)
+    return out
 
 
 def split_day(mar: pd.DataFrame, claims: pd.DataFrame, max_encounters: int) -> list[Shard]:
@@ -216,11 +282,17 @@ def split_day(mar: pd.DataFrame, claims: pd.DataFrame, max_encounters: int) -> l
     return list(iter_shards(mar, claims, max_encounters))
 
 
-def _concat(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
-    """Shard outputs in shard order. Empty shards are left out: an empty frame's
-    columns may carry placeholder dtypes that would upcast the others'."""
+#: The frames of an :class:`~transforms.audit.AuditResult`, in order.
+RESULT_FRAMES: tuple[str, ...] = ("administrations", "expected_lines", "findings")
+
+
+def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """Shard outputs in shard order (``frames`` is emptied). Empty shards are left out: an
+    empty frame's columns may carry placeholder dtypes that would upcast the others'."""
     kept = [f for f in frames if not f.empty]
-    return pd.concat(kept, ignore_index=True) if kept else frames[0]
+    first = frames[0]
+    frames.clear()
+    return pd.concat(kept, ignore_index=True) if kept else first
 
 
 def _renumbered(administrations: Sequence[pd.DataFrame]) -> list[pd.DataFrame]:
@@ -241,6 +313,17 @@ def _renumbered(administrations: Sequence[pd.DataFrame]) -> list[pd.DataFrame]:
     return out
 
 
+def _combined(name: str, frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """One output frame of the day from its shards' (``frames``, in shard order; emptied)."""
+    if name == "administrations":
+        frames[:] = _renumbered(frames)
+    frame = _concat(frames)
+    # Already in encounter order (the usual case): a stable sort would only copy every column.
+    if ENCOUNTER in frame and not frame.empty and not frame[ENCOUNTER].is_monotonic_increasing:
+        frame = frame.sort_values(ENCOUNTER, kind="mergesort").reset_index(drop=True)
+    return frame
+
+
 def combine_results(parts: Sequence[AuditResult]) -> AuditResult:
     """Concatenate the audits of a day's shards, in shard (encounter) order.
 
@@ -258,16 +341,20 @@ def combine_results(parts: Sequence[AuditResult]) -> AuditResult:
         raise ValueError("combine_results needs at least one shard's result")
     if len(parts) == 1:
         return parts[0]
+    return AuditResult(**{name: _combined(name, [getattr(p, name) for p in parts]) for name in RESULT_FRAMES})
 
-    def combined(name: str) -> pd.DataFrame:
-        frames = [getattr(p, name) for p in parts]
-        if name == "administrations":
-            frames = _renumbered(frames)
-        frame = _concat(frames)
-        # Already in encounter order (the usual case): a stable sort would only copy every column.
-        if ENCOUNTER in frame and not frame.empty and not frame[ENCOUNTER].is_monotonic_increasing:
-            frame = frame.sort_values(ENCOUNTER, kind="mergesort").reset_index(drop=True)
-        return frame
 
-    return AuditResult(administrations=combined("administrations"), expected_lines=combined("expected_lines"),
-                       findings=combined("findings"))
+def take_results(parts: list[AuditResult]) -> AuditResult:
+    """:func:`combine_results` of ``parts``, taking them over: ``parts`` is emptied, and
+    each frame's shard pieces are dropped as soon as that frame is concatenated, so at
+    the end of the audit the day's administrations, expected lines and findings are
+    never all held twice at once.
+
+    Raises:
+        ValueError: no parts.
+    """
+    if len(parts) <= 1:
+        return combine_results(parts)
+    by_name = {name: [getattr(p, name) for p in parts] for name in RESULT_FRAMES}
+    parts.clear()
+    return AuditResult(**{name: _combined(name, by_name.pop(name)) for name in RESULT_FRAMES})

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -116,3 +118,76 @@ def test_shared_compact_categories_give_the_shards_of_the_plain_ids(monkeypatch)
             assert ours.claims["row"].tolist() == theirs.claims["row"].tolist()
     assert [(s.first, s.last) for s in plain[2]] == [("E1", "E3"), ("e1", "É1")]
     assert [s.claims["row"].tolist() for s in plain[2]] == [[1, 3], [0, 2]]
+
+
+def _mixed_frames() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A MAR with every kind of column the staged extracts hold (compact text, times, floats,
+    nullable booleans and ints, dates as objects) and a claim frame, over five encounters."""
+    ids = ["E3", "E1", "E3", "E2", None, "E5", "E4", "E1"]
+    mar = pd.DataFrame({
+        "encounter_id": pd.Categorical(ids), "row": range(8),
+        "event_time": pd.date_range("2026-11-02 08:00", periods=8, freq="7min", tz="UTC"),
+        "rate": [1.5, None, 2.0, 3.0, 4.0, None, 5.0, 6.0], "dose": np.arange(8, dtype=float),
+        "primary": pd.array([True, None, False, True, True, False, None, True], dtype="boolean"),
+        "drug": ["a", None, "c", "d", "e", "f", "g", "h"],
+    })
+    claims = pd.DataFrame({"encounter_id": ["E4", "E1", "E2", "E5"], "units": pd.array([1, None, 3, 4], dtype="Int64")})
+    return mar, claims
+
+
+def test_taken_shards_are_the_shards_of_the_frames():
+    mar, claims = _mixed_frames()
+    for size in (1, 2, 3, 10):
+        expected = split_day(mar, claims, size)
+        frames = [mar.copy(), claims.copy()]
+        taken = list(shards.take_shards(frames, size))
+        assert frames == []  # taken over
+        assert [(s.index, s.first, s.last) for s in taken] == [(s.index, s.first, s.last) for s in expected]
+        for ours, theirs in zip(taken, expected):
+            pd.testing.assert_frame_equal(ours.mar, theirs.mar)
+            pd.testing.assert_frame_equal(ours.claims, theirs.claims)
+
+
+def test_taken_frames_and_each_audited_shard_are_freed():
+    mar, claims = _mixed_frames()
+    day = weakref.ref(mar)
+    shard_iter = shards.take_shards([mar, claims], 2)
+    del mar, claims
+    first = next(shard_iter)
+    assert day() is None  # the day's frame is gone once cut: its rows live in the shards alone
+    first_rows = weakref.ref(first.mar)
+    del first
+    second = next(shard_iter)
+    assert first_rows() is None and second.index == 1  # a shard is freed when the next is taken
+    with pytest.raises(ValueError, match="at least 1"):
+        next(shards.take_shards([*_mixed_frames()], 0))
+
+
+def _shard_results() -> list[AuditResult]:
+    """Three shards' results (and an empty one) whose columns differ in dtype between shards:
+    ints in one and floats with a gap in another, categories that differ."""
+    def part(ids: list[str], hours: list[float | None], kind: str) -> AuditResult:
+        admins = pd.DataFrame({"encounter_id": ids, "admin_id": range(len(ids)), "hours": hours,
+                               "kind": pd.Categorical([kind] * len(ids))})
+        lines = pd.DataFrame({"encounter_id": ids, "units": [1] * len(ids)})
+        return AuditResult(admins, lines, lines.iloc[:0])
+
+    return [part(["E1", "E1"], [1, 2], "push"), part([], [], "push"), part(["E2"], [None], "push"),
+            part(["E3"], [0.5], "infusion")]
+
+
+def test_taken_results_are_the_shards_concatenated_and_free_them():
+    parts = _shard_results()
+    held = weakref.ref(parts[0].administrations)
+    taken = shards.take_results(parts)
+    assert parts == [] and held() is None  # taken over, and each shard's frames dropped
+    again = _shard_results()
+    admins = pd.concat([p.administrations for p in again if len(p.administrations)], ignore_index=True)
+    admins["admin_id"] = [0, 1, 2, 3]  # numbered as the whole day numbers them
+    pd.testing.assert_frame_equal(taken.administrations, admins)
+    assert taken.administrations["hours"].tolist()[:2] == [1.0, 2.0] and taken.administrations["kind"].dtype == object
+    lines = pd.concat([p.expected_lines for p in again if len(p.expected_lines)], ignore_index=True)
+    pd.testing.assert_frame_equal(taken.expected_lines, lines)
+    assert taken.findings.empty and list(taken.findings.columns) == ["encounter_id", "units"]
+    for name in shards.RESULT_FRAMES:
+        pd.testing.assert_frame_equal(getattr(combine_results(_shard_results()), name), getattr(taken, name))

@@ -165,7 +165,12 @@ class CodedText:
         return self.series(converted, fill)
 
     def floats(self) -> np.ndarray:
-        """``pd.to_numeric(text, errors="coerce")`` as finite float64 (else NaN).
+        """``pd.to_numeric(text, errors="coerce")`` as finite float64 (else NaN)."""
+        return self.expand(self.distinct_floats(), np.nan)
+
+    def distinct_floats(self) -> np.ndarray:
+        """:meth:`floats` of each distinct text (float64, one per ``distinct``),
+        for work done per distinct value before it is spread to the rows.
 
         ``pd.to_numeric`` picks its result type from the whole set of values
         (a missing value among integers gives floats), so the distinct texts
@@ -176,5 +181,4 @@ class CodedText:
             distinct = np.append(distinct, None)
         parsed = pd.to_numeric(pd.Series(distinct, dtype=object), errors="coerce").astype("float64")
         values = parsed.to_numpy()[: len(self.distinct)]
-        values = np.where(np.isfinite(values), values, np.nan)
-        return self.expand(values, np.nan)
+        return np.where(np.isfinite(values), values, np.nan)

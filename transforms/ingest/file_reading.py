@@ -179,9 +179,11 @@ def _csv_body_arrow(
         return None
     columns = dict(zip(names, converted))
     pa.default_memory_pool().release_unused()  # hand them back for the staging that follows
-    # dtype=object: the cells are str / None already, nothing to infer per column
+    # dtype=object: the cells are str / None already, nothing to infer per column.
+    # copy=False: the columns are fresh arrays; a copy of every code array
+    # beside the originals was 0.14 GB at 1M encounters (and heap left fragmented).
     return pd.DataFrame(columns, index=pd.RangeIndex(n_rows), columns=names,
-                        dtype=None if categorical else object)
+                        dtype=None if categorical else object, copy=False)
 
 
 def _arrow_columns(path: Path, compressed: bool, n_names: int) -> list[pa.ChunkedArray] | None:

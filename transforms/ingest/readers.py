@@ -175,12 +175,39 @@ def _to_float(values: pd.Series, coded: CodedText | None = None) -> pd.Series:
 
 
 def _to_int(values: pd.Series, coded: CodedText | None = None) -> pd.Series:
-    """Whole numbers as nullable Int64 ("2.0" -> 2); "2.5", "x" -> <NA>."""
-    as_float = _to_float(values, coded).to_numpy()
+    """Whole numbers as nullable Int64 ("2.0" -> 2); "2.5", "x" -> <NA>.
+
+    Text is judged once per distinct value and spread to the rows by code,
+    so the only arrays per row are the result's values and mask.
+    """
+    if _is_number_column(values):
+        ints, whole = _whole_numbers(_to_float(values).to_numpy())
+        return pd.Series(pd.arrays.IntegerArray(ints, ~whole), index=values.index)
+    coded = coded or CodedText.of(values)
+    ints, whole = _whole_numbers(np.append(coded.distinct_floats(), np.nan))  # code -1 (missing): the NaN
+    return pd.Series(pd.arrays.IntegerArray(ints[coded.codes], ~whole[coded.codes]), index=values.index)
+
+
+def _int_codes(values: pd.Series, coded: CodedText) -> np.ndarray | None:
+    """Codes equal exactly where :func:`_to_int` of the rows is equal, ``-1``
+    where it is <NA> (a ready ``pd.factorize`` of the staged column, for
+    :func:`_group_ids`), in the type of ``coded``'s own codes (int8 for a
+    Categorical of a few distinct texts): judged per distinct text, so no
+    int64 array per row is hashed. None for numbers as stored (Parquet)."""
+    if _is_number_column(values):
+        return None
+    ints, whole = _whole_numbers(np.append(coded.distinct_floats(), np.nan))
+    table = np.full(len(ints), -1, dtype=np.intp)
+    table[whole] = pd.factorize(ints[whole])[0]
+    return table.astype(coded.codes.dtype, copy=False)[coded.codes]  # positions fit the codes' own type
+
+
+def _whole_numbers(as_float: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(ints, whole)``: int64 values (0 where not whole) and True where
+    ``as_float`` is a whole number below 2**53 in magnitude (NaN: False)."""
     with np.errstate(invalid="ignore"):
         whole = (np.mod(as_float, 1) == 0) & (np.abs(as_float) < 2.0**53)  # NaN -> False
-    ints = np.where(whole, as_float, 0).astype("int64")
-    return pd.Series(pd.arrays.IntegerArray(ints, ~whole), index=values.index)
+    return np.where(whole, as_float, 0).astype("int64"), whole
 
 
 def _to_bool(values: pd.Series, coded: CodedText | None = None) -> pd.Series:
@@ -339,12 +366,14 @@ def _ndc_or_charted(charted: pd.Series) -> pd.Series:
     return charted.where(key.isna(), key.astype(object))
 
 
-def _group_ids(columns: list[pd.Series | np.ndarray]) -> np.ndarray:
+def _group_ids(columns: list[pd.Series | np.ndarray]) -> tuple[np.ndarray, int]:
     """One int64 id per row, equal exactly where every column is equal
-    (nulls equal nulls, as ``groupby(dropna=False)``); ids are < rows**2.
+    (nulls equal nulls, as ``groupby(dropna=False)``), and their bound
+    (every id is in ``0..bound-1``).
 
     A column is a Series (factorised here) or ready codes (``-1`` = null),
-    e.g. :meth:`CodedText.dense_codes`.
+    e.g. :meth:`CodedText.dense_codes`. The ids are built in place: one
+    int64 array besides the codes of the column at hand.
     """
     n = len(columns[0])
     ids, n_ids = np.zeros(n, dtype="int64"), 1
@@ -353,14 +382,37 @@ def _group_ids(columns: list[pd.Series | np.ndarray]) -> np.ndarray:
             codes = column + 1  # the null code -1 becomes a value of its own
             width = int(codes.max()) + 1 if n else 1
         else:
-            codes, uniques = pd.factorize(column, use_na_sentinel=False)
-            width = max(len(uniques), 1)
+            codes, width = _key_codes(column)
         if n_ids * width >= 2**62:  # renumber densely before the ids could overflow
             ids, distinct_ids = pd.factorize(ids)
             n_ids = len(distinct_ids)
-        ids = ids * width + codes
+        ids *= width
+        ids += codes
         n_ids *= width
-    return ids
+        del codes
+    return ids, n_ids
+
+
+def _key_codes(column: pd.Series) -> tuple[np.ndarray, int]:
+    """Codes equal exactly where the cells are equal (nulls equal nulls, as
+    ``pd.factorize(column, use_na_sentinel=False)``) and their bound (>= 1).
+
+    Nullable integers and timestamps are hashed as plain int64 into a table
+    that grows with the distinct values: pandas sizes its table by the rows
+    for those columns (17 MB per 600,000 rows of 16 line numbers).
+    """
+    array = column.array
+    if isinstance(array, (pd.arrays.IntegerArray, pd.arrays.DatetimeArray)):
+        # NaT is one int64 value of its own; a null integer gets the code after the others
+        missing = pd.isna(array) if isinstance(array, pd.arrays.IntegerArray) else None
+        numbers = array.asi8 if missing is None else array.to_numpy(dtype="int64", na_value=0)
+        codes, uniques = pd.factorize(numbers, size_hint=1024)
+        if missing is not None and missing.any():
+            codes[missing] = len(uniques)
+            return codes, len(uniques) + 1
+        return codes, max(len(uniques), 1)
+    codes, uniques = pd.factorize(column, use_na_sentinel=False)
+    return codes, max(len(uniques), 1)
 
 
 def _first_occurrence(
@@ -376,19 +428,61 @@ def _first_occurrence(
     their text is not hashed again.
     """
     codes = codes or {}
-    rows = np.flatnonzero(eligible.to_numpy(dtype=bool))
+    is_eligible = eligible.to_numpy(dtype=bool)
     values = np.zeros(len(eligible), dtype="int64")
-    missing = np.ones(len(eligible), dtype=bool)
-    if len(rows):
-        group, _ = pd.factorize(_group_ids([codes[c] if c in codes else frame[c] for c in key])[rows])
-        source_row = frame[schemas.SOURCE_ROW].to_numpy(dtype="int64")[rows]
-        first = np.full(group.max() + 1, np.iinfo(np.int64).max, dtype="int64")
-        np.minimum.at(first, group, source_row)
-        first_of_row = first[group]
-        later = first_of_row != source_row
-        values[rows[later]] = first_of_row[later]
-        missing[rows[later]] = False
-    return pd.Series(pd.arrays.IntegerArray(values, missing), index=eligible.index)
+    if is_eligible.any():
+        ids, n_ids = _group_ids([codes[c] if c in codes else frame[c] for c in key])
+        ids[~is_eligible] = n_ids  # ineligible rows: one id of their own, never compared
+        source_row = frame[schemas.SOURCE_ROW].to_numpy(dtype="int64")
+        _group_minimum(ids, n_ids + 1, source_row, out=values)
+        del ids
+        later = is_eligible & (values != source_row)
+    else:
+        later = is_eligible
+    values[~later] = 0
+    return pd.Series(pd.arrays.IntegerArray(values, ~later), index=eligible.index)
+
+
+def _group_minimum(ids: np.ndarray, bound: int, values: np.ndarray, out: np.ndarray) -> None:
+    """``out[i]`` = the least of ``values`` over the rows whose id equals
+    ``ids[i]`` (ids in ``0..bound-1``; ``ids`` may be renumbered in place).
+
+    Ids from codes are dense enough (claims: claim x line number) for a
+    table indexed by the id itself, with no hashing; sparser ids (the MAR's
+    event key, times included) are factorised first. The table covers at
+    most :func:`_table_slots` ids at a time (one pass over the rows per
+    range of ids): a table for every id was 8 bytes per id, 2.8 ids per row
+    for claims (0.14 GB at 1M encounters, the load's peak).
+    """
+    if bound > 4 * len(ids) + 1024:
+        ids[:], distinct = pd.factorize(ids)
+        bound = len(distinct)
+    slots = _table_slots(len(ids))
+    if bound <= slots:
+        least = np.full(bound, np.iinfo(np.int64).max, dtype="int64")
+        np.minimum.at(least, ids, values)
+        np.take(least, ids, out=out)
+        return
+    for low in range(0, bound, slots):
+        rows = np.flatnonzero((ids >= low) & (ids < low + slots))
+        part = ids[rows] - low
+        least = np.full(min(slots, bound - low), np.iinfo(np.int64).max, dtype="int64")
+        np.minimum.at(least, part, values[rows])
+        out[rows] = least[part]
+
+
+def _table_slots(n_rows: int) -> int:
+    """Ids that :func:`_group_minimum`'s table covers at once: half the rows
+    (4 bytes per row), at least 65,536."""
+    return max(n_rows // 2, 1 << 16)
+
+
+def _source_rows(raw: pd.DataFrame) -> pd.Series:
+    """The staged ``source_row``: raw's as int64, sharing raw's array when it
+    is int64 already (as the readers make it): the raw frame is only read
+    after staging (quarantine, counts), so one array of 8 bytes per row serves
+    both frames."""
+    return raw[schemas.SOURCE_ROW].astype("int64", copy=False)
 
 
 def _nones(index: pd.Index) -> pd.Series:
@@ -413,7 +507,11 @@ class _RawCoded(dict):
         self.raw = raw
 
     def __missing__(self, name: str) -> CodedText:
-        coded = self[name] = CodedText.of(_column(self.raw, name))
+        if name in self.raw.columns:
+            coded = self[name] = CodedText.of(self.raw[name])
+        else:  # what CodedText.of an all-missing column gives, in int8 codes, not intp ones per row
+            coded = self[name] = CodedText(codes=np.full(len(self.raw), -1, dtype=np.int8),
+                                           distinct=np.array([], dtype=object), index=self.raw.index, unique=True)
         return coded
 
 
@@ -422,8 +520,9 @@ def _frame(columns: dict[str, pd.Series], raw: pd.DataFrame, known: set[str], co
     ``known`` (unknown extra input columns, values as read; ``compact``: text
     as read kept ``Categorical``, :func:`_as_read_compact`), built at once.
 
-    ``copy=False``: the columns are fresh arrays, so pandas need not copy
-    them into one block per dtype (a second copy of every staged column)."""
+    ``copy=False``: the columns are fresh arrays (but ``source_row``, raw's
+    own: :func:`_source_rows`), so pandas need not copy them into one block
+    per dtype (a second copy of every staged column)."""
     as_read = _as_read_compact if compact else _as_read
     for name in raw.columns:
         if name not in known:
@@ -588,7 +687,7 @@ def _mar_canonical(
     event_time, nonexistent, service_date = _event_times(_column(raw, "event_time"), tz, coded["event_time"])
     parsed = {"event_time": event_time, "service_date": service_date,
               "primary": _to_bool(_column(raw, "primary"), coded["primary"]),
-              schemas.SOURCE_ROW: raw[schemas.SOURCE_ROW].astype("int64")}
+              schemas.SOURCE_ROW: _source_rows(raw)}
     for name in ("rate", "dose", "volume_ml"):
         parsed[name] = _to_float(_column(raw, name), coded[name])
     every = {**text, **parsed}
@@ -639,13 +738,14 @@ def stage_claims(raw: pd.DataFrame, *, compact: bool = False) -> pd.DataFrame:
         columns[f"{name}_raw_present"] = pd.Series(coded[name].present(), index=raw.index, dtype=bool)
     claim_codes = coded["claim_id"].dense_codes()
     columns["superseded_reason"] = _superseded_reason(columns, claim_codes)
+    key_codes = {"claim_id": claim_codes, "line_number": _int_codes(_column(raw, "line_number"), coded["line_number"])}
     columns["duplicate_of"] = _first_occurrence(
         columns,
         list(schemas.CLAIM_LINE_KEY),
         columns["superseded_reason"].isna()
         & (claim_codes >= 0)
         & columns["line_number"].notna(),
-        {"claim_id": claim_codes},
+        {name: codes for name, codes in key_codes.items() if codes is not None},
     )
     columns = {name: columns[name] for name in (*schemas.CLAIM_ARROW.names, *schemas.CLAIM_HELPERS)}
     return _frame(columns, raw, set(schemas.CLAIM_ARROW.names) | set(schemas.CLAIM_HELPERS), compact)
@@ -677,7 +777,7 @@ def _claim_canonical(raw: pd.DataFrame, coded: _RawCoded | None = None, compact:
     out["units"] = _to_int(_column(raw, "units"), coded["units"])
     out["charge"] = _to_float(_column(raw, "charge"), coded["charge"])
     out["claim_frequency"] = text("claim_frequency", fill="1")  # defaults to an original claim
-    out[schemas.SOURCE_ROW] = raw[schemas.SOURCE_ROW].astype("int64")
+    out[schemas.SOURCE_ROW] = _source_rows(raw)
     return {name: out[name] for name in schemas.CLAIM_ARROW.names}
 
 
@@ -694,14 +794,18 @@ def _superseded_reason(staged: Mapping[str, pd.Series], claim_codes: np.ndarray 
     reason = np.full(len(claim_id), None, dtype=object)
     if claim_codes is None:
         claim_codes = pd.factorize(claim_id.to_numpy(), use_na_sentinel=True)[0]
-    rows = np.flatnonzero(claim_codes >= 0)
+    frequency = staged["claim_frequency"]
+    is7, is8 = _equals(frequency, "7"), _equals(frequency, "8")
+    # Only a claim with a frequency-7 or -8 line has superseded lines: the
+    # sort and run arithmetic below see only those claims' rows (few, in a
+    # night's extract), not a dozen arrays over every row (0.5 GB at 1M encounters).
+    rows = _rows_of_claims_with(claim_codes, is7 | is8)
     if not len(rows):
         return pd.Series(reason, index=claim_id.index, dtype=object)
     claim = claim_codes[rows]
     by_claim = np.argsort(claim, kind="stable")  # rows of one claim together, in file order
     order, claim = rows[by_claim], claim[by_claim]
-    frequency = staged["claim_frequency"]
-    is7, is8 = _equals(frequency, "7")[order], _equals(frequency, "8")[order]
+    is7, is8 = is7[order], is8[order]
     line = staged["line_number"].to_numpy(dtype="float64", na_value=np.nan)[order]
     starts_claim = np.r_[True, claim[1:] != claim[:-1]]
     bounds = np.flatnonzero(starts_claim)
@@ -719,6 +823,18 @@ def _superseded_reason(staged: Mapping[str, pd.Series], claim_codes: np.ndarray 
     reason[order[superseded]] = schemas.SUPERSEDED_BY_REPLACEMENT
     reason[order[voided]] = schemas.VOIDED
     return pd.Series(reason, index=claim_id.index, dtype=object)
+
+
+def _rows_of_claims_with(claim_codes: np.ndarray, flagged: np.ndarray) -> np.ndarray:
+    """Positions (ascending) of the rows whose claim (``claim_codes``, ``-1``:
+    none, never selected) has at least one ``flagged`` row."""
+    with_claim = flagged & (claim_codes >= 0)
+    if not with_claim.any():
+        return np.flatnonzero(with_claim)
+    chosen = np.zeros(int(claim_codes.max()) + 2, dtype=bool)  # the last slot: code -1, never chosen
+    chosen[claim_codes[with_claim]] = True
+    chosen[-1] = False
+    return np.flatnonzero(chosen[claim_codes])
 
 
 def _equals(values: pd.Series, word: str) -> np.ndarray:

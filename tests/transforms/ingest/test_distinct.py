@@ -170,3 +170,96 @@ def test_superseded_reason_equals_groupby(seed: int) -> None:
     assert set(expected.dropna()) == {schemas.SUPERSEDED_BY_REPLACEMENT, schemas.VOIDED}
     assert expected.isna().any()
     pd.testing.assert_series_equal(readers._superseded_reason(staged), expected)
+
+
+@pytest.mark.parametrize("frequencies", [[0.97, 0.02, 0.01], [1.0, 0.0, 0.0]])
+def test_superseded_reason_with_few_or_no_replaced_claims(frequencies: list[float]) -> None:
+    """Only claims with a frequency-7/8 line are worked on; every other line stays None."""
+    rng = np.random.default_rng(7)
+    n = 3000
+    staged = pd.DataFrame({
+        "claim_id": pd.Series(rng.choice([*(f"C{k}" for k in range(600)), None], n), dtype=object),
+        "claim_frequency": pd.Series(rng.choice(["1", "7", "8"], n, p=frequencies), dtype=object),
+        "line_number": pd.array(np.where(rng.random(n) < 0.05, None, rng.integers(1, 5, n)), dtype="Int64"),
+    })
+    expected = superseded_per_group(staged)
+    assert expected.notna().any() == (frequencies[0] < 1)
+    pd.testing.assert_series_equal(readers._superseded_reason(staged), expected)
+
+
+def test_rows_of_claims_with_a_flagged_row() -> None:
+    codes = np.array([0, 1, -1, 2, 0, 1, -1, 3], dtype=np.int8)
+    flagged = np.array([False, True, True, False, False, False, False, False])
+    # claim 1 has a flagged row; the flagged row without a claim (-1) selects nothing
+    assert readers._rows_of_claims_with(codes, flagged).tolist() == [1, 5]
+    assert readers._rows_of_claims_with(codes, np.zeros(8, dtype=bool)).tolist() == []
+
+
+def test_int_codes_group_rows_as_the_staged_whole_numbers() -> None:
+    values = pd.Series(["1", "1.0", " 2", "2.5", "x", None, "", "2", "1"] * 20, dtype=object).astype("category")
+    coded = CodedText.of(values)
+    codes = readers._int_codes(values, coded)
+    staged = readers._to_int(values, coded)
+    assert codes.dtype == coded.codes.dtype == np.int8  # one small code per row
+    assert np.array_equal(codes < 0, staged.isna().to_numpy())
+    # one code per staged value and the reverse ("1" and "1.0" share one)
+    pairs = set(zip(codes.tolist(), [None if pd.isna(v) else int(v) for v in staged]))
+    assert pairs == {(codes[0], 1), (codes[2], 2), (-1, None)}
+    assert codes[0] != codes[2] and codes[2] >= 0
+    assert readers._int_codes(pd.Series([1, 2]), CodedText.of(pd.Series([1, 2]))) is None  # numbers as stored
+
+
+def test_key_codes_equal_factorize_without_na_sentinel() -> None:
+    rng = np.random.default_rng(3)
+    ints = pd.Series(pd.array(np.where(rng.random(500) < 0.2, None, rng.integers(0, 9, 500)), dtype="Int64"))
+    stamps = pd.Series(pd.to_datetime(rng.choice(["2026-11-01 01:30", "2026-11-01 02:00", None], 500)), dtype="datetime64[ns]")
+    stamps_utc = stamps.dt.tz_localize("UTC")
+    for column in (ints, stamps, stamps_utc, pd.Series(rng.choice(["a", None], 500), dtype=object)):
+        codes, bound = readers._key_codes(column)
+        reference, uniques = pd.factorize(column, use_na_sentinel=False)
+        assert bound == len(uniques) and codes.min() >= 0 and codes.max() < bound
+        assert np.array_equal(pd.factorize(codes)[0], pd.factorize(reference)[0])
+
+
+@pytest.mark.parametrize("slots", [None, 7])
+def test_group_minimum_in_one_table_or_by_ranges_of_ids(monkeypatch: pytest.MonkeyPatch, slots: int | None) -> None:
+    if slots is not None:  # a table of 7 ids at a time: many passes over the rows
+        monkeypatch.setattr(readers, "_table_slots", lambda n_rows: slots)
+    rng = np.random.default_rng(5)
+    ids = rng.integers(0, 60, 400)
+    values = rng.permutation(400).astype("int64") + 1
+    out = np.zeros(400, dtype="int64")
+    readers._group_minimum(ids.copy(), 60, values, out)
+    expected = pd.Series(values).groupby(ids).transform("min").to_numpy()
+    assert np.array_equal(out, expected)
+    sparse = ids * 10**12  # a bound far above the rows: factorised first
+    out[:] = 0
+    readers._group_minimum(sparse.copy(), 60 * 10**12, values, out)
+    assert np.array_equal(out, expected)
+
+
+def test_first_occurrence_of_claim_lines_by_ranges_of_ids(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(readers, "_table_slots", lambda n_rows: 5)
+    rng = np.random.default_rng(1)
+    n = 2000
+    frame = pd.DataFrame({
+        "a": pd.Series(rng.choice([*(f"C{k}" for k in range(50)), None], n), dtype=object),
+        "b": pd.array(np.where(rng.random(n) < 0.1, None, rng.integers(0, 6, n)), dtype="Int64"),
+        schemas.SOURCE_ROW: np.arange(1, n + 1),
+    })
+    eligible = pd.Series(rng.random(n) < 0.9)
+    codes = {"a": CodedText.of(frame["a"]).dense_codes()}
+    result = readers._first_occurrence(frame, ["a", "b"], eligible, codes)
+    pd.testing.assert_series_equal(result, first_occurrence_per_group(frame, ["a", "b"], eligible))
+    assert result.notna().sum() > 100
+
+
+def test_an_absent_raw_column_codes_like_an_all_missing_one() -> None:
+    raw = pd.DataFrame({"a": [" x", None, "y"], schemas.SOURCE_ROW: [1, 2, 3]})
+    absent = readers._RawCoded(raw)["b"]
+    reference = CodedText.of(pd.Series([None] * 3, dtype=object))
+    assert absent.codes.dtype == np.int8 and absent.codes.tolist() == reference.codes.tolist() == [-1] * 3
+    assert absent.distinct.tolist() == reference.distinct.tolist() == [] and absent.unique and reference.unique
+    pd.testing.assert_series_equal(absent.text(), reference.text())
+    assert np.array_equal(absent.floats(), reference.floats(), equal_nan=True)
+    assert readers._RawCoded(raw)["a"].text().tolist() == ["x", None, "y"]

@@ -52,6 +52,14 @@ class AuditResult:
     findings: pd.DataFrame
 
 
+#: Input columns :func:`run_audit` never reads, per extract: who the patient is (no
+#: output names a patient) and the order (staging makes ``infusate_id`` default to
+#: it, and the engine groups by infusate). Validation and the lake keep them; a
+#: caller that hands its frames to the audit leaves them out of the shards
+#: (:func:`flows.pipeline.audit_taking`): about 0.5 GB at a million encounters.
+UNREAD_INPUT_COLUMNS: dict[str, tuple[str, ...]] = {"mar": ("patient_id", "order_id"), "claims": ("patient_id",)}
+
+
 #: Entered around each step of the audit with the step's name (the bench's
 #: clock); the default does nothing.
 StepTimer = Callable[[str], AbstractContextManager[object]]

@@ -14,7 +14,7 @@ Pure: pandas and numpy only, no Prefect.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -220,7 +220,8 @@ def iter_shards(mar: pd.DataFrame, claims: pd.DataFrame, max_encounters: int) ->
         yield Shard(i, first, last, _rows(mar, positions[0][i]), _rows(claims, positions[1][i]))
 
 
-def take_shards(frames: list[pd.DataFrame], max_encounters: int) -> Iterator[Shard]:
+def take_shards(frames: list[pd.DataFrame], max_encounters: int,
+                left_out: tuple[Collection[str], Collection[str]] = ((), ())) -> Iterator[Shard]:
     """:func:`iter_shards` of ``frames`` (``[mar, claims]``), taking the frames over.
 
     For a caller that holds the day's rows nowhere else (a files-in run):
@@ -229,7 +230,8 @@ def take_shards(frames: list[pd.DataFrame], max_encounters: int) -> Iterator[Sha
     and each shard is freed as soon as the caller moves on to the next. A
     day's inputs then shrink while its results grow, where :func:`iter_shards`
     keeps every input row until the last shard. The same shards, row for row
-    and dtype for dtype; one shard is the frames themselves.
+    and dtype for dtype, but for ``left_out``: the columns of the MAR and of
+    the claims that no shard gets (the caller never reads them).
 
     Raises:
         ValueError: ``max_encounters`` below 1 (when the first shard is asked for).
@@ -237,11 +239,11 @@ def take_shards(frames: list[pd.DataFrame], max_encounters: int) -> Iterator[Sha
     mar, claims = frames
     frames.clear()
     ranges, positions = _plan(mar, claims, max_encounters)
-    if positions is None:
-        yield Shard(0, *ranges[0], mar, claims)
-        return
-    mar_columns, claim_columns = _columns(mar), _columns(claims)
+    mar_columns, claim_columns = _columns(mar, left_out[0]), _columns(claims, left_out[1])
     del mar, claims  # their columns are now held by the lists alone, which the cut empties
+    if positions is None:
+        yield Shard(0, *ranges[0], _frame(*mar_columns), _frame(*claim_columns))
+        return
     pending = deque(zip(range(len(ranges)), ranges, _cut_columns(*mar_columns, positions[0]),
                         _cut_columns(*claim_columns, positions[1])))
     while pending:
@@ -249,12 +251,21 @@ def take_shards(frames: list[pd.DataFrame], max_encounters: int) -> Iterator[Sha
         yield Shard(i, first, last, mar_part, claims_part)
 
 
-def _columns(frame: pd.DataFrame) -> tuple[pd.Index, list]:
-    """``frame``'s column names and its columns' arrays (views, not copies)."""
-    return frame.columns, [frame.iloc[:, i].array for i in range(frame.shape[1])]
+def _columns(frame: pd.DataFrame, left_out: Collection[str] = ()) -> tuple[pd.Index, list, int]:
+    """``frame``'s column names and its columns' arrays (views, not copies), but those named
+    in ``left_out``, and its number of rows."""
+    kept = [i for i, name in enumerate(frame.columns) if name not in left_out]
+    return frame.columns[kept], [frame.iloc[:, i].array for i in kept], len(frame)
 
 
-def _cut_columns(names: pd.Index, arrays: list, positions: list[np.ndarray]) -> list[pd.DataFrame]:
+def _frame(names: pd.Index, arrays: list, n: int) -> pd.DataFrame:
+    """A frame of the ``n``-row columns ``arrays`` (not copied), named ``names``, indexed ``0..n-1``."""
+    frame = pd.DataFrame(dict(enumerate(arrays)), index=pd.RangeIndex(n), copy=False)
+    frame.columns = names
+    return frame
+
+
+def _cut_columns(names: pd.Index, arrays: list, _n: int, positions: list[np.ndarray]) -> list[pd.DataFrame]:
     """One frame per entry of ``positions``: the rows of the columns ``arrays`` at those
     positions, indexed ``0..n-1``. ``arrays`` is emptied column by column as it is cut,
     so at most one column is held twice."""
@@ -265,12 +276,7 @@ def _cut_columns(names: pd.Index, arrays: list, positions: list[np.ndarray]) -> 
             part.append(column.take(rows))
         del column
     arrays.clear()
-    out = []
-    for part, rows in zip(cells, positions):
-        frame = pd.DataFrame(dict(enumerate(part)), index=pd.RangeIndex(len(rows)), copy=False)
-        frame.columns = names
-        out.append(frame)
-    return out
+    return [_frame(names, part, len(rows)) for part, rows in zip(cells, positions)]
 
 
 def split_day(mar: pd.DataFrame, claims: pd.DataFrame, max_encounters: int) -> list[Shard]:

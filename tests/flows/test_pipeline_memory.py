@@ -19,6 +19,7 @@ import pytest
 
 from flows import pipeline
 from flows.settings import Settings
+from transforms.audit import UNREAD_INPUT_COLUMNS
 from transforms.synthetic.generator import generate, write_extracts
 
 
@@ -60,14 +61,27 @@ def test_audit_files_frees_the_kept_extracts_during_the_audit(tmp_path: Path, mo
     assert (tmp_path / "run" / "findings.csv").is_file() and summary["rows"]["mar"]["rows_kept"] > 0
 
 
-def test_audit_taking_gives_the_result_of_audit(tmp_path: Path) -> None:
+def test_audit_taking_gives_the_result_of_audit_without_the_unread_columns(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     paths = _extracts(tmp_path)
     settings = Settings(shard_encounters=15)
     mar, claims = (pipeline.load_and_validate(paths[kind], kind, settings).kept for kind in ("mar", "claims"))
-    whole = pipeline.audit(mar, claims, settings.with_(shard_encounters=1000))
+    assert {"patient_id", "order_id"} <= set(mar.columns) and "patient_id" in claims.columns
+    whole = pipeline.audit(mar, claims, settings.with_(shard_encounters=1000))  # every column, one shard
+    seen: list[tuple[set[str], set[str]]] = []
+    real_run = pipeline.run_audit
+
+    def run_audit(mar, claims, *args, **kwargs):  # type: ignore[no-untyped-def]
+        seen.append((set(mar.columns), set(claims.columns)))
+        return real_run(mar, claims, *args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "run_audit", run_audit)
     kept = [mar.copy(), claims.copy()]
     taken = pipeline.audit_taking(kept, settings)
-    assert kept == []
+    assert kept == [] and len(seen) == 3
+    unread = UNREAD_INPUT_COLUMNS
+    assert all(m == set(mar.columns) - set(unread["mar"]) and c == set(claims.columns) - set(unread["claims"])
+               for m, c in seen)  # the shards lacked the columns the audit never reads...
     assert len(whole.administrations) > 40 and len(whole.findings) > 0
-    for name in ("administrations", "expected_lines", "findings"):
+    for name in ("administrations", "expected_lines", "findings"):  # ...and it gave the same frames
         pd.testing.assert_frame_equal(getattr(taken, name), getattr(whole, name))

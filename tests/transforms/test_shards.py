@@ -191,3 +191,13 @@ def test_taken_results_are_the_shards_concatenated_and_free_them():
     assert taken.findings.empty and list(taken.findings.columns) == ["encounter_id", "units"]
     for name in shards.RESULT_FRAMES:
         pd.testing.assert_frame_equal(getattr(combine_results(_shard_results()), name), getattr(taken, name))
+
+
+def test_taken_shards_leave_out_the_columns_asked_for():
+    mar, claims = _mixed_frames()
+    for size in (2, 10):  # several shards, and one
+        expected = split_day(mar, claims, size)
+        taken = list(shards.take_shards([mar.copy(), claims.copy()], size, (("rate", "drug"), ("units",))))
+        for ours, theirs in zip(taken, expected, strict=True):
+            pd.testing.assert_frame_equal(ours.mar, theirs.mar.drop(columns=["rate", "drug"]))
+            pd.testing.assert_frame_equal(ours.claims, theirs.claims.drop(columns=["units"]))

@@ -22,13 +22,14 @@ from transforms.findings import place_of_service
 from transforms.findings.annotate import annotate
 from transforms.findings.claim_edits import check_edits
 from transforms.findings.compare import keyed_findings
+from transforms.findings.matching import is_drug_admin
 from transforms.findings.remits import apply_remits
-from transforms.frames import expand_text, map_distinct
+from transforms.frames import expand_text
 from transforms.payers import PayerMap, encounter_profiles, profile_policies
 from transforms.reference.drugs import DrugReference
 from transforms.reference.fees import FeeSchedule
 from transforms.reference.ncci import EditTables
-from transforms.vocab.codes import SETTING_FACILITY, SETTING_PROFESSIONAL, is_drug_admin_code
+from transforms.vocab.codes import SETTING_FACILITY, SETTING_PROFESSIONAL
 from transforms.vocab.policy import Policy
 from transforms.vocab.schemas import EXPECTED_COLUMNS, FINDING_AUDIT_COLUMNS, POLICY_PROFILE
 
@@ -98,7 +99,7 @@ class _Settings:
 
 
 def _split_settings(claims: pd.DataFrame, charted: pd.Series) -> _Settings:
-    keep = map_distinct(claims["hcpcs"], is_drug_admin_code).to_numpy(dtype=bool)
+    keep = is_drug_admin(claims["hcpcs"])
     billed = claims if keep.all() else claims[keep]
     prof = billed["claim_type"] == SETTING_PROFESSIONAL
     in_pos = place_of_service.in_facility_pos(billed)

@@ -11,6 +11,7 @@ from transforms.audit import _compared, _compared_on, _decoded, _encounter_codes
 from transforms.engine.classify import classify_events
 from transforms.engine.coding import code_facility
 from transforms.engine.timeline import build_timeline
+from transforms.findings.matching import is_drug_admin
 from transforms.reference.drugs import load_drug_reference
 from transforms.vocab.policy import Policy
 
@@ -93,3 +94,9 @@ def test_compare_on_codes_gives_the_frames_of_the_ids(reference):
     assert {"facility", "professional"} <= set(findings["setting"])
     assert "professional_in_facility_pos" in set(findings["finding"])
     assert coded[1]["encounter_id"].tolist() == ["E2"]  # the physician coding ran on codes too
+
+
+def test_drug_admin_mask_tests_each_code_as_the_code_rule():
+    hcpcs = pd.Series(["96365", "J1100", "96379", "C8957", "96365", "99285", "96549", "96380"], dtype=object)
+    assert is_drug_admin(hcpcs).tolist() == [True, False, True, True, True, False, True, False]
+    assert is_drug_admin(pd.Series([], dtype=object)).tolist() == []

@@ -103,7 +103,7 @@ def annotate(findings: pd.DataFrame, fees: FeeSchedule | None = None) -> pd.Data
         A copy with the four columns set, in :data:`FINDING_ANNOTATED_COLUMNS`
         order (extra columns dropped; a missing one is ``""``).
     """
-    f = findings.copy()
+    f = findings.copy(deep=False)  # columns are only set whole (a new array each): ``findings`` is unchanged
     f["direction"] = line_direction(f)
     f["severity"] = severity(f)
     f["dollar_impact"] = dollar_impact(f, fees)

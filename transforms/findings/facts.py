@@ -237,7 +237,7 @@ def encounter_facts(admins: pd.DataFrame, blocks: pd.DataFrame | None, min_overl
         (``*_ev``, ``*_text``; NaN where the fact does not hold), ``sites``
         and ``all_ev``.
     """
-    a = admins.copy()
+    a = admins.copy(deep=False)  # columns are only added or replaced: ``admins`` is never written
     a["grp"] = _as_text(a["site_group"] if "site_group" in a else a["site"])
     a["ev"] = _as_text(a["evidence"] if "evidence" in a else a["drug_label"])
     a["site"] = _as_text(a["site"].fillna(""))

@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from transforms.frames import factorize_shared, join_distinct, join_groups, map_distinct, run_starts
+from transforms.frames import factorize_shared, join_distinct, join_groups, map_distinct, on_distinct, run_starts
 from transforms.vocab.codes import (
     CONCURRENT,
     INITIAL_CODES,
@@ -34,10 +34,19 @@ from transforms.vocab.codes import (
 )
 
 
+def is_drug_admin(hcpcs: pd.Series) -> np.ndarray:
+    """Per line: whether its code is one the audit compares (96360-96379,
+    96401-96549, C8957), as ``hcpcs.map(is_drug_admin_code)``; bool array.
+
+    Each distinct code is tested once; the loader's codes share one ``str``
+    per code, so the rows are grouped by pointer (:func:`~transforms.frames.on_distinct`)."""
+    return on_distinct(hcpcs, lambda codes: codes.map(is_drug_admin_code)).astype(bool)
+
+
 def drug_admin_lines(billed: pd.DataFrame) -> pd.DataFrame:
-    """The billed lines the audit compares (96360-96379, 96401-96549, C8957);
+    """The billed lines the audit compares (:func:`is_drug_admin`);
     ``billed`` itself (no copy) when every line is one."""
-    keep = map_distinct(billed["hcpcs"], is_drug_admin_code).to_numpy(dtype=bool)
+    keep = is_drug_admin(billed["hcpcs"])
     return billed if keep.all() else billed[keep]
 
 

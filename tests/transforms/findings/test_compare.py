@@ -128,3 +128,17 @@ def test_row_order_does_not_change_findings(shuffle_seed):
     base = findings_for(mar, billed)
     shuffled = findings_for(mar.sample(frac=1, random_state=shuffle_seed), billed.sample(frac=1, random_state=1))
     pd.testing.assert_frame_equal(base, shuffled)
+
+
+def test_compare_leaves_its_input_frames_unchanged():
+    # encounter_facts and annotate work on shallow copies: every column they set is a new array.
+    policy = Policy()
+    tl = build_timeline(three_piggybacks(True), policy)
+    coding = code_facility(tl, policy, TZ)
+    billed = claim_lines("E1", ("96365", 1), ("96368", 2))
+    admins, expected = coding.administrations, coding.expected_lines
+    before = [admins.copy(deep=True), expected.copy(deep=True), billed.copy(deep=True)]
+    f = compare(expected, billed, admins, coding.hydration, tl.missing_stops)
+    assert "concurrent_billed_twice" in set(f["finding"]) or "concurrent_mixed_bag" in set(f["finding"])
+    for frame, copy in zip([admins, expected, billed], before):
+        pd.testing.assert_frame_equal(frame, copy)

@@ -1,5 +1,6 @@
 """Sorting by several int keys as by one: :func:`lexsort_ints`, and the scaling
-behind it (:func:`scaled_offsets`, also the key of :func:`transforms.frames.overlapping_pairs_int`).
+behind it (:func:`scaled_offsets`, also the key of :func:`transforms.frames.overlapping_pairs_int`);
+membership of int keys by hashing (:func:`isin_ints`).
 
 The engine sorts by tuples of int keys (codes, int64 nanoseconds, ranks)
 over every event, block and administration. ``np.lexsort`` makes one pass
@@ -13,6 +14,7 @@ which keeps its order exactly.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 #: Combined keys stay below this (headroom in int64, e.g. for the +1 of a search bound).
 LIMIT = 2**62
@@ -50,3 +52,14 @@ def lexsort_ints(keys: tuple[np.ndarray, ...]) -> np.ndarray:
         total *= span
         combined = values if combined is None else combined * np.int64(span) + values
     return np.argsort(combined, kind="stable")
+
+
+def isin_ints(values: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """``np.isin(values, wanted)`` for int keys (codes, combined keys), bool array.
+
+    numpy picks its table method whenever the keys' range fits in memory: a
+    bool per integer of the range, tens of MB zeroed for keys such as
+    ``encounter * 2**20 + group``, several times slower than one hash of
+    ``wanted`` (pandas' ``isin``). Membership of ints is exact either way.
+    """
+    return pd.Index(np.asarray(values, dtype=np.int64)).isin(np.asarray(wanted, dtype=np.int64))

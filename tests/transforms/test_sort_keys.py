@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from transforms.sort_keys import lexsort_ints
+from transforms.sort_keys import isin_ints, lexsort_ints
 from transforms.engine.timeline_events import _grouped_pairs
 from transforms.frames import distinct_pairs
 
@@ -61,3 +61,14 @@ def test_grouped_pairs_first_appearance_and_ungrouped_rows_refused():
     assert g.tolist() == [0, 0, 2, 2] and c.tolist() == [5, 1, 3, 0]
     with pytest.raises(ValueError):
         _grouped_pairs(np.array([1, 0]), np.array([0, 0]), sort=True)
+
+
+def test_isin_ints_is_np_isin_for_wide_int_keys():
+    rng = np.random.default_rng(5)
+    wanted = rng.integers(0, 50_000, 400) * (1 << 20) + rng.integers(0, 3, 400)
+    values = np.r_[wanted[::3], wanted[::7] + 1, rng.integers(0, 2**40, 300)]
+    got = isin_ints(values, wanted)
+    assert got.dtype == bool and np.array_equal(got, np.isin(values, wanted))
+    assert got[: len(wanted[::3])].all()  # the wanted keys themselves are found
+    assert isin_ints(np.array([1, 2]), np.empty(0, np.int64)).tolist() == [False, False]
+    assert isin_ints(np.empty(0, np.int64), wanted).tolist() == []

@@ -25,7 +25,7 @@ from transforms.engine.items import (
     secondary_hydration_units,
     select_rows,
 )
-from transforms.sort_keys import lexsort_ints
+from transforms.sort_keys import isin_ints, lexsort_ints
 from transforms.engine.sites import initial_modifiers
 from transforms.frames import coverage_codes, join_runs, run_starts, take_or
 from transforms.vocab.classes import DILUENT, HYDRATION
@@ -76,7 +76,7 @@ def _hydration_pieces(blocks: pd.DataFrame) -> pd.DataFrame:
     hyd = np.flatnonzero((drug_class == HYDRATION).to_numpy())
     drug = np.flatnonzero(~drug_class.isin([HYDRATION, DILUENT]).to_numpy())
     enc = blocks["_enc"].to_numpy(dtype=np.int64)
-    drug = drug[np.isin(enc[drug], enc[hyd])]
+    drug = drug[isin_ints(enc[drug], enc[hyd])]
     start, end = (blocks[c].dt.as_unit("ns").array.asi8 for c in ("start", "end"))
     key, p_start, p_end, n_hyd, n_drug = coverage_codes(
         (enc[hyd], start[hyd], end[hyd]), (enc[drug], start[drug], end[drug]))
@@ -198,7 +198,8 @@ def code_hydration(
     hyd_admins = select_rows(admins, admins["kind"] == "hydration", ITEM_SOURCE_COLUMNS)
     runs["evidence"] = _hydration_evidence(hyd_admins, runs)
     run_site = _site_keys(runs)
-    has_drug = np.isin(run_site, _site_keys(initial.drugs)) & ~np.isin(run_site, _site_keys(initial.hydration_sites))
+    has_drug = (isin_ints(run_site, _site_keys(initial.drugs))
+                & ~isin_ints(run_site, _site_keys(initial.hydration_sites)))
     is_first_run = ~pd.Series(run_site).duplicated().to_numpy()
     first = runs[~has_drug & is_first_run]
     secondary = runs[has_drug | ~is_first_run]
@@ -214,7 +215,7 @@ def code_hydration(
                    first_minute=HYDRATION_FIRST, step_minutes=HOUR, rule_ids="R-G5;R-G6;R-G7"),
     ]
     hyd_admins = hyd_admins.take(np.argsort(hyd_admins["start"].dt.as_unit("ns").array.asi8, kind="stable"))
-    credited = np.isin(hyd_admins["_enc"].to_numpy(), runs["_enc"].to_numpy())
+    credited = isin_ints(hyd_admins["_enc"].to_numpy(), runs["_enc"].to_numpy())
     roles = role_updates((hyd_admins["admin_id"], np.where(credited, "hydration", "hydration_not_reportable")))
     # Runs are in encounter order: the minutes of each encounter are one stretch.
     run_enc = runs["_enc"].to_numpy(dtype=np.int64)

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from transforms.engine.items import ITEM_SOURCE_COLUMNS, FamilyLines, line_items, role_updates, select_rows
-from transforms.sort_keys import lexsort_ints
+from transforms.sort_keys import isin_ints, lexsort_ints
 from transforms.frames import group_codes, map_distinct
 from transforms.vocab.classes import CHEMO, DRUG_CLASSES
 from transforms.vocab.codes import (
@@ -90,7 +90,7 @@ def code_pushes(admins: pd.DataFrame, setting: str) -> FamilyLines:
     reported_initial = reported["is_initial"].to_numpy(dtype=bool)
     later = reported[~reported_initial]
     # The initial push's drug is already "reported" once.
-    is_initial_drug = np.isin(reported_drug[~reported_initial], reported_drug[reported_initial])
+    is_initial_drug = isin_ints(reported_drug[~reported_initial], reported_drug[reported_initial])
     # A later run of a drug infused earlier (policy repeat_infusion, D11) is
     # never a new drug: its service key carries the run suffix ``~N``.
     repeat_run = _is_repeat_run(later["service_key"])
@@ -107,7 +107,7 @@ def code_pushes(admins: pd.DataFrame, setting: str) -> FamilyLines:
     repeat = code == REPEAT_PUSH
     items = line_items(coded, hcpcs=code, units=1, first_minute=0, step_minutes=0,
                        rule_ids=np.where(repeat, "R-F2", "R-F1;R-F4;R-F5"))
-    not_coded = pushes[~np.isin(pushes["admin_id"].to_numpy(), coded["admin_id"].to_numpy())
+    not_coded = pushes[~isin_ints(pushes["admin_id"].to_numpy(), coded["admin_id"].to_numpy())
                        & ~pushes["is_initial"].to_numpy(dtype=bool)]
     return FamilyLines(items=[items], roles=role_updates(
         (coded.loc[~repeat, "admin_id"], "push"),

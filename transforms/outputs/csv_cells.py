@@ -33,9 +33,10 @@ is drawn from them without a second conversion.
 
 from __future__ import annotations
 
+import ctypes
 import os
 from pathlib import Path
-from typing import Callable, NamedTuple
+from typing import Callable, Iterator, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -55,8 +56,12 @@ QUOTED_IF_HOLDING = "".join(sorted({SEPARATOR, QUOTE, *LINE_END}))
 #: ``infer_dtype`` kinds of object columns whose cells the csv module writes as ``str()`` (never a
 #: formula: not text). Floats are not among them (the csv module writes ``repr`` of a float).
 _STR_IS_CSV_TEXT = frozenset({"date", "integer", "boolean"})
-#: Rows joined and written at a time by :func:`write_cells` (a few MB of text per block).
+#: Most rows joined and written at a time by :func:`write_blocks`.
 ROWS_PER_BLOCK = 65_536
+#: Bytes of text aimed at per block of rows (:func:`_written_blocks`): a few MB, two blocks alive at once.
+BLOCK_BYTES = 8 << 20
+#: Rows of the first block of a file, before its bytes per row are known.
+_FIRST_BLOCK_ROWS = 16_384
 #: Arrow text type of the cells: 64-bit offsets, so a file of several GB is still one array.
 _TEXT = pa.large_string()
 
@@ -273,44 +278,146 @@ def write_cells(columns: list[str], cells: list[CsvColumn], path: Path, rows: np
     write_blocks(columns, sources, len(cells[0].cells) if rows is None else len(rows), path, returns=False)
 
 
+#: Given the cells of one block of rows (all columns, in file order), which of its rows a caller
+#: keeps (a bool mask). Called once per block, in file order, so it may remember earlier blocks.
+KeepRows = Callable[[list["CsvColumn"]], np.ndarray]
+
+
 def write_blocks(columns: list[str], sources: list[CellSource], n_rows: int, path: Path,
-                 keep: np.ndarray | None = None, *, returns: bool = True) -> list[CsvColumn] | None:
+                 keep: np.ndarray | KeepRows | None = None, *, returns: bool = True) -> list[CsvColumn] | None:
     """Write the header ``columns`` and ``n_rows`` rows whose cells ``sources`` make, as ``to_csv`` does.
 
-    :data:`ROWS_PER_BLOCK` rows at a time: the cells of one block are made,
-    quoted, joined and handed to a writer thread
-    (:class:`transforms.outputs.background_file.BackgroundFile`) before the
-    next, so at most two blocks' text (a few MB each, not the file's) is in
-    memory, and the kernel's copy of one block overlaps making the next.
-    Returns the cells of the rows ``keep`` (a bool mask of the ``n_rows``
-    rows) keeps, every row when None, in file order: what a caller (the
-    report) reads of the file; None, and no block kept, when not ``returns``.
+    A block of rows at a time (:func:`_written_blocks`): at most two blocks' text
+    is in memory, not the file's.
+    Returns the cells of the rows ``keep`` keeps (a bool mask of the ``n_rows``
+    rows, or a :data:`KeepRows` asked block by block), every row when None, in
+    file order: what a caller (the report) reads of the file; None, and no block
+    kept, when not ``returns``.
     """
-    head = SEPARATOR.join(_quoted_text(str(name)) for name in columns) + LINE_END
-    kept: list[list[CsvColumn]] = []
-    # Each block is written on a second thread while the next is made (see BackgroundFile).
-    with BackgroundFile(path) as out:
-        out.write(head.encode("utf-8"))
-        for start in range(0, n_rows, ROWS_PER_BLOCK) if n_rows else [0]:  # a few dozen blocks per file
-            block = [source(start, min(start + ROWS_PER_BLOCK, n_rows)) for source in sources]
-            if n_rows:
-                out.write(_lines([_quoted(c.cells) if c.is_text else c.cells for c in block]))
-            if returns:
-                kept.append(block if keep is None else take_cells(block, keep[start:start + ROWS_PER_BLOCK]))
+    kept = [_kept_rows(block, keep, start) for block, start in _written_blocks(columns, sources, n_rows, path)
+            if returns]
     joined = _joined(kept) if returns else None
     del kept
-    # Arrow's allocator keeps freed blocks for reuse; hand them back, so the memory of one file's
-    # blocks is not still held (and counted) while the next file or the report is made.
-    pa.default_memory_pool().release_unused()
+    release_freed_memory()  # the memory of this file's blocks is not held while the next is made
     return joined
 
 
-def first_of_each(cells: pa.Array) -> np.ndarray:
-    """Bool mask of the rows of ``cells`` holding a cell for the first time (one row per distinct cell)."""
+def write_text_blocks(columns: pd.Index, sources: list[CellSource], n_rows: int, path: Path,
+                      keep: np.ndarray | KeepRows | None = None) -> pd.DataFrame:
+    """:func:`write_blocks`, returning :func:`cells_frame` of the rows kept.
+
+    Each block's kept cells become Python text as soon as the block is written,
+    so no Arrow copy of the kept rows is held (nor joined: a second copy) while
+    the rest of the file is written.
+    """
+    parts = [_text_of(_kept_rows(block, keep, start))
+             for block, start in _written_blocks(list(columns), sources, n_rows, path)]
+    release_freed_memory()  # as write_blocks
+    text = {i: parts[0][i] if len(parts) == 1 else np.concatenate([p[i] for p in parts])
+            for i in range(len(columns))}
+    out = pd.DataFrame(text, index=pd.RangeIndex(len(text[0])), dtype=object)
+    out.columns = columns
+    return out
+
+
+def taken_text_source(text: np.ndarray, rows: np.ndarray) -> CellSource:
+    """The cells of rows ``rows[start:stop]`` of a column written before, given as its text
+    (``text``: an object array of the cells, e.g. a column of :func:`write_text_blocks`' frame).
+
+    Nothing is converted again but into Arrow (about as fast as taking the rows of Arrow cells,
+    without holding those). Every cell counts as text for quoting: a cell that needs quotes gets
+    them whatever its column held, as the ``csv`` module quotes by content.
+    """
+    return lambda a, b: CsvColumn(pa.array(text[rows[a:b]], type=_TEXT), True, None)
+
+
+def release_freed_memory() -> None:
+    """Hand the memory freed since the last call back to the system.
+
+    Arrow's allocator keeps freed blocks for reuse, and glibc keeps freed heap
+    pages (Python objects, numpy arrays) resident until trimmed; after an audit
+    the heap is fragmented, so each file's transient cells would stay resident
+    and add up (~0.3 GB over a run folder of 1M encounters). A trim costs
+    ~10-50 ms at that size. ``malloc_trim(0)`` through ctypes is what Dask's
+    own worker memory management calls for the same reason (no maintained
+    library wraps it). Without glibc (``malloc_trim`` missing) only Arrow's
+    memory is released.
+    """
+    pa.default_memory_pool().release_unused()
+    if _MALLOC_TRIM is not None:
+        _MALLOC_TRIM(0)
+
+
+def _malloc_trim() -> Callable[[int], int] | None:
+    """glibc's ``malloc_trim``, or None where the C library has none (e.g. musl, macOS)."""
+    try:
+        return ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):
+        return None
+
+
+_MALLOC_TRIM = _malloc_trim()
+
+
+def _text_of(cells: list[CsvColumn]) -> list[np.ndarray]:
+    """The cells as object arrays of text (as :func:`cells_frame` reads them)."""
+    return [c.text if c.text is not None else c.cells.to_numpy(zero_copy_only=False) for c in cells]
+
+
+def _kept_rows(block: list[CsvColumn], keep: np.ndarray | KeepRows | None, start: int) -> list[CsvColumn]:
+    """The cells of the rows of ``block`` (its first row is row ``start``) that ``keep`` keeps."""
+    if keep is None:
+        return block
+    rows = keep(block) if callable(keep) else keep[start:start + len(block[0].cells)]
+    return take_cells(block, rows)
+
+
+def _written_blocks(columns: list[str], sources: list[CellSource], n_rows: int, path: Path
+                    ) -> Iterator[tuple[list[CsvColumn], int]]:
+    """Write the header and rows (see :func:`write_blocks`); yields each block's cells and first row.
+
+    A block's cells are made, quoted, joined and handed to a writer thread
+    (:class:`transforms.outputs.background_file.BackgroundFile`) before the
+    next, so the kernel's copy of one block overlaps making the next. Blocks
+    hold about :data:`BLOCK_BYTES` of text (at most :data:`ROWS_PER_BLOCK`
+    rows), sized by the bytes per row of the block before: a file of wide rows
+    holds no more text at once than one of narrow rows. A file without rows
+    yields one empty block.
+    """
+    head = SEPARATOR.join(_quoted_text(str(name)) for name in columns) + LINE_END
+    start, size = 0, min(ROWS_PER_BLOCK, _FIRST_BLOCK_ROWS)
+    with BackgroundFile(path) as out:
+        out.write(head.encode("utf-8"))
+        while True:  # a few dozen blocks per file
+            stop = min(start + size, n_rows)
+            block = [source(start, stop) for source in sources]
+            if stop > start:
+                lines = _lines([_quoted(c.cells) if c.is_text else c.cells for c in block])
+                out.write(lines)
+                size = max(1, min(ROWS_PER_BLOCK, BLOCK_BYTES * (stop - start) // max(1, len(lines))))
+                del lines
+            yield block, start
+            del block
+            start = stop
+            if start >= n_rows:
+                break
+
+
+def first_of_each(cells: pa.Array, seen: set[str] | None = None) -> np.ndarray:
+    """Bool mask of the rows of ``cells`` holding a cell for the first time (one row per distinct cell).
+
+    ``seen``: cells of earlier rows (e.g. earlier blocks of the same column): their rows are not
+    first; the cells of ``cells`` are added to it.
+    """
     encoded = pc.dictionary_encode(cells)  # its dictionary: the distinct cells in order of first appearance
     first = np.unique(encoded.indices.to_numpy(zero_copy_only=False), return_index=True)[1]
     rows = np.zeros(len(cells), dtype=bool)
-    rows[first] = True
+    if seen is None:
+        rows[first] = True
+        return rows
+    distinct = encoded.dictionary.to_pylist()  # a few distinct cells (e.g. service dates)
+    rows[first[[i for i, cell in enumerate(distinct) if cell not in seen]]] = True
+    seen.update(distinct)
     return rows
 
 

@@ -63,8 +63,8 @@ import pyarrow.compute as pc
 from transforms.audit import AuditResult
 from transforms.outputs.background_file import BackgroundFile
 from transforms.outputs.csv_cells import (
-    CellSource, CsvColumn, cells_frame, column_source, first_of_each, frame_sources, text_cells,
-    write_blocks, write_cells, write_frame,
+    CellSource, CsvColumn, KeepRows, column_source, first_of_each, frame_sources, release_freed_memory,
+    taken_text_source, text_cells, write_blocks, write_frame, write_text_blocks,
 )
 from transforms.outputs.report_html import (
     LINKED_FILES, REPORT_INPUTS, SUMMARY_FILE, drawn_encounters, linked_run_files, rank_encounters,
@@ -251,10 +251,7 @@ def write_run_files(
     paths = {name: build / name for name in RUN_FILES}
     summary_text = json.dumps(summary, indent=2, default=str)
     report_summary = json.loads(summary_text)
-    findings_rows = _findings_rows(result.findings)
-    findings_cells, report_frames, ranked = _write_report_inputs(result, findings_rows, paths, report_summary,
-                                                                 facility_tz)
-    _write_worklist(result.findings, findings_rows, findings_cells, paths["worklist.csv"])
+    report_frames, ranked = _write_report_inputs(result, paths, report_summary, facility_tz)
     write_frame(quarantine if not quarantine.empty else pd.DataFrame(columns=list(QUARANTINE_COLUMNS)),
                 paths["quarantine.csv"])
     paths[SUMMARY_FILE].write_text(summary_text, encoding="utf-8")
@@ -262,26 +259,28 @@ def write_run_files(
     write_validation_page(build / "validation")  # when validation ran into this folder
     _write_report(paths["report.html"], report_frames, report_summary, trend,
                   _published_links(build, out_dir), ranked)
+    del report_frames, ranked
+    release_freed_memory()  # the report's pieces, for whatever the caller does next
     _publish(build, out_dir)
     return {name: out_dir / name for name in RUN_FILES}
 
 
-def _write_report_inputs(result: AuditResult, findings_rows: pd.DataFrame, paths: dict[str, Path],
-                         report_summary: dict, facility_tz: str
-                         ) -> tuple[list[CsvColumn] | None, dict[str, pd.DataFrame], pd.DataFrame]:
-    """Write the CSVs the report is drawn from (:data:`REPORT_INPUTS`, at ``paths``).
+def _write_report_inputs(result: AuditResult, paths: dict[str, Path], report_summary: dict, facility_tz: str
+                         ) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
+    """Write the CSVs the report is drawn from (:data:`REPORT_INPUTS`, at ``paths``) and
+    ``worklist.csv`` (from the cells of ``findings.csv``, while they are at hand).
 
-    ``findings_rows``: the findings in file order (:func:`_findings_rows`);
     ``report_summary``: the summary as ``summary.json`` reads back.
 
     Returns:
-        The cells of ``findings.csv`` (None when pandas wrote it, see
-        :func:`_write_csv`), the frames for ``render_report`` (argument ->
-        :func:`as_csv_text` of the file; of the expected lines and
-        administrations only the rows the report reads) and
-        :func:`rank_encounters` of the findings as written.
+        The frames for ``render_report`` (argument -> :func:`as_csv_text` of
+        the file; of the expected lines and administrations only the rows the
+        report reads) and :func:`rank_encounters` of the findings as written.
     """
-    findings_cells, findings_frame = _write_csv(findings_rows, paths[REPORT_INPUTS["findings"]])
+    findings_rows = _findings_rows(result.findings)
+    findings_frame = _write_csv(findings_rows, paths[REPORT_INPUTS["findings"]])
+    by_arrow = frame_sources(findings_rows) is not None  # else pandas wrote it: the worklist too
+    _write_worklist(result.findings, findings_rows, findings_frame if by_arrow else None, paths["worklist.csv"])
     report_frames = {"findings": findings_frame}
     # The report draws its top encounters alone: of the other files, only their rows' cells are kept.
     ranked = rank_encounters(findings_frame)
@@ -289,11 +288,11 @@ def _write_report_inputs(result: AuditResult, findings_rows: pd.DataFrame, paths
     expected, order = _contract_first(result.expected_lines, EXPECTED_COLUMNS, _expected_rows)
     names = expected.columns if order is None else expected.columns[order]
     report_frames["expected"] = _write_csv(expected, paths[REPORT_INPUTS["expected"]],
-                                           _expected_the_report_reads(names, drawn), order)[1]
+                                           _expected_the_report_reads(names, drawn), order)
     report_frames["administrations"] = _write_administrations(
         result.administrations, facility_tz, paths[REPORT_INPUTS["administrations"]],
         None if reads_every_administration(report_summary) else drawn)
-    return findings_cells, report_frames, ranked
+    return report_frames, ranked
 
 
 def _write_report(path: Path, report_frames: dict[str, pd.DataFrame], report_summary: dict,
@@ -308,18 +307,14 @@ def _write_report(path: Path, report_frames: dict[str, pd.DataFrame], report_sum
             page.write(part.encode("utf-8") if isinstance(part, str) else part)
 
 
-#: Given a file's cell sources and its number of rows, the rows whose cells a caller reads (a bool mask).
-RowsRead = Callable[[list[CellSource], int], np.ndarray]
+def _write_csv(rows: pd.DataFrame, path: Path, keep: KeepRows | None = None,
+               order: list[int] | None = None) -> pd.DataFrame:
+    """Write ``rows`` formula-safe as ``to_csv(path, index=False)`` would (pandas writes a frame the
+    Arrow writer does not model); returns the file as :func:`as_csv_text` of the written frame (what
+    a re-read gives), for the report.
 
-
-def _write_csv(rows: pd.DataFrame, path: Path, read: RowsRead | None = None,
-               order: list[int] | None = None) -> tuple[list[CsvColumn] | None, pd.DataFrame]:
-    """Write ``rows`` formula-safe as ``to_csv(path, index=False)`` would; returns the cells written
-    (None when pandas wrote them) and the file as :func:`as_csv_text` of the written frame (what a
-    re-read gives), for the report.
-
-    ``read``: the rows whose cells are returned, when the report reads no other; every row when
-    None or when pandas wrote the file (a frame the Arrow writer does not model).
+    ``keep``: the rows returned, asked block by block, when the report reads no other; every row
+    when None or when pandas wrote the file.
     ``order``: the positions of the file's columns in ``rows`` (None: all, in frame order).
     """
     names = rows.columns if order is None else rows.columns[order]
@@ -327,10 +322,8 @@ def _write_csv(rows: pd.DataFrame, path: Path, read: RowsRead | None = None,
     if sources is None:
         safe = neutralise_formulas(rows if order is None else rows.iloc[:, order])
         safe.to_csv(path, index=False)
-        return None, as_csv_text(safe)
-    keep = read(sources, len(rows)) if read is not None else None
-    cells = write_blocks(list(names), sources, len(rows), path, keep)
-    return cells, cells_frame(names, cells)
+        return as_csv_text(safe)
+    return write_text_blocks(names, sources, len(rows), path, keep)
 
 
 def _contract_first(frame: pd.DataFrame, contract: tuple[str, ...] | list[str],
@@ -353,8 +346,9 @@ def _of_encounters(cells: pa.Array, encounter_ids: np.ndarray) -> np.ndarray:
     return pc.is_in(cells, value_set=pa.array(encounter_ids, type=cells.type)).to_numpy(zero_copy_only=False)
 
 
-def _expected_the_report_reads(columns: pd.Index, drawn: np.ndarray) -> RowsRead | None:
-    """The rows of ``expected_codes.csv`` whose cells the report needs to be the page of every row.
+def _expected_the_report_reads(columns: pd.Index, drawn: np.ndarray) -> KeepRows | None:
+    """The rows of ``expected_codes.csv`` whose cells the report needs to be the page of every row,
+    asked block by block (:data:`transforms.outputs.csv_cells.KeepRows`, the blocks in file order).
 
     :func:`transforms.outputs.report_html.render_report` reads the expected
     lines twice: the codes of its top encounters (``drawn``, see
@@ -365,32 +359,37 @@ def _expected_the_report_reads(columns: pd.Index, drawn: np.ndarray) -> RowsRead
     """
     if not columns.is_unique or "encounter_id" not in columns:
         return None
+    at_id = columns.get_loc("encounter_id")
+    at_date = columns.get_loc("service_date") if "service_date" in columns else None
+    seen: set[str] = set()  # the service dates of the blocks before
 
-    def read(sources: list[CellSource], n_rows: int) -> np.ndarray:
-        # One column at a time, whole (its cells, not the file's): each block is then only masked.
-        rows = _of_encounters(sources[columns.get_loc("encounter_id")](0, n_rows).cells, drawn)
-        if "service_date" in columns:
-            rows |= first_of_each(sources[columns.get_loc("service_date")](0, n_rows).cells)
+    def read(block: list[CsvColumn]) -> np.ndarray:
+        rows = _of_encounters(block[at_id].cells, drawn)
+        if at_date is not None:
+            rows |= first_of_each(block[at_date].cells, seen)
         return rows
     return read
 
 
-def _write_worklist(findings: pd.DataFrame, findings_rows: pd.DataFrame, findings_cells: list[CsvColumn] | None,
+def _write_worklist(findings: pd.DataFrame, findings_rows: pd.DataFrame, findings_text: pd.DataFrame | None,
                     path: Path) -> None:
     """Write ``worklist.csv`` (:func:`transforms.outputs.worklist.worklist`).
 
     Its rows are the findings' rows reordered and its columns some of theirs,
-    so its cells are taken from ``findings_cells`` (the cells of
-    ``findings.csv``, columns of ``findings_rows``) instead of being converted
-    again; pandas' path when those are missing or a column is absent or repeated.
+    so its cells are taken from ``findings_text`` (``findings.csv`` as
+    :func:`as_csv_text` gives it, written by the Arrow writer; columns of
+    ``findings_rows``) instead of being made again, and no Arrow copy of the
+    findings' cells is held for it; pandas' path when that is missing or a
+    column is absent or repeated.
     """
     names = list(findings_rows.columns)
-    if (findings_cells is None or not findings_rows.columns.is_unique
+    if (findings_text is None or not findings_rows.columns.is_unique
             or any(c not in names for c in WORKLIST_COLUMNS)):
         write_frame(worklist_rows(findings), path)
         return
     order = worklist_order(findings_rows[WORKLIST_COLUMNS])
-    write_cells(WORKLIST_COLUMNS, [findings_cells[names.index(c)] for c in WORKLIST_COLUMNS], path, order)
+    sources = [taken_text_source(findings_text.iloc[:, names.index(c)].to_numpy(), order) for c in WORKLIST_COLUMNS]
+    write_blocks(WORKLIST_COLUMNS, sources, len(order), path, returns=False)
 
 
 def _write_administrations(administrations: pd.DataFrame, facility_tz: str, path: Path,
@@ -405,12 +404,11 @@ def _write_administrations(administrations: pd.DataFrame, facility_tz: str, path
     sources = [_time_source(administrations[c], facility_tz) if c in ("start", "end")
                else column_source(administrations[c]) for c in columns]
     if any(source is None for source in sources):  # a column the Arrow writer does not model: pandas writes
-        frame = _write_csv(_administrations_rows(administrations, facility_tz), path)[1]
+        frame = _write_csv(_administrations_rows(administrations, facility_tz), path)
         return frame if drawn is None else frame[frame["encounter_id"].isin(drawn)].reset_index(drop=True)
-    keep = (None if drawn is None
-            else _of_encounters(sources[columns.index("encounter_id")](0, len(administrations)).cells, drawn))
-    cells = write_blocks(columns, sources, len(administrations), path, keep)
-    return cells_frame(pd.Index(columns), cells)
+    at_id = columns.index("encounter_id")
+    keep = None if drawn is None else (lambda block: _of_encounters(block[at_id].cells, drawn))
+    return write_text_blocks(pd.Index(columns), sources, len(administrations), path, keep)
 
 
 def _time_source(stamps: pd.Series, facility_tz: str) -> CellSource:

@@ -174,3 +174,82 @@ def test_first_of_each_marks_the_first_row_of_each_distinct_cell():
     cells = pa.array(["b", "a", "b", "", "a", "c", ""], type=pa.large_string())
     assert first_of_each(cells).tolist() == [True, True, False, True, False, True, False]
     assert first_of_each(pa.array([], type=pa.large_string())).tolist() == []
+
+
+def test_first_of_each_skips_cells_seen_in_earlier_blocks():
+    import pyarrow as pa
+
+    from transforms.outputs.csv_cells import first_of_each
+
+    seen: set[str] = set()
+    first = pa.array(["d1", "d2", "d1"], type=pa.large_string())
+    second = pa.array(["d2", "d3", "d1", "d3"], type=pa.large_string())
+    assert first_of_each(first, seen).tolist() == [True, True, False]
+    assert first_of_each(second, seen).tolist() == [False, True, False, False]  # d1, d2 came before
+    assert seen == {"d1", "d2", "d3"}
+
+
+def test_write_text_blocks_keeps_rows_asked_block_by_block(tmp_path, monkeypatch):
+    import transforms.outputs.csv_cells as csv_cells
+
+    frame = _frame()
+    monkeypatch.setattr(csv_cells, "ROWS_PER_BLOCK", 4)  # 17 rows: five blocks
+    asked = []
+
+    def keep(block):  # the rows whose ints are even, told block by block
+        asked.append(len(block[0].cells))
+        return np.array([int(c) % 2 == 0 for c in block[1].cells.to_pylist()])
+    kept = csv_cells.write_text_blocks(frame.columns, csv_cells.frame_sources(frame), len(frame),
+                                       tmp_path / "out.csv", keep)
+    assert (tmp_path / "out.csv").read_bytes() == _pandas_bytes(frame, True)
+    assert asked == [4, 4, 4, 4, 1]
+    rows = frame[frame["ints"] % 2 == 0].reset_index(drop=True)
+    pd.testing.assert_frame_equal(kept, as_csv_text(neutralise_formulas(rows)))
+    every = csv_cells.write_text_blocks(frame.columns, csv_cells.frame_sources(frame), len(frame),
+                                        tmp_path / "all.csv")
+    pd.testing.assert_frame_equal(every, as_csv_text(neutralise_formulas(frame)))
+    none = csv_cells.write_text_blocks(frame.columns, csv_cells.frame_sources(frame.iloc[:0]), 0,
+                                       tmp_path / "empty.csv")
+    assert list(none.columns) == list(frame.columns) and len(none) == 0
+    assert (tmp_path / "empty.csv").read_bytes() == _pandas_bytes(frame.iloc[:0], True)
+
+
+def test_blocks_follow_the_bytes_per_row(tmp_path, monkeypatch):
+    import transforms.outputs.csv_cells as csv_cells
+
+    frame = pd.DataFrame({"wide": ["x" * 90] * 50, "n": np.arange(50)})  # 95 bytes per row
+    monkeypatch.setattr(csv_cells, "_FIRST_BLOCK_ROWS", 5)
+    monkeypatch.setattr(csv_cells, "BLOCK_BYTES", 950)  # ten rows' text per block
+    sizes = []
+    blocks = csv_cells._written_blocks(list(frame.columns), csv_cells.frame_sources(frame), len(frame),
+                                       tmp_path / "out.csv")
+    for block, start in blocks:
+        sizes.append((start, len(block[0].cells)))
+    assert sizes == [(0, 5), (5, 10), (15, 10), (25, 10), (35, 10), (45, 5)]
+    assert (tmp_path / "out.csv").read_bytes() == _pandas_bytes(frame, True)
+
+
+def test_taken_text_source_writes_written_cells_in_another_order(tmp_path, monkeypatch):
+    import transforms.outputs.csv_cells as csv_cells
+
+    frame = _frame()
+    monkeypatch.setattr(csv_cells, "ROWS_PER_BLOCK", 3)  # the rows taken in several blocks
+    text = csv_cells.write_text_blocks(frame.columns, csv_cells.frame_sources(frame), len(frame),
+                                       tmp_path / "out.csv")
+    order = np.array([16, 2, 2, 0, 9, 3, 1])  # written again in another order: the worklist's way
+    sources = [csv_cells.taken_text_source(text.iloc[:, i].to_numpy(), order) for i in range(frame.shape[1])]
+    csv_cells.write_blocks(list(frame.columns), sources, len(order), tmp_path / "taken.csv", returns=False)
+    assert (tmp_path / "taken.csv").read_bytes() == _pandas_bytes(frame.iloc[order], True)
+
+
+def test_release_freed_memory_trims_and_keeps_cells_intact(tmp_path):
+    import transforms.outputs.csv_cells as csv_cells
+
+    frame = _frame()
+    kept = csv_cells.write_text_blocks(frame.columns, csv_cells.frame_sources(frame), len(frame),
+                                       tmp_path / "out.csv")
+    csv_cells.release_freed_memory()  # returned cells are not freed memory: still readable, unchanged
+    pd.testing.assert_frame_equal(kept, as_csv_text(neutralise_formulas(frame)))
+    import platform
+    if platform.libc_ver()[0] == "glibc":  # there the heap is trimmed too
+        assert csv_cells._MALLOC_TRIM is not None

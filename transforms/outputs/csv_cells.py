@@ -33,7 +33,6 @@ is drawn from them without a second conversion.
 
 from __future__ import annotations
 
-import ctypes
 import os
 from pathlib import Path
 from typing import Callable, Iterator, NamedTuple
@@ -43,6 +42,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from transforms.memory import release_freed_memory
 from transforms.outputs.background_file import BackgroundFile
 from transforms.outputs.worklist import FORMULA_FIRST_CHARACTERS, neutralise_formulas
 
@@ -329,34 +329,6 @@ def taken_text_source(text: np.ndarray, rows: np.ndarray) -> CellSource:
     them whatever its column held, as the ``csv`` module quotes by content.
     """
     return lambda a, b: CsvColumn(pa.array(text[rows[a:b]], type=_TEXT), True, None)
-
-
-def release_freed_memory() -> None:
-    """Hand the memory freed since the last call back to the system.
-
-    Arrow's allocator keeps freed blocks for reuse, and glibc keeps freed heap
-    pages (Python objects, numpy arrays) resident until trimmed; after an audit
-    the heap is fragmented, so each file's transient cells would stay resident
-    and add up (~0.3 GB over a run folder of 1M encounters). A trim costs
-    ~10-50 ms at that size. ``malloc_trim(0)`` through ctypes is what Dask's
-    own worker memory management calls for the same reason (no maintained
-    library wraps it). Without glibc (``malloc_trim`` missing) only Arrow's
-    memory is released.
-    """
-    pa.default_memory_pool().release_unused()
-    if _MALLOC_TRIM is not None:
-        _MALLOC_TRIM(0)
-
-
-def _malloc_trim() -> Callable[[int], int] | None:
-    """glibc's ``malloc_trim``, or None where the C library has none (e.g. musl, macOS)."""
-    try:
-        return ctypes.CDLL(None).malloc_trim
-    except (OSError, AttributeError):
-        return None
-
-
-_MALLOC_TRIM = _malloc_trim()
 
 
 def _text_of(cells: list[CsvColumn]) -> list[np.ndarray]:

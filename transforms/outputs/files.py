@@ -61,9 +61,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from transforms.audit import AuditResult
+from transforms.memory import release_freed_memory
 from transforms.outputs.background_file import BackgroundFile
 from transforms.outputs.csv_cells import (
-    CellSource, CsvColumn, KeepRows, column_source, first_of_each, frame_sources, release_freed_memory,
+    CellSource, CsvColumn, KeepRows, column_source, first_of_each, frame_sources,
     taken_text_source, text_cells, write_blocks, write_frame, write_text_blocks,
 )
 from transforms.outputs.report_html import (

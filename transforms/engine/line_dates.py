@@ -266,5 +266,5 @@ def _line_of_units(items: pd.DataFrame, item: np.ndarray, day: np.ndarray) -> tu
         "service_date": dates[day_of.reshape(-1)],
         "hcpcs": np.asarray(hcpcs_names, dtype=object)[first[2]],
         "modifiers": np.asarray(mod_names, dtype=object)[first[3]],
-    })
+    }, copy=False)  # fresh arrays: not stacked into one 2-D object block
     return line, keys

@@ -259,14 +259,48 @@ def initial_modifiers(frame: pd.DataFrame, admins: pd.DataFrame, policy: Policy)
     policy ``separate_visit_modifier`` (59 or XE, R-B5, D10); the first
     visit's main access none.
     """
-    width = np.int64(1 << 20)  # site groups of one encounter are far fewer
-    admin_key = admins["_enc"].to_numpy(dtype=np.int64) * width + admins["site_group"].to_numpy(dtype=np.int64)
+    rows = group_rows(admins["_enc"].to_numpy(dtype=np.int64), admins["site_group"].to_numpy(dtype=np.int64),
+                      frame["_enc"].to_numpy(dtype=np.int64), frame["site_group"].to_numpy(dtype=np.int64))
     frame_group = frame["site_group"].to_numpy(dtype=np.int64)
-    first = ~pd.Series(admin_key).duplicated().to_numpy()
-    rows = pd.Index(admin_key[first]).get_indexer(frame["_enc"].to_numpy(dtype=np.int64) * width + frame_group)
-    found = rows >= 0
-    separate_site = np.where(found, take_or(admins["separate_site"].to_numpy(dtype=bool)[first], rows, False),
+    separate_site = np.where(rows >= 0, take_or(admins["separate_site"].to_numpy(dtype=bool), rows, False),
                              frame_group > 0)
-    later_visit = take_or(admins["visit_group"].to_numpy(dtype="int64")[first], rows, 0) > 0
+    later_visit = take_or(admins["visit_group"].to_numpy(dtype="int64"), rows, 0) > 0
     return np.select([separate_site, later_visit], [SEPARATE_SITE_MODIFIER, policy.separate_visit_modifier],
                      default="").astype(object)
+
+
+def group_rows(enc: np.ndarray, group: np.ndarray, find_enc: np.ndarray, find_group: np.ndarray) -> np.ndarray:
+    """First row of each (``find_enc``, ``find_group``) pair among the rows'
+    (``enc``, ``group``) pairs; -1 when absent.
+
+    Encounter codes and site groups are small non-negative ints (codes of
+    :func:`encounter_codes`, groups numbered from 0 per encounter): each
+    encounter gets a slot per group up to its highest, so a pair is looked
+    up by position in one table (no hashing). Other values are not found.
+    """
+    rows = np.full(len(find_enc), -1, dtype=np.int64)
+    if len(enc) == 0:
+        return rows
+    if enc.min() < 0 or group.min() < 0:
+        return _group_rows_hashed(enc, group, find_enc, find_group)
+    n_enc = int(enc.max()) + 1
+    size = np.zeros(n_enc, dtype=np.int64)  # slots of each encounter: its highest group + 1
+    np.maximum.at(size, enc, group + 1)
+    base = np.cumsum(size) - size
+    first = np.full(int(size.sum()), len(enc), dtype=np.int64)
+    np.minimum.at(first, base[enc] + group, np.arange(len(enc), dtype=np.int64))
+    ok = (find_enc >= 0) & (find_enc < n_enc) & (find_group >= 0)
+    ok[ok] = find_group[ok] < size[find_enc[ok]]
+    rows[ok] = first[base[find_enc[ok]] + find_group[ok]]
+    rows[rows == len(enc)] = -1  # a slot no row fills: a group the encounter skips
+    return rows
+
+
+def _group_rows_hashed(enc: np.ndarray, group: np.ndarray, find_enc: np.ndarray,
+                       find_group: np.ndarray) -> np.ndarray:
+    """:func:`group_rows` by hashing the pairs (for negative values)."""
+    width = np.int64(1 << 20)  # site groups of one encounter are far fewer
+    key = enc * width + group
+    first = np.flatnonzero(~pd.Series(key).duplicated().to_numpy())
+    at = pd.Index(key[first]).get_indexer(find_enc * width + find_group)
+    return np.where(at >= 0, first[np.maximum(at, 0)], -1).astype(np.int64)

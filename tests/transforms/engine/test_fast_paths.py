@@ -8,7 +8,7 @@ from transforms.engine.classify import _bag_max
 from transforms.engine.coding import evidence_text
 from transforms.engine.items import LINE_ITEM_COLUMNS, select_rows
 from transforms.engine.line_dates import _sort_key, date_units
-from transforms.engine.sites import encounter_codes
+from transforms.engine.sites import encounter_codes, group_rows, initial_modifiers
 from transforms.frames import distinct_pairs, distinct_rows, factorize_shared, on_distinct
 from transforms.vocab.policy import Policy
 
@@ -145,3 +145,26 @@ def test_encounter_codes_equal_sorted_factorize_whether_sorted_or_not() -> None:
         assert code.tolist() == expected_code.tolist()
         assert list(names) == list(expected_names)
     assert encounter_codes(pd.Series(["E1", "E1", "E2"]))[0].dtype == np.int64
+
+
+def test_group_rows_finds_first_row_of_each_pair_by_position() -> None:
+    enc = np.array([0, 0, 0, 1, 2, 2, 0])
+    group = np.array([0, 2, 2, 0, 1, 0, 0])  # encounter 0 skips group 1
+    find_enc = np.array([0, 0, 0, 1, 1, 2, 2, 3, -1, 0])
+    find_group = np.array([0, 1, 2, 0, 1, 1, 0, 0, 0, -1])
+    want = [0, -1, 1, 3, -1, 4, 5, -1, -1, -1]
+    assert group_rows(enc, group, find_enc, find_group).tolist() == want
+    # A negative group takes the hashed path: the same rows, and (0, -1) is now found.
+    assert group_rows(enc, np.r_[group[:-1], -1], find_enc, find_group).tolist() == [*want[:-1], 6]
+    assert group_rows(enc[:0], group[:0], find_enc, find_group).tolist() == [-1] * len(find_enc)
+
+
+def test_initial_modifiers_read_the_first_admin_of_each_encounter_and_group() -> None:
+    admins = pd.DataFrame({
+        "_enc": [0, 0, 1, 1, 2], "site_group": [0, 1, 0, 1, 0],
+        "separate_site": [False, True, False, False, False], "visit_group": [0, 0, 0, 1, 0],
+    })
+    frame = pd.DataFrame({"_enc": [0, 0, 1, 1, 2, 2], "site_group": [0, 1, 0, 1, 0, 3]})
+    got = initial_modifiers(frame, admins, Policy(separate_visit_modifier="XE"))
+    # Group 3 of encounter 2 has no administration: a group > 0 is a separate site.
+    assert got.tolist() == ["", "XU", "", "XE", "", "XU"]

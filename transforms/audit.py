@@ -100,7 +100,13 @@ class _Settings:
 
 def _split_settings(claims: pd.DataFrame, charted: pd.Series) -> _Settings:
     keep = is_drug_admin(claims["hcpcs"])
-    billed = claims if keep.all() else claims[keep]
+    if keep.all():
+        billed = claims
+    else:
+        # The drug-administration lines copy only the claim columns the comparison reads
+        # (edits and remits read ``claims`` itself); the frame of them shares their arrays.
+        read = ("claim_id", "encounter_id", "claim_type", "place_of_service", "hcpcs", "modifiers", "units")
+        billed = pd.DataFrame({c: claims[c] for c in read if c in claims}, copy=False)[keep]
     prof = billed["claim_type"] == SETTING_PROFESSIONAL
     in_pos = place_of_service.in_facility_pos(billed)
     enc = billed["encounter_id"]

@@ -71,7 +71,19 @@ _SPECIFIC_KEYS: tuple[str, ...] = (
 )
 
 
-def _specific(diff: pd.DataFrame, f: pd.DataFrame, min_overlap_minutes: int
+class _Rows:
+    """The rows ``at`` (bool array) of ``frame``, one column at a time: ``rows[c]`` is
+    ``frame[at][c]`` (same values and index), without copying the columns never read
+    (a key's detail reads a few of the facts' forty)."""
+
+    def __init__(self, frame: pd.DataFrame, at: np.ndarray) -> None:
+        self._frame, self._at = frame, at
+
+    def __getitem__(self, column: str) -> pd.Series:
+        return self._frame[column][self._at]
+
+
+def _specific(diff: pd.DataFrame | _Rows, f: pd.DataFrame | _Rows, min_overlap_minutes: int
               ) -> dict[str, Callable[[], tuple[pd.Series, pd.Series]]]:
     """Per key: how to make (the administrations behind it, the detail sentence), aligned with ``diff``.
 
@@ -167,7 +179,7 @@ def explain(diff: pd.DataFrame, lines: pd.DataFrame, f: pd.DataFrame,
     own = k.isin(_SPECIFIC_KEYS).to_numpy()
     for key in pd.unique(k[own]) if own.any() else []:
         at = (k == key).to_numpy()
-        ev_k, text_k = _specific(diff[at], f[at], min_overlap_minutes)[key]()
+        ev_k, text_k = _specific(_Rows(diff, at), _Rows(f, at), min_overlap_minutes)[key]()
         sel = (ev_k.notna() & (_text(ev_k) != "")).to_numpy()
         if sel.any():
             rows = ev_k.index[sel]

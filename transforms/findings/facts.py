@@ -49,6 +49,10 @@ def _ns(times: pd.Series) -> np.ndarray:
     return times.dt.as_unit("ns").array.asi8
 
 
+#: The attributes of an overlapping pair that the facts read (site group, evidence, site).
+_PAIR_ATTRS = ("grp", "ev", "site")
+
+
 def _overlaps(x: pd.DataFrame, y: pd.DataFrame, distinct: bool) -> pd.DataFrame:
     """Whole minutes each pair of administrations ran at the same time.
 
@@ -58,8 +62,8 @@ def _overlaps(x: pd.DataFrame, y: pd.DataFrame, distinct: bool) -> pd.DataFrame:
     administrations (``distinct``: each unordered pair once, x's id lower).
 
     Returns:
-        one row per (encounter, admin x, admin y) with ``minutes`` > 0 and
-        the attributes of both (suffixes ``_x`` / ``_y``).
+        one row per (encounter, admin x, admin y) with ``minutes`` > 0 (int64)
+        and the :data:`_PAIR_ATTRS` of both (suffixes ``_x`` / ``_y``), index ``0..n-1``.
     """
     ix, iy = overlapping_pairs(x["encounter_id"], x["start"], x["end"], y["encounter_id"], y["start"], y["end"])
     ax, ay = x["admin_id"].to_numpy()[ix], y["admin_id"].to_numpy()[iy]
@@ -70,14 +74,16 @@ def _overlaps(x: pd.DataFrame, y: pd.DataFrame, distinct: bool) -> pd.DataFrame:
     width = int(max(ax.max(initial=0), ay.max(initial=0))) + 1
     pair, first, which = np.unique(ax.astype(np.int64) * width + ay, return_index=True, return_inverse=True)
     total = np.bincount(which.reshape(-1), weights=overlap, minlength=len(pair)) if len(pair) else np.zeros(0)
-    attrs = [c for c in x.columns if c not in ("encounter_id", "start", "end", "admin_id")]
-    g = pd.DataFrame({"encounter_id": x["encounter_id"].to_numpy()[ix[first]],
-                      "admin_id_x": pair // width, "admin_id_y": pair % width, "sec": total / 1e9})
-    for c in attrs:
-        g[f"{c}_x"] = x[c].to_numpy()[ix[first]]
-        g[f"{c}_y"] = y[c].to_numpy()[iy[first]]
-    g["minutes"] = (g["sec"] // 60).astype("int64")
-    return g[g["minutes"] > 0]
+    minutes = (total / 1e9 // 60).astype("int64")  # seconds first, floored to whole minutes
+    ran = minutes > 0
+    pair, rows_x, rows_y = pair[ran], ix[first][ran], iy[first][ran]
+    # Only the attributes the facts read: each column built is a gather over every pair.
+    g = {"encounter_id": x["encounter_id"].to_numpy()[rows_x], "admin_id_x": pair // width,
+         "admin_id_y": pair % width}
+    for c in _PAIR_ATTRS:
+        g[f"{c}_x"], g[f"{c}_y"] = x[c].to_numpy()[rows_x], y[c].to_numpy()[rows_y]
+    g["minutes"] = minutes[ran]
+    return pd.DataFrame(g)
 
 
 def _best(pairs: pd.DataFrame) -> pd.DataFrame:
@@ -195,8 +201,10 @@ def _short_facts(facts: pd.DataFrame, a: pd.DataFrame) -> None:
 def _repeat_push_facts(facts: pd.DataFrame, a: pd.DataFrame) -> None:
     """A push of the same drug on one site 30 minutes or less after the
     previous one (R-F2): the first such pair per encounter."""
-    pushes = a[(a["kind"] == "push") & a["drug_class"].isin(list(DRUG_CLASSES))].sort_values(
-        ["encounter_id", "grp", "service_key", "start", "admin_id"], kind="mergesort")
+    keys = ["encounter_id", "grp", "service_key", "start", "admin_id"]
+    # Only the keys and the evidence are sorted (and so copied): nothing else is read.
+    pushes = a.loc[((a["kind"] == "push") & a["drug_class"].isin(list(DRUG_CLASSES))).to_numpy(), keys + ["ev"]]
+    pushes = pushes.sort_values(keys, kind="mergesort")
     # The rows are sorted by group: a row's previous push is the row before, when of the same
     # group (as a group-by shift, a missing key never groups). No group-by is built.
     same = np.zeros(len(pushes), dtype=bool)
@@ -225,6 +233,12 @@ def _as_text(values: pd.Series) -> pd.Series:
     return map_distinct(values, str)
 
 
+#: The columns of the administrations the facts read (with ``site_group`` and
+#: ``evidence`` when present).
+_READ = ("encounter_id", "service_key", "admin_id", "kind", "drug_class", "route", "site", "start", "end",
+         "has_blocks", "drug_label", "infusates")
+
+
 def encounter_facts(admins: pd.DataFrame, blocks: pd.DataFrame | None, min_overlap_minutes: int) -> pd.DataFrame:
     """Per-encounter timeline facts that decide a finding's key and evidence.
 
@@ -237,10 +251,12 @@ def encounter_facts(admins: pd.DataFrame, blocks: pd.DataFrame | None, min_overl
         (``*_ev``, ``*_text``; NaN where the fact does not hold), ``sites``
         and ``all_ev``.
     """
-    a = admins.copy(deep=False)  # columns are only added or replaced: ``admins`` is never written
-    a["grp"] = _as_text(a["site_group"] if "site_group" in a else a["site"])
-    a["ev"] = _as_text(a["evidence"] if "evidence" in a else a["drug_label"])
-    a["site"] = _as_text(a["site"].fillna(""))
+    # A frame of the read columns only, sharing their arrays (``admins`` is never written):
+    # every filter below then copies these, not each column of the administrations.
+    a = pd.DataFrame({c: admins[c] for c in _READ}, index=admins.index, copy=False)
+    a["grp"] = _as_text(admins["site_group"] if "site_group" in admins else admins["site"])
+    a["ev"] = _as_text(admins["evidence"] if "evidence" in admins else admins["drug_label"])
+    a["site"] = _as_text(admins["site"].fillna(""))
     # Encounters as int codes (``enc``): every per-encounter join and flag is on them.
     a["enc"], names = pd.factorize(a["encounter_id"])
     facts = pd.DataFrame(index=pd.Index(names, name="encounter_id"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from transforms.findings.facts import _holds, _hydration_minutes, _repeat_push_facts
+from transforms.findings.facts import _holds, _hydration_minutes, _overlaps, _repeat_push_facts
 from transforms.vocab.classes import DILUENT, HYDRATION, THERAPEUTIC
 
 
@@ -58,3 +58,27 @@ def test_repeat_push_is_the_first_pair_of_one_group_within_30_minutes():
     assert facts.loc["E1", "fast_ev"] == "ev0 | ev1"
     assert facts.loc["E1", "fast_text"] == "ev0 and ev1 are 20 min apart"
     assert facts["fast_text"].isna().tolist() == [False, True, True, True]
+
+
+def test_overlaps_sums_whole_minutes_per_pair_with_only_the_read_attributes():
+    blocks = pd.DataFrame({
+        # Admin 0 runs in two blocks (a pause 10:40-10:45); E2's admin 3 shares E1's clock only.
+        "encounter_id": ["E1", "E1", "E1", "E1", "E2"],
+        "admin_id": [0, 0, 1, 2, 3],
+        "start": [_t("10:00"), _t("10:45"), _t("10:30"), _t("10:59:30"), _t("10:00")],
+        "end": [_t("10:40"), _t("11:00"), _t("11:30"), _t("11:10"), _t("11:00")],
+        "grp": ["0", "0", "1", "0", "0"],
+        "ev": ["a", "a2", "b", "c", "d"],
+        "site": ["L arm", "L arm", "R arm", "L arm", "L arm"],
+        "route": ["IV"] * 5,
+    })
+    got = _overlaps(blocks, blocks, distinct=True)
+    # 0-1: 10 + 15 min over both blocks; 0-2: 30 s, no whole minute; 1-2: 10.5 min floored.
+    assert got.columns.tolist() == ["encounter_id", "admin_id_x", "admin_id_y", "grp_x", "grp_y",
+                                    "ev_x", "ev_y", "site_x", "site_y", "minutes"]
+    assert got[["admin_id_x", "admin_id_y", "minutes"]].values.tolist() == [[0, 1, 25], [1, 2, 10]]
+    assert got["encounter_id"].tolist() == ["E1", "E1"]
+    assert got["ev_x"].tolist() == ["a", "b"] and got["site_y"].tolist() == ["R arm", "L arm"]
+    assert got["minutes"].dtype == "int64"
+    both = _overlaps(blocks, blocks, distinct=False)  # each ordered pair
+    assert sorted(map(tuple, both[["admin_id_x", "admin_id_y"]].values.tolist())) == [(0, 1), (1, 0), (1, 2), (2, 1)]

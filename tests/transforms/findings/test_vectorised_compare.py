@@ -76,3 +76,11 @@ def test_summaries_list_each_encounters_codes_in_code_order():
     got = explanations._summary(lines, "units")
     assert got.to_dict() == {"E1": "96365x1, 96368x1, 96374x2", "E2": "96365x3, 96368x1"}
     assert explanations._summary(lines.iloc[:0], "units").empty
+
+
+def test_rows_gives_a_column_of_the_selected_rows_as_the_filtered_frame_does():
+    frame = pd.DataFrame({"ev": ["a", "b", "c"], "n": [1, 2, 3]}, index=[10, 20, 30])
+    at = pd.Series([True, False, True]).to_numpy()
+    rows = explanations._Rows(frame, at)
+    assert rows["ev"].equals(frame[at]["ev"])
+    assert rows["n"].index.tolist() == [10, 30] and rows["n"].tolist() == [1, 3]

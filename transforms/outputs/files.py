@@ -279,8 +279,8 @@ def _write_report_inputs(result: AuditResult, paths: dict[str, Path], report_sum
         report reads) and :func:`rank_encounters` of the findings as written.
     """
     findings_rows = _findings_rows(result.findings)
-    findings_frame = _write_csv(findings_rows, paths[REPORT_INPUTS["findings"]])
-    by_arrow = frame_sources(findings_rows) is not None  # else pandas wrote it: the worklist too
+    # Written by pandas (not by_arrow): the worklist is too.
+    findings_frame, by_arrow = _write_csv(findings_rows, paths[REPORT_INPUTS["findings"]])
     _write_worklist(result.findings, findings_rows, findings_frame if by_arrow else None, paths["worklist.csv"])
     report_frames = {"findings": findings_frame}
     # The report draws its top encounters alone: of the other files, only their rows' cells are kept.
@@ -289,7 +289,7 @@ def _write_report_inputs(result: AuditResult, paths: dict[str, Path], report_sum
     expected, order = _contract_first(result.expected_lines, EXPECTED_COLUMNS, _expected_rows)
     names = expected.columns if order is None else expected.columns[order]
     report_frames["expected"] = _write_csv(expected, paths[REPORT_INPUTS["expected"]],
-                                           _expected_the_report_reads(names, drawn), order)
+                                           _expected_the_report_reads(names, drawn), order)[0]
     report_frames["administrations"] = _write_administrations(
         result.administrations, facility_tz, paths[REPORT_INPUTS["administrations"]],
         None if reads_every_administration(report_summary) else drawn)
@@ -309,10 +309,10 @@ def _write_report(path: Path, report_frames: dict[str, pd.DataFrame], report_sum
 
 
 def _write_csv(rows: pd.DataFrame, path: Path, keep: KeepRows | None = None,
-               order: list[int] | None = None) -> pd.DataFrame:
+               order: list[int] | None = None) -> tuple[pd.DataFrame, bool]:
     """Write ``rows`` formula-safe as ``to_csv(path, index=False)`` would (pandas writes a frame the
     Arrow writer does not model); returns the file as :func:`as_csv_text` of the written frame (what
-    a re-read gives), for the report.
+    a re-read gives), for the report, and whether the Arrow writer wrote it.
 
     ``keep``: the rows returned, asked block by block, when the report reads no other; every row
     when None or when pandas wrote the file.
@@ -323,8 +323,8 @@ def _write_csv(rows: pd.DataFrame, path: Path, keep: KeepRows | None = None,
     if sources is None:
         safe = neutralise_formulas(rows if order is None else rows.iloc[:, order])
         safe.to_csv(path, index=False)
-        return as_csv_text(safe)
-    return write_text_blocks(names, sources, len(rows), path, keep)
+        return as_csv_text(safe), False
+    return write_text_blocks(names, sources, len(rows), path, keep), True
 
 
 def _contract_first(frame: pd.DataFrame, contract: tuple[str, ...] | list[str],
@@ -405,7 +405,7 @@ def _write_administrations(administrations: pd.DataFrame, facility_tz: str, path
     sources = [_time_source(administrations[c], facility_tz) if c in ("start", "end")
                else column_source(administrations[c]) for c in columns]
     if any(source is None for source in sources):  # a column the Arrow writer does not model: pandas writes
-        frame = _write_csv(_administrations_rows(administrations, facility_tz), path)
+        frame = _write_csv(_administrations_rows(administrations, facility_tz), path)[0]
         return frame if drawn is None else frame[frame["encounter_id"].isin(drawn)].reset_index(drop=True)
     at_id = columns.index("encounter_id")
     keep = None if drawn is None else (lambda block: _of_encounters(block[at_id].cells, drawn))

@@ -222,3 +222,20 @@ def test_small_blocks_give_the_same_files(tmp_path, run, monkeypatch):
         assert paths[name].read_bytes() == expected[name], name
     monkeypatch.setattr(report_findings_table, "_TABLE_ROWS_PER_BLOCK", 10_000)
     assert paths["report.html"].read_text(encoding="utf-8") == render_run_dir(tmp_path, trend=trend)
+
+
+def test_administrations_the_arrow_writer_cannot_model_are_written_by_pandas(tmp_path):
+    # A list-valued cell is no column the Arrow writer models: pandas writes the file, and
+    # the report still gets only its drawn encounters' rows, as the file reads back.
+    from transforms.outputs.files import _write_administrations
+
+    admins = pd.DataFrame({c: ["E1", "E2"] for c in ADMINISTRATION_COLUMNS})
+    for c in ("start", "end"):
+        admins[c] = pd.to_datetime(["2026-11-02T15:00Z", "2026-11-02T16:00Z"], utc=True)
+    admins["infusates"] = pd.Series([["B1"], ["B2", "B3"]], dtype=object)
+    path = tmp_path / "administrations.csv"
+    drawn = _write_administrations(admins, "America/New_York", path, np.array(["E2"], dtype=object))
+    assert drawn["encounter_id"].tolist() == ["E2"] and drawn["infusates"].tolist() == ["['B2', 'B3']"]
+    assert drawn["start"].tolist() == ["2026-11-02T11:00:00-0500"]
+    written = pd.read_csv(path, dtype=str, keep_default_na=False)
+    assert written["encounter_id"].tolist() == ["E1", "E2"] and list(written.columns) == list(ADMINISTRATION_COLUMNS)

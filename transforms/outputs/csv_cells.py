@@ -261,23 +261,6 @@ def _quoted_text(text: str) -> str:
     return text
 
 
-def write_cells(columns: list[str], cells: list[CsvColumn], path: Path, rows: np.ndarray | None = None) -> None:
-    """Write the header ``columns`` and the rows of ``cells`` (:func:`frame_cells`) as ``to_csv`` does.
-
-    Each row is its cells joined by :data:`SEPARATOR` plus :data:`LINE_END`,
-    built as one Arrow array whose character buffer is the file body.
-    ``rows``: the row positions (int) to write, in that order, as
-    :func:`take_cells` of them would; None writes every row in order.
-    """
-    if rows is None:  # slices of Arrow arrays (and of numpy arrays) are views: a block costs no copy
-        sources = [lambda a, b, c=c: CsvColumn(c.cells.slice(a, b - a), c.is_text,
-                                               c.text[a:b] if c.text is not None else None) for c in cells]
-    else:  # the cells of one block of rows taken at a time, not a reordered copy of every column
-        rows = np.asarray(rows, dtype=np.int64)
-        sources = [lambda a, b, c=c: CsvColumn(c.cells.take(pa.array(rows[a:b])), c.is_text, None) for c in cells]
-    write_blocks(columns, sources, len(cells[0].cells) if rows is None else len(rows), path, returns=False)
-
-
 #: Given the cells of one block of rows (all columns, in file order), which of its rows a caller
 #: keeps (a bool mask). Called once per block, in file order, so it may remember earlier blocks.
 KeepRows = Callable[[list["CsvColumn"]], np.ndarray]
@@ -313,11 +296,8 @@ def write_text_blocks(columns: pd.Index, sources: list[CellSource], n_rows: int,
     parts = [_text_of(_kept_rows(block, keep, start))
              for block, start in _written_blocks(list(columns), sources, n_rows, path)]
     release_freed_memory()  # as write_blocks
-    text = {i: parts[0][i] if len(parts) == 1 else np.concatenate([p[i] for p in parts])
-            for i in range(len(columns))}
-    out = pd.DataFrame(text, index=pd.RangeIndex(len(text[0])), dtype=object)
-    out.columns = columns
-    return out
+    return _text_frame(columns, [parts[0][i] if len(parts) == 1 else np.concatenate([p[i] for p in parts])
+                                 for i in range(len(columns))])
 
 
 def taken_text_source(text: np.ndarray, rows: np.ndarray) -> CellSource:
@@ -418,8 +398,12 @@ def _lines(fields: list[pa.Array]) -> memoryview:
 def cells_frame(columns: pd.Index, cells: list[CsvColumn]) -> pd.DataFrame:
     """The unquoted cells as a frame of text, as ``read_csv(dtype=str, keep_default_na=False)``
     reads the file back: same columns, index ``0..n-1``, empty text for missing values."""
-    out = pd.DataFrame({i: c.text if c.text is not None else c.cells.to_numpy(zero_copy_only=False)
-                        for i, c in enumerate(cells)}, index=pd.RangeIndex(len(cells[0].cells)), dtype=object)
+    return _text_frame(columns, _text_of(cells))
+
+
+def _text_frame(columns: pd.Index, texts: list[np.ndarray]) -> pd.DataFrame:
+    """A frame of the object arrays ``texts`` (one per column, equal lengths), named ``columns``, index ``0..n-1``."""
+    out = pd.DataFrame(dict(enumerate(texts)), index=pd.RangeIndex(len(texts[0])), dtype=object)
     out.columns = columns
     return out
 

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from transforms.outputs.csv_cells import cells_frame, frame_cells, rows_holding, take_cells, write_cells, write_frame
+from transforms.outputs.csv_cells import cells_frame, frame_cells, rows_holding, take_cells, write_frame
 from transforms.outputs.files import as_csv_text
 from transforms.outputs.worklist import neutralise_formulas
 
@@ -97,14 +97,12 @@ def test_rows_holding_finds_ascii_only():
     assert rows_holding(cells.slice(2), ',"\n').tolist() == [False, True, False, True]
 
 
-def test_take_cells_are_the_cells_of_the_rows_taken(tmp_path):
+def test_take_cells_are_the_cells_of_the_rows_taken():
     frame = _frame()
     cells = frame_cells(frame)
     order = np.array([5, 0, 16, 3, 3])
     taken = take_cells(cells, order)
-    write_cells(list(frame.columns), taken, tmp_path / "taken.csv")
     rows = frame.iloc[order].reset_index(drop=True)
-    assert (tmp_path / "taken.csv").read_bytes() == _pandas_bytes(rows, True)
     pd.testing.assert_frame_equal(cells_frame(frame.columns, taken), as_csv_text(neutralise_formulas(rows)))
     mask = np.arange(len(frame)) % 3 == 0  # a bool mask keeps those rows, in order
     pd.testing.assert_frame_equal(cells_frame(frame.columns, take_cells(cells, mask)),
@@ -154,16 +152,6 @@ def test_write_blocks_returns_the_cells_of_the_rows_kept(tmp_path, monkeypatch):
     empty = frame.iloc[:0]
     none = csv_cells.write_blocks(list(frame.columns), csv_cells.frame_sources(empty), 0, tmp_path / "empty.csv")
     assert (tmp_path / "empty.csv").read_bytes() == _pandas_bytes(empty, True) and len(none[0].cells) == 0
-
-
-def test_write_cells_of_rows_in_an_order_equals_taking_them_first(tmp_path, monkeypatch):
-    import transforms.outputs.csv_cells as csv_cells
-
-    frame = _frame()
-    monkeypatch.setattr(csv_cells, "ROWS_PER_BLOCK", 3)
-    order = np.array([16, 2, 2, 0, 9, 3, 1])
-    write_cells(list(frame.columns), frame_cells(frame), tmp_path / "rows.csv", order)
-    assert (tmp_path / "rows.csv").read_bytes() == _pandas_bytes(frame.iloc[order], True)
 
 
 def test_first_of_each_marks_the_first_row_of_each_distinct_cell():

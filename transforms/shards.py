@@ -164,10 +164,9 @@ def encounter_ranges(encounter_ids: pd.Series, max_encounters: int) -> list[tupl
 
 def _rows(frame: pd.DataFrame, positions: np.ndarray) -> pd.DataFrame:
     """The rows of ``frame`` at ``positions`` (ascending), indexed ``0..n-1``: one
-    copy of them (``reset_index`` would copy them a second time)."""
-    out = frame.take(positions)
-    out.index = pd.RangeIndex(len(positions))
-    return out
+    copy of them, cut column by column as :func:`take_shards` cuts (:func:`_cut_columns`)."""
+    names, arrays, _ = _columns(frame)
+    return _cut_columns(names, arrays, [positions])[0]
 
 
 def _shard_positions(shard: np.ndarray, n: int) -> list[np.ndarray]:
@@ -245,8 +244,8 @@ def take_shards(frames: list[pd.DataFrame], max_encounters: int,
     if positions is None:
         yield Shard(0, *ranges[0], _frame(*mar_columns), _frame(*claim_columns))
         return
-    pending = deque(zip(range(len(ranges)), ranges, _cut_columns(*mar_columns, positions[0]),
-                        _cut_columns(*claim_columns, positions[1])))
+    pending = deque(zip(range(len(ranges)), ranges, _cut_columns(*mar_columns[:2], positions[0]),
+                        _cut_columns(*claim_columns[:2], positions[1])))
     while pending:
         i, (first, last), mar_part, claims_part = pending.popleft()
         yield Shard(i, first, last, mar_part, claims_part)
@@ -266,7 +265,7 @@ def _frame(names: pd.Index, arrays: list, n: int) -> pd.DataFrame:
     return frame
 
 
-def _cut_columns(names: pd.Index, arrays: list, _n: int, positions: list[np.ndarray]) -> list[pd.DataFrame]:
+def _cut_columns(names: pd.Index, arrays: list, positions: list[np.ndarray]) -> list[pd.DataFrame]:
     """One frame per entry of ``positions``: the rows of the columns ``arrays`` at those
     positions, indexed ``0..n-1``. ``arrays`` is emptied column by column as it is cut,
     so at most one column is held twice."""

@@ -45,9 +45,9 @@ from transforms.ingest.inputs import combine_parts, mapping_profiles, read_forma
 from transforms.ingest.quarantine import reconcile, split_quarantine
 from transforms.ingest.readers import stage_claims, stage_mar
 from transforms.ingest.usability import VOCABULARY_COLUMNS, UnusableExtract, Usability, assess, refusal_message
-from transforms.outputs import lake, lake_claims
+from transforms.outputs import lake, lake_claims, lake_window
 from transforms.outputs.files import begin_run_dir, publish_run_dir, write_run_files
-from transforms.outputs.report_html import trend_from_findings
+from transforms.outputs.report_html import TREND_COLUMNS, trend_from_findings
 from transforms.outputs.summary import summarise
 from transforms.reference.drugs import DrugReference, load_drug_reference
 from transforms.reference.fees import FeeSchedule, load_fee_schedule
@@ -409,19 +409,13 @@ def commit_inputs(staged: StagedDay, settings: Settings) -> None:
     refresh_dashboards(settings)
 
 
-def _lake_window(settings: Settings, first: date, last: date) -> list[pd.DataFrame]:
-    return [lake.read_days(settings.lake_root, name, first, last) for name in ("mar_events", "claim_lines", "quarantine")]
-
-
-def _with_day(frames: list[pd.DataFrame], staged: StagedDay) -> list[pd.DataFrame]:
-    """The lake's older rows plus the new day's in-memory rows, tagged with its partition."""
+def _day_rows(settings: Settings, day: date, staged: StagedDay | None) -> list[pd.DataFrame]:
+    """The day's MAR, claim and quarantine rows with their partition column: the lake's, or ``staged``'s in memory."""
+    if staged is None:
+        return [lake.read_days(settings.lake_root, name, day, day) for name in lake_window.WINDOW_DATASETS]
     tables = staged.tables()
-    out = []
-    for old, name in zip(frames, ("mar_events", "claim_lines", "quarantine")):
-        rows = lake.as_stored(*tables[name], keep_extra=name in lake.INPUT_DATASETS)
-        rows = rows.assign(**{lake.PARTITION_KEY: staged.day})
-        out.append(rows if old.empty else pd.concat([old, rows], ignore_index=True))
-    return out
+    return [lake.as_stored(*tables[name], keep_extra=name in lake.INPUT_DATASETS).assign(**{lake.PARTITION_KEY: day})
+            for name in lake_window.WINDOW_DATASETS]
 
 
 def load_day_from_lake(
@@ -435,28 +429,30 @@ def load_day_from_lake(
     complete. MAR events extracted on several nights are kept once (the
     newest); a claim is taken wholesale from the newest night that mentions
     it, and a claim voided on its newest night is gone
-    (:mod:`transforms.outputs.lake_claims`).
+    (:mod:`transforms.outputs.lake_claims`). The older nights are read
+    filtered on the day's encounters and their claims
+    (:func:`transforms.outputs.lake_window.read_window`): memory holds the
+    day and its encounters' history, not every row of the window.
 
     ``staged``: the day's new extracts, not yet committed; they stand for the
     day's partitions (the lake's copy of the day, if any, is not read).
     """
     first = day - timedelta(days=settings.lookback_days)
-    if staged is None:
-        mar, claims, quarantine = _lake_window(settings, first, day)
-    else:
-        mar, claims, quarantine = _with_day(_lake_window(settings, first, day - timedelta(days=1)), staged)
-    if mar.empty and claims.empty:
+    window = lake_window.read_window(settings.lake_root, first, day - timedelta(days=1),
+                                     _day_rows(settings, day, staged))
+    (mar, claims, quarantine), (has_mar, has_claims) = window.frames, window.has_rows
+    if not has_mar and not has_claims:
         raise FileNotFoundError(f"no lake partitions for {day} under {settings.lake_root}")
     voids = lake_claims.voided_claims(quarantine, lake.PARTITION_KEY)
     today = lake_claims.touched_encounters(claims, voids, day, lake.PARTITION_KEY)
-    if not claims.empty:
+    if has_claims:
         claims = lake_claims.current_claim_lines(claims, voids, lake.PARTITION_KEY)
-    for frame in (mar, claims):
-        if not frame.empty:
+    for frame, has in ((mar, has_mar), (claims, has_claims)):
+        if has:
             today |= set(frame.loc[frame[lake.PARTITION_KEY] == day, "encounter_id"])
     out = []
-    for frame, key in ((mar, MAR_EVENT_KEY), (claims, CLAIM_LINE_KEY)):
-        if frame.empty:
+    for frame, key, has in ((mar, MAR_EVENT_KEY, has_mar), (claims, CLAIM_LINE_KEY, has_claims)):
+        if not has:
             out.append(frame)
             continue
         frame = frame[frame["encounter_id"].isin(today)]
@@ -469,11 +465,15 @@ def load_day_from_lake(
 
 
 def lake_trend(settings: Settings, last: date) -> pd.DataFrame | None:
-    """Findings per audit date over every day in the lake up to ``last``."""
+    """Findings per audit date over every day in the lake up to ``last``.
+
+    Only the findings columns the trend reads are read (:data:`TREND_COLUMNS`):
+    the other columns (explanations, evidence) of every night would grow
+    with the number of nights."""
     days = [d for d in lake.days_present(settings.lake_root, "findings") if d <= last]
     if not days:
         return None
-    findings = lake.read_days(settings.lake_root, "findings", days[0], last)
+    findings = lake.read_days(settings.lake_root, "findings", days[0], last, columns=TREND_COLUMNS)
     return trend_from_findings(findings, days=days)
 
 

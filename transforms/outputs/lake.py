@@ -17,7 +17,7 @@ same rows give the same bytes.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import date
 from pathlib import Path
 
@@ -122,24 +122,101 @@ def write_day(
     return dataset_path(root, dataset) / f"{PARTITION_KEY}={day.isoformat()}"
 
 
-def read_days(root: Path, dataset: str, first: date, last: date) -> pd.DataFrame:
-    """Rows of ``dataset`` with ``first <= audit_date <= last`` (empty if none)."""
+def _bounds(first: date, last: date) -> ds.Expression:
+    field = ds.field(PARTITION_KEY)
+    return (field >= pa.scalar(first, pa.date32())) & (field <= pa.scalar(last, pa.date32()))
+
+
+def _unified(base: Path) -> ds.Dataset:
+    """The dataset at ``base`` with every fragment's columns (caller holds the lake's lock).
+
+    Nights may hold different columns: input extras, or an output column
+    added in a later version (read as null on older days): read them all.
+    """
+    data = ds.dataset(base, format="parquet", partitioning=_PARTITIONING)
+    schemas = [fragment.physical_schema for fragment in data.get_fragments()]
+    if schemas:
+        unified = pa.unify_schemas([data.schema, *schemas])
+        data = ds.dataset(base, format="parquet", partitioning=_PARTITIONING, schema=unified)
+    return data
+
+
+def _with_unfiltered_dtypes(
+    frame: pd.DataFrame, table: pa.Table, data: ds.Dataset, bounds: ds.Expression
+) -> pd.DataFrame:
+    """``frame`` with the dtypes of the unfiltered read of ``bounds``.
+
+    ``to_pandas`` makes an integer column float64 and a boolean one object
+    when the column holds a null, so a filtered read could otherwise differ
+    in dtype from the unfiltered one. Only those columns of the range are
+    read, batch by batch (memory: one batch, whatever the range).
+    """
+    nullable = [f.name for f in table.schema if f.name in frame and table.column(f.name).null_count == 0
+                and (pa.types.is_integer(f.type) or pa.types.is_boolean(f.type))]
+    with_nulls: set[str] = set()
+    for batch in data.to_batches(columns=nullable, filter=bounds) if nullable else ():
+        with_nulls |= {name for name in nullable if batch.column(name).null_count}
+        if len(with_nulls) == len(nullable):
+            break
+    for name in with_nulls:
+        boolean = pa.types.is_boolean(table.schema.field(name).type)
+        frame[name] = frame[name].astype(object if boolean else "float64")
+    return frame
+
+
+def read_days(
+    root: Path, dataset: str, first: date, last: date,
+    where: ds.Expression | None = None, columns: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """Rows of ``dataset`` with ``first <= audit_date <= last`` (empty if none), in partition order.
+
+    Args:
+        where: a further row filter (a ``pyarrow.dataset`` expression, e.g.
+            ``ds.field("encounter_id").isin(ids)``) applied while reading, so
+            the rows left out are dropped batch by batch, never gathered.
+        columns: read only these (the partition column may be named; a name
+            the dataset lacks is left out).
+
+    The columns (their order) and dtypes are those of the read without
+    ``where`` and ``columns``, restricted: the schema is unified over every
+    fragment, and an integer or boolean column holding a null in any row of
+    the range is float64 / object even if the rows kept hold none. Rows keep
+    their order.
+    """
     base = dataset_path(root, dataset)
     if not base.exists():
         return pd.DataFrame()
     with lake_txn.lake_lock(root):
         lake_txn.recover(root)
+        data = _unified(base)
+        bounds = _bounds(first, last)
+        names = None if columns is None else [n for n in data.schema.names if n in set(columns)]
+        table = data.to_table(columns=names, filter=bounds if where is None else bounds & where)
+        frame = table.to_pandas()
+        if where is not None:
+            frame = _with_unfiltered_dtypes(frame, table, data, bounds)
+    return frame
+
+
+def column_names(root: Path, dataset: str) -> list[str]:
+    """Columns :func:`read_days` returns for ``dataset`` (every fragment's; ``[]`` if it has none)."""
+    base = dataset_path(root, dataset)
+    if not base.exists():
+        return []
+    with lake_txn.lake_lock(root):
+        lake_txn.recover(root)
+        return list(_unified(base).schema.names)
+
+
+def count_rows(root: Path, dataset: str, first: date, last: date) -> int:
+    """Number of rows of ``dataset`` with ``first <= audit_date <= last`` (from the files' metadata)."""
+    base = dataset_path(root, dataset)
+    if not base.exists():
+        return 0
+    with lake_txn.lake_lock(root):
+        lake_txn.recover(root)
         data = ds.dataset(base, format="parquet", partitioning=_PARTITIONING)
-        # Nights may hold different columns: input extras, or an output column
-        # added in a later version (read as null on older days): read them all.
-        schemas = [fragment.physical_schema for fragment in data.get_fragments()]
-        if schemas:
-            unified = pa.unify_schemas([data.schema, *schemas])
-            data = ds.dataset(base, format="parquet", partitioning=_PARTITIONING, schema=unified)
-        field = ds.field(PARTITION_KEY)
-        bounds = (field >= pa.scalar(first, pa.date32())) & (field <= pa.scalar(last, pa.date32()))
-        table = data.to_table(filter=bounds)
-    return table.to_pandas()
+        return data.count_rows(filter=_bounds(first, last))
 
 
 def days_present(root: Path, dataset: str) -> list[date]:

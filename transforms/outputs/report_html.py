@@ -348,12 +348,17 @@ def render_report_parts(
         yield from [section] if isinstance(section, str) else section
 
 
+#: The findings columns :func:`trend_from_findings` reads (a reader may read only these).
+TREND_COLUMNS: tuple[str, ...] = ("audit_date", "encounter_id", "direction", "dollar_impact")
+
+
 def trend_from_findings(findings: pd.DataFrame, days: Iterable[object] | None = None) -> pd.DataFrame:
     """The trend table from findings of several audit dates (e.g. the lake's).
 
     Args:
         findings: findings with an ``audit_date`` column (as
-            ``lake.read_days(root, "findings", first, last)`` returns).
+            ``lake.read_days(root, "findings", first, last)`` returns); only
+            :data:`TREND_COLUMNS` are read.
         days: every audit date processed; dates without findings get zero
             rows (the lake keeps an empty partition for them). Defaults to
             the dates present in ``findings``.

@@ -269,3 +269,76 @@ def test_unknown_extra_input_columns_are_kept_as_text_across_nights(tmp_path):
     finding = pd.DataFrame([{"encounter_id": "E1", "finding": "x", "scratch": "not stored"}])
     lake.write_day(finding, tmp_path, "findings", d1, FINDINGS_ARROW)
     assert "scratch" not in lake.read_days(tmp_path, "findings", d1, d1)
+
+
+def _three_nights(root) -> tuple[date, date, date]:
+    """Claim lines of encounters A, B, C over three nights; B's units are null on night 2."""
+    from transforms.vocab.schemas import CLAIM_ARROW
+
+    days = date(2026, 11, 2), date(2026, 11, 3), date(2026, 11, 4)
+    rows = {days[0]: [("A", "C1", 1), ("B", "C2", 2)], days[1]: [("B", "C2", None), ("C", "C3", 3)],
+            days[2]: [("A", "C4", 4), ("C", "C3", 5)]}
+    for day, lines in rows.items():
+        frame = pd.DataFrame([{"encounter_id": e, "claim_id": c, "line_number": 1, "units": u, "hcpcs": "96365"}
+                              for e, c, u in lines]).astype({"units": "Int64"})
+        lake.write_day(frame, root, "claim_lines", day, CLAIM_ARROW)
+    return days
+
+
+def test_a_filtered_read_holds_only_the_asked_rows_across_nights_in_partition_order(tmp_path):
+    import pyarrow.dataset as ds
+
+    d1, d2, d3 = _three_nights(tmp_path)
+    got = lake.read_days(tmp_path, "claim_lines", d1, d3, where=ds.field("encounter_id").isin(["A", "C"]))
+    assert list(zip(got["encounter_id"], got["claim_id"], got[lake.PARTITION_KEY])) == [
+        ("A", "C1", d1), ("C", "C3", d2), ("A", "C4", d3), ("C", "C3", d3)]
+    assert got["units"].tolist() == [1, 3, 4, 5]
+    # Outside [first, last] nothing is read, filter or not.
+    assert lake.read_days(tmp_path, "claim_lines", d2, d2, where=ds.field("encounter_id") == "A").empty
+
+
+def test_a_filtered_read_has_the_dtypes_and_columns_of_the_whole_read(tmp_path):
+    """B's null units on night 2 make the whole read's units float64: so must a read that leaves B out."""
+    import pyarrow.dataset as ds
+
+    d1, d2, d3 = _three_nights(tmp_path)
+    whole = lake.read_days(tmp_path, "claim_lines", d1, d3)
+    only_a = lake.read_days(tmp_path, "claim_lines", d1, d3, where=ds.field("encounter_id") == "A")
+    assert whole["units"].dtype == "float64" and only_a["units"].dtype == "float64"
+    assert list(only_a.columns) == list(whole.columns)
+    pd.testing.assert_frame_equal(only_a, whole[whole["encounter_id"] == "A"].reset_index(drop=True))
+    # Night 3 alone has no null: int64 there, filtered or not; an empty result keeps the columns.
+    night3 = lake.read_days(tmp_path, "claim_lines", d3, d3, where=ds.field("encounter_id") == "A")
+    assert night3["units"].dtype == "int64"
+    none = lake.read_days(tmp_path, "claim_lines", d1, d3, where=ds.field("encounter_id") == "Z")
+    assert none.empty and list(none.columns) == list(whole.columns) and none["units"].dtype == "float64"
+
+
+def test_a_boolean_column_with_a_null_elsewhere_reads_as_object(tmp_path):
+    import pyarrow.dataset as ds
+
+    from transforms.vocab.schemas import MAR_ARROW
+
+    d = date(2026, 11, 2)
+    frame = pd.DataFrame({"encounter_id": ["A", "B"], "primary": [True, None]})
+    lake.write_day(frame, tmp_path, "mar_events", d, MAR_ARROW)
+    only_a = lake.read_days(tmp_path, "mar_events", d, d, where=ds.field("encounter_id") == "A")
+    assert only_a["primary"].dtype == object and only_a["primary"].tolist() == [True]
+    assert lake.read_days(tmp_path, "mar_events", d, d)["primary"].dtype == object
+
+
+def test_read_days_columns_reads_only_those_and_skips_unknown_names(tmp_path):
+    d1, d2, d3 = _three_nights(tmp_path)
+    got = lake.read_days(tmp_path, "claim_lines", d1, d3, columns=["units", "claim_id", "no_such", lake.PARTITION_KEY])
+    assert list(got.columns) == ["claim_id", "units", lake.PARTITION_KEY]  # the dataset's order
+    assert got["claim_id"].tolist() == ["C1", "C2", "C2", "C3", "C4", "C3"]
+
+
+def test_count_rows_and_column_names(tmp_path):
+    d1, d2, d3 = _three_nights(tmp_path)
+    assert [lake.count_rows(tmp_path, "claim_lines", a, b) for a, b in ((d1, d3), (d2, d2), (d3, d1))] == [6, 2, 0]
+    assert lake.count_rows(tmp_path, "mar_events", d1, d3) == 0  # no such dataset yet
+    assert lake.column_names(tmp_path, "mar_events") == []
+    names = lake.column_names(tmp_path, "claim_lines")
+    assert names == list(lake.read_days(tmp_path, "claim_lines", d1, d3).columns)
+    assert names[-1] == lake.PARTITION_KEY and "units" in names

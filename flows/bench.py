@@ -28,18 +28,17 @@ import argparse
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import flows  # noqa: F401  (telemetry off before anything imports GX)
+from flows.tree_memory import TreeMemory, own_peak_mb
 
 DEFAULT_SIZES: tuple[int, ...] = (10_000, 100_000, 1_000_000)
 QUICK_SIZES: tuple[int, ...] = (10_000,)
@@ -52,33 +51,22 @@ AUDIT_STAGES: tuple[str, ...] = ("load mar", "validate mar (GX)", "load claims",
 STARTUP_CODE = "import time; t = time.perf_counter(); import flows.pipeline; print(time.perf_counter() - t)"
 
 
-def peak_mb() -> float:
-    """Peak resident memory of this process so far, MB (Linux reports ru_maxrss in KiB, macOS in bytes)."""
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
-
-
 class StageClock:
-    """Seconds (and peak memory so far) per named stage in the order run; engine steps summed over shards."""
+    """Seconds (and peak memory so far) per named stage in the order run; engine steps
+    summed over shards (:class:`~transforms.audit.StepSeconds`, the audit's ``timer``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, peak_mb: Callable[[], float] = own_peak_mb) -> None:
+        from transforms.audit import StepSeconds  # here: the start-up measured is the child job's own imports
+
         self.stages: list[dict[str, Any]] = []
-        self.steps: dict[str, float] = {}
+        self.steps = StepSeconds()
+        self.peak_mb = peak_mb
 
     def run(self, name: str, fn: Any) -> Any:
         t0 = time.perf_counter()
         out = fn()
-        self.stages.append({"stage": name, "seconds": time.perf_counter() - t0, "peak_mb_after": peak_mb()})
+        self.stages.append({"stage": name, "seconds": time.perf_counter() - t0, "peak_mb_after": self.peak_mb()})
         return out
-
-    @contextmanager
-    def step(self, name: str) -> Iterator[None]:
-        """A context manager per engine step (the ``timer`` of :func:`flows.pipeline.audit`)."""
-        t0 = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.steps[name] = self.steps.get(name, 0.0) + time.perf_counter() - t0
 
 
 # --- the child jobs (each in a fresh interpreter) ---------------------------------
@@ -94,19 +82,32 @@ def generate_job(encounters: int, directory: Path, base: int) -> dict[str, Any]:
     t2 = time.perf_counter()
     return {"encounters": bulk.encounters, "replicas": bulk.replicas, "mar_rows": bulk.mar.num_rows,
             "claim_lines": bulk.claims.num_rows, "generate_seconds": t1 - t0, "write_csv_seconds": t2 - t1,
-            "csv_mb": sum(paths[k].stat().st_size for k in ("mar", "claims")) / 1e6, "peak_mb": peak_mb()}
+            "csv_mb": sum(paths[k].stat().st_size for k in ("mar", "claims")) / 1e6, "peak_mb": own_peak_mb()}
 
 
 def measure_job(directory: Path, repeat: int) -> dict[str, Any]:
-    """Every stage of a run on the CSV files in ``directory``, then the pyarrow floor."""
+    """Every stage of a run on the CSV files in ``directory``, then the pyarrow floor.
+
+    Peak memory is that of this process and the children the audit forks
+    (:class:`flows.tree_memory.TreeMemory`), read before the floor runs."""
+    with TreeMemory() as memory:
+        measured = _run_stages(directory, StageClock(memory.peak_mb))
+        audit_peak = memory.peak_mb()
+    paths = {kind: directory / f"{kind}.csv" for kind in ("mar", "claims")}
+    floors = [floor_seconds(paths) for _ in range(repeat)]
+    return {**measured, "floor_seconds": min(floors), "floor_runs": floors, "peak_mb": audit_peak,
+            "peak_mb_with_floor": own_peak_mb()}
+
+
+def _run_stages(directory: Path, clock: StageClock) -> dict[str, Any]:
+    """The stages of a run, each timed by ``clock``, as a run does them."""
     import pandas as pd
 
-    from flows import pipeline
+    from flows import pipeline, shard_audit
     from flows.settings import Settings
 
     settings = Settings()
-    pipeline.drug_reference(settings)  # read once per process, as every run after the first does
-    clock = StageClock()
+    shard_audit.drug_reference(settings)  # read once per process, as every run after the first does
     paths = {kind: directory / f"{kind}.csv" for kind in ("mar", "claims")}
     valid = {}
     for kind in paths:  # as a run does: each extract loaded, validated, and its raw rows dropped
@@ -118,15 +119,12 @@ def measure_job(directory: Path, repeat: int) -> dict[str, Any]:
     rows_kept = {k: v.counts["rows_kept"] for k, v in valid.items()}
     kept = [valid["mar"].kept, valid["claims"].kept]
     del valid  # as a run does (pipeline.audit_files): the audit takes the kept rows over and frees them
-    result = clock.run("audit", lambda: pipeline.audit_taking(kept, settings, timer=clock.step))
+    result = clock.run("audit", lambda: pipeline.audit_taking(kept, settings, timer=clock.steps))
     with tempfile.TemporaryDirectory() as out:
         clock.run("write run folder", lambda: pipeline.write(Path(out) / "run", result, quarantine, counts, settings))
-    audit_peak = peak_mb()  # before the floor's own pyarrow tables raise it
-    floors = [floor_seconds(paths) for _ in range(repeat)]
-    return {"stages": clock.stages, "engine_steps": clock.steps, "floor_seconds": min(floors),
-            "floor_runs": floors, "rows_kept": rows_kept,
-            "findings": len(result.findings), "expected_lines": len(result.expected_lines), "peak_mb": audit_peak,
-            "peak_mb_with_floor": peak_mb()}
+    return {"stages": clock.stages, "engine_steps": clock.steps, "rows_kept": rows_kept,
+            "findings": len(result.findings), "expected_lines": len(result.expected_lines),
+            "audit_processes": settings.audit_processes}
 
 
 def floor_seconds(paths: dict[str, Path]) -> float:

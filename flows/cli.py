@@ -70,6 +70,8 @@ def _settings(args: argparse.Namespace) -> Settings:
         settings = settings.with_(x12_account_ref=args.x12_account)
     if getattr(args, "max_quarantine_share", None) is not None:
         settings = settings.with_(max_quarantine_share=args.max_quarantine_share)
+    if getattr(args, "processes", None) is not None:
+        settings = settings.with_(audit_processes=args.processes)
     if getattr(args, "dask", None):
         from flows.runners import check_address
 
@@ -259,6 +261,13 @@ def _share(text: str) -> float:
     return share
 
 
+def _whole(text: str) -> int:
+    """``--processes``: a whole number of at least 1."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, not {text!r}")
+    return int(text)
+
+
 def _add_settings_options(p: argparse.ArgumentParser, tz_default: str | None = None) -> None:
     """The options every auditing command shares: policy, time zone and reference tables."""
     p.add_argument("--policy", help="policy profile: cms_facility (default) or commercial_cpt")
@@ -283,6 +292,9 @@ def _add_settings_options(p: argparse.ArgumentParser, tz_default: str | None = N
                    help="share 0..1 of an extract's rows that may be quarantined; more, or a vocabulary column "
                    "(action, route, claim_type, hcpcs...) rejected as a whole, refuses the run with exit 3 "
                    "(default $INFUSION_AUDIT_MAX_QUARANTINE_SHARE or 0.05; 1 audits whatever is left)")
+    p.add_argument("--processes", type=_whole, metavar="N",
+                   help="processes that audit a day's shards at once: this one and N-1 helpers, each holding one "
+                   "shard's working memory (default $INFUSION_AUDIT_PROCESSES or the CPUs, at most 2; same outputs)")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -26,19 +26,20 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from functools import lru_cache
+from functools import partial
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pandas as pd
 
 from expectations.runner import validate_extract
+from flows.shard_audit import audit_shard
+from flows.shard_workers import map_shards
 from flows.settings import Settings
-from transforms.audit import UNREAD_INPUT_COLUMNS, AuditResult, StepTimer, run_audit
+from transforms.audit import UNREAD_INPUT_COLUMNS, AuditResult, StepSeconds
 from transforms.frames import expand_text
-from transforms.payers import PayerMap, load_payer_map
 from transforms.ingest.formats import CANONICAL
 from transforms.ingest.formats import detect as detect_formats
 from transforms.ingest.inputs import combine_parts, mapping_profiles, read_format
@@ -49,9 +50,6 @@ from transforms.outputs import lake, lake_claims, lake_window
 from transforms.outputs.files import begin_run_dir, publish_run_dir, write_run_files
 from transforms.outputs.report_html import TREND_COLUMNS, trend_from_findings
 from transforms.outputs.summary import summarise
-from transforms.reference.drugs import DrugReference, load_drug_reference
-from transforms.reference.fees import FeeSchedule, load_fee_schedule
-from transforms.reference.ncci import EditTables, load_edit_directory
 from transforms.shards import Shard, iter_shards, take_results, take_shards
 from transforms.vocab.schemas import (
     AUDITED_ARROW, CLAIM_ARROW, CLAIM_LINE_KEY, EXPECTED_ARROW, FINDINGS_ARROW, MAR_ARROW, MAR_EVENT_KEY,
@@ -256,49 +254,25 @@ def check_day(staged: StagedDay, settings: Settings, out_dir: Path) -> None:
         raise
 
 
-@lru_cache(maxsize=4)
-def _drug_reference(extra: Path | None) -> DrugReference:
-    return load_drug_reference(extra=extra)
-
-
-@lru_cache(maxsize=4)
-def _fees(path: Path | None) -> FeeSchedule:
-    return load_fee_schedule(path)
-
-
-@lru_cache(maxsize=4)
-def _edits(directory: Path | None) -> EditTables | None:
-    return load_edit_directory(directory) if directory is not None else None
-
-
-@lru_cache(maxsize=4)
-def _payer_map(path: Path | None) -> PayerMap | None:
-    return load_payer_map(path) if path is not None else None
-
-
-def drug_reference(settings: Settings) -> DrugReference:
-    """The shipped drug reference plus the user's own list, loaded once per process."""
-    return _drug_reference(settings.drug_list)
-
-
 def audit(
-    mar: pd.DataFrame, claims: pd.DataFrame, settings: Settings, timer: StepTimer | None = None
+    mar: pd.DataFrame, claims: pd.DataFrame, settings: Settings, timer: StepSeconds | None = None
 ) -> AuditResult:
     """The pure audit on validated frames, with the reference tables of ``settings``
     (drug list, fee schedule, NCCI/MUE tables; each loaded once per process).
 
     A day with more than ``settings.shard_encounters`` encounters is audited
-    in shards of that many (contiguous ranges of sorted encounter ids, one
-    after another) and the results concatenated (:mod:`transforms.shards`):
-    the engine's frames are bounded by a shard, the outputs are the same.
+    in shards of that many (contiguous ranges of sorted encounter ids), up to
+    ``settings.audit_processes`` at once (:func:`_audit_shards`), and the
+    results concatenated in shard order (:mod:`transforms.shards`): the
+    engine's frames are bounded by a shard, the outputs are the same.
 
-    ``timer`` (the bench's) is entered around each engine step. Each shard's
-    administrations lose :data:`ENGINE_ONLY_ADMINISTRATION_COLUMNS` as soon as
-    the shard is audited, so a day's result holds what its outputs read."""
+    ``timer`` (the bench's) records each engine step, summed over shards.
+    Each shard's administrations lose :data:`~flows.shard_audit.ENGINE_ONLY_ADMINISTRATION_COLUMNS`
+    as soon as the shard is audited, so a day's result holds what its outputs read."""
     return _audit_shards(iter_shards(mar, claims, settings.shard_encounters), settings, timer)
 
 
-def audit_taking(kept: list[pd.DataFrame], settings: Settings, timer: StepTimer | None = None) -> AuditResult:
+def audit_taking(kept: list[pd.DataFrame], settings: Settings, timer: StepSeconds | None = None) -> AuditResult:
     """:func:`audit` of ``kept`` (``[mar, claims]``) for a caller that holds those frames nowhere else.
 
     ``kept`` is emptied; the frames' rows are cut into the shards at once and
@@ -311,35 +285,23 @@ def audit_taking(kept: list[pd.DataFrame], settings: Settings, timer: StepTimer 
     return _audit_shards(take_shards(kept, settings.shard_encounters, left_out), settings, timer)
 
 
-def _audit_shards(shards: Iterator[Shard], settings: Settings, timer: StepTimer | None) -> AuditResult:
-    """Each shard audited in turn (:func:`run_audit`), then the results combined in shard order."""
+def _audit_shards(shards: Iterator[Shard], settings: Settings, timer: StepSeconds | None) -> AuditResult:
+    """Each shard audited (:func:`flows.shard_audit.audit_shard`), by this process and up
+    to ``settings.shard_helpers`` helper processes at once when there are several
+    (:mod:`flows.shard_workers`), then the results combined in shard order."""
+    audit_one = partial(audit_shard, settings=settings, timed=timer is not None)
+    # A helper audits its shards in halves: it holds half the working frames beside this process's.
+    in_halves = partial(audit_shard, settings=settings.with_(shard_encounters=max(1, settings.shard_encounters // 2)),
+                        timed=timer is not None)
     parts = []
-    for shard in shards:
-        if shard.index == 1:
-            log.info("day over %d encounters: audited in shards", settings.shard_encounters)
-        parts.append(_for_outputs(run_audit(
-            shard.mar, shard.claims, drug_reference(settings), settings.policy, settings.facility_tz,
-            edits=_edits(settings.ncci_dir), fees=_fees(settings.fee_schedule), timer=timer,
-            payer_map=_payer_map(settings.payer_map),
-        )))
-        del shard  # the next shard's rows replace this one's, not join them
+    for result, seconds in map_shards(audit_one, shards, settings.shard_helpers, helper_fn=in_halves):
+        if len(parts) == 1:
+            log.info("day over %d encounters: audited in shards, %d processes at most",
+                     settings.shard_encounters, settings.shard_helpers + 1)
+        parts.append(result)
+        if timer is not None:
+            timer.add(seconds)
     return take_results(parts)
-
-
-#: Administration columns the engine and the comparison read but no output, summary or
-#: lake dataset does: ``evidence`` is a text of its own per administration (about 0.3 GB
-#: at a million encounters); the expected lines and findings carry their own evidence.
-ENGINE_ONLY_ADMINISTRATION_COLUMNS: tuple[str, ...] = ("evidence",)
-
-
-def _for_outputs(result: AuditResult) -> AuditResult:
-    """``result`` without :data:`ENGINE_ONLY_ADMINISTRATION_COLUMNS`; the other columns are
-    shared with ``result``'s frame, not copied (``drop`` would copy every one of them)."""
-    admins = result.administrations
-    if not any(c in admins.columns for c in ENGINE_ONLY_ADMINISTRATION_COLUMNS):
-        return result
-    kept = {c: admins[c] for c in admins.columns if c not in ENGINE_ONLY_ADMINISTRATION_COLUMNS}
-    return replace(result, administrations=pd.DataFrame(kept, index=admins.index, copy=False))
 
 
 def write(

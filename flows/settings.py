@@ -16,6 +16,7 @@
 | INFUSION_AUDIT_X12_ACCOUNT_REF | CLM01 | where an 837 carries the hospital account: CLM01, REF[D9] or REF[EA] |
 | INFUSION_AUDIT_MAX_QUARANTINE_SHARE | 0.05 | share (0..1) of an extract's rows that may be quarantined before the run is refused |
 | INFUSION_AUDIT_SHARD_ENCOUNTERS | 50000 | a day with more encounters is audited in shards of this many (bounded memory; same outputs) |
+| INFUSION_AUDIT_PROCESSES | CPUs usable, at most 2 | processes that audit a day's shards at once: this one and N-1 helpers (same outputs; none on Dask) |
 | INFUSION_AUDIT_DASK | (none: one process) | where a backfill's days run: ``local:N`` (N worker processes) or a Dask scheduler address (docs/distributed.md) |
 
 A ``Settings`` owns its serialisation: :meth:`Settings.to_params` and
@@ -44,11 +45,21 @@ from transforms.vocab.policy import Policy, load_policy, validate
 #: cache key, so a day cached by a one-process backfill is a hit for a Dask one.
 #: Byte-identical outputs either way are tested (tests/flows/test_shards.py,
 #: tests/flows/test_dask.py).
-EXECUTION_FIELDS: frozenset[str] = frozenset({"shard_encounters", "dask_address"})
+EXECUTION_FIELDS: frozenset[str] = frozenset({"shard_encounters", "audit_processes", "dask_address"})
 #: Default :attr:`Settings.shard_encounters`. Measured at 1M encounters (make bench data):
 #: shards of 50k audit in 35 s and peak at 4.9 GB, of 250k in 42 s and 5.5 GB (smaller
 #: shards keep the engine's frames in cache and bound them; outputs are the same).
 DEFAULT_SHARD_ENCOUNTERS = 50_000
+#: Most shards audited at once by default (:attr:`Settings.audit_processes`): each
+#: process holds one shard's working frames (a few hundred MB at 50k encounters),
+#: so the default stays at 2 even on big machines; raise it where memory allows.
+MAX_DEFAULT_AUDIT_PROCESSES = 2
+
+
+def default_audit_processes() -> int:
+    """The CPUs this process may run on, at most :data:`MAX_DEFAULT_AUDIT_PROCESSES`."""
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(usable, MAX_DEFAULT_AUDIT_PROCESSES))
 
 
 @dataclass(frozen=True)
@@ -78,6 +89,10 @@ class Settings:
     #: many (contiguous ranges of sorted encounter ids, :mod:`transforms.shards`):
     #: the engine's memory is bounded by a shard; the outputs are the same bytes.
     shard_encounters: int = DEFAULT_SHARD_ENCOUNTERS
+    #: How many processes audit a day's shards at once: this one and ``N - 1``
+    #: helpers (:mod:`flows.shard_workers`); 1: all in this process. Each helper
+    #: holds one shard's working frames. The outputs are the same bytes whatever N.
+    audit_processes: int = field(default_factory=default_audit_processes)
     #: Where a backfill's days run (:mod:`flows.runners`): ``None`` in this process,
     #: one day after another; ``local:N`` on a temporary local Dask cluster of N
     #: worker processes; ``tcp://host:8786`` (any Dask scheduler address) on that cluster.
@@ -90,6 +105,15 @@ class Settings:
         shard = self.shard_encounters
         if isinstance(shard, bool) or not isinstance(shard, int) or shard < 1:
             raise ValueError(f"shard_encounters must be a whole number of at least 1, not {shard!r}")
+        processes = self.audit_processes
+        if isinstance(processes, bool) or not isinstance(processes, int) or processes < 1:
+            raise ValueError(f"audit_processes must be a whole number of at least 1, not {processes!r}")
+
+    @property
+    def shard_helpers(self) -> int:
+        """Helper processes a day's audit may start (:mod:`flows.shard_workers`):
+        ``audit_processes - 1``, and none on Dask, whose workers already spread the days."""
+        return self.audit_processes - 1 if self.dask_address is None else 0
 
     def with_(self, **changes: object) -> "Settings":
         """A copy with ``changes`` applied."""
@@ -132,6 +156,7 @@ class Settings:
             x12_account_ref=env.get("INFUSION_AUDIT_X12_ACCOUNT_REF", "CLM01"),
             max_quarantine_share=_share(env.get("INFUSION_AUDIT_MAX_QUARANTINE_SHARE", "0.05")),
             shard_encounters=int(env.get("INFUSION_AUDIT_SHARD_ENCOUNTERS", str(DEFAULT_SHARD_ENCOUNTERS))),
+            audit_processes=int(env.get("INFUSION_AUDIT_PROCESSES", str(default_audit_processes()))),
             dask_address=env.get("INFUSION_AUDIT_DASK") or None,
         )
 

@@ -8,8 +8,9 @@ policy profile the payers of the day's encounters use (:mod:`transforms.payers`)
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -58,7 +59,7 @@ class AuditResult:
 #: it, and the engine groups by infusate). Validation and the lake keep them; a
 #: caller that hands its frames to the audit leaves them out of the shards
 #: (:func:`flows.pipeline.audit_taking`): about 0.5 GB at a million encounters.
-UNREAD_INPUT_COLUMNS: dict[str, tuple[str, ...]] = {"mar": ("patient_id", "order_id"), "claims": ("patient_id",)}
+UNREAD_INPUT_COLUMNS: dict[str, tuple[str, ...]] = {"mar": ("patient_id", "order_id", "service_date"), "claims": ("patient_id",)}
 
 
 #: Entered around each step of the audit with the step's name (the bench's
@@ -68,6 +69,26 @@ StepTimer = Callable[[str], AbstractContextManager[object]]
 
 def _no_timer(_step: str) -> AbstractContextManager[object]:
     return nullcontext()
+
+
+class StepSeconds(dict[str, float]):
+    """Seconds per engine step, summed over every call: a :data:`StepTimer` whose
+    record is plain data, so a shard audited in another process sends its own
+    back to be :meth:`add`-ed (the steps of shards audited at once then sum to
+    more than the audit's wall time)."""
+
+    @contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self[name] = self.get(name, 0.0) + time.perf_counter() - start
+
+    def add(self, other: Mapping[str, float]) -> None:
+        """Add ``other``'s seconds step by step."""
+        for name, seconds in other.items():
+            self[name] = self.get(name, 0.0) + seconds
 
 
 def _in(frame: pd.DataFrame, encounters: pd.Index) -> pd.DataFrame:
@@ -404,7 +425,7 @@ def run_audit(
         line its ``policy_profile``. The frames are the same, row for row,
         as one run would give if every encounter had that profile.
     """
-    step = timer or _no_timer
+    step = _no_timer if timer is None else timer  # (an empty StepSeconds is falsy)
     mar, claims = expand_text(mar), expand_text(claims)
     policies = profile_policies(payer_map, policy)
     default = payer_map.default_profile(policy) if payer_map is not None else policy.name

@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from flows import pipeline
+from flows import pipeline, shard_audit
 from flows.settings import Settings
 from transforms.frames import expand_text
 from transforms.ingest.readers import stage_claims, stage_mar
@@ -92,10 +92,10 @@ def test_audit_keeps_of_the_administrations_what_the_outputs_read(extracts) -> N
     (mar, _), (claims, _) = extracts["mar"], extracts["claims"]
     settings = Settings(shard_encounters=7)
     result = pipeline.audit(mar.kept, claims.kept, settings)
-    engine = run_audit(mar.kept, claims.kept, pipeline.drug_reference(settings), settings.policy,
+    engine = run_audit(mar.kept, claims.kept, shard_audit.drug_reference(settings), settings.policy,
                        settings.facility_tz)
     assert "evidence" in engine.administrations and engine.administrations["evidence"].notna().all()
-    assert pipeline.ENGINE_ONLY_ADMINISTRATION_COLUMNS == ("evidence",)
+    assert shard_audit.ENGINE_ONLY_ADMINISTRATION_COLUMNS == ("evidence",)
     assert "evidence" not in result.administrations
     assert list(result.administrations.columns) == [c for c in engine.administrations.columns if c != "evidence"]
     assert set(ADMINISTRATION_COLUMNS) | {"role", "kind", "drug_class", "drug_label"} <= set(

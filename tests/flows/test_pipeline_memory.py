@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from flows import pipeline
+from flows import pipeline, shard_audit
 from flows.settings import Settings
 from transforms.audit import UNREAD_INPUT_COLUMNS
 from transforms.synthetic.generator import generate, write_extracts
@@ -32,7 +32,7 @@ def test_audit_files_frees_the_kept_extracts_during_the_audit(tmp_path: Path, mo
     shard_rows: list[weakref.ref[pd.DataFrame]] = []
     alive_at_shard: list[list[bool]] = []
     alive_at_write: list[bool] = []
-    real_taking, real_run, real_write = pipeline.audit_taking, pipeline.run_audit, pipeline.write_run_files
+    real_taking, real_run, real_write = pipeline.audit_taking, shard_audit.run_audit, pipeline.write_run_files
 
     def audit_taking(kept, settings, timer=None):  # type: ignore[no-untyped-def]
         day.extend(weakref.ref(frame) for frame in kept)
@@ -50,10 +50,12 @@ def test_audit_files_frees_the_kept_extracts_during_the_audit(tmp_path: Path, mo
         return real_write(*args, **kwargs)
 
     monkeypatch.setattr(pipeline, "audit_taking", audit_taking)
-    monkeypatch.setattr(pipeline, "run_audit", run_audit)
+    monkeypatch.setattr(shard_audit, "run_audit", run_audit)
     monkeypatch.setattr(pipeline, "write_run_files", write)
     paths = _extracts(tmp_path)
-    summary = pipeline.audit_files(paths["mar"], paths["claims"], tmp_path / "run", Settings(shard_encounters=15))
+    # In this process (the records above are this process's; tests/flows/test_forks.py: the forked map's own).
+    settings = Settings(shard_encounters=15, audit_processes=1)
+    summary = pipeline.audit_files(paths["mar"], paths["claims"], tmp_path / "run", settings)
     assert len(day) == 2 and len(shard_rows) == 3  # ~40 encounters: three shards
     # Each shard's audit holds neither the day's frames nor an earlier shard's rows.
     assert alive_at_shard == [[False, False], [False, False, False], [False, False, False, False]]
@@ -64,18 +66,18 @@ def test_audit_files_frees_the_kept_extracts_during_the_audit(tmp_path: Path, mo
 def test_audit_taking_gives_the_result_of_audit_without_the_unread_columns(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     paths = _extracts(tmp_path)
-    settings = Settings(shard_encounters=15)
+    settings = Settings(shard_encounters=15, audit_processes=1)  # the shards audited in this process, seen here
     mar, claims = (pipeline.load_and_validate(paths[kind], kind, settings).kept for kind in ("mar", "claims"))
     assert {"patient_id", "order_id"} <= set(mar.columns) and "patient_id" in claims.columns
     whole = pipeline.audit(mar, claims, settings.with_(shard_encounters=1000))  # every column, one shard
     seen: list[tuple[set[str], set[str]]] = []
-    real_run = pipeline.run_audit
+    real_run = shard_audit.run_audit
 
     def run_audit(mar, claims, *args, **kwargs):  # type: ignore[no-untyped-def]
         seen.append((set(mar.columns), set(claims.columns)))
         return real_run(mar, claims, *args, **kwargs)
 
-    monkeypatch.setattr(pipeline, "run_audit", run_audit)
+    monkeypatch.setattr(shard_audit, "run_audit", run_audit)
     kept = [mar.copy(), claims.copy()]
     taken = pipeline.audit_taking(kept, settings)
     assert kept == [] and len(seen) == 3

@@ -64,6 +64,7 @@ def _variants(tmp_path: Path, files: dict[str, Path]) -> dict[str, object]:
         "x12_account_ref": "REF[D9]",
         "max_quarantine_share": 0.25,
         "shard_encounters": 7,
+        "audit_processes": 3,
         "dask_address": "tcp://10.0.0.5:8786",
     }
 
@@ -100,7 +101,8 @@ def test_every_settings_field_round_trips_and_changes_the_cache_key(tmp_path, fi
         else:
             keys[name] = repr(changed.cache_key_parts())
     assert len(set(keys.values())) == len(keys), "a field does not change the cache key"
-    assert EXECUTION_FIELDS == {"shard_encounters", "dask_address"}, "an execution field needs a same-bytes test"
+    # Each has its same-bytes test: tests/flows/test_shards.py (shards, forked processes), tests/flows/test_dask.py.
+    assert EXECUTION_FIELDS == {"shard_encounters", "audit_processes", "dask_address"}, "an execution field needs a same-bytes test"
 
 
 def test_every_policy_field_round_trips_and_changes_the_cache_key(tmp_path, files):
@@ -196,3 +198,15 @@ def test_payer_map_from_the_environment_and_the_cli_and_a_bad_one_refused(monkey
     assert _settings(build_parser().parse_args([*audit, "--payer-map", str(cli_map)])).payer_map == cli_map
     assert main([*audit, "--payer-map", str(bad_map)]) == 2
     assert f"{bad_map}: row 1: unknown policy profile 'cpt_literal'" in capsys.readouterr().err
+
+
+def test_processes_from_the_environment_and_the_cli(monkeypatch, tmp_path):
+    from flows.cli import _settings, build_parser
+
+    monkeypatch.setenv("INFUSION_AUDIT_PROCESSES", "3")
+    audit = ["audit", "--mar", "m.csv", "--claims", "c.csv", "--out", str(tmp_path / "out")]
+    assert _settings(build_parser().parse_args(audit)).audit_processes == 3
+    assert _settings(build_parser().parse_args([*audit, "--processes", "1"])).audit_processes == 1
+    for bad in ("0", "-2", "1.5", "two"):
+        with pytest.raises(SystemExit):
+            build_parser().parse_args([*audit, "--processes", bad])

@@ -87,3 +87,27 @@ def test_combined_results_out_of_encounter_order_are_sorted_stably():
     assert combined.expected_lines.index.tolist() == [0, 1, 2, 3]
     in_order = combine_results([part(["E1"], 0), part(["E2", "E3"], 5)])
     assert in_order.expected_lines["n"].tolist() == [0, 5, 6] and in_order.expected_lines.index.tolist() == [0, 1, 2]
+
+
+def test_shards_audited_with_a_helper_process_write_the_same_bytes(tmp_path, caplog):
+    paths = write_extracts(generate(seed=29, start=date(2026, 11, 2), days=2, encounters_per_day=40),
+                           tmp_path / "extracts")
+    one = Settings(lake_root=tmp_path / "lake", shard_encounters=9, audit_processes=1)
+    audit_files(paths["mar"], paths["claims"], tmp_path / "one", one)
+    with caplog.at_level(logging.INFO, logger="infusion_audit"):
+        audit_files(paths["mar"], paths["claims"], tmp_path / "shared", one.with_(audit_processes=2))
+    assert "2 processes at most" in caplog.text  # ~80 encounters: 9 shards, some of them audited by a helper
+    for name in RUN_FILES:
+        assert (tmp_path / "shared" / name).read_bytes() == (tmp_path / "one" / name).read_bytes(), name
+
+
+def test_audit_processes_from_the_environment_and_checked():
+    assert 1 <= Settings().audit_processes <= 2
+    assert Settings.from_env({"INFUSION_AUDIT_PROCESSES": "3"}).audit_processes == 3
+    assert Settings.from_params({"audit_processes": "1"}).audit_processes == 1
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match="audit_processes"):
+            Settings(audit_processes=bad)
+    assert Settings(audit_processes=3).shard_helpers == 2 and Settings(audit_processes=1).shard_helpers == 0
+    # On Dask the cluster's workers are the parallelism: a day audited there starts no helpers.
+    assert Settings(audit_processes=3, dask_address="local:2").shard_helpers == 0

@@ -112,3 +112,16 @@ def test_kvo_bag_with_rate_only_on_its_start_is_not_hydration(reference):
                        reference, Policy(), TZ)
     assert codes(result) == {"96365": 1}
     assert result.findings.empty
+
+
+def test_step_seconds_times_every_engine_step_even_while_empty(reference):
+    from transforms.audit import StepSeconds
+
+    steps = StepSeconds()  # empty, so falsy: still the timer, not "no timer"
+    run_audit(mar(one_bag=False), claim_lines(("96365", 1)), reference, Policy(), TZ, timer=steps)
+    assert set(steps) == {"classify", "timeline", "coding", "compare"} and all(s > 0 for s in steps.values())
+    other = StepSeconds({"classify": 1.5, "write": 2.0})  # e.g. a shard audited in a helper process
+    before = dict(steps)
+    steps.add(other)
+    assert steps["classify"] == pytest.approx(before["classify"] + 1.5) and steps["write"] == 2.0
+    assert steps["coding"] == before["coding"]

@@ -201,3 +201,20 @@ def test_taken_shards_leave_out_the_columns_asked_for():
         for ours, theirs in zip(taken, expected, strict=True):
             pd.testing.assert_frame_equal(ours.mar, theirs.mar.drop(columns=["rate", "drug"]))
             pd.testing.assert_frame_equal(ours.claims, theirs.claims.drop(columns=["units"]))
+
+
+def test_a_compact_shard_has_the_same_values_and_only_its_own_categories():
+    day = ["E1", "E2", "E3", "E4"]
+    mar = pd.DataFrame({"encounter_id": pd.Categorical(["E3", "E2", "E3"], categories=day),
+                        "drug": pd.Categorical(["b", "a", "b"], categories=["a", "b", "c"]), "dose": [1.0, 2.0, 3.0]})
+    claims = pd.DataFrame({"encounter_id": pd.Categorical(["E2"], categories=day), "units": [1]})
+    shard = shards.Shard(3, "E2", "E3", mar, claims)
+    small = shards.compact_shard(shard)
+    assert (small.index, small.first, small.last) == (3, "E2", "E3")
+    assert list(small.mar["encounter_id"].cat.categories) == ["E2", "E3"]  # the day's order, used ones only
+    assert list(small.mar["drug"].cat.categories) == ["a", "b"]
+    assert list(small.claims["encounter_id"].cat.categories) == ["E2"]
+    for before, after in ((mar, small.mar), (claims, small.claims)):
+        pd.testing.assert_frame_equal(after.astype(object), before.astype(object))  # the same values
+    assert np.shares_memory(small.mar["dose"].to_numpy(), mar["dose"].to_numpy())  # not copied
+    assert list(shard.mar["encounter_id"].cat.categories) == day  # the shard itself is unchanged

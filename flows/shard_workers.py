@@ -1,0 +1,268 @@
+"""Audit a day's shards in this process and in helper processes at once.
+
+Why processes, and why these (written here because no library fits):
+
+- The engine is pandas code that holds the GIL: two threads auditing two
+  shards measured 1.1 times one.
+- A child forked from a run that has loaded a big day shares its gigabytes
+  copy-on-write, and every page either side then writes is copied. At a
+  million encounters, a fork per shard cost more CPU (37 s in the children,
+  8 s of page faults in the parent) than the 29 s of the audit it split.
+- ``concurrent.futures.ProcessPoolExecutor`` and ``multiprocessing``'s
+  spawn and forkserver pools re-import the parent's ``__main__``: for
+  ``python -m flows.cli`` that is Great Expectations, about 9 s a helper.
+  Nor do they let the parent audit shards itself while the helpers do.
+- A local Dask cluster (``--dask local:N``) costs seconds to start and
+  ships shards the same way; it is the choice across machines
+  (:mod:`flows.runners`), this one within a run.
+
+So a helper is a fresh interpreter, ``python -m flows.shard_workers``, that
+imports the engine only (:mod:`flows.shard_audit`, about 1 s and 110 MB).
+Shards go to it pickled over a pipe, their categoricals compacted
+(:func:`transforms.shards.compact_shard`: 0.3 s for a 50,000-encounter
+shard against the 1.5-2 s of its audit), and results come back the same way.
+Nothing touches the disk, so no patient data is left in a temporary file.
+
+The parent audits shards too: each shard goes to a helper with room for it
+(one under way and one waiting, so a helper never idles while the parent
+audits; :func:`_to_helper`) or else is audited here, and results come back
+in shard order. Memory: the caller may give helpers a function that audits
+in smaller pieces (:func:`flows.pipeline._audit_shards` halves the shard
+size), and both sides hand freed memory back to the system after each
+shard. A helper's exception is raised here; a helper that dies is an error,
+never a missing shard.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import queue
+import subprocess
+import sys
+import threading
+import traceback
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from itertools import islice
+from multiprocessing.connection import Connection
+from typing import Any
+
+from transforms.memory import release_freed_memory
+from transforms.shards import Shard, compact_shard
+
+#: Shards a helper holds at once: one under way, one waiting.
+ROOM = 2
+
+
+class HelperDied(RuntimeError):
+    """A helper process ended without answering for a shard it was given."""
+
+
+class _Helper:
+    """One helper process and the threads that feed it and read its answers.
+
+    Sending pickles in a thread of its own, so that the parent goes on
+    auditing while a shard crosses the pipe (the helper reads it whenever it
+    is free: it, too, reads in a thread)."""
+
+    def __init__(self, answers: queue.Queue[tuple[_Helper, bytes | None]]) -> None:
+        to_helper_r, to_helper_w = os.pipe()
+        from_helper_r, from_helper_w = os.pipe()
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "flows.shard_workers", str(to_helper_r), str(from_helper_w)],
+            pass_fds=(to_helper_r, from_helper_w), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, env=env)
+        os.close(to_helper_r)
+        os.close(from_helper_w)
+        self._outbox = Connection(to_helper_w, readable=False)
+        self._inbox = Connection(from_helper_r, writable=False)
+        self._sends: queue.Queue[Any] = queue.Queue()
+        self.in_flight = 0
+        self.gone = False  # its process ended (its reader saw the end of its answers)
+        self._answers = answers
+        for target in (self._send_loop, self._read_loop):
+            threading.Thread(target=target, daemon=True).start()
+
+    def submit(self, message: tuple[int, Callable[[Any], Any], Any]) -> None:
+        self.in_flight += 1
+        self._sends.put(message)
+
+    def _send_loop(self) -> None:
+        try:
+            while (message := self._sends.get()) is not None:
+                self._outbox.send(message)
+                del message  # the shard is the helper's now
+        except OSError:  # the helper is gone: its reader reports it
+            pass
+        finally:
+            self._outbox.close()  # the helper reads the end of its work
+
+    def _read_loop(self) -> None:
+        try:
+            while True:
+                self._answers.put((self, self._inbox.recv_bytes()))
+        except (EOFError, OSError):
+            self._answers.put((self, None))
+        finally:
+            self._inbox.close()
+
+    def close(self, kill: bool) -> None:
+        """Stop the helper: killed, or told there is no more work (it exits; killed if it
+        has not within seconds)."""
+        if kill:
+            self.process.kill()
+        self._sends.put(None)
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+class _Pool:
+    """Helpers and the answers they have sent, by item position."""
+
+    def __init__(self, helpers: int) -> None:
+        self.answers: queue.Queue[tuple[_Helper, bytes | None]] = queue.Queue()
+        self.helpers = [_Helper(self.answers) for _ in range(helpers)]
+        self.done: dict[int, Any] = {}
+
+    def least_busy(self) -> _Helper | None:
+        alive = [h for h in self.helpers if not h.gone]
+        return min(alive, key=lambda h: h.in_flight) if alive else None
+
+    def collect(self, block: bool) -> None:
+        """Take in every answer that has arrived (and, with ``block``, wait for one)."""
+        while True:
+            try:
+                helper, data = self.answers.get(block=block)
+            except queue.Empty:
+                return
+            block = False
+            if data is None:
+                helper.gone = True
+                if helper.in_flight:
+                    raise HelperDied(f"shard helper exited with code {helper.process.wait()} "
+                                     f"with {helper.in_flight} shard(s) unanswered")
+                continue
+            index, ok, *payload = pickle.loads(data)
+            helper.in_flight -= 1
+            if not ok:
+                exc, text = payload
+                exc.add_note(f"in the helper process auditing shard {index}:\n{text}")
+                raise exc
+            self.done[index] = payload[0]
+
+    def close(self, kill: bool) -> None:
+        for helper in self.helpers:
+            helper.close(kill)
+
+
+def map_shards(fn: Callable[[Shard], Any], shards: Iterable[Shard], helpers: int,
+               helper_fn: Callable[[Shard], Any] | None = None) -> Iterator[Any]:
+    """``fn(shard)`` for each of ``shards``, in this process and up to ``helpers`` helper
+    processes at once (running ``helper_fn``, default ``fn``: the same result, but
+    it may trade time for memory); results in shard order.
+
+    ``shards`` is read lazily, :data:`ROOM` shards ahead of where it is
+    audited, and this process drops each shard it hands over (the caller's
+    memory keeps streaming, :func:`transforms.shards.take_shards`). With no
+    helpers, or a single shard, every shard is audited here and no process
+    is started. ``fn`` must pickle by reference (a module-level function, or
+    a ``functools.partial`` of one over picklable arguments).
+    """
+    iterator = iter(shards)
+    if helpers < 1:
+        yield from map(fn, iterator)
+        return
+    ahead = deque(islice(iterator, 2))
+    if len(ahead) < 2:
+        yield from map(fn, ahead)
+        return
+    yield from _shared(fn, helper_fn or fn, ahead, iterator, _Pool(helpers))
+
+
+def _to_helper(pool: _Pool, after: int) -> _Helper | None:
+    """The helper to hand the next shard to, or ``None`` to audit it here.
+
+    A helper with ``k`` shards takes another only if ``k + 1`` shards come
+    after it, so this process has one of its own to audit meanwhile, and the
+    last shards are audited here rather than queued behind a helper's."""
+    helper = pool.least_busy()
+    return helper if helper is not None and helper.in_flight < ROOM and after > helper.in_flight else None
+
+
+def _shared(fn: Callable[[Shard], Any], helper_fn: Callable[[Shard], Any], ahead: deque[Shard],
+            rest: Iterator[Shard], pool: _Pool) -> Iterator[Any]:
+    """:func:`map_shards` with helpers: shards ``ahead`` then ``rest``."""
+    started, next_out = 0, 0
+    try:
+        while True:
+            ahead.extend(islice(rest, ROOM + 1 - len(ahead)))  # this shard and the ROOM after it
+            if not ahead:
+                break
+            helper = _to_helper(pool, after=len(ahead) - 1)
+            if helper is not None:
+                helper.submit((started, helper_fn, compact_shard(ahead.popleft())))
+            else:
+                pool.done[started] = fn(ahead.popleft())
+                # The shard's rows and working frames are freed but kept by the allocators: handed
+                # back, or this process grows by the results on top of them beside the helpers.
+                release_freed_memory()
+            started += 1
+            pool.collect(block=False)
+            while next_out in pool.done:
+                yield pool.done.pop(next_out)
+                next_out += 1
+        while next_out < started:
+            if next_out not in pool.done:
+                pool.collect(block=True)
+                continue
+            yield pool.done.pop(next_out)
+            next_out += 1
+    except BaseException:  # a shard failed, or the caller stopped early: the helpers' work is moot
+        pool.close(kill=True)
+        raise
+    pool.close(kill=False)
+
+
+# --- the helper's side -----------------------------------------------------------
+
+def serve(read_fd: int, write_fd: int) -> None:
+    """Answer ``(index, fn, item)`` messages with ``(index, True, fn(item))`` or
+    ``(index, False, exception, traceback)`` until the parent closes the pipe.
+
+    Reads in a thread, so a shard sent while another is audited crosses the
+    pipe at once instead of holding the parent's sending thread."""
+    inbox, outbox = Connection(read_fd, writable=False), Connection(write_fd, readable=False)
+    messages: queue.Queue[bytes | None] = queue.Queue()
+
+    def read() -> None:
+        while True:
+            try:
+                messages.put(inbox.recv_bytes())
+            except (EOFError, OSError):
+                messages.put(None)
+                return
+
+    threading.Thread(target=read, daemon=True).start()
+    while (data := messages.get()) is not None:
+        index, fn, item = pickle.loads(data)
+        del data
+        try:
+            answer: tuple[Any, ...] = (index, True, fn(item))
+        except Exception as exc:  # noqa: BLE001 - raised again in the parent
+            answer = (index, False, exc, traceback.format_exc())
+        del item
+        try:
+            outbox.send(answer)
+        except (pickle.PicklingError, TypeError, AttributeError) as exc:  # an unpicklable exception
+            outbox.send((index, False, RuntimeError(f"{type(exc).__name__}: {exc}"), traceback.format_exc()))
+        del answer
+        release_freed_memory()  # between shards, this helper holds its imports only
+    outbox.close()
+
+
+if __name__ == "__main__":
+    serve(int(sys.argv[1]), int(sys.argv[2]))

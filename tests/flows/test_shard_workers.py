@@ -1,0 +1,149 @@
+"""flows.shard_workers: shards audited here and in helper processes, results in shard order."""
+
+from __future__ import annotations
+
+import gc
+import os
+import time
+import weakref
+from collections.abc import Iterator
+
+import pandas as pd
+import pytest
+
+from flows import shard_workers
+from flows.shard_workers import HelperDied, map_shards
+from flows.tree_memory import descendants
+from transforms.shards import Shard
+
+DAY_CATEGORIES = [f"E{i:03d}" for i in range(24)]  # the day's ids: each shard's dtype carries all of them
+
+
+def _shard(index: int) -> Shard:
+    ids = DAY_CATEGORIES[2 * index: 2 * index + 2]
+    mar = pd.DataFrame({"encounter_id": pd.Categorical(ids, categories=DAY_CATEGORIES), "dose": [1.0, 2.0]})
+    claims = pd.DataFrame({"encounter_id": pd.Categorical(ids[:1], categories=DAY_CATEGORIES)})
+    return Shard(index, ids[0], ids[-1], mar, claims)
+
+
+def _children() -> set[str]:
+    # Compared before and after: other tests may leave processes of their own (a Prefect server).
+    return set(descendants("self"))
+
+
+def _shards(n: int, refs: list[weakref.ref[Shard]] | None = None) -> Iterator[Shard]:
+    for index in range(n):
+        pending = [_shard(index)]
+        if refs is not None:
+            refs.append(weakref.ref(pending[0]))
+        yield pending.pop()  # the producer keeps no shard it handed out (as take_shards)
+
+
+def where(shard: Shard) -> tuple[int, int, list[str], list[str]]:
+    """Which process audited ``shard``: its pid, the shard's index, values and categories."""
+    time.sleep(0.2)  # long enough that the parent and a helper both take shards
+    column = shard.mar["encounter_id"]
+    return os.getpid(), shard.index, list(column.astype(str)), list(column.cat.categories)
+
+
+def test_shards_go_to_a_helper_and_to_this_process_and_come_back_in_order() -> None:
+    before = _children()
+    results = list(map_shards(where, _shards(6), helpers=1))
+    assert [index for _pid, index, _values, _cats in results] == list(range(6))
+    assert [values for *_rest, values, _cats in results] == [DAY_CATEGORIES[2 * i: 2 * i + 2] for i in range(6)]
+    pids = {pid for pid, *_ in results}
+    assert os.getpid() in pids and len(pids) == 2  # both audited shards
+    for pid, index, values, categories in results:
+        # A helper's shard crossed the pipe compacted: only its own ids, in the day's order.
+        assert categories == (DAY_CATEGORIES if pid == os.getpid() else values), index
+    assert _children() <= before  # the helper exited
+
+
+def test_no_helper_or_one_shard_starts_no_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_pool(helpers: int) -> None:
+        raise AssertionError("no helper should start")
+
+    monkeypatch.setattr(shard_workers, "_Pool", no_pool)
+    here = os.getpid()
+    assert [r[0] for r in map_shards(where, _shards(3), helpers=0)] == [here] * 3
+    assert [r[:2] for r in map_shards(where, _shards(1), helpers=2)] == [(here, 0)]
+    assert list(map_shards(where, _shards(0), helpers=2)) == []
+
+
+ALIVE_WHEN_AUDITED_HERE: list[int] = []
+SHARD_REFS: list[weakref.ref[Shard]] = []
+
+
+def count_alive(shard: Shard) -> int:
+    """Audited here: how many shards this process holds meanwhile; in a helper: nothing to see."""
+    time.sleep(0.1)
+    gc.collect()
+    ALIVE_WHEN_AUDITED_HERE.append(sum(ref() is not None for ref in SHARD_REFS))
+    return shard.index
+
+
+def test_shards_are_read_a_few_ahead_and_not_kept_once_handed_over() -> None:
+    ALIVE_WHEN_AUDITED_HERE.clear()
+    SHARD_REFS.clear()
+    assert list(map_shards(count_alive, _shards(10, SHARD_REFS), helpers=1)) == list(range(10))
+    gc.collect()
+    assert ALIVE_WHEN_AUDITED_HERE  # some were audited here, and then
+    # this process held the one it audited and at most ROOM read ahead; the others, audited
+    # or handed to the helper, were let go (ten shards, never more than three alive) ...
+    assert max(ALIVE_WHEN_AUDITED_HERE) <= shard_workers.ROOM + 1
+    assert not any(ref() is not None for ref in SHARD_REFS)  # ... and none is kept at the end
+
+
+class Refused(ValueError):
+    pass
+
+
+def refuse_odd(shard: Shard) -> int:
+    time.sleep(0.2)
+    if shard.index % 2 and _in_helper():
+        raise Refused(f"shard {shard.index} refused")
+    return shard.index
+
+
+def _in_helper() -> bool:
+    # The helper imports this module afresh, so the parent's pid comes through the environment.
+    return os.environ["SHARD_TEST_PARENT"] != str(os.getpid())
+
+
+def test_a_helpers_exception_is_raised_here_and_the_helpers_stop(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SHARD_TEST_PARENT", str(os.getpid()))
+    before = _children()
+    with pytest.raises(Refused, match="refused") as caught:
+        list(map_shards(refuse_odd, _shards(8), helpers=1))
+    assert any("in the helper process auditing shard" in note and "refuse_odd" in note
+               for note in caught.value.__notes__)
+    assert _children() <= before
+
+
+def die(shard: Shard) -> int:
+    if _in_helper():
+        os._exit(3)  # as the kernel's out-of-memory killer would end it: no answer, no exception
+    time.sleep(0.2)
+    return shard.index
+
+
+def test_a_helper_that_dies_is_an_error_not_a_missing_shard(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SHARD_TEST_PARENT", str(os.getpid()))
+    before = _children()
+    with pytest.raises(HelperDied, match="exited with code 3"):
+        list(map_shards(die, _shards(6), helpers=1))
+    assert _children() <= before
+
+
+def helper_where(shard: Shard) -> tuple[int, int, list[str], list[str]]:
+    """What a helper runs when told to: ``where`` with its pid negated, to be told apart."""
+    pid, index, values, categories = where(shard)
+    return -pid, index, values, categories
+
+
+def test_helpers_run_the_helper_function_and_this_process_the_other() -> None:
+    results = list(map_shards(where, _shards(6), helpers=1, helper_fn=helper_where))
+    assert [index for _pid, index, *_ in results] == list(range(6))
+    here = [pid for pid, *_ in results if pid > 0]
+    there = [pid for pid, *_ in results if pid < 0]
+    assert here and there and set(here) == {os.getpid()} and -there[0] != os.getpid()

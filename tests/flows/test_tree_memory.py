@@ -1,0 +1,42 @@
+"""flows.tree_memory: the bench's peak memory counts helper processes too."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import pytest
+
+from flows.tree_memory import TreeMemory, descendants, own_peak_mb, rss_kib
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+
+# A child that holds 300 MB (touched, so resident) until told to stop.
+HOLD = "import sys; block = bytearray(300 * 2**20); sys.stdout.write('ready\\n'); sys.stdout.flush(); sys.stdin.read()"
+
+
+def test_the_peak_includes_a_child_processs_memory() -> None:
+    base_mb = rss_kib("self") / 1024
+    with TreeMemory() as memory:
+        child = subprocess.Popen([sys.executable, "-c", HOLD], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        try:
+            assert child.stdout is not None and child.stdout.readline() == b"ready\n"
+            assert str(child.pid) in descendants("self")
+            assert rss_kib(child.pid) > 290 * 1024
+            time.sleep(0.3)  # a few samples
+        finally:
+            child.communicate(b"")
+    assert memory.peak_mb() >= base_mb + 290  # the child's 300 MB, on top of this process's own
+    assert rss_kib(child.pid) == 0 and str(child.pid) not in descendants("self")  # gone: nothing counted
+
+
+ALONE = ("import time; from flows.tree_memory import TreeMemory, own_peak_mb\n"
+         "with TreeMemory() as memory:\n    time.sleep(0.3)\nprint(memory.peak_mb(), own_peak_mb())")
+
+
+def test_without_children_the_peak_is_the_processs_own() -> None:
+    # In a fresh process: this one may have children of other tests' (a Prefect server).
+    out = subprocess.run([sys.executable, "-c", ALONE], capture_output=True, text=True, check=True).stdout
+    peak, own = map(float, out.split())
+    assert peak == pytest.approx(own, abs=1)  # its resident set never exceeds its own peak

@@ -196,14 +196,21 @@ def machine() -> dict[str, Any]:
 # --- reporting -------------------------------------------------------------------
 
 def stage_rows(size: dict[str, Any]) -> list[tuple[str, float]]:
-    """(stage, seconds) in run order; engine steps indented under ``audit``, with its remainder."""
+    """(stage, seconds) in run order; engine steps indented under ``audit``, with its remainder.
+
+    Steps are summed over shards; when shards ran in several processes at
+    once their sum exceeds the audit's seconds: then they are labelled as
+    summed over the processes, and no remainder is shown."""
     rows: list[tuple[str, float]] = []
     for stage in size["stages"]:
         rows.append((stage["stage"], stage["seconds"]))
         if stage["stage"] == "audit":
             steps = size["engine_steps"]
-            rows += [(f"  audit: {name}", seconds) for name, seconds in steps.items()]
-            rows.append(("  audit: other (shards, concat)", stage["seconds"] - sum(steps.values())))
+            at_once = sum(steps.values()) > stage["seconds"]
+            suffix = " (summed over processes)" if at_once else ""
+            rows += [(f"  audit: {name}{suffix}", seconds) for name, seconds in steps.items()]
+            if not at_once:
+                rows.append(("  audit: other (shards, concat)", stage["seconds"] - sum(steps.values())))
     return rows
 
 
@@ -224,7 +231,8 @@ def print_report(results: dict[str, Any]) -> None:
         print(f"  marginal s per 10k encounters: {'n/a' if marginal is None else f'{marginal:.2f}'}"
               f" (average {size['seconds_per_10k']:.2f}); floor {size['floor_seconds']:.2f} s"
               f" (x{size['ratio_to_floor']:.1f}); start-up {startup:.2f} s;"
-              f" peak memory of the audit {size['peak_mb']:,.0f} MB (generate {gen['peak_mb']:,.0f} MB)")
+              f" peak memory of the audit {size['peak_mb']:,.0f} MB (generate {gen['peak_mb']:,.0f} MB);"
+              f" audit processes {size.get('audit_processes', 1)}")
 
 
 def markdown(results: dict[str, Any]) -> str:

@@ -60,9 +60,23 @@ def descendants(pid: int | str) -> list[str]:
     return found
 
 
+def _cmdline(pid: int | str) -> bytes | None:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return None
+
+
 def tree_rss_mb(pid: int | str = "self") -> float:
-    """Summed resident sets of ``pid`` and its descendants, MB."""
-    return sum(rss_kib(p) for p in [pid, *descendants(pid)]) / 1024
+    """Summed resident sets of ``pid`` and its descendants that run a program of their own, MB.
+
+    A child between its fork and its exec still maps every page of its
+    parent, and its resident set says so: counted, it would double the
+    parent for a moment. Such a child still has its parent's command line;
+    it counts once it runs its own."""
+    own = _cmdline(pid)
+    children = [c for c in descendants(pid) if _cmdline(c) not in (own, None)]
+    return sum(rss_kib(p) for p in [pid, *children]) / 1024
 
 
 class TreeMemory:

@@ -61,3 +61,10 @@ def test_stage_rows_put_engine_steps_under_the_audit() -> None:
     assert [name for name, _ in rows] == ["load mar", "audit", "  audit: classify", "  audit: timeline",
                                           "  audit: other (shards, concat)", "write run folder"]
     assert dict(rows)["  audit: other (shards, concat)"] == pytest.approx(1.5)
+
+
+def test_steps_of_shards_audited_at_once_are_labelled_as_summed() -> None:
+    size = {"stages": [{"stage": "audit", "seconds": 5.0}], "engine_steps": {"classify": 2.0, "timeline": 4.0}}
+    rows = bench.stage_rows(size)  # 6 s of steps in a 5 s audit: a helper process audited shards meanwhile
+    assert [name for name, _ in rows] == ["audit", "  audit: classify (summed over processes)",
+                                          "  audit: timeline (summed over processes)"]  # and no negative remainder

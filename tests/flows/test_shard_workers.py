@@ -59,7 +59,7 @@ def test_shards_go_to_a_helper_and_to_this_process_and_come_back_in_order() -> N
     assert _children() <= before  # the helper exited
 
 
-def test_no_helper_or_one_shard_starts_no_process(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_helper_or_too_few_shards_start_no_process(monkeypatch: pytest.MonkeyPatch) -> None:
     def no_pool(helpers: int) -> None:
         raise AssertionError("no helper should start")
 
@@ -67,6 +67,7 @@ def test_no_helper_or_one_shard_starts_no_process(monkeypatch: pytest.MonkeyPatc
     here = os.getpid()
     assert [r[0] for r in map_shards(where, _shards(3), helpers=0)] == [here] * 3
     assert [r[:2] for r in map_shards(where, _shards(1), helpers=2)] == [(here, 0)]
+    assert [r[:2] for r in map_shards(where, _shards(2), helpers=2)] == [(here, 0), (here, 1)]  # MIN_SHARDS
     assert list(map_shards(where, _shards(0), helpers=2)) == []
 
 

@@ -40,3 +40,21 @@ def test_without_children_the_peak_is_the_processs_own() -> None:
     out = subprocess.run([sys.executable, "-c", ALONE], capture_output=True, text=True, check=True).stdout
     peak, own = map(float, out.split())
     assert peak == pytest.approx(own, abs=1)  # its resident set never exceeds its own peak
+
+
+def test_a_child_not_yet_running_a_program_of_its_own_is_not_counted_twice() -> None:
+    import os
+
+    from flows.tree_memory import tree_rss_mb
+
+    own_mb = rss_kib("self") / 1024
+    pid = os.fork()  # as Popen does before its exec: the child maps every page of this process
+    if pid == 0:
+        time.sleep(1.0)
+        os._exit(0)
+    try:
+        time.sleep(0.1)
+        assert str(pid) in descendants("self") and rss_kib(pid) > 0.5 * own_mb * 1024
+        assert tree_rss_mb() < own_mb * 1.2 + 20  # this process once, not twice
+    finally:
+        os.waitpid(pid, 0)

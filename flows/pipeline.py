@@ -291,8 +291,7 @@ def _audit_shards(shards: Iterator[Shard], settings: Settings, timer: StepSecond
     (:mod:`flows.shard_workers`), then the results combined in shard order."""
     audit_one = partial(audit_shard, settings=settings, timed=timer is not None)
     # A helper audits its shards in halves: it holds half the working frames beside this process's.
-    in_halves = partial(audit_shard, settings=settings.with_(shard_encounters=max(1, settings.shard_encounters // 2)),
-                        timed=timer is not None)
+    in_halves = partial(audit_one, piece_encounters=max(1, settings.shard_encounters // 2))
     parts = []
     for result, seconds in map_shards(audit_one, shards, settings.shard_helpers, helper_fn=in_halves):
         if len(parts) == 1:

@@ -60,18 +60,21 @@ def references(settings: Settings) -> dict[str, Any]:
             "fees": _fees(settings.fee_schedule), "payer_map": _payer_map(settings.payer_map)}
 
 
-def audit_shard(shard: Shard, settings: Settings, timed: bool = False) -> tuple[AuditResult, StepSeconds]:
+def audit_shard(
+    shard: Shard, settings: Settings, timed: bool = False, piece_encounters: int | None = None
+) -> tuple[AuditResult, StepSeconds]:
     """One shard's audit, ready for the outputs (:func:`for_outputs`), and its steps' seconds
     (empty unless ``timed``).
 
-    A shard of more than ``settings.shard_encounters`` encounters is audited in
-    pieces of that many (:func:`~transforms.shards.iter_shards`) and the results
-    combined: a helper process is handed halves of the run's shard size, so it
-    holds half the working frames (the result is the same at any size)."""
+    ``piece_encounters``: audit the shard in pieces of at most that many
+    encounters (:func:`~transforms.shards.iter_shards`) and combine the
+    results, the same frames: a helper process does, so that it holds a
+    piece's working frames beside the run's, not a whole shard's."""
     seconds = StepSeconds()
+    pieces = [shard] if piece_encounters is None else iter_shards(shard.mar, shard.claims, piece_encounters)
     parts = [for_outputs(run_audit(piece.mar, piece.claims, policy=settings.policy, facility_tz=settings.facility_tz,
                                    timer=seconds if timed else None, **references(settings)))
-             for piece in iter_shards(shard.mar, shard.claims, settings.shard_encounters)]
+             for piece in pieces]
     return take_results(parts), seconds
 
 

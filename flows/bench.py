@@ -3,8 +3,8 @@
 Usage: python -m flows.bench [--sizes 10000,100000,1000000] [--repeat 3]
                              [--out data/bench/results.json] [--quick]
 
-For each size (encounters), two fresh subprocesses, so that
-``ru_maxrss`` (peak resident memory) belongs to one size and one job:
+For each size (encounters), two fresh subprocesses, so that the peak
+memory belongs to one size and one job:
 
 1. generate: :func:`transforms.synthetic.bulk.bulk_extracts` (copies of one
    seeded base sample, ids rewritten) and :func:`~transforms.synthetic.bulk.write_bulk`
@@ -14,7 +14,8 @@ For each size (encounters), two fresh subprocesses, so that
    ``timer`` hook), write the run folder. Then the floor: a plain pyarrow read
    of the same CSV files plus a group-by of MAR events by encounter, best of
    ``--repeat``. The pipeline stages run once per size; the peak memory
-   reported is the audit's (read before the floor runs).
+   reported is the run's, its shard helpers' included
+   (:class:`flows.tree_memory.TreeMemory`), read before the floor runs.
 
 Start-up is the import of :mod:`flows.pipeline` (Great Expectations included)
 in a fresh interpreter, best of ``--repeat``. Results go to the JSON file and

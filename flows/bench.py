@@ -173,14 +173,22 @@ def bench_size(encounters: int, repeat: int, base: int) -> dict[str, Any]:
 
 
 def add_marginals(sizes: list[dict[str, Any]]) -> None:
-    """Seconds per 10,000 encounters: average, and marginal (slope from the previous size; None for the first)."""
+    """Seconds per 10,000 encounters: average, and marginal (slope from the previous size; None for the first).
+
+    ``marginal_ratio_to_floor``: the same slope over the floor's slope between
+    the same sizes (the audit's added seconds per added floor second, start-up
+    and fixed costs left out); None for the first size, or when the floor did
+    not grow (a noisy floor at small sizes)."""
     previous = None
     for size in sizes:
         size["seconds_per_10k"] = size["audit_total_seconds"] / size["encounters"] * 10_000
-        size["marginal_seconds_per_10k"] = None
+        size["marginal_seconds_per_10k"] = size["marginal_ratio_to_floor"] = None
         if previous is not None and size["encounters"] != previous["encounters"]:
-            size["marginal_seconds_per_10k"] = ((size["audit_total_seconds"] - previous["audit_total_seconds"])
-                                                / (size["encounters"] - previous["encounters"]) * 10_000)
+            added = size["audit_total_seconds"] - previous["audit_total_seconds"]
+            size["marginal_seconds_per_10k"] = added / (size["encounters"] - previous["encounters"]) * 10_000
+            floor_added = size.get("floor_seconds", 0.0) - previous.get("floor_seconds", 0.0)
+            if floor_added > 0:
+                size["marginal_ratio_to_floor"] = added / floor_added
         previous = size
 
 
@@ -227,11 +235,12 @@ def print_report(results: dict[str, Any]) -> None:
         for name, seconds in stage_rows(size):
             rate = f"{n / seconds:13,.0f}" if seconds > 0 else f"{'':>13s}"
             print(f"{name:36s} {seconds:9.2f} {rate} {seconds / total:6.1%}")
-        marginal = size["marginal_seconds_per_10k"]
+        marginal, marginal_ratio = size["marginal_seconds_per_10k"], size.get("marginal_ratio_to_floor")
         print(f"{'audit total (CSV in, files out)':36s} {total:9.2f} {size['encounters_per_second']:13,.0f}")
         print(f"  marginal s per 10k encounters: {'n/a' if marginal is None else f'{marginal:.2f}'}"
               f" (average {size['seconds_per_10k']:.2f}); floor {size['floor_seconds']:.2f} s"
-              f" (x{size['ratio_to_floor']:.1f}); start-up {startup:.2f} s;"
+              f" (x{size['ratio_to_floor']:.1f}"
+              f"{'' if marginal_ratio is None else f'; marginal x{marginal_ratio:.1f}'}); start-up {startup:.2f} s;"
               f" peak memory of the audit {size['peak_mb']:,.0f} MB (generate {gen['peak_mb']:,.0f} MB);"
               f" audit processes {size.get('audit_processes', 1)}")
 
@@ -243,14 +252,15 @@ def markdown(results: dict[str, Any]) -> str:
     lines = [f"Bench of {m['date'][:10]} on {m['cpu_count']} CPUs ({m['platform']}), Python {m['python']}, "
              f"pandas {m['pandas']}, pyarrow {m['pyarrow']}; start-up (import flows.pipeline) {startup:.2f} s.", "",
              "| encounters | MAR events | claim lines | generate + write CSV s | audit total s | encounters/s "
-             "| marginal s / 10k | floor s | x floor | peak MB |",
-             "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+             "| marginal s / 10k | floor s | x floor | marginal x floor | peak MB |",
+             "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for s in sizes:
-        g, marginal = s["generate"], s["marginal_seconds_per_10k"]
+        g, marginal, marginal_ratio = s["generate"], s["marginal_seconds_per_10k"], s.get("marginal_ratio_to_floor")
         lines.append(f"| {s['encounters']:,} | {g['mar_rows']:,} | {g['claim_lines']:,} | "
                      f"{g['generate_seconds']:.1f} + {g['write_csv_seconds']:.1f} | {s['audit_total_seconds']:.1f} | "
                      f"{s['encounters_per_second']:,.0f} | {'n/a' if marginal is None else f'{marginal:.2f}'} | "
-                     f"{s['floor_seconds']:.2f} | {s['ratio_to_floor']:.0f} | {s['peak_mb']:,.0f} |")
+                     f"{s['floor_seconds']:.2f} | {s['ratio_to_floor']:.0f} | "
+                     f"{'n/a' if marginal_ratio is None else f'{marginal_ratio:.0f}'} | {s['peak_mb']:,.0f} |")
     lines += ["", "| stage | " + " | ".join(f"{s['encounters']:,} s" for s in sizes) + " | share (largest) |",
               "| --- | " + " | ".join("---:" for _ in sizes) + " | ---: |"]
     largest = sizes[-1]

@@ -25,6 +25,7 @@ orchestrator.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -33,6 +34,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pandas as pd
+import pyarrow as pa
 
 from expectations.runner import validate_extract
 from flows.shard_audit import audit_shard
@@ -599,6 +601,26 @@ def ingest_day(
     return ingest_day_verdicts(day, mar_path, claims_path, settings, run_dir)[0]
 
 
+#: Arrow's I/O threads in a run on the lake (Arrow starts eight); see :func:`use_lake_io_threads`.
+LAKE_IO_THREADS = 1
+
+
+def use_lake_io_threads() -> None:
+    """Size Arrow's I/O thread pool for a run on the lake: :data:`LAKE_IO_THREADS`,
+    unless the user set ``ARROW_IO_THREADS`` (then Arrow's pool is theirs).
+
+    Why: each I/O thread keeps the pages freed from its own heap of pyarrow's
+    allocator (mimalloc), so a process that audits night after night (a
+    backfill, a served nightly) grew as its lake grew. Measured on nights of
+    2,000 encounters: with eight threads, 30 nights peaked at 496 MB against
+    416 MB for 3; with one, 454 against 421. Lake files are local Parquet,
+    read one after another either way. The cost: a CSV extract of a million
+    encounters loads about 2 s slower (of about a minute), so a files-in,
+    files-out audit keeps Arrow's pool as it is."""
+    if "ARROW_IO_THREADS" not in os.environ:
+        pa.set_io_thread_count(LAKE_IO_THREADS)
+
+
 def ingest_day_verdicts(
     day: date, mar_path: Inputs, claims_path: Inputs, settings: Settings, run_dir: Path
 ) -> tuple[dict[str, dict[str, int]], list[Usability]]:
@@ -609,6 +631,7 @@ def ingest_day_verdicts(
         transforms.outputs.lake.LakeBusy: another run of ``day`` is under way.
         UnusableExtract: the day was refused (nothing committed).
     """
+    use_lake_io_threads()
     with lake.day_lock(settings.lake_root, day):
         partial = begin_run_dir(Path(run_dir))
         staged = stage_day(day, mar_path, claims_path, settings, partial / "validation")
@@ -634,6 +657,7 @@ def audit_day_from_lake(
         transforms.outputs.lake.LakeBusy: another run of ``day`` is under way.
         FileNotFoundError: the lake holds no input partition of ``day``.
     """
+    use_lake_io_threads()
     with lake.day_lock(settings.lake_root, day):
         inputs = list(load_day_from_lake(day, settings))
         audited = audited_encounters(*inputs)
@@ -655,6 +679,7 @@ def nightly_day(
     Raises:
         transforms.outputs.lake.LakeBusy: another run of ``day`` is under way.
     """
+    use_lake_io_threads()
     run_dir = Path(run_dir or settings.run_dir(day))
     with lake.day_lock(settings.lake_root, day):
         partial = begin_run_dir(run_dir)  # validation docs go with the new run folder

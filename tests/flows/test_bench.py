@@ -31,7 +31,7 @@ def test_quick_run_writes_every_stage_and_the_floor(results: tuple[dict, Path]) 
     assert size["audit_total_seconds"] == pytest.approx(sum(stages[s] for s in bench.AUDIT_STAGES))
     assert size["floor_seconds"] > 0 and len(size["floor_runs"]) == 1
     assert size["ratio_to_floor"] == pytest.approx(size["audit_total_seconds"] / size["floor_seconds"])
-    assert size["marginal_seconds_per_10k"] is None  # one size: no slope
+    assert size["marginal_seconds_per_10k"] is None and size["marginal_ratio_to_floor"] is None  # one size
     gen = size["generate"]
     assert gen["encounters"] == 300 and gen["mar_rows"] > 300 and gen["claim_lines"] > 300
     assert gen["generate_seconds"] > 0 and gen["write_csv_seconds"] > 0
@@ -51,6 +51,17 @@ def test_marginal_is_the_slope_between_sizes() -> None:
     assert sizes[0]["seconds_per_10k"] == pytest.approx(12.0)
     assert sizes[1]["marginal_seconds_per_10k"] == pytest.approx(3.0)
     assert sizes[1]["seconds_per_10k"] == pytest.approx(3.9)
+    assert sizes[0]["marginal_ratio_to_floor"] is None and sizes[1]["marginal_ratio_to_floor"] is None  # no floor
+
+
+def test_marginal_ratio_is_the_added_seconds_over_the_floor_added() -> None:
+    sizes = [{"encounters": 100_000, "audit_total_seconds": 7.0, "floor_seconds": 0.3},
+             {"encounters": 1_000_000, "audit_total_seconds": 52.0, "floor_seconds": 3.3},
+             {"encounters": 2_000_000, "audit_total_seconds": 100.0, "floor_seconds": 3.2}]
+    bench.add_marginals(sizes)
+    assert sizes[0]["marginal_ratio_to_floor"] is None
+    assert sizes[1]["marginal_ratio_to_floor"] == pytest.approx(15.0)  # 45 s more over 3 s more
+    assert sizes[2]["marginal_ratio_to_floor"] is None  # the floor shrank: no ratio, rather than a negative one
 
 
 def test_stage_rows_put_engine_steps_under_the_audit() -> None:

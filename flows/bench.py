@@ -1,6 +1,7 @@
 """``make bench``: time every stage of the composition root on bulk synthetic workloads.
 
 Usage: python -m flows.bench [--sizes 10000,100000,1000000] [--repeat 3]
+                             [--backfill-nights 3,30] [--night-encounters 2000]
                              [--out data/bench/results.json] [--quick]
 
 For each size (encounters), two fresh subprocesses, so that the peak
@@ -16,6 +17,10 @@ memory belongs to one size and one job:
    ``--repeat``. The pipeline stages run once per size; the peak memory
    reported is the run's, its shard helpers' included
    (:class:`flows.tree_memory.TreeMemory`), read before the floor runs.
+
+Then the backfill's memory (:mod:`flows.bench_backfill`): 3 and 30 nights of
+2,000 encounters audited one after another in one process, each count in a
+fresh subprocess: peak memory and memory after each night.
 
 Start-up is the import of :mod:`flows.pipeline` (Great Expectations included)
 in a fresh interpreter, best of ``--repeat``. Results go to the JSON file and
@@ -39,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 import flows  # noqa: F401  (telemetry off before anything imports GX)
+from flows import bench_backfill
 from flows.tree_memory import TreeMemory, own_peak_mb
 
 DEFAULT_SIZES: tuple[int, ...] = (10_000, 100_000, 1_000_000)
@@ -172,6 +178,17 @@ def bench_size(encounters: int, repeat: int, base: int) -> dict[str, Any]:
             "encounters_per_second": encounters / total, "ratio_to_floor": total / measured["floor_seconds"]}
 
 
+def backfill_runs(nights: list[int], encounters: int) -> list[dict[str, Any]]:
+    """One month of nights generated once, then each count of ``nights`` audited in a fresh
+    subprocess (:mod:`flows.bench_backfill`)."""
+    with tempfile.TemporaryDirectory(prefix="infusion-bench-nights-") as tmp:
+        generated = _child(["--job", "generate-nights", "--dir", tmp, "--nights", str(max(nights)),
+                            "--size", str(encounters)])
+        return [{**_child(["--job", "nights", "--dir", tmp, "--nights", str(n)]),
+                 "encounters_per_night": encounters, "generate_seconds": generated["generate_seconds"]}
+                for n in nights]
+
+
 def add_marginals(sizes: list[dict[str, Any]]) -> None:
     """Seconds per 10,000 encounters: average, and marginal (slope from the previous size; None for the first).
 
@@ -243,6 +260,8 @@ def print_report(results: dict[str, Any]) -> None:
               f"{'' if marginal_ratio is None else f'; marginal x{marginal_ratio:.1f}'}); start-up {startup:.2f} s;"
               f" peak memory of the audit {size['peak_mb']:,.0f} MB (generate {gen['peak_mb']:,.0f} MB);"
               f" audit processes {size.get('audit_processes', 1)}")
+    for run in results.get("backfill", []):
+        print(bench_backfill.summary_line(run))
 
 
 def markdown(results: dict[str, Any]) -> str:
@@ -268,6 +287,8 @@ def markdown(results: dict[str, Any]) -> str:
     for name, seconds in stage_rows(largest):
         cells = " | ".join(f"{rows[name]:.2f}" if name in rows else "" for rows in by_size)
         lines.append(f"| {name.strip()} | {cells} | {seconds / largest['audit_total_seconds']:.0%} |")
+    if results.get("backfill"):
+        lines += ["", *(f"- {bench_backfill.summary_line(run)}" for run in results["backfill"])]
     return "\n".join(lines) + "\n"
 
 
@@ -277,9 +298,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--repeat", type=int, default=None, help="runs of the floor and the start-up (default 3)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="results JSON (results.md beside it)")
     parser.add_argument("--quick", action="store_true", help="smoke run: 10,000 encounters, repeat 1")
+    parser.add_argument("--backfill-nights", help="nights of the backfill memory runs, comma separated "
+                        "(default 3,30; 0: none)")
+    parser.add_argument("--night-encounters", type=int, default=None,
+                        help=f"encounters per night of those runs (default {bench_backfill.NIGHT_ENCOUNTERS:,})")
     parser.add_argument("--base", type=int, default=BASE_ENCOUNTERS, help=argparse.SUPPRESS)
     # the child jobs (flows.bench runs itself in fresh interpreters)
-    for flag in ("--job", "--size", "--dir", "--result"):
+    for flag in ("--job", "--size", "--dir", "--result", "--nights"):
         parser.add_argument(flag, help=argparse.SUPPRESS)
     return parser
 
@@ -288,9 +313,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
     """Run the bench (or, with ``--job``, one child job); returns the results written."""
     args = _parser().parse_args(argv)
     if args.job is not None:
-        out = (generate_job(int(args.size), Path(args.dir), args.base) if args.job == "generate"
-               else measure_job(Path(args.dir), int(args.repeat)))
-        Path(args.result).write_text(json.dumps(out), encoding="utf-8")
+        jobs = {"generate": lambda: generate_job(int(args.size), Path(args.dir), args.base),
+                "measure": lambda: measure_job(Path(args.dir), int(args.repeat)),
+                "generate-nights": lambda: bench_backfill.generate_nights_job(Path(args.dir), int(args.nights),
+                                                                              int(args.size)),
+                "nights": lambda: bench_backfill.nights_job(Path(args.dir), int(args.nights))}
+        Path(args.result).write_text(json.dumps(jobs[args.job]()), encoding="utf-8")
         return None
     default = QUICK_SIZES if args.quick else DEFAULT_SIZES
     sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else list(default)
@@ -302,6 +330,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
         results["sizes"].append(bench_size(encounters, repeat, args.base))
         add_marginals(results["sizes"])
         save(results, args.out)  # after every size: a long run stopped later keeps what it measured
+    nights = [int(n) for n in (args.backfill_nights or ("1,2" if args.quick else "3,30")).split(",") if int(n) > 0]
+    if nights:
+        print(f"bench: backfill memory, {', '.join(map(str, nights))} nights ...", flush=True)
+        results["backfill"] = backfill_runs(nights, args.night_encounters or (60 if args.quick else
+                                                                               bench_backfill.NIGHT_ENCOUNTERS))
+        save(results, args.out)
     print_report(results)
     print(f"\nwritten: {args.out} and {args.out.parent / 'results.md'}")
     return results

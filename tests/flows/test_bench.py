@@ -43,6 +43,17 @@ def test_quick_run_writes_every_stage_and_the_floor(results: tuple[dict, Path]) 
     assert "| 300 |" in md and "validate mar (GX)" in md and "audit: timeline" in md
 
 
+def test_quick_run_measures_a_backfill_of_one_and_of_two_nights(results: tuple[dict, Path]) -> None:
+    data, out = results
+    one, two = data["backfill"]
+    assert (one["nights"], two["nights"]) == (1, 2) and one["encounters_per_night"] == 60
+    assert len(one["rss_after_night_mb"]) == 1 and len(two["rss_after_night_mb"]) == 2
+    for run in (one, two):  # each in its own process: a real peak, at least what was resident after a night
+        assert run["peak_mb"] >= max(run["rss_after_night_mb"]) > 50
+        assert run["seconds"] > 0
+    assert "backfill of 2 nights (60 encounters each): peak" in (out.parent / "results.md").read_text("utf-8")
+
+
 def test_marginal_is_the_slope_between_sizes() -> None:
     sizes = [{"encounters": 10_000, "audit_total_seconds": 12.0},
              {"encounters": 100_000, "audit_total_seconds": 39.0}]

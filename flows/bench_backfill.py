@@ -1,0 +1,74 @@
+"""``make bench``'s backfill memory: nights audited one after another in one process.
+
+A backfill's tasks call :func:`flows.pipeline.nightly_day` once per night,
+one process running night after night (locally; on Dask, each worker). The
+bench does the same for the first N nights of a synthetic month
+(:func:`transforms.synthetic.generator.generate`, split by night as the demo
+does), each N in a fresh interpreter with a lake of its own, and reports
+that process's peak resident memory (``ru_maxrss``) and its resident memory
+after each night. Issue 10's target: the peak of 30 nights no more than
+that of 3. A benchmark, not a test: nothing asserts a size.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+from flows.tree_memory import own_peak_mb, rss_kib
+
+#: Nights compared (the issue's 3 against 30) and the encounters of each night.
+DEFAULT_NIGHTS: tuple[int, ...] = (3, 30)
+NIGHT_ENCOUNTERS = 2000
+#: The first night of the synthetic month.
+FIRST_NIGHT = date(2026, 10, 1)
+
+
+def night_folder(directory: Path, night: int) -> Path:
+    """The extracts folder of the ``night``-th night (0-based) under ``directory``."""
+    return directory / "extracts" / (FIRST_NIGHT + timedelta(days=night)).isoformat()
+
+
+def generate_nights_job(directory: Path, nights: int, encounters: int) -> dict[str, Any]:
+    """Write ``nights`` nights of canonical CSV extracts under ``directory``; seconds taken."""
+    from flows.demo import split_by_night
+    from flows.settings import Settings
+    from transforms.synthetic.generator import generate, write_extracts
+
+    t0 = time.perf_counter()
+    month = generate(seed=4, start=FIRST_NIGHT, days=nights, encounters_per_day=encounters)
+    by_night = split_by_night(month, Settings().facility_tz)
+    for number in range(nights):
+        write_extracts(by_night[FIRST_NIGHT + timedelta(days=number)], night_folder(directory, number))
+    return {"nights": nights, "encounters_per_night": encounters, "generate_seconds": time.perf_counter() - t0}
+
+
+def nights_job(directory: Path, nights: int) -> dict[str, Any]:
+    """Audit the first ``nights`` nights under ``directory`` through a new lake, in this process;
+    its peak memory (MB) and its resident memory after each night (MB)."""
+    from flows import pipeline
+    from flows.settings import Settings
+
+    after_night: list[float] = []
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="infusion-bench-lake-") as lake:
+        settings = Settings(lake_root=Path(lake) / "lake")
+        for number in range(nights):
+            folder = night_folder(directory, number)
+            pipeline.nightly_day(FIRST_NIGHT + timedelta(days=number), folder / "mar.csv", folder / "claims.csv",
+                                 settings, Path(lake) / "runs" / str(number))
+            after_night.append(rss_kib(os.getpid()) / 1024)
+    return {"nights": nights, "peak_mb": own_peak_mb(), "rss_after_night_mb": after_night,
+            "seconds": time.perf_counter() - t0}
+
+
+def summary_line(run: dict[str, Any]) -> str:
+    """One printed line per run of nights."""
+    after = run["rss_after_night_mb"]
+    return (f"backfill of {run['nights']} nights ({run['encounters_per_night']:,} encounters each): "
+            f"peak {run['peak_mb']:,.0f} MB; resident after each night {min(after):,.0f}-{max(after):,.0f} MB "
+            f"(after the last {after[-1]:,.0f} MB); {run['seconds']:.0f} s")

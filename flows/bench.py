@@ -49,6 +49,8 @@ from flows.tree_memory import TreeMemory, own_peak_mb
 
 DEFAULT_SIZES: tuple[int, ...] = (10_000, 100_000, 1_000_000)
 QUICK_SIZES: tuple[int, ...] = (10_000,)
+#: Encounters per night of the backfill runs of ``--quick``.
+QUICK_NIGHT_ENCOUNTERS = 60
 DEFAULT_OUT = Path("data/bench/results.json")
 #: Encounters of the seeded base sample every workload copies (fewer for a smaller workload).
 BASE_ENCOUNTERS = 2000
@@ -297,7 +299,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--sizes", help="encounters per workload, comma separated (default 10000,100000,1000000)")
     parser.add_argument("--repeat", type=int, default=None, help="runs of the floor and the start-up (default 3)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="results JSON (results.md beside it)")
-    parser.add_argument("--quick", action="store_true", help="smoke run: 10,000 encounters, repeat 1")
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke run: 10,000 encounters, repeat 1, a backfill of 1 and of 2 small nights")
     parser.add_argument("--backfill-nights", help="nights of the backfill memory runs, comma separated "
                         "(default 3,30; 0: none)")
     parser.add_argument("--night-encounters", type=int, default=None,
@@ -330,11 +333,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
         results["sizes"].append(bench_size(encounters, repeat, args.base))
         add_marginals(results["sizes"])
         save(results, args.out)  # after every size: a long run stopped later keeps what it measured
-    nights = [int(n) for n in (args.backfill_nights or ("1,2" if args.quick else "3,30")).split(",") if int(n) > 0]
+    nights = [n for n in map(int, (args.backfill_nights or ("1,2" if args.quick else "3,30")).split(",")) if n > 0]
     if nights:
         print(f"bench: backfill memory, {', '.join(map(str, nights))} nights ...", flush=True)
-        results["backfill"] = backfill_runs(nights, args.night_encounters or (60 if args.quick else
-                                                                               bench_backfill.NIGHT_ENCOUNTERS))
+        per_night = args.night_encounters or (QUICK_NIGHT_ENCOUNTERS if args.quick else bench_backfill.NIGHT_ENCOUNTERS)
+        results["backfill"] = backfill_runs(nights, per_night)
         save(results, args.out)
     print_report(results)
     print(f"\nwritten: {args.out} and {args.out.parent / 'results.md'}")

@@ -49,8 +49,6 @@ from flows.tree_memory import TreeMemory, own_peak_mb
 
 DEFAULT_SIZES: tuple[int, ...] = (10_000, 100_000, 1_000_000)
 QUICK_SIZES: tuple[int, ...] = (10_000,)
-#: Encounters per night of the backfill runs of ``--quick``.
-QUICK_NIGHT_ENCOUNTERS = 60
 DEFAULT_OUT = Path("data/bench/results.json")
 #: Encounters of the seeded base sample every workload copies (fewer for a smaller workload).
 BASE_ENCOUNTERS = 2000
@@ -333,10 +331,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
         results["sizes"].append(bench_size(encounters, repeat, args.base))
         add_marginals(results["sizes"])
         save(results, args.out)  # after every size: a long run stopped later keeps what it measured
-    nights = [n for n in map(int, (args.backfill_nights or ("1,2" if args.quick else "3,30")).split(",")) if n > 0]
+    nights = ([int(n) for n in args.backfill_nights.split(",")] if args.backfill_nights
+              else bench_backfill.QUICK_NIGHTS if args.quick else bench_backfill.DEFAULT_NIGHTS)
+    nights = [n for n in nights if n > 0]
     if nights:
         print(f"bench: backfill memory, {', '.join(map(str, nights))} nights ...", flush=True)
-        per_night = args.night_encounters or (QUICK_NIGHT_ENCOUNTERS if args.quick else bench_backfill.NIGHT_ENCOUNTERS)
+        per_night = args.night_encounters or (bench_backfill.QUICK_NIGHT_ENCOUNTERS if args.quick
+                                              else bench_backfill.NIGHT_ENCOUNTERS)
         results["backfill"] = backfill_runs(nights, per_night)
         save(results, args.out)
     print_report(results)

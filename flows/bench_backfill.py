@@ -24,6 +24,9 @@ from flows.tree_memory import own_peak_mb, rss_kib
 #: Nights compared (the issue's 3 against 30) and the encounters of each night.
 DEFAULT_NIGHTS: tuple[int, ...] = (3, 30)
 NIGHT_ENCOUNTERS = 2000
+#: The same for ``make bench --quick`` (a smoke run).
+QUICK_NIGHTS: tuple[int, ...] = (1, 2)
+QUICK_NIGHT_ENCOUNTERS = 60
 #: The first night of the synthetic month.
 FIRST_NIGHT = date(2026, 10, 1)
 

@@ -614,10 +614,10 @@ def use_lake_io_threads() -> None:
     backfill, a served nightly) grew as its lake grew. Measured on nights of
     2,000 encounters: with eight threads, 30 nights peaked at 496 MB against
     416 MB for 3; with one, 442-454 against 419-425. A night's lake reads
-    are local Parquet files (its lookback, the trend), and one thread cost them little (the 30
-    nights took 54-57 s with one, 66 s with eight). A CSV extract of a
-    million encounters loads 2-4 s slower with one (of about a minute), so a
-    files-in, files-out audit keeps Arrow's pool as it is."""
+    are local Parquet files (its lookback, the trend), and one thread cost
+    them little (the 30 nights took 54-57 s with one, 66 s with eight). A
+    CSV extract of a million encounters loads 2-4 s slower with one (of
+    about a minute), so a files-in, files-out audit keeps Arrow's pool."""
     if "ARROW_IO_THREADS" not in os.environ:
         pa.set_io_thread_count(LAKE_IO_THREADS)
 

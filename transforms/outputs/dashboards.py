@@ -22,27 +22,37 @@ Every view has the partition column ``audit_date`` (DATE). "Current" follows
 encounter again (a void, a replacement, a late MAR event) supersedes its
 earlier rows, even when the later audit found nothing.
 
-The database is rebuilt by each run (:func:`refresh_views`) in a temporary
-file renamed into place, so a reader never sees it half-written. It stores
-the lake's absolute path: rebuild it after moving the lake. DuckDB is an
-optional dependency (``pip install 'infusion-audit[duckdb]'``).
+Each run calls :func:`refresh_views`, which rebuilds the database only when
+its SQL changed (``<lake>/audit.duckdb.sql`` holds the SQL it was built
+from): a view reads its dataset's files by pattern and DuckDB binds it when
+it is queried, so a new night needs no rebuild. Rebuilding on every run cost
+a long backfill time and memory that grew with the lake (on a lake of 1,030
+nights, 2.5 s and 180 MB per rebuild, against 0.2 s and 106 MB at 30
+nights). A rebuild is written to a temporary file renamed into place, so a
+reader never sees it half-written. The views store the lake's absolute path:
+moving the lake changes the SQL, and the next run rebuilds them. DuckDB is
+an optional dependency (``pip install 'infusion-audit[duckdb]'``).
 """
 
 from __future__ import annotations
 
 import os
 import uuid
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import pyarrow as pa
 
+from transforms.outputs.lake import PARTITION_KEY
+from transforms.outputs.lake_txn import lake_lock, write_file_atomic
 from transforms.vocab.schemas import (
     AUDITED_ARROW, CLAIM_ARROW, EXPECTED_ARROW, FINDINGS_ARROW, MAR_ARROW, QUARANTINE_COLUMNS,
 )
 
 #: The database file in the lake root.
 DATABASE_FILE = "audit.duckdb"
-PARTITION_KEY = "audit_date"  # as transforms.outputs.lake (not imported: this module needs no lake lock)
+#: Appended to the database's name: the file of the SQL its views were built from.
+SQL_SUFFIX = ".sql"
 
 #: Lake dataset -> its Arrow schema (``None``: every column text, e.g. quarantine).
 _DATASETS: dict[str, pa.Schema | None] = {
@@ -124,23 +134,56 @@ def view_statements(lake_root: Path) -> list[str]:
     return statements
 
 
-def refresh_views(lake_root: Path, database: Path | None = None) -> Path:
-    """(Re)build the views database of the lake; returns its path (default ``<lake>/audit.duckdb``).
-
-    Built in a temporary file next to it, then renamed over the old one: a
-    dashboard holding the old file open keeps reading it until it reopens.
+def views_sql(statements: list[str]) -> str:
+    """The text of the SQL file beside the database: the :func:`view_statements` it was built
+    from, headed by DuckDB's version (a new DuckDB rebuilds the database too).
 
     Raises:
         ModuleNotFoundError: DuckDB is not installed (an optional extra).
     """
-    import duckdb
+    try:
+        duckdb_version = version("duckdb")
+    except PackageNotFoundError:  # as ``import duckdb`` would fail (the callers skip the views on it)
+        raise ModuleNotFoundError("No module named 'duckdb'", name="duckdb") from None
+    return f"-- the views of {DATABASE_FILE}, built by DuckDB {duckdb_version}\n" + ";\n".join(statements) + ";\n"
 
+
+def refresh_views(lake_root: Path, database: Path | None = None, *, force: bool = False) -> Path:
+    """Build the views database of the lake unless it holds the current SQL already
+    (:func:`views_sql`; ``force``: build it anyway); returns its path (default
+    ``<lake>/audit.duckdb``).
+
+    Under the lake's lock, so the SQL (which datasets have files) matches the
+    lake's commits, and the database and its SQL file (``<database>.sql``) are
+    replaced together: two runs refreshing at once cannot leave the newer SQL
+    beside an older database. A rebuild is written next to the database, then
+    renamed over it: a dashboard holding the old file open keeps reading it
+    until it reopens. A run killed between the two renames leaves the old SQL
+    file, so the next refresh rebuilds.
+
+    Raises:
+        ModuleNotFoundError: DuckDB is not installed (an optional extra).
+    """
     lake_root = Path(lake_root)
     database = Path(database or lake_root / DATABASE_FILE)
-    # One temporary name per process: days audited in parallel refresh at once.
+    record = database.with_name(database.name + SQL_SUFFIX)
+    with lake_lock(lake_root):
+        statements = view_statements(lake_root)
+        sql = views_sql(statements)
+        if not force and database.exists() and record.exists() and record.read_text(encoding="utf-8") == sql:
+            return database
+        _build(statements, database)
+        write_file_atomic(record, lambda tmp: tmp.write_text(sql, encoding="utf-8"))
+    return database
+
+
+def _build(statements: list[str], database: Path) -> None:
+    """Run ``statements`` in a new database file next to ``database``, then rename it over it."""
+    import duckdb
+
+    # One temporary name per process and call: the name never collides with a killed run's leftover.
     partial = database.with_name(f".{database.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.partial")
     with duckdb.connect(str(partial)) as con:
-        for statement in view_statements(lake_root):
+        for statement in statements:
             con.execute(statement)
     os.replace(partial, database)
-    return database

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from transforms.outputs import lake
-from transforms.outputs.dashboards import DATABASE_FILE, refresh_views
+from transforms.outputs.dashboards import DATABASE_FILE, SQL_SUFFIX, refresh_views
 from transforms.vocab.schemas import AUDITED_ARROW, EXPECTED_ARROW, FINDINGS_ARROW
 
 duckdb = pytest.importorskip("duckdb")
@@ -82,6 +82,54 @@ def test_views_exist_on_an_empty_lake_and_see_later_nights_after_refresh(tmp_pat
     refresh_views(root)
     assert _query(database, "SELECT count(*) FROM findings") == [(1,)]
     assert not list(root.glob(".*partial"))
+
+
+def _identity(path):
+    stat = path.stat()
+    return stat.st_ino, stat.st_mtime_ns
+
+
+def test_a_refresh_with_unchanged_sql_keeps_the_database_and_its_views_see_new_nights(two_nights):
+    database = refresh_views(two_nights)
+    built = _identity(database)
+    assert "read_parquet" in (two_nights / (DATABASE_FILE + SQL_SUFFIX)).read_text(encoding="utf-8")
+    d3 = date(2026, 11, 4)
+    _night(two_nights, d3, [_finding("E5", "C5", "sequential_not_supported", "over_billed", 10.0)], ["E5"])
+    assert refresh_views(two_nights) == database
+    assert _identity(database) == built  # not rebuilt: the views read the files by pattern
+    assert _query(database, "SELECT encounter_id FROM findings WHERE audit_date = DATE '2026-11-04'") == [("E5",)]
+    refresh_views(two_nights, force=True)
+    assert _identity(database) != built
+
+
+def test_the_database_is_rebuilt_when_its_sql_changes_or_a_run_was_killed_mid_refresh(two_nights, tmp_path):
+    database = refresh_views(two_nights)
+    record = two_nights / (DATABASE_FILE + SQL_SUFFIX)
+    assert _query(database, "SELECT count(*) FROM quarantine") == [(0,)]  # no quarantine file yet: an empty view
+    lake.write_days(two_nights, D2, {"quarantine": (pd.DataFrame({"row": ["3"], "reason": ["no start time"]}), None)})
+    built = _identity(database)
+    refresh_views(two_nights)  # the quarantine view now reads files: new SQL
+    assert _identity(database) != built
+    assert _query(database, "SELECT reason FROM quarantine") == [("no start time",)]
+    # Killed after renaming the database, before writing its SQL: the old SQL file stays, so it is rebuilt.
+    record.write_text("-- an older build\n", encoding="utf-8")
+    built = _identity(database)
+    refresh_views(two_nights)
+    assert _identity(database) != built and "read_parquet" in record.read_text(encoding="utf-8")
+    database.unlink()  # removed by hand: rebuilt although its SQL file is current
+    assert _query(refresh_views(two_nights), "SELECT count(*) FROM findings_history") == [(3,)]
+
+
+def test_a_moved_lake_gets_views_of_its_new_place(two_nights, tmp_path):
+    import shutil
+
+    refresh_views(two_nights)
+    moved = tmp_path / "moved"
+    shutil.copytree(two_nights, moved)
+    shutil.rmtree(two_nights)
+    database = refresh_views(moved)
+    assert str(moved.resolve()) in (moved / (DATABASE_FILE + SQL_SUFFIX)).read_text(encoding="utf-8")
+    assert _query(database, "SELECT count(*) FROM findings_history") == [(3,)]
 
 
 def test_views_read_the_files_in_place_no_copy(two_nights):

@@ -50,7 +50,7 @@ from transforms.ingest.readers import stage_claims, stage_mar
 from transforms.ingest.usability import VOCABULARY_COLUMNS, UnusableExtract, Usability, assess, refusal_message
 from transforms.outputs import lake, lake_claims, lake_window
 from transforms.outputs.files import begin_run_dir, publish_run_dir, write_run_files
-from transforms.outputs.report_html import TREND_COLUMNS, trend_from_findings
+from transforms.outputs.report_html import TREND_COLUMNS, trend_from_findings, trend_from_nights
 from transforms.outputs.summary import summarise
 from transforms.shards import Shard, iter_shards, take_results, take_shards
 from transforms.vocab.schemas import (
@@ -430,14 +430,21 @@ def load_day_from_lake(
 def lake_trend(settings: Settings, last: date) -> pd.DataFrame | None:
     """Findings per audit date over every day in the lake up to ``last``.
 
-    Only the findings columns the trend reads are read (:data:`TREND_COLUMNS`):
-    the other columns (explanations, evidence) of every night would grow
-    with the number of nights."""
+    Built a month of nights at a time (:func:`transforms.outputs.lake.summarise_nights`),
+    reading only the columns the trend reads (:data:`TREND_COLUMNS`), and a
+    process keeps each night's row: the nights of a backfill read one night
+    each for the trend, not every night before them (on a lake of 1,030
+    nights, reading them all took 1.3-1.6 s and 300 MB)."""
     days = [d for d in lake.days_present(settings.lake_root, "findings") if d <= last]
     if not days:
         return None
-    findings = lake.read_days(settings.lake_root, "findings", days[0], last, columns=TREND_COLUMNS)
-    return trend_from_findings(findings, days=days)
+    rows = lake.summarise_nights(settings.lake_root, "findings", days[0], last, _nights_trend, TREND_COLUMNS)
+    return trend_from_nights([rows[day] if day in rows else _nights_trend([day], pd.DataFrame()) for day in days])
+
+
+def _nights_trend(nights: list[date], findings: pd.DataFrame) -> pd.DataFrame:
+    """The trend rows of ``nights`` from their findings, one per night in order."""
+    return trend_from_findings(findings, days=nights)
 
 
 def refresh_dashboards(settings: Settings) -> Path | None:

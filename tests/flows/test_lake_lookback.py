@@ -170,9 +170,38 @@ def test_lake_trend_reads_only_its_columns_and_equals_the_whole_reads_trend(tmp_
     whole = lake.read_days(root, "findings", NIGHTS[0], NIGHTS[2])
     want = trend_from_findings(whole, days=list(rows))
     read = []
-    real = lake.read_days
-    monkeypatch.setattr(lake, "read_days", lambda *a, **k: read.append(k.get("columns")) or real(*a, **k))
+    real = pipeline._nights_trend
+    monkeypatch.setattr(pipeline, "_nights_trend", lambda nights, f: read.append((nights, sorted(f.columns))) or real(nights, f))
     got = pipeline.lake_trend(Settings(lake_root=root), NIGHTS[3])
     pd.testing.assert_frame_equal(got, want)
     assert got["findings"].tolist() == [3, 0, 1] and got["dollar_impact"].tolist() == [12.75, 0.0, -4.0]
-    assert read == [TREND_COLUMNS]
+    assert read == [(NIGHTS[:3], sorted(TREND_COLUMNS))]  # its columns only
+
+
+def test_lake_trend_reads_each_night_once_per_process_until_it_is_rewritten(tmp_path, monkeypatch):
+    from transforms.outputs.report_html import trend_from_findings
+    from transforms.vocab.schemas import FINDINGS_ARROW
+
+    root = tmp_path / "lake"
+
+    def night(day, *found):
+        frame = pd.DataFrame([{"encounter_id": e, "direction": "over_billed", "dollar_impact": 1.5, "finding": "x"}
+                              for e in found])
+        lake.write_day(frame, root, "findings", day, FINDINGS_ARROW)
+
+    read = []
+    real = pipeline._nights_trend
+    monkeypatch.setattr(pipeline, "_nights_trend", lambda nights, f: read.extend(nights) or real(nights, f))
+    night(NIGHTS[0], "A", "B")
+    night(NIGHTS[1], "C")
+    pipeline.lake_trend(Settings(lake_root=root), NIGHTS[1])
+    assert read == NIGHTS[:2]
+    night(NIGHTS[2], "D")
+    pipeline.lake_trend(Settings(lake_root=root), NIGHTS[2])
+    assert read == [*NIGHTS[:2], NIGHTS[2]]  # the new night only
+    night(NIGHTS[0], "A")  # a rerun of night 1 replaces its file: read again
+    got = pipeline.lake_trend(Settings(lake_root=root), NIGHTS[2])
+    assert read == [*NIGHTS[:3], NIGHTS[0]]
+    whole = trend_from_findings(lake.read_days(root, "findings", NIGHTS[0], NIGHTS[2]), days=NIGHTS[:3])
+    pd.testing.assert_frame_equal(got, whole)
+    assert got["findings"].tolist() == [1, 1, 1]

@@ -17,7 +17,7 @@ same rows give the same bytes.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date
 from pathlib import Path
 
@@ -25,14 +25,14 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as ds
 
-from transforms.outputs import lake_txn
+from transforms.outputs import lake_files, lake_txn
 from transforms.outputs.lake_claims import current_audit_rows
 from transforms.outputs.lake_txn import LakeBusy, day_lock  # noqa: F401  (re-exported)
 
 DATASETS: tuple[str, ...] = (
     "mar_events", "claim_lines", "expected_lines", "findings", "quarantine", "audited_encounters",
 )
-PARTITION_KEY = "audit_date"
+PARTITION_KEY = lake_files.PARTITION_KEY
 _PARTITIONING = ds.partitioning(pa.schema([(PARTITION_KEY, pa.date32())]), flavor="hive")
 
 #: One dataset's new rows for :func:`write_days`: ``(frame, schema)``; ``None`` removes the day.
@@ -127,18 +127,77 @@ def _bounds(first: date, last: date) -> ds.Expression:
     return (field >= pa.scalar(first, pa.date32())) & (field <= pa.scalar(last, pa.date32()))
 
 
-def _unified(base: Path) -> ds.Dataset:
-    """The dataset at ``base`` with every fragment's columns (caller holds the lake's lock).
+def _unified(base: Path, first: date | None = None, last: date | None = None) -> ds.Dataset:
+    """The nights ``first`` .. ``last`` of the dataset at ``base`` (every night when not given),
+    with every night's columns (caller holds the lake's lock).
 
     Nights may hold different columns: input extras, or an output column
-    added in a later version (read as null on older days): read them all.
+    added in a later version (read as null on older days): a read has the
+    columns of every night, whatever its range. Only the range's files are
+    scanned; the other nights' schemas come from :mod:`transforms.outputs.lake_files`.
     """
-    data = ds.dataset(base, format="parquet", partitioning=_PARTITIONING)
-    schemas = [fragment.physical_schema for fragment in data.get_fragments()]
-    if schemas:
-        unified = pa.unify_schemas([data.schema, *schemas])
-        data = ds.dataset(base, format="parquet", partitioning=_PARTITIONING, schema=unified)
-    return data
+    every = lake_files.night_files(base)
+    if not every:
+        return ds.dataset(base, format="parquet", partitioning=_PARTITIONING)
+    in_range = every if first is None and last is None else lake_files.night_files(base, first, last)
+    return _files_dataset(base, in_range, _every_nights_schema(base, every))
+
+
+def _every_nights_schema(base: Path, every: list[Path]) -> pa.Schema:
+    """The schema of the dataset at ``base`` whose files are ``every``: as ``pyarrow.dataset``
+    infers it (its first file's, then the partition column), unified with every file's."""
+    first_file = _files_dataset(base, every[:1]).schema
+    return pa.unify_schemas([first_file, *lake_files.distinct_schemas(every)])
+
+
+def _files_dataset(base: Path, files: list[Path], schema: pa.Schema | None = None) -> ds.Dataset:
+    return ds.dataset([str(path) for path in files], format="parquet", partitioning=_PARTITIONING,
+                      partition_base_dir=str(base), schema=schema)
+
+
+#: Most nights :func:`summarise_nights` reads at once (a month: its memory, whatever the lake's length).
+NIGHTS_PER_READ = 31
+
+
+def summarise_nights(
+    root: Path, dataset: str, first: date, last: date,
+    summarise: Callable[[list[date], pd.DataFrame], pd.DataFrame], columns: Sequence[str],
+) -> dict[date, pd.DataFrame]:
+    """One row per night of ``dataset`` in ``first`` .. ``last`` that has a file, in night order:
+    ``summarise(nights, rows)`` gives the rows of ``nights`` (in their order) from ``rows``,
+    those nights' ``columns`` (and the partition column).
+
+    Memory: :data:`NIGHTS_PER_READ` nights' rows at a time (an integer column
+    holding a null on one of them reads as float64 for all, as in
+    :func:`read_days`). Each night's row is kept by this process
+    (:func:`transforms.outputs.lake_files.keep`, keyed by the summariser, the
+    columns read and the night's files' identity), so night N of a backfill
+    reads one night for its trend, not N.
+    """
+    base = dataset_path(root, dataset)
+    if not base.exists():
+        return {}
+    with lake_txn.lake_lock(root):
+        lake_txn.recover(root)
+        every = lake_files.night_files(base)
+        if not every:
+            return {}
+        schema = _every_nights_schema(base, every)
+        names = [n for n in schema.names if n in {*columns, PARTITION_KEY}]
+        read_as = [f"{name}: {schema.field(name).type}" for name in names]  # a night's rows, as read
+        nights: dict[date, list[Path]] = {}
+        for path in lake_files.night_files(base, first, last):
+            nights.setdefault(lake_files.night_of(path), []).append(path)
+        summaries = {night: lake_files.recall(summarise, read_as, files) for night, files in nights.items()}
+        pending = [night for night, known in summaries.items() if known is None]
+        for start in range(0, len(pending), NIGHTS_PER_READ):
+            chunk = pending[start:start + NIGHTS_PER_READ]
+            rows = _files_dataset(base, [p for night in chunk for p in nights[night]], schema).to_table(columns=names)
+            summary = summarise(chunk, rows.to_pandas())
+            for position, night in enumerate(chunk):
+                summaries[night] = summary.iloc[[position]].reset_index(drop=True)
+                lake_files.keep(summarise, read_as, nights[night], summaries[night])
+        return summaries
 
 
 def _with_unfiltered_dtypes(
@@ -188,7 +247,7 @@ def read_days(
         return pd.DataFrame()
     with lake_txn.lake_lock(root):
         lake_txn.recover(root)
-        data = _unified(base)
+        data = _unified(base, first, last)
         bounds = _bounds(first, last)
         names = None if columns is None else [n for n in data.schema.names if n in set(columns)]
         table = data.to_table(columns=names, filter=bounds if where is None else bounds & where)
@@ -215,8 +274,8 @@ def count_rows(root: Path, dataset: str, first: date, last: date) -> int:
         return 0
     with lake_txn.lake_lock(root):
         lake_txn.recover(root)
-        data = ds.dataset(base, format="parquet", partitioning=_PARTITIONING)
-        return data.count_rows(filter=_bounds(first, last))
+        files = lake_files.night_files(base, first, last)
+        return _files_dataset(base, files).count_rows(filter=_bounds(first, last)) if files else 0
 
 
 def days_present(root: Path, dataset: str) -> list[date]:

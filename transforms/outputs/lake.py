@@ -139,8 +139,7 @@ def _unified(base: Path, first: date | None = None, last: date | None = None) ->
     every = lake_files.night_files(base)
     if not every:
         return ds.dataset(base, format="parquet", partitioning=_PARTITIONING)
-    in_range = every if first is None and last is None else lake_files.night_files(base, first, last)
-    return _files_dataset(base, in_range, _every_nights_schema(base, every))
+    return _files_dataset(base, lake_files.of_nights(every, first, last), _every_nights_schema(base, every))
 
 
 def _every_nights_schema(base: Path, every: list[Path]) -> pa.Schema:
@@ -186,7 +185,7 @@ def summarise_nights(
         names = [n for n in schema.names if n in {*columns, PARTITION_KEY}]
         read_as = [f"{name}: {schema.field(name).type}" for name in names]  # a night's rows, as read
         nights: dict[date, list[Path]] = {}
-        for path in lake_files.night_files(base, first, last):
+        for path in lake_files.of_nights(every, first, last):
             nights.setdefault(lake_files.night_of(path), []).append(path)
         summaries = {night: lake_files.recall(summarise, read_as, files) for night, files in nights.items()}
         pending = [night for night, known in summaries.items() if known is None]

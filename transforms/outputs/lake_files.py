@@ -38,7 +38,7 @@ _SCHEMAS_PER_READ = 64
 _SCHEMA_OF: dict[str, tuple[tuple[int, int, int], int]] = {}
 #: Each distinct schema seen (metadata included), in the order first seen.
 _DISTINCT: list[pa.Schema] = []
-#: (summariser, columns, files) -> (the files' identities when summarised, the summary); see :func:`summary`.
+#: (summariser, columns, files) -> (the files' identities when summarised, the summary): :func:`recall`, :func:`keep`.
 _SUMMARY_OF: dict[tuple[str, tuple[str, ...], tuple[str, ...]], tuple[tuple[tuple[int, int, int], ...], Any]] = {}
 
 
@@ -93,6 +93,14 @@ def distinct_schemas(files: list[Path]) -> list[pa.Schema]:
 def night_of(path: Path) -> date:
     """The night of a file listed by :func:`night_files` (from its partition folder's name)."""
     return date.fromisoformat(path.parent.name[len(_PREFIX):])
+
+
+def of_nights(files: list[Path], first: date | None, last: date | None) -> list[Path]:
+    """Those of ``files`` (listed by :func:`night_files`) of the nights ``first`` .. ``last``."""
+    if first is None and last is None:
+        return files
+    return [path for path in files if (first is None or night_of(path) >= first) and
+            (last is None or night_of(path) <= last)]
 
 
 def _summary_key(summarise: Callable[..., Any], columns: Sequence[str], files: Sequence[Path]) -> tuple:

@@ -105,7 +105,8 @@ __all__ = [
     "SEVERITY_RANK", "SUMMARY_FILE", "TOP_ENCOUNTERS", "ZERO_AMOUNT", "ZERO_IN_SCHEDULE", "ZERO_NO_UNITS",
     "ZERO_ON_REMIT", "codes_for", "codes_of", "drawn_encounters", "hbar_chart", "linked_run_files", "night_of",
     "price_notes", "rank_encounters", "reads_every_administration", "render_report", "render_report_parts",
-    "render_run_dir", "severity_rank", "timeline_chart", "trend_chart", "trend_from_findings", "trend_from_nights", "wall_time",
+    "render_run_dir", "severity_rank", "timeline_chart", "trend_chart", "trend_from_findings", "trend_from_nights",
+    "wall_time",
 ]
 
 _CSS = """

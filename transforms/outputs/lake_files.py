@@ -18,6 +18,7 @@ about 1 MB).
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
@@ -38,6 +39,8 @@ _SCHEMAS_PER_READ = 64
 _SCHEMA_OF: dict[str, tuple[tuple[int, int, int], int]] = {}
 #: Each distinct schema seen (metadata included), in the order first seen.
 _DISTINCT: list[pa.Schema] = []
+#: Guards :data:`_DISTINCT`: threads reading different lakes (each read holds its own lake's lock) share it.
+_DISTINCT_LOCK = threading.Lock()
 #: (summariser, columns, files) -> (the files' identities when summarised, the summary): :func:`recall`, :func:`keep`.
 _SUMMARY_OF: dict[tuple[str, tuple[str, ...], tuple[str, ...]], tuple[tuple[tuple[int, int, int], ...], Any]] = {}
 
@@ -66,11 +69,12 @@ def _identity(path: Path) -> tuple[int, int, int]:
 def _index_of(schema: pa.Schema) -> int:
     """The index of ``schema`` in :data:`_DISTINCT` (added if new: one per schema version and
     set of extra input columns, a handful)."""
-    for index, seen in enumerate(_DISTINCT):
-        if seen.equals(schema, check_metadata=True):
-            return index
-    _DISTINCT.append(schema)
-    return len(_DISTINCT) - 1
+    with _DISTINCT_LOCK:
+        for index, seen in enumerate(_DISTINCT):
+            if seen.equals(schema, check_metadata=True):
+                return index
+        _DISTINCT.append(schema)
+        return len(_DISTINCT) - 1
 
 
 def distinct_schemas(files: list[Path]) -> list[pa.Schema]:

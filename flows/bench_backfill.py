@@ -9,10 +9,10 @@ that process's peak resident memory (``ru_maxrss``) and its resident memory
 after each night. Issue 10's target: the peak of 30 nights no more than
 that of 3.
 
-Then one night on a long lake (:func:`lake_history_runs`): a lake of the
-first :data:`LAKE_NIGHTS` nights, whose last night is audited again in a
-fresh process, once as it is and once after :data:`HISTORY_NIGHTS` earlier
-nights were added (hard links to its nights' files, so no disk is used):
+Then one night on a long lake: a lake of the first :data:`LAKE_NIGHTS`
+nights (:func:`build_lake_job`), whose last night is audited again in a
+fresh process (:func:`night_on_lake_job`), once as it is and once after :data:`HISTORY_NIGHTS` earlier
+nights were added (:func:`add_history_job`: hard links to its nights' files, no disk used):
 what a night costs must not grow with the years of history before it.
 A benchmark, not a test: nothing asserts a size.
 """
@@ -24,9 +24,12 @@ import tempfile
 import time
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flows.tree_memory import own_peak_mb, rss_kib
+
+if TYPE_CHECKING:  # imported by the jobs only: the bench's parent process stays light
+    from flows.settings import Settings
 
 #: Nights compared (the issue's 3 against 30) and the encounters of each night.
 DEFAULT_NIGHTS: tuple[int, ...] = (3, 30)
@@ -36,7 +39,7 @@ QUICK_NIGHTS: tuple[int, ...] = (1, 2)
 QUICK_NIGHT_ENCOUNTERS = 60
 #: The first night of the synthetic month.
 FIRST_NIGHT = date(2026, 10, 1)
-#: Nights of the long-lake lake (its last night's lookback window full) and the history added
+#: Nights of the long lake's own (its last night's lookback window full) and the history added
 #: before them (about three years); ``--quick``: 2 nights and 30.
 LAKE_NIGHTS = 8
 HISTORY_NIGHTS = 1000
@@ -63,10 +66,18 @@ def generate_nights_job(directory: Path, nights: int, encounters: int) -> dict[s
     return {"nights": nights, "encounters_per_night": encounters, "generate_seconds": time.perf_counter() - t0}
 
 
+def audit_night(directory: Path, night: int, settings: Settings, run_dir: Path) -> None:
+    """:func:`flows.pipeline.nightly_day` of the ``night``-th night (0-based) under ``directory``."""
+    from flows import pipeline
+
+    folder = night_folder(directory, night)
+    pipeline.nightly_day(FIRST_NIGHT + timedelta(days=night), folder / "mar.csv", folder / "claims.csv",
+                         settings, run_dir)
+
+
 def nights_job(directory: Path, nights: int) -> dict[str, Any]:
     """Audit the first ``nights`` nights under ``directory`` through a new lake, in this process;
     its peak memory (MB) and its resident memory after each night (MB)."""
-    from flows import pipeline
     from flows.settings import Settings
 
     after_night: list[float] = []
@@ -74,9 +85,7 @@ def nights_job(directory: Path, nights: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="infusion-bench-lake-") as lake:
         settings = Settings(lake_root=Path(lake) / "lake")
         for number in range(nights):
-            folder = night_folder(directory, number)
-            pipeline.nightly_day(FIRST_NIGHT + timedelta(days=number), folder / "mar.csv", folder / "claims.csv",
-                                 settings, Path(lake) / "runs" / str(number))
+            audit_night(directory, number, settings, Path(lake) / "runs" / str(number))
             after_night.append(rss_kib(os.getpid()) / 1024)
     return {"nights": nights, "peak_mb": own_peak_mb(), "rss_after_night_mb": after_night,
             "seconds": time.perf_counter() - t0}
@@ -84,15 +93,12 @@ def nights_job(directory: Path, nights: int) -> dict[str, Any]:
 
 def build_lake_job(directory: Path, nights: int) -> dict[str, Any]:
     """Audit the first ``nights`` nights under ``directory`` into ``directory/long-lake``."""
-    from flows import pipeline
     from flows.settings import Settings
 
     t0 = time.perf_counter()
     settings = Settings(lake_root=directory / "long-lake")
     for number in range(nights):
-        folder = night_folder(directory, number)
-        pipeline.nightly_day(FIRST_NIGHT + timedelta(days=number), folder / "mar.csv", folder / "claims.csv",
-                             settings, directory / "long-lake-runs" / str(number))
+        audit_night(directory, number, settings, directory / "long-lake-runs" / str(number))
     return {"nights": nights, "seconds": time.perf_counter() - t0}
 
 
@@ -116,14 +122,11 @@ def add_history_job(directory: Path, history: int) -> dict[str, Any]:
 def night_on_lake_job(directory: Path, night: int) -> dict[str, Any]:
     """Audit the ``night``-th night (0-based) again on ``directory/long-lake``, in this process:
     its seconds and this process's peak memory (MB)."""
-    from flows import pipeline
     from flows.settings import Settings
     from transforms.outputs import lake
 
-    folder = night_folder(directory, night)
     t0 = time.perf_counter()
-    pipeline.nightly_day(FIRST_NIGHT + timedelta(days=night), folder / "mar.csv", folder / "claims.csv",
-                         Settings(lake_root=directory / "long-lake"), directory / "long-lake-runs" / "again")
+    audit_night(directory, night, Settings(lake_root=directory / "long-lake"), directory / "long-lake-runs" / "again")
     nights_in_lake = len(lake.days_present(directory / "long-lake", "findings"))
     return {"nights_in_lake": nights_in_lake, "peak_mb": own_peak_mb(), "seconds": time.perf_counter() - t0}
 

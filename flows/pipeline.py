@@ -448,7 +448,8 @@ def _nights_trend(nights: list[date], findings: pd.DataFrame) -> pd.DataFrame:
 
 
 def refresh_dashboards(settings: Settings) -> Path | None:
-    """Rebuild the lake's DuckDB views (:mod:`transforms.outputs.dashboards`); ``None`` without DuckDB.
+    """Refresh the lake's DuckDB views (:func:`transforms.outputs.dashboards.refresh_views`: rebuilt
+    when their SQL changed); ``None`` without DuckDB.
 
     DuckDB is an optional extra: without it the lake is complete and only the
     views file is missing, so a run goes on (and says so in its log)."""

@@ -25,7 +25,6 @@ orchestrator.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -34,9 +33,9 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pandas as pd
-import pyarrow as pa
 
 from expectations.runner import validate_extract
+from flows.lake_threads import extract_bytes, use_lake_threads
 from flows.shard_audit import audit_shard
 from flows.shard_workers import map_shards
 from flows.settings import Settings
@@ -609,27 +608,6 @@ def ingest_day(
     return ingest_day_verdicts(day, mar_path, claims_path, settings, run_dir)[0]
 
 
-#: Arrow's I/O threads in a run on the lake (Arrow starts eight); see :func:`use_lake_io_threads`.
-LAKE_IO_THREADS = 1
-
-
-def use_lake_io_threads() -> None:
-    """Size Arrow's I/O thread pool for a run on the lake: :data:`LAKE_IO_THREADS`,
-    unless the user set ``ARROW_IO_THREADS`` (then Arrow's pool is theirs).
-
-    Why: each I/O thread keeps the pages freed from its own heap of pyarrow's
-    allocator (mimalloc), so a process that audits night after night (a
-    backfill, a served nightly) grew as its lake grew. Measured on nights of
-    2,000 encounters: with eight threads, 30 nights peaked at 496 MB against
-    416 MB for 3; with one, 442-454 against 419-425. A night's lake reads
-    are local Parquet files (its lookback, the trend), and one thread cost
-    them little (the 30 nights took 54-57 s with one, 66 s with eight). A
-    CSV extract of a million encounters loads 2-4 s slower with one (of
-    about a minute), so a files-in, files-out audit keeps Arrow's pool."""
-    if "ARROW_IO_THREADS" not in os.environ:
-        pa.set_io_thread_count(LAKE_IO_THREADS)
-
-
 def ingest_day_verdicts(
     day: date, mar_path: Inputs, claims_path: Inputs, settings: Settings, run_dir: Path
 ) -> tuple[dict[str, dict[str, int]], list[Usability]]:
@@ -640,7 +618,7 @@ def ingest_day_verdicts(
         transforms.outputs.lake.LakeBusy: another run of ``day`` is under way.
         UnusableExtract: the day was refused (nothing committed).
     """
-    use_lake_io_threads()
+    use_lake_threads(day_bytes=extract_bytes([mar_path, claims_path]))
     with lake.day_lock(settings.lake_root, day):
         partial = begin_run_dir(Path(run_dir))
         staged = stage_day(day, mar_path, claims_path, settings, partial / "validation")
@@ -666,7 +644,8 @@ def audit_day_from_lake(
         transforms.outputs.lake.LakeBusy: another run of ``day`` is under way.
         FileNotFoundError: the lake holds no input partition of ``day``.
     """
-    use_lake_io_threads()
+    use_lake_threads(day_rows=sum(lake.count_rows(settings.lake_root, name, day, day)
+                                  for name in ("mar_events", "claim_lines")))
     with lake.day_lock(settings.lake_root, day):
         inputs = list(load_day_from_lake(day, settings))
         audited = audited_encounters(*inputs)
@@ -688,7 +667,7 @@ def nightly_day(
     Raises:
         transforms.outputs.lake.LakeBusy: another run of ``day`` is under way.
     """
-    use_lake_io_threads()
+    use_lake_threads(day_bytes=extract_bytes([mar_path, claims_path]))
     run_dir = Path(run_dir or settings.run_dir(day))
     with lake.day_lock(settings.lake_root, day):
         partial = begin_run_dir(run_dir)  # validation docs go with the new run folder

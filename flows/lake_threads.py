@@ -1,0 +1,69 @@
+"""Arrow's thread pools in a run on the lake (a nightly, a backfill, a served nightly, a Dask worker's days).
+
+Each thread of Arrow's pools keeps the pages freed from its own heap of
+pyarrow's allocator (mimalloc), so a process that audits night after night
+held more the more threads had worked for it. Measured on nights of 2,000
+encounters, ``nightly_day`` night after night in one process (the peak of
+3 nights against that of 30):
+
+- Arrow's eight I/O threads: 416-425 against 496-498 MB; one: 419-425
+  against 442-452 MB. A night's lake reads are local Parquet files (its
+  lookback, the trend), and one thread cost them little (the 30 nights took
+  54-57 s with one, 66 s with eight).
+- And one CPU thread instead of two: 402-403 against 410-415 MB (three
+  pairs), in the same time (56-62 s for the 30 nights). The rest of the gap
+  is the lookback: a 3-night backfill's nights read fewer nights before
+  them; with a lookback of one night, 401-407 against 405-411 MB.
+
+One CPU thread parses a big CSV extract slower (Arrow parses its blocks in
+parallel), so only a small day gets one: fewer than :data:`SMALL_DAY_ROWS`
+MAR events and claim lines (about 17,000 encounters). A files-in, files-out
+audit keeps Arrow's pools: a 1M-encounter CSV extract loaded 2-4 s slower
+with one I/O thread. A user's ``ARROW_IO_THREADS`` or ``OMP_NUM_THREADS``
+(Arrow's own settings) wins. The pools are the process's: days audited at
+once in threads of one process share the last sizing (their speed, never
+their answers).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import pyarrow as pa
+
+#: Arrow's I/O threads in a run on the lake (Arrow starts eight).
+LAKE_IO_THREADS = 1
+#: A day with fewer MAR events and claim lines than this runs Arrow's kernels on one CPU thread.
+SMALL_DAY_ROWS = 200_000
+#: The same for CSV extracts, in bytes: about 152 bytes a row (1M synthetic encounters:
+#: 1,775 MB for 11.7M rows). Other formats hold more bytes a row: they count as larger.
+SMALL_DAY_BYTES = SMALL_DAY_ROWS * 152
+#: Arrow's CPU threads before any sizing here (its default: the cores, or ``OMP_NUM_THREADS``).
+DEFAULT_CPU_THREADS = pa.cpu_count()
+
+
+def use_lake_threads(day_rows: int | None = None, day_bytes: int | None = None) -> None:
+    """Size Arrow's pools for a day on the lake: :data:`LAKE_IO_THREADS` I/O threads, and one
+    CPU thread when the day is small (``day_rows`` below :data:`SMALL_DAY_ROWS`, or its
+    extracts' ``day_bytes`` below :data:`SMALL_DAY_BYTES`), else :data:`DEFAULT_CPU_THREADS`."""
+    if "ARROW_IO_THREADS" not in os.environ:
+        pa.set_io_thread_count(LAKE_IO_THREADS)
+    if "OMP_NUM_THREADS" not in os.environ:
+        small = (day_rows is not None and day_rows < SMALL_DAY_ROWS) or (
+            day_bytes is not None and day_bytes < SMALL_DAY_BYTES)
+        pa.set_cpu_count(1 if small else DEFAULT_CPU_THREADS)
+
+
+def extract_bytes(paths: Sequence[Path | Sequence[Path]]) -> int:
+    """Bytes of the extract files at ``paths`` (a file, a folder's files, or a list of them);
+    a missing path counts nothing (reading it fails later, with its own message)."""
+    total = 0
+    for item in paths:
+        for path in [Path(item)] if isinstance(item, (str, Path)) else [Path(p) for p in item]:
+            if path.is_file():
+                total += path.stat().st_size
+            elif path.is_dir():
+                total += sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+    return total

@@ -40,7 +40,9 @@ SMALL_DAY_ROWS = 200_000
 #: The same for CSV extracts, in bytes: about 152 bytes a row (1M synthetic encounters:
 #: 1,775 MB for 11.7M rows). Other formats hold more bytes a row: they count as larger.
 SMALL_DAY_BYTES = SMALL_DAY_ROWS * 152
-#: Arrow's CPU threads before any sizing here (its default: the cores, or ``OMP_NUM_THREADS``).
+#: Arrow's pools before any sizing here (its defaults: eight I/O threads, or ``ARROW_IO_THREADS``;
+#: the cores, or ``OMP_NUM_THREADS``).
+DEFAULT_IO_THREADS = pa.io_thread_count()
 DEFAULT_CPU_THREADS = pa.cpu_count()
 
 
@@ -54,6 +56,13 @@ def use_lake_threads(day_rows: int | None = None, day_bytes: int | None = None) 
         small = (day_rows is not None and day_rows < SMALL_DAY_ROWS) or (
             day_bytes is not None and day_bytes < SMALL_DAY_BYTES)
         pa.set_cpu_count(1 if small else DEFAULT_CPU_THREADS)
+
+
+def use_default_threads() -> None:
+    """Give Arrow back its own pools (:data:`DEFAULT_IO_THREADS`, :data:`DEFAULT_CPU_THREADS`)
+    for a files-in, files-out audit, in a process that may have run a small day on the lake."""
+    pa.set_io_thread_count(DEFAULT_IO_THREADS)
+    pa.set_cpu_count(DEFAULT_CPU_THREADS)
 
 
 def extract_bytes(paths: Sequence[Path | Sequence[Path]]) -> int:

@@ -35,7 +35,7 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 
 from expectations.runner import validate_extract
-from flows.lake_threads import extract_bytes, use_lake_threads
+from flows.lake_threads import extract_bytes, use_default_threads, use_lake_threads
 from flows.shard_audit import audit_shard
 from flows.shard_workers import map_shards
 from flows.settings import Settings
@@ -564,6 +564,7 @@ def audit_files(
     ``advance(step)`` is called as each of :data:`AUDIT_FILES_STEPS` ends,
     with the name of the next one (``"done"`` after the last): a progress
     display's hook."""
+    use_default_threads()
     out_dir = Path(out_dir)
     partial = begin_run_dir(out_dir)  # drops what a killed run left; validation docs go with the new folder
     mar = load_and_validate(mar_path, "mar", settings, partial / "validation" / "mar")

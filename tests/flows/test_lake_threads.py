@@ -60,6 +60,18 @@ def test_extract_bytes_counts_files_folders_and_lists_and_nothing_for_a_missing_
     assert lake_threads.extract_bytes([[tmp_path / "mar.csv", folder / "b.csv"], tmp_path / "none.csv"]) == 15
 
 
+def test_a_files_in_audit_gives_arrow_back_its_own_pools(arrow_pools, monkeypatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(lake_threads, "DEFAULT_CPU_THREADS", 4)
+    monkeypatch.setattr(lake_threads, "DEFAULT_IO_THREADS", 8)
+    lake_threads.use_lake_threads(day_rows=10)  # a small night earlier in this process
+    assert (pa.io_thread_count(), pa.cpu_count()) == (1, 1)
+    from transforms.ingest.file_reading import ExtractError
+
+    with pytest.raises(ExtractError, match="no such file"):  # the pools are sized before the first read fails
+        pipeline.audit_files(tmp_path / "none.csv", tmp_path / "none.csv", tmp_path / "run", Settings())
+    assert (pa.io_thread_count(), pa.cpu_count()) == (8, 4)
+
+
 class _Sized(Exception):
     """Raised by the stand-in for use_lake_threads: the entry point called it before anything else."""
 

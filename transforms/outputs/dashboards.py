@@ -178,10 +178,13 @@ def refresh_views(lake_root: Path, database: Path | None = None, *, force: bool 
 
 
 def _build(statements: list[str], database: Path) -> None:
-    """Run ``statements`` in a new database file next to ``database``, then rename it over it."""
+    """Run ``statements`` in a new database file next to ``database``, then rename it over it
+    (the caller holds the lake's lock)."""
     import duckdb
 
-    # One temporary name per process and call: the name never collides with a killed run's leftover.
+    # A killed build's leftovers: no other build runs now (the caller holds the lake's lock).
+    for leftover in database.parent.glob(f".{database.name}.*.partial*"):  # DuckDB's .wal beside one too
+        leftover.unlink(missing_ok=True)
     partial = database.with_name(f".{database.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.partial")
     with duckdb.connect(str(partial)) as con:
         for statement in statements:

@@ -120,6 +120,14 @@ def test_the_database_is_rebuilt_when_its_sql_changes_or_a_run_was_killed_mid_re
     assert _query(refresh_views(two_nights), "SELECT count(*) FROM findings_history") == [(3,)]
 
 
+def test_a_rebuild_removes_what_a_killed_build_left(two_nights):
+    killed = two_nights / f".{DATABASE_FILE}.4242.deadbeef.partial"
+    killed.write_bytes(b"half a database")
+    (two_nights / f"{killed.name}.wal").write_bytes(b"its log")
+    refresh_views(two_nights)
+    assert not list(two_nights.glob(".*partial*"))
+
+
 def test_a_moved_lake_gets_views_of_its_new_place(two_nights, tmp_path):
     import shutil
 

@@ -11,9 +11,10 @@ encounters, ``nightly_day`` night after night in one process (the peak of
   lookback, the trend), and one thread cost them little (the 30 nights took
   54-57 s with one, 66 s with eight).
 - And one CPU thread instead of two: 402-403 against 410-415 MB (three
-  pairs), in the same time (56-62 s for the 30 nights). The rest of the gap
-  is the lookback: a 3-night backfill's nights read fewer nights before
-  them; with a lookback of one night, 401-407 against 405-411 MB.
+  pairs), in the same time (56-62 s for the 30 nights). Most of the rest
+  was the lookback read, now one file at a time
+  (:data:`transforms.outputs.lake.ONE_FILE_AT_A_TIME`): 402-405 against
+  404-411 MB.
 
 One CPU thread parses a big CSV extract slower (Arrow parses its blocks in
 parallel), so only a small day gets one: fewer than :data:`SMALL_DAY_ROWS`

@@ -342,3 +342,39 @@ def test_count_rows_and_column_names(tmp_path):
     names = lake.column_names(tmp_path, "claim_lines")
     assert names == list(lake.read_days(tmp_path, "claim_lines", d1, d3).columns)
     assert names[-1] == lake.PARTITION_KEY and "units" in names
+
+
+def _numbers_nights(root, nights: int) -> None:
+    """``nights`` nights of MAR rows: 10,000 rows of 12 random floats a night (not compressible)."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    for night in range(nights):
+        rows = pd.DataFrame({f"number_{c}": rng.random(10_000) for c in range(12)})
+        rows["encounter_id"] = [f"E{night}-{i // 10}" for i in range(len(rows))]
+        lake.write_day(rows, root, "mar_events", date(2026, 1, 1 + night))
+
+
+def _arrow_peak_of_a_filtered_read(root, nights: int) -> float:
+    """Arrow's peak allocation (MB) in a fresh process reading ``nights`` nights filtered on 20,000 ids."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from datetime import date; import pyarrow as pa, pyarrow.dataset as ds\n"
+            "from transforms.outputs import lake\n"
+            "ids = pa.array([f'X{i}' for i in range(20_000)])\n"
+            f"lake.read_days(sys.argv[1], 'mar_events', date(2026, 1, 1), date(2026, 1, {nights}),"
+            " where=ds.field('encounter_id').isin(ids))\n"
+            "print(pa.default_memory_pool().max_memory() / 2**20)\n")
+    out = subprocess.run([sys.executable, "-c", code, str(root)], capture_output=True, text=True, check=True)
+    return float(out.stdout)
+
+
+def test_a_filtered_reads_memory_does_not_grow_with_its_nights(tmp_path):
+    # A filtered read (a night's lookback window) decodes one file at a time
+    # (lake.ONE_FILE_AT_A_TIME). Arrow's default scan decoded up to 4 files and
+    # 16 batches ahead: 8 nights peaked at 18-20 MB against 7 MB for one night.
+    one, eight = tmp_path / "one", tmp_path / "eight"
+    _numbers_nights(one, 1)
+    _numbers_nights(eight, 8)
+    assert _arrow_peak_of_a_filtered_read(eight, 8) < 2 * _arrow_peak_of_a_filtered_read(one, 1)

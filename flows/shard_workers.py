@@ -20,8 +20,9 @@ So a helper is a fresh interpreter, ``python -m flows.shard_workers``, that
 imports the engine only (:mod:`flows.shard_audit`, about 1 s and 110 MB).
 Shards go to it pickled over a pipe, their categoricals compacted
 (:func:`transforms.shards.compact_shard`: 0.3 s for a 50,000-encounter
-shard against the 1.5-2 s of its audit), and results come back the same way.
-Nothing touches the disk, so no patient data is left in a temporary file.
+shard against the 1.5-2 s of its audit), and results come back pickled over
+a socket, each read whole in one call (:func:`read_message`). Nothing
+touches the disk, so no patient data is left in a temporary file.
 
 The parent audits shards too: each shard goes to a helper with room for it
 (one under way and one waiting, so a helper never idles while the parent
@@ -38,6 +39,8 @@ from __future__ import annotations
 import os
 import pickle
 import queue
+import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -62,6 +65,54 @@ class HelperDied(RuntimeError):
     """A helper process ended without answering for a shard it was given."""
 
 
+_LENGTH = struct.Struct("!Q")  # a message's length, before its bytes
+
+
+def write_message(fd: int, data: bytes) -> None:
+    """Write ``data`` to ``fd`` after its length (:func:`read_message` reads it)."""
+    for part in (_LENGTH.pack(len(data)), memoryview(data)):
+        while part:
+            part = part[os.write(fd, part):]
+
+
+def read_message(sock: socket.socket) -> bytearray | None:
+    """The next message :func:`write_message` wrote, or ``None`` at the end of the stream.
+
+    Why a socket and ``MSG_WAITALL``, not ``Connection.recv_bytes`` on a pipe:
+    the reader is a thread of a process whose main thread audits and holds the
+    GIL. A read of a pipe returns what the pipe holds (64 KiB), and the thread
+    then waits up to the 5 ms switch interval for the GIL before reading on,
+    while the writer blocks. At a million encounters the helper spent 1.7 s
+    of the audit waiting to hand over its results (about 40 MB a shard),
+    and a 1 MiB pipe did not shorten it. ``recv_into`` with ``MSG_WAITALL``
+    waits for the whole message in one call, without the GIL.
+
+    Raises:
+        EOFError: the stream ended inside a message (the writer died).
+    """
+    header = _read_exactly(sock, _LENGTH.size)
+    if header is None:
+        return None
+    data = _read_exactly(sock, _LENGTH.unpack(header)[0])
+    if data is None:
+        raise EOFError("the stream ended inside a message")
+    return data
+
+
+def _read_exactly(sock: socket.socket, size: int) -> bytearray | None:
+    """``size`` bytes from ``sock``; ``None`` if the stream ends before the first of them."""
+    data = bytearray(size)
+    view, got = memoryview(data), 0
+    while got < size:
+        read = sock.recv_into(view[got:], size - got, socket.MSG_WAITALL)
+        if read == 0:
+            if got == 0:
+                return None
+            raise EOFError("the stream ended inside a message")
+        got += read
+    return data
+
+
 class _Helper:
     """One helper process and the threads that feed it and read its answers.
 
@@ -69,17 +120,17 @@ class _Helper:
     auditing while a shard crosses the pipe (the helper reads it whenever it
     is free: it, too, reads in a thread)."""
 
-    def __init__(self, answers: queue.Queue[tuple[_Helper, bytes | None]]) -> None:
+    def __init__(self, answers: queue.Queue[tuple[_Helper, bytearray | None]]) -> None:
         to_helper_r, to_helper_w = os.pipe()
-        from_helper_r, from_helper_w = os.pipe()
+        self._inbox, from_helper = socket.socketpair()
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "flows.shard_workers", str(to_helper_r), str(from_helper_w)],
-            pass_fds=(to_helper_r, from_helper_w), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, env=env)
+            [sys.executable, "-m", "flows.shard_workers", str(to_helper_r), str(from_helper.fileno())],
+            pass_fds=(to_helper_r, from_helper.fileno()), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            env=env)
         os.close(to_helper_r)
-        os.close(from_helper_w)
+        from_helper.close()
         self._outbox = Connection(to_helper_w, readable=False)
-        self._inbox = Connection(from_helper_r, writable=False)
         self._sends: queue.Queue[Any] = queue.Queue()
         self.in_flight = 0
         self.gone = False  # its process ended (its reader saw the end of its answers)
@@ -103,11 +154,12 @@ class _Helper:
 
     def _read_loop(self) -> None:
         try:
-            while True:
-                self._answers.put((self, self._inbox.recv_bytes()))
+            while (answer := read_message(self._inbox)) is not None:
+                self._answers.put((self, answer))
         except (EOFError, OSError):
-            self._answers.put((self, None))
+            pass
         finally:
+            self._answers.put((self, None))
             self._inbox.close()
 
     def close(self, kill: bool) -> None:
@@ -127,7 +179,7 @@ class _Pool:
     """Helpers and the answers they have sent, by item position."""
 
     def __init__(self, helpers: int) -> None:
-        self.answers: queue.Queue[tuple[_Helper, bytes | None]] = queue.Queue()
+        self.answers: queue.Queue[tuple[_Helper, bytearray | None]] = queue.Queue()
         self.helpers = [_Helper(self.answers) for _ in range(helpers)]
         self.done: dict[int, Any] = {}
 
@@ -238,7 +290,7 @@ def serve(read_fd: int, write_fd: int) -> None:
 
     Reads in a thread, so a shard sent while another is audited crosses the
     pipe at once instead of holding the parent's sending thread."""
-    inbox, outbox = Connection(read_fd, writable=False), Connection(write_fd, readable=False)
+    inbox = Connection(read_fd, writable=False)
     messages: queue.Queue[bytes | None] = queue.Queue()
 
     def read() -> None:
@@ -259,12 +311,14 @@ def serve(read_fd: int, write_fd: int) -> None:
             answer = (index, False, exc, traceback.format_exc())
         del item
         try:
-            outbox.send(answer)
+            data = pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL)
         except (pickle.PicklingError, TypeError, AttributeError) as exc:  # an unpicklable exception
-            outbox.send((index, False, RuntimeError(f"{type(exc).__name__}: {exc}"), traceback.format_exc()))
+            data = pickle.dumps((index, False, RuntimeError(f"{type(exc).__name__}: {exc}"), traceback.format_exc()))
         del answer
+        write_message(write_fd, data)
+        del data
         release_freed_memory()  # between shards, this helper holds its imports only
-    outbox.close()
+    os.close(write_fd)
 
 
 if __name__ == "__main__":

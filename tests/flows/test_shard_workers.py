@@ -148,3 +148,46 @@ def test_helpers_run_the_helper_function_and_this_process_the_other() -> None:
     here = [pid for pid, *_ in results if pid > 0]
     there = [pid for pid, *_ in results if pid < 0]
     assert here and there and set(here) == {os.getpid()} and -there[0] != os.getpid()
+
+
+def _sent(*messages: bytes, cut: int | None = None) -> object:
+    """A socket holding ``messages`` as ``write_message`` framed them (the last cut to
+    ``cut`` bytes when given), its other end closed: what a reader of a helper sees."""
+    import socket
+    import threading
+
+    here, there = socket.socketpair()
+
+    def write() -> None:
+        for message in messages:
+            shard_workers.write_message(there.fileno(), message)
+        there.close()
+
+    if cut is None:
+        writer = threading.Thread(target=write)  # larger than the socket's buffer: written while read
+        writer.start()
+        return here
+    framed = b"".join(shard_workers._LENGTH.pack(len(m)) + m for m in messages)
+    there.sendall(framed[:cut])
+    there.close()
+    return here
+
+
+def test_messages_cross_whole_and_in_order_and_the_end_is_none() -> None:
+    big = os.urandom(5 * 2**20)  # many times a socket's buffer
+    sock = _sent(b"first", b"", big, b"last")
+    try:
+        got = [shard_workers.read_message(sock) for _ in range(5)]
+    finally:
+        sock.close()
+    assert got == [b"first", b"", big, b"last", None]
+
+
+@pytest.mark.parametrize("cut", [3, 8 + 2])  # inside the length, inside the bytes
+def test_a_stream_that_ends_inside_a_message_is_an_error(cut: int) -> None:
+    sock = _sent(b"0123456789", cut=cut)
+    try:
+        with pytest.raises(EOFError):
+            shard_workers.read_message(sock)
+    finally:
+        sock.close()

@@ -18,10 +18,10 @@ Why processes, and why these (written here because no library fits):
 
 So a helper is a fresh interpreter, ``python -m flows.shard_workers``, that
 imports the engine only (:mod:`flows.shard_audit`, about 1 s and 110 MB).
-Shards go to it pickled over a pipe, their categoricals compacted
+Shards go to it pickled over a socket, their categoricals compacted
 (:func:`transforms.shards.compact_shard`: 0.3 s for a 50,000-encounter
-shard against the 1.5-2 s of its audit), and results come back pickled over
-a socket, each read whole in one call (:func:`read_message`). Nothing
+shard against the 1.5-2 s of its audit), and results come back the same
+way, each message read whole in one call (:func:`read_message`). Nothing
 touches the disk, so no patient data is left in a temporary file.
 
 The parent audits shards too: each shard goes to a helper with room for it
@@ -48,7 +48,6 @@ import traceback
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
-from multiprocessing.connection import Connection
 from typing import Any
 
 from transforms.memory import release_freed_memory
@@ -68,24 +67,25 @@ class HelperDied(RuntimeError):
 _LENGTH = struct.Struct("!Q")  # a message's length, before its bytes
 
 
-def write_message(fd: int, data: bytes) -> None:
-    """Write ``data`` to ``fd`` after its length (:func:`read_message` reads it)."""
-    for part in (_LENGTH.pack(len(data)), memoryview(data)):
-        while part:
-            part = part[os.write(fd, part):]
+def write_message(sock: socket.socket, data: bytes) -> None:
+    """Send ``data`` after its length (:func:`read_message` reads it)."""
+    sock.sendall(_LENGTH.pack(len(data)))
+    sock.sendall(data)
 
 
 def read_message(sock: socket.socket) -> bytearray | None:
     """The next message :func:`write_message` wrote, or ``None`` at the end of the stream.
 
-    Why a socket and ``MSG_WAITALL``, not ``Connection.recv_bytes`` on a pipe:
-    the reader is a thread of a process whose main thread audits and holds the
-    GIL. A read of a pipe returns what the pipe holds (64 KiB), and the thread
-    then waits up to the 5 ms switch interval for the GIL before reading on,
-    while the writer blocks. At a million encounters the helper spent 1.7 s
-    of the audit waiting to hand over its results (about 40 MB a shard),
-    and a 1 MiB pipe did not shorten it. ``recv_into`` with ``MSG_WAITALL``
-    waits for the whole message in one call, without the GIL.
+    Why a socket and ``MSG_WAITALL``, not ``multiprocessing``'s ``Connection``
+    on a pipe (written here because no library reads a message whole without
+    the GIL): the reader is a thread of a process whose main thread audits
+    and holds the GIL. A read of a pipe returns what the pipe holds (64 KiB),
+    and the thread then waits up to the 5 ms switch interval for the GIL
+    before reading on, while the writer blocks. At a million encounters the
+    helper spent 1.7 s of the audit waiting to hand over its results (about
+    40 MB a shard; a 1 MiB pipe did not shorten it), 0.35 s with this.
+    ``recv_into`` with ``MSG_WAITALL`` waits for the whole message in one
+    call, without the GIL.
 
     Raises:
         EOFError: the stream ended inside a message (the writer died).
@@ -114,29 +114,26 @@ def _read_exactly(sock: socket.socket, size: int) -> bytearray | None:
 
 
 class _Helper:
-    """One helper process and the threads that feed it and read its answers.
+    """One helper process, the socket to it, and the threads that feed it and read its answers.
 
     Sending pickles in a thread of its own, so that the parent goes on
-    auditing while a shard crosses the pipe (the helper reads it whenever it
-    is free: it, too, reads in a thread)."""
+    auditing while a shard crosses the socket (the helper reads it whenever
+    it is free: it, too, reads in a thread)."""
 
     def __init__(self, answers: queue.Queue[tuple[_Helper, bytearray | None]]) -> None:
-        to_helper_r, to_helper_w = os.pipe()
-        self._inbox, from_helper = socket.socketpair()
+        self._sock, helpers_end = socket.socketpair()
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "flows.shard_workers", str(to_helper_r), str(from_helper.fileno())],
-            pass_fds=(to_helper_r, from_helper.fileno()), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            env=env)
-        os.close(to_helper_r)
-        from_helper.close()
-        self._outbox = Connection(to_helper_w, readable=False)
+            [sys.executable, "-m", "flows.shard_workers", str(helpers_end.fileno())],
+            pass_fds=(helpers_end.fileno(),), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, env=env)
+        helpers_end.close()
         self._sends: queue.Queue[Any] = queue.Queue()
         self.in_flight = 0
         self.gone = False  # its process ended (its reader saw the end of its answers)
         self._answers = answers
-        for target in (self._send_loop, self._read_loop):
-            threading.Thread(target=target, daemon=True).start()
+        self._threads = [threading.Thread(target=target, daemon=True) for target in (self._send_loop, self._read_loop)]
+        for thread in self._threads:
+            thread.start()
 
     def submit(self, message: tuple[int, Callable[[Any], Any], Any]) -> None:
         self.in_flight += 1
@@ -145,22 +142,20 @@ class _Helper:
     def _send_loop(self) -> None:
         try:
             while (message := self._sends.get()) is not None:
-                self._outbox.send(message)
+                write_message(self._sock, pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL))
                 del message  # the shard is the helper's now
+            self._sock.shutdown(socket.SHUT_WR)  # the helper reads the end of its work
         except OSError:  # the helper is gone: its reader reports it
             pass
-        finally:
-            self._outbox.close()  # the helper reads the end of its work
 
     def _read_loop(self) -> None:
         try:
-            while (answer := read_message(self._inbox)) is not None:
+            while (answer := read_message(self._sock)) is not None:
                 self._answers.put((self, answer))
         except (EOFError, OSError):
             pass
         finally:
             self._answers.put((self, None))
-            self._inbox.close()
 
     def close(self, kill: bool) -> None:
         """Stop the helper: killed, or told there is no more work (it exits; killed if it
@@ -173,6 +168,9 @@ class _Helper:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+        for thread in self._threads:  # the helper has exited: both end at once
+            thread.join(timeout=10)
+        self._sock.close()
 
 
 class _Pool:
@@ -284,22 +282,23 @@ def _shared(fn: Callable[[Shard], Any], helper_fn: Callable[[Shard], Any], ahead
 
 # --- the helper's side -----------------------------------------------------------
 
-def serve(read_fd: int, write_fd: int) -> None:
-    """Answer ``(index, fn, item)`` messages with ``(index, True, fn(item))`` or
-    ``(index, False, exception, traceback)`` until the parent closes the pipe.
+def serve(fd: int) -> None:
+    """Answer ``(index, fn, item)`` messages on the socket ``fd`` with ``(index, True, fn(item))``
+    or ``(index, False, exception, traceback)`` until the parent ends its side.
 
     Reads in a thread, so a shard sent while another is audited crosses the
-    pipe at once instead of holding the parent's sending thread."""
-    inbox = Connection(read_fd, writable=False)
-    messages: queue.Queue[bytes | None] = queue.Queue()
+    socket at once instead of holding the parent's sending thread."""
+    sock = socket.socket(fileno=fd)
+    messages: queue.Queue[bytearray | None] = queue.Queue()
 
     def read() -> None:
-        while True:
-            try:
-                messages.put(inbox.recv_bytes())
-            except (EOFError, OSError):
-                messages.put(None)
-                return
+        try:
+            while (message := read_message(sock)) is not None:
+                messages.put(message)
+        except (EOFError, OSError):
+            pass
+        finally:
+            messages.put(None)
 
     threading.Thread(target=read, daemon=True).start()
     while (data := messages.get()) is not None:
@@ -315,11 +314,11 @@ def serve(read_fd: int, write_fd: int) -> None:
         except (pickle.PicklingError, TypeError, AttributeError) as exc:  # an unpicklable exception
             data = pickle.dumps((index, False, RuntimeError(f"{type(exc).__name__}: {exc}"), traceback.format_exc()))
         del answer
-        write_message(write_fd, data)
+        write_message(sock, data)
         del data
         release_freed_memory()  # between shards, this helper holds its imports only
-    os.close(write_fd)
+    sock.close()
 
 
 if __name__ == "__main__":
-    serve(int(sys.argv[1]), int(sys.argv[2]))
+    serve(int(sys.argv[1]))

@@ -160,7 +160,7 @@ def _sent(*messages: bytes, cut: int | None = None) -> object:
 
     def write() -> None:
         for message in messages:
-            shard_workers.write_message(there.fileno(), message)
+            shard_workers.write_message(there, message)
         there.close()
 
     if cut is None:

@@ -288,9 +288,28 @@ def _used_categories(frame: pd.DataFrame) -> pd.DataFrame:
     for name in frame.columns:
         column = frame[name]
         if isinstance(column.dtype, pd.CategoricalDtype):
-            column = column.cat.remove_unused_categories()
+            column = pd.Series(only_used_categories(column.array), index=frame.index, name=name)
         columns[name] = column
     return pd.DataFrame(columns, index=frame.index, copy=False)
+
+
+def only_used_categories(values: pd.Categorical) -> pd.Categorical:
+    """``values`` with only the categories its codes use, in their order: what
+    ``remove_unused_categories`` gives, found by counting the codes, not sorting them.
+
+    A shard's column has a few hundred thousand codes into the day's
+    categories (a million encounter ids at 1M encounters): pandas sorts the
+    codes (``np.unique``); counting them and renumbering through a table is
+    linear, about half the time of compacting a shard."""
+    codes, categories = values.codes, values.categories
+    if not len(categories):
+        return values.copy()
+    null = codes < 0
+    used = np.bincount(codes[~null] if null.any() else codes, minlength=len(categories)) > 0
+    renumbered = (np.cumsum(used) - 1).astype(codes.dtype, copy=False).take(codes)
+    renumbered[null] = -1
+    dtype = pd.CategoricalDtype(categories[used], ordered=values.ordered)
+    return pd.Categorical.from_codes(renumbered, dtype=dtype, validate=False)
 
 
 def compact_shard(shard: Shard) -> Shard:

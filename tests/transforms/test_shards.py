@@ -218,3 +218,30 @@ def test_a_compact_shard_has_the_same_values_and_only_its_own_categories():
         pd.testing.assert_frame_equal(after.astype(object), before.astype(object))  # the same values
     assert np.shares_memory(small.mar["dose"].to_numpy(), mar["dose"].to_numpy())  # not copied
     assert list(shard.mar["encounter_id"].cat.categories) == day  # the shard itself is unchanged
+
+
+@pytest.mark.parametrize("values, categories, ordered", [
+    (["c", None, "a", "c"], ["a", "b", "c", "d"], False),  # unused ones, a null
+    (["b", "b"], ["a", "b", "c"], True),  # ordered
+    ([None, None], ["a", "b"], False),  # every code null: no category used
+    ([], ["a", "b"], False),  # no rows
+    ([None], [], False),  # no categories at all
+    (["x", "y"], ["x", "y"], False),  # every one used
+    ([pd.Timestamp("2026-11-02"), None], [pd.Timestamp("2026-11-01"), pd.Timestamp("2026-11-02")], False),
+])
+def test_only_used_categories_equals_pandas_remove_unused(values, categories, ordered):
+    column = pd.Categorical(values, categories=categories, ordered=ordered)
+    ours, theirs = shards.only_used_categories(column), column.remove_unused_categories()
+    assert ours.dtype == theirs.dtype
+    assert list(ours.categories) == list(theirs.categories)
+    np.testing.assert_array_equal(ours.codes, theirs.codes)
+    assert ours.codes.dtype == theirs.codes.dtype
+
+
+def test_only_used_categories_of_a_large_day_renumbers_like_pandas():
+    day = [f"E{i:06d}" for i in range(40_000)]  # more than int8 codes hold: int16
+    column = pd.Categorical(["E039999", "E000007", "E039999"], categories=day)
+    ours, theirs = shards.only_used_categories(column), column.remove_unused_categories()
+    assert list(ours.categories) == ["E000007", "E039999"]
+    np.testing.assert_array_equal(ours.codes, theirs.codes)
+    assert ours.codes.dtype == theirs.codes.dtype

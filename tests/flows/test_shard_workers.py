@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gc
 import os
+import socket
+import threading
 import time
 import weakref
 from collections.abc import Iterator
@@ -150,12 +152,9 @@ def test_helpers_run_the_helper_function_and_this_process_the_other() -> None:
     assert here and there and set(here) == {os.getpid()} and -there[0] != os.getpid()
 
 
-def _sent(*messages: bytes, cut: int | None = None) -> object:
+def _sent(*messages: bytes, cut: int | None = None) -> socket.socket:
     """A socket holding ``messages`` as ``write_message`` framed them (the last cut to
     ``cut`` bytes when given), its other end closed: what a reader of a helper sees."""
-    import socket
-    import threading
-
     here, there = socket.socketpair()
 
     def write() -> None:

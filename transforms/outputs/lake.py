@@ -203,7 +203,7 @@ def summarise_nights(
 #: 16 batches. A filtered read (a night's lookback window) keeps few of each file's rows, so
 #: decoding files ahead only raised the peak with the window's length: a 30-night backfill
 #: peaked at 417-421 MB against 398-404 for 3 nights with the default, 404-411 against
-#: 402-405 with this, in the same time. Whole reads (a night's own files) keep the default.
+#: 392-405 with this, in the same time. Whole reads (a night's own files) keep the default.
 ONE_FILE_AT_A_TIME = {"fragment_readahead": 1, "batch_readahead": 1}
 
 

@@ -30,6 +30,9 @@ def test_quick_run_writes_every_stage_and_the_floor(results: tuple[dict, Path]) 
     assert sum(steps.values()) <= stages["audit"]
     assert size["audit_total_seconds"] == pytest.approx(sum(stages[s] for s in bench.AUDIT_STAGES))
     assert size["floor_seconds"] > 0 and len(size["floor_runs"]) == 1
+    assert data["runs"] == 1 and size["runs"] == 1 and size["run_totals"] == [size["audit_total_seconds"]]
+    # the run's CPU seconds: at least the part of its seconds spent on this process's own work
+    assert size["run_cpu_seconds"] == [size["cpu_seconds"]] and size["cpu_seconds"] > 0
     assert size["ratio_to_floor"] == pytest.approx(size["audit_total_seconds"] / size["floor_seconds"])
     assert size["marginal_seconds_per_10k"] is None and size["marginal_ratio_to_floor"] is None  # one size
     gen = size["generate"]
@@ -41,6 +44,7 @@ def test_quick_run_writes_every_stage_and_the_floor(results: tuple[dict, Path]) 
     assert size["findings"] > 0 and size["expected_lines"] > 0
     md = (out.parent / "results.md").read_text(encoding="utf-8")
     assert "| 300 |" in md and "validate mar (GX)" in md and "audit: timeline" in md
+    assert "- 300 encounters: best of 1 run (totals " in md
 
 
 def test_quick_run_measures_a_backfill_of_one_and_of_two_nights(results: tuple[dict, Path]) -> None:
@@ -62,6 +66,29 @@ def test_quick_run_audits_a_night_again_on_its_lake_and_on_the_lake_with_30_nigh
     for run in (short, long):  # each in its own process
         assert run["peak_mb"] > 50 and run["seconds"] > 0
     assert "one night on a lake of 32 nights: peak" in (out.parent / "results.md").read_text("utf-8")
+
+
+def _measured(seconds: list[float], floors: list[float], peak: float, cpu: float) -> dict:
+    """One measure job's result (:func:`flows.bench.measure_job`) with these stage seconds."""
+    stages = [{"stage": name, "seconds": s, "peak_mb_after": peak} for name, s in zip(bench.AUDIT_STAGES, seconds)]
+    return {"stages": stages,
+            "engine_steps": {"classify": seconds[4] / 2}, "floor_runs": floors, "floor_seconds": min(floors),
+            "peak_mb": peak, "cpu_seconds": cpu}
+
+
+def test_best_run_reports_the_fastest_run_the_least_floor_and_the_largest_peak() -> None:
+    slow = _measured([2, 1, 1, 1, 6, 3], floors=[0.5, 0.4], peak=900, cpu=20)  # 14 s
+    fast = _measured([1, 1, 1, 1, 5, 2], floors=[0.6, 0.45], peak=800, cpu=17)  # 11 s
+    size = bench.best_run(100_000, {"encounters": 100_000}, [slow, fast])
+    assert size["audit_total_seconds"] == 11 and size["run_totals"] == [14, 11] and size["runs"] == 2
+    assert size["stages"] == fast["stages"] and size["engine_steps"] == {"classify": 2.5}
+    assert size["cpu_seconds"] == 17 and size["run_cpu_seconds"] == [20, 17]
+    assert size["floor_seconds"] == 0.4 and size["floor_runs"] == [0.5, 0.4, 0.6, 0.45]
+    assert size["peak_mb"] == 900  # memory: the largest, not the fastest run's
+    assert size["ratio_to_floor"] == pytest.approx(11 / 0.4)
+    assert size["encounters_per_second"] == pytest.approx(100_000 / 11)
+    one = bench.best_run(10, {}, [slow])
+    assert one["audit_total_seconds"] == 14 and one["run_totals"] == [14] and one["floor_seconds"] == 0.4
 
 
 def test_marginal_is_the_slope_between_sizes() -> None:

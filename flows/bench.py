@@ -186,6 +186,9 @@ def bench_size(encounters: int, repeat: int, base: int, runs: int = 1) -> dict[s
     """Generate one workload, then measure it ``runs`` times, each in a fresh subprocess (:func:`best_run`)."""
     with tempfile.TemporaryDirectory(prefix="infusion-bench-") as tmp:
         generated = _child(["--job", "generate", "--size", str(encounters), "--dir", tmp, "--base", str(base)])
+        # The CSVs just written are still being flushed to disk: the first run would share the
+        # machine with that flush (about 1.8 GB at 1M), the others not.
+        os.sync()
         measured = [_child(["--job", "measure", "--dir", tmp, "--repeat", str(repeat)]) for _ in range(runs)]
     return best_run(encounters, generated, measured)
 

@@ -103,7 +103,8 @@ def measure_job(directory: Path, repeat: int) -> dict[str, Any]:
     """Every stage of a run on the CSV files in ``directory``, then the pyarrow floor.
 
     Peak memory is that of this process and the children the audit forks
-    (:class:`flows.tree_memory.TreeMemory`), read before the floor runs."""
+    (:class:`flows.tree_memory.TreeMemory`), read before the floor runs;
+    ``cpu_seconds`` is what the stages cost both (:func:`cpu_seconds`)."""
     cpu_before = cpu_seconds()
     with TreeMemory() as memory:
         measured = _run_stages(directory, StageClock(memory.peak_mb))
@@ -316,11 +317,10 @@ def print_report(results: dict[str, Any]) -> None:
 
 
 def _runs_text(size: dict[str, Any]) -> str:
-    """The runs behind a size's figures: how many, every total, the best run's CPU seconds."""
-    runs = size.get("runs", 1)
-    totals = ", ".join(f"{t:.1f}" for t in size.get("run_totals", [size["audit_total_seconds"]]))
-    cpu = f"; its CPU {size['cpu_seconds']:.1f} s (the run and its helpers)" if "cpu_seconds" in size else ""
-    return f"best of {runs} run{'s' if runs != 1 else ''} (totals {totals} s){cpu}"
+    """The runs behind a size's figures (:func:`best_run`): how many, every total, the best run's CPU seconds."""
+    runs, totals = size["runs"], ", ".join(f"{t:.1f}" for t in size["run_totals"])
+    return (f"best of {runs} run{'s' if runs != 1 else ''} (totals {totals} s); "
+            f"its CPU {size['cpu_seconds']:.1f} s (the run and its helpers)")
 
 
 def markdown(results: dict[str, Any]) -> str:

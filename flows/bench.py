@@ -183,7 +183,7 @@ def startup_seconds(repeat: int) -> list[float]:
     return runs
 
 
-def bench_size(encounters: int, repeat: int, base: int, runs: int = 1) -> dict[str, Any]:
+def bench_size(encounters: int, repeat: int, base: int, runs: int) -> dict[str, Any]:
     """Generate one workload, then measure it ``runs`` times, each in a fresh subprocess (:func:`best_run`)."""
     with tempfile.TemporaryDirectory(prefix="infusion-bench-") as tmp:
         generated = _child(["--job", "generate", "--size", str(encounters), "--dir", tmp, "--base", str(base)])
@@ -209,13 +209,14 @@ def best_run(encounters: int, generated: dict[str, Any], measured: list[dict[str
     keep every run's, in the order run.
     """
     totals = [audit_total(m) for m in measured]
-    best = measured[totals.index(min(totals))]
-    floors = [seconds for m in measured for seconds in m["floor_runs"]]
     total = min(totals)
-    return {"encounters": encounters, "generate": generated, **best, "audit_total_seconds": total,
-            "runs": len(measured), "run_totals": totals, "run_cpu_seconds": [m["cpu_seconds"] for m in measured],
-            "floor_seconds": min(floors), "floor_runs": floors, "peak_mb": max(m["peak_mb"] for m in measured),
-            "encounters_per_second": encounters / total, "ratio_to_floor": total / min(floors)}
+    floors = [seconds for m in measured for seconds in m["floor_runs"]]
+    floor = min(floors)
+    return {"encounters": encounters, "generate": generated, **measured[totals.index(total)],
+            "audit_total_seconds": total, "runs": len(measured), "run_totals": totals,
+            "run_cpu_seconds": [m["cpu_seconds"] for m in measured], "floor_seconds": floor, "floor_runs": floors,
+            "peak_mb": max(m["peak_mb"] for m in measured),
+            "encounters_per_second": encounters / total, "ratio_to_floor": total / floor}
 
 
 def backfill_runs(nights: list[int], encounters: int, lake_nights: int,

@@ -32,6 +32,20 @@ def own_peak_mb() -> float:
     return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
 
 
+def reset_own_peak() -> bool:
+    """Start this process's peak resident set (``ru_maxrss``, ``VmHWM``) again from what is
+    resident now, so that :func:`own_peak_mb` reports the peak of what follows alone.
+
+    Linux only (4.0 and later: writing ``5`` to ``/proc/self/clear_refs``); False where it
+    cannot, and then :func:`own_peak_mb` stays the peak since the process started.
+    """
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:  # not Linux, an old kernel, or not allowed
+        return False
+    return True
+
+
 def rss_kib(pid: int | str) -> int:
     """The resident set of process ``pid``, KiB; 0 once it is gone (or off Linux)."""
     try:

@@ -54,7 +54,12 @@ def test_quick_run_measures_a_backfill_of_one_and_of_two_nights(results: tuple[d
     for run in (one, two):  # each in its own process: a real peak, at least what was resident after a night
         assert run["peak_mb"] >= max(run["rss_after_night_mb"]) > 50
         assert run["seconds"] > 0
-    assert "backfill of 2 nights (60 encounters each): peak" in (out.parent / "results.md").read_text("utf-8")
+        # each night's own peak: at least what it left resident, at most the run's peak
+        assert len(run["night_peaks_mb"]) == run["nights"]
+        assert all(after <= peak <= run["peak_mb"]
+                   for after, peak in zip(run["rss_after_night_mb"], run["night_peaks_mb"]))
+    md = (out.parent / "results.md").read_text("utf-8")
+    assert "backfill of 2 nights (60 encounters each): peak" in md and "each night's own peak" in md
 
 
 def test_quick_run_audits_a_night_again_on_its_lake_and_on_the_lake_with_30_nights_of_history(
@@ -126,3 +131,18 @@ def test_steps_of_shards_audited_at_once_are_labelled_as_summed() -> None:
     rows = bench.stage_rows(size)  # 6 s of steps in a 5 s audit: a helper process audited shards meanwhile
     assert [name for name, _ in rows] == ["audit", "  audit: classify (summed over processes)",
                                           "  audit: timeline (summed over processes)"]  # and no negative remainder
+
+
+def test_summary_line_tells_the_nights_own_peaks_first_and_last_three_from_seven_nights() -> None:
+    from flows.bench_backfill import summary_line
+
+    run = {"nights": 7, "encounters_per_night": 2000, "peak_mb": 412.0, "seconds": 14.2,
+           "rss_after_night_mb": [355.0, 360.0, 362.0, 364.0, 363.0, 366.0, 365.0],
+           "night_peaks_mb": [376.0, 401.0, 392.0, 405.0, 412.0, 399.0, 404.0]}
+    assert summary_line(run) == (
+        "backfill of 7 nights (2,000 encounters each): peak 412 MB; each night's own peak 376-412 MB "
+        "(median 401; first three 376, 401, 392, last three 412, 399, 404); resident after each night "
+        "355-366 MB (after the last 365 MB); 14 s")
+    three = {**run, "nights": 3, "night_peaks_mb": [376.0, 401.0, 392.0], "rss_after_night_mb": [355.0, 360.0, 362.0]}
+    assert "each night's own peak 376-401 MB (median 392);" in summary_line(three)
+    assert "own peak" not in summary_line({**run, "night_peaks_mb": None})  # where the peak cannot be reset

@@ -58,3 +58,19 @@ def test_a_child_not_yet_running_a_program_of_its_own_is_not_counted_twice() -> 
         assert tree_rss_mb() < before_mb + own_mb * 0.2 + 20  # this process once, not twice
     finally:
         os.waitpid(pid, 0)
+
+
+# Holds 300 MB, frees it, starts its peak again, and prints the peak before and after the reset.
+RESET = ("from flows.tree_memory import own_peak_mb, reset_own_peak\n"
+         "block = bytearray(300 * 2**20); del block\n"
+         "before = own_peak_mb(); done = reset_own_peak()\n"
+         "small = bytearray(20 * 2**20)\n"
+         "print(before, done, own_peak_mb())")
+
+
+def test_reset_own_peak_starts_the_peak_again_from_what_is_resident() -> None:
+    out = subprocess.run([sys.executable, "-c", RESET], capture_output=True, text=True, check=True).stdout
+    before, done, after = out.split()
+    assert done == "True"
+    assert float(before) > 300  # the 300 MB held before
+    assert 20 < float(after) < float(before) - 250  # only what followed the reset: 20 MB on the imports

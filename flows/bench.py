@@ -46,6 +46,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -133,16 +134,19 @@ def _run_stages(directory: Path, clock: StageClock) -> dict[str, Any]:
     shard_audit.drug_reference(settings)  # read once per process, as every run after the first does
     paths = {kind: directory / f"{kind}.csv" for kind in ("mar", "claims")}
     valid = {}
-    for kind in paths:  # as a run does: each extract loaded, validated, and its raw rows dropped
-        loaded = clock.run(f"load {kind}", lambda kind=kind: pipeline.load(paths[kind], kind, settings))
-        valid[kind] = clock.run(f"validate {kind} (GX)", lambda loaded=loaded: pipeline.validate(loaded))
-        del loaded
-    counts = {kind: v.counts for kind, v in valid.items()}
-    quarantine = pd.concat([v.quarantine for v in valid.values()], ignore_index=True)
-    rows_kept = {k: v.counts["rows_kept"] for k, v in valid.items()}
-    kept = [valid["mar"].kept, valid["claims"].kept]
-    del valid  # as a run does (pipeline.audit_files): the audit takes the kept rows over and frees them
-    result = clock.run("audit", lambda: pipeline.audit_taking(kept, settings, timer=clock.steps))
+    with ExitStack() as stack:
+        for kind in paths:  # as a run does: each extract loaded, validated, and its raw rows dropped
+            loaded = clock.run(f"load {kind}", lambda kind=kind: pipeline.load(paths[kind], kind, settings))
+            valid[kind] = clock.run(f"validate {kind} (GX)", lambda loaded=loaded: pipeline.validate(loaded))
+            del loaded
+            if kind == "mar":  # as pipeline.audit_files: the helpers start while the claims are read
+                helpers = stack.enter_context(pipeline.helpers_ahead(valid["mar"].kept, settings))
+        counts = {kind: v.counts for kind, v in valid.items()}
+        quarantine = pd.concat([v.quarantine for v in valid.values()], ignore_index=True)
+        rows_kept = {k: v.counts["rows_kept"] for k, v in valid.items()}
+        kept = [valid["mar"].kept, valid["claims"].kept]
+        del valid  # as a run does (pipeline.audit_files): the audit takes the kept rows over and frees them
+        result = clock.run("audit", lambda: pipeline.audit_taking(kept, settings, timer=clock.steps, helpers=helpers))
     with tempfile.TemporaryDirectory() as out:
         clock.run("write run folder", lambda: pipeline.write(Path(out) / "run", result, quarantine, counts, settings))
     return {"stages": clock.stages, "engine_steps": clock.steps, "rows_kept": rows_kept,

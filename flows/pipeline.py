@@ -37,7 +37,7 @@ import pandas as pd
 from expectations.runner import validate_extract
 from flows.lake_threads import extract_bytes, use_default_threads, use_lake_threads
 from flows.shard_audit import audit_shard
-from flows.shard_workers import map_shards
+from flows.shard_workers import Helpers, map_shards
 from flows.settings import Settings
 from transforms.audit import UNREAD_INPUT_COLUMNS, AuditResult, StepSeconds
 from transforms.frames import expand_text
@@ -51,7 +51,7 @@ from transforms.outputs import lake, lake_claims, lake_window
 from transforms.outputs.files import begin_run_dir, publish_run_dir, write_run_files
 from transforms.outputs.report_html import TREND_COLUMNS, trend_from_findings, trend_from_nights
 from transforms.outputs.summary import summarise
-from transforms.shards import Shard, iter_shards, take_results, take_shards
+from transforms.shards import Shard, encounters_of, iter_shards, take_results, take_shards
 from transforms.vocab.schemas import (
     AUDITED_ARROW, CLAIM_ARROW, CLAIM_LINE_KEY, EXPECTED_ARROW, FINDINGS_ARROW, MAR_ARROW, MAR_EVENT_KEY,
 )
@@ -273,7 +273,8 @@ def audit(
     return _audit_shards(iter_shards(mar, claims, settings.shard_encounters), settings, timer)
 
 
-def audit_taking(kept: list[pd.DataFrame], settings: Settings, timer: StepSeconds | None = None) -> AuditResult:
+def audit_taking(kept: list[pd.DataFrame], settings: Settings, timer: StepSeconds | None = None,
+                 helpers: Helpers | None = None) -> AuditResult:
     """:func:`audit` of ``kept`` (``[mar, claims]``) for a caller that holds those frames nowhere else.
 
     ``kept`` is emptied; the frames' rows are cut into the shards at once and
@@ -281,20 +282,32 @@ def audit_taking(kept: list[pd.DataFrame], settings: Settings, timer: StepSecond
     so the day's inputs are not held beside its whole result at the end of
     the audit (at a million encounters, about 2 GB of one beside 1.4 GB of
     the other). The shards leave out the columns the audit never reads
-    (:data:`transforms.audit.UNREAD_INPUT_COLUMNS`). The same result as :func:`audit`."""
+    (:data:`transforms.audit.UNREAD_INPUT_COLUMNS`). The same result as :func:`audit`.
+    ``helpers``: helper processes started ahead (:func:`helpers_ahead`)."""
     left_out = (UNREAD_INPUT_COLUMNS["mar"], UNREAD_INPUT_COLUMNS["claims"])
-    return _audit_shards(take_shards(kept, settings.shard_encounters, left_out), settings, timer)
+    return _audit_shards(take_shards(kept, settings.shard_encounters, left_out), settings, timer, helpers)
 
 
-def _audit_shards(shards: Iterator[Shard], settings: Settings, timer: StepSeconds | None) -> AuditResult:
+def helpers_ahead(mar: pd.DataFrame, settings: Settings) -> Helpers:
+    """The audit's helper processes (``settings.shard_helpers``), started now when the day's
+    validated ``mar`` alone names more encounters than one shard holds, so that their start
+    overlaps the claims' reading and a day of two shards is audited by two processes too
+    (:data:`flows.shard_workers.STARTED_MIN_SHARDS`); a context manager that stops them."""
+    return Helpers(settings.shard_helpers, start=encounters_of(mar) > settings.shard_encounters)
+
+
+def _audit_shards(shards: Iterator[Shard], settings: Settings, timer: StepSeconds | None,
+                  helpers: Helpers | None = None) -> AuditResult:
     """Each shard audited (:func:`flows.shard_audit.audit_shard`), by this process and up
     to ``settings.shard_helpers`` helper processes at once when there are several
-    (:mod:`flows.shard_workers`), then the results combined in shard order."""
+    (:mod:`flows.shard_workers`; ``helpers`` when started ahead), then the results
+    combined in shard order."""
     audit_one = partial(audit_shard, settings=settings, timed=timer is not None)
     # A helper audits its shards in halves: it holds half the working frames beside this process's.
     in_halves = partial(audit_one, piece_encounters=max(1, settings.shard_encounters // 2))
     parts = []
-    for result, seconds in map_shards(audit_one, shards, settings.shard_helpers, helper_fn=in_halves):
+    processes = helpers if helpers is not None else settings.shard_helpers
+    for result, seconds in map_shards(audit_one, shards, processes, helper_fn=in_halves):
         if len(parts) == 1:
             log.info("day over %d encounters: audited in shards, %d processes at most",
                      settings.shard_encounters, settings.shard_helpers + 1)
@@ -569,19 +582,20 @@ def audit_files(
     partial = begin_run_dir(out_dir)  # drops what a killed run left; validation docs go with the new folder
     mar = load_and_validate(mar_path, "mar", settings, partial / "validation" / "mar")
     advance(AUDIT_FILES_STEPS[1])
-    claims = load_and_validate(claims_path, "claims", settings, partial / "validation" / "claims")
-    advance(AUDIT_FILES_STEPS[2])
-    quarantine = pd.concat([mar.quarantine, claims.quarantine], ignore_index=True)
-    try:
-        check_usable((mar, claims), settings)
-    except UnusableExtract as exc:
-        _refused_run_folder(out_dir, quarantine, str(exc))
-        raise
-    counts = {"mar": mar.counts, "claims": claims.counts}
-    set_aside = assess_extracts((mar, claims), settings)
-    kept = [mar.kept, with_remittances(claims.kept, remits)]
-    del mar, claims  # the kept rows are the audit's alone: freed shard by shard as they are audited
-    result = audit_taking(kept, settings)
+    with helpers_ahead(mar.kept, settings) as helpers:  # started while the claims are read
+        claims = load_and_validate(claims_path, "claims", settings, partial / "validation" / "claims")
+        advance(AUDIT_FILES_STEPS[2])
+        quarantine = pd.concat([mar.quarantine, claims.quarantine], ignore_index=True)
+        try:
+            check_usable((mar, claims), settings)
+        except UnusableExtract as exc:
+            _refused_run_folder(out_dir, quarantine, str(exc))
+            raise
+        counts = {"mar": mar.counts, "claims": claims.counts}
+        set_aside = assess_extracts((mar, claims), settings)
+        kept = [mar.kept, with_remittances(claims.kept, remits)]
+        del mar, claims  # the kept rows are the audit's alone: freed shard by shard as they are audited
+        result = audit_taking(kept, settings, helpers=helpers)
     advance(AUDIT_FILES_STEPS[3])
     summary = summarise(result, counts, settings.policy, truth, set_aside=set_aside)
     write_run_files(out_dir, result, quarantine, summary, settings.facility_tz)
@@ -674,10 +688,11 @@ def nightly_day(
         partial = begin_run_dir(run_dir)  # validation docs go with the new run folder
         staged = stage_day(day, mar_path, claims_path, settings, partial / "validation")
         check_day(staged, settings, run_dir)
-        inputs = list(load_day_from_lake(day, settings, staged))
-        audited = audited_encounters(*inputs)
-        return publish_day(audit_taking(inputs, settings), day, settings, run_dir, staged.counts, truth, staged,
-                           audited)
+        with helpers_ahead(staged.mar.kept, settings) as helpers:  # started while the lake is read
+            inputs = list(load_day_from_lake(day, settings, staged))
+            audited = audited_encounters(*inputs)
+            result = audit_taking(inputs, settings, helpers=helpers)
+        return publish_day(result, day, settings, run_dir, staged.counts, truth, staged, audited)
 
 
 def audit_clif(clif_dir: Path, out_dir: Path, settings: Settings, limit_encounters: int | None = None) -> dict:

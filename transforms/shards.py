@@ -109,6 +109,12 @@ def _encounter_codes(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     return renumber[codes], categories[used]
 
 
+def encounters_of(frame: pd.DataFrame) -> int:
+    """How many distinct encounters ``frame``'s rows name (missing ids not counted; a compact
+    column's categories that no row uses neither)."""
+    return len(_encounter_codes(frame)[1])
+
+
 def _ranked_frames(mar: pd.DataFrame, claims: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Both frames' encounter ids as codes into one table of ranks, and the sorted distinct ids.
 

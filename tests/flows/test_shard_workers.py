@@ -73,6 +73,36 @@ def test_no_helper_or_too_few_shards_start_no_process(monkeypatch: pytest.Monkey
     assert list(map_shards(where, _shards(0), helpers=2)) == []
 
 
+def test_helpers_started_ahead_audit_a_day_of_two_shards_and_stop_after_it() -> None:
+    before = _children()
+    with shard_workers.Helpers(1) as helpers:
+        assert len(_children() - before) == 1  # started at once, before any shard is ready
+        results = list(map_shards(where, _shards(2), helpers))
+        assert _children() <= before  # stopped once the shards were done, not at the end of the block
+    assert [index for _pid, index, *_ in results] == [0, 1]
+    assert len({pid for pid, *_ in results}) == 2  # two shards (STARTED_MIN_SHARDS): one of them by the helper
+
+
+def test_helpers_started_ahead_stop_when_too_few_shards_come_or_none_are_audited() -> None:
+    before = _children()
+    with shard_workers.Helpers(1) as helpers:
+        assert [r[:2] for r in map_shards(where, _shards(1), helpers)] == [(os.getpid(), 0)]
+        assert _children() <= before
+    with shard_workers.Helpers(1):  # never handed to map_shards (e.g. an unusable extract ended the run)
+        assert len(_children() - before) == 1
+    assert _children() <= before
+
+
+def test_helpers_not_started_ahead_start_from_min_shards_as_before(monkeypatch: pytest.MonkeyPatch) -> None:
+    before = _children()
+    with shard_workers.Helpers(1, start=False) as helpers:
+        assert _children() <= before
+        assert {r[0] for r in map_shards(where, _shards(2), helpers)} == {os.getpid()}  # fewer than MIN_SHARDS
+    with shard_workers.Helpers(1, start=False) as helpers:
+        assert len({r[0] for r in map_shards(where, _shards(4), helpers)}) == 2  # started here, as with an int
+    assert _children() <= before
+
+
 ALIVE_WHEN_AUDITED_HERE: list[int] = []
 SHARD_REFS: list[weakref.ref[Shard]] = []
 

@@ -101,6 +101,31 @@ def test_shards_audited_with_a_helper_process_write_the_same_bytes(tmp_path, cap
         assert (tmp_path / "shared" / name).read_bytes() == (tmp_path / "one" / name).read_bytes(), name
 
 
+def test_a_day_of_two_shards_is_audited_with_a_helper_started_ahead_and_writes_the_same_bytes(
+        tmp_path, monkeypatch):
+    from flows import pipeline
+
+    paths = write_extracts(generate(seed=31, start=date(2026, 11, 2), days=2, encounters_per_day=40),
+                           tmp_path / "extracts")
+    one = Settings(lake_root=tmp_path / "lake", shard_encounters=45, audit_processes=1)  # ~80 encounters
+    audit_files(paths["mar"], paths["claims"], tmp_path / "one", one)
+    started: list[bool] = []
+
+    def seen(mar, settings):
+        helpers = ahead(mar, settings)
+        started.append(helpers._pool is not None)
+        return helpers
+
+    ahead = pipeline.helpers_ahead
+    monkeypatch.setattr(pipeline, "helpers_ahead", seen)
+    audit_files(paths["mar"], paths["claims"], tmp_path / "two", one.with_(audit_processes=2))
+    audit_files(paths["mar"], paths["claims"], tmp_path / "whole", one.with_(audit_processes=2, shard_encounters=500))
+    assert started == [True, False]  # the MAR alone names more encounters than a shard: started while claims load
+    for name in RUN_FILES:
+        assert (tmp_path / "two" / name).read_bytes() == (tmp_path / "one" / name).read_bytes(), name
+        assert (tmp_path / "whole" / name).read_bytes() == (tmp_path / "one" / name).read_bytes(), name
+
+
 def test_audit_processes_from_the_environment_and_checked():
     assert 1 <= Settings().audit_processes <= 2
     assert Settings.from_env({"INFUSION_AUDIT_PROCESSES": "3"}).audit_processes == 3

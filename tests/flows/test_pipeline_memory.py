@@ -34,9 +34,9 @@ def test_audit_files_frees_the_kept_extracts_during_the_audit(tmp_path: Path, mo
     alive_at_write: list[bool] = []
     real_taking, real_run, real_write = pipeline.audit_taking, shard_audit.run_audit, pipeline.write_run_files
 
-    def audit_taking(kept, settings, timer=None):  # type: ignore[no-untyped-def]
+    def audit_taking(kept, settings, timer=None, helpers=None):  # type: ignore[no-untyped-def]
         day.extend(weakref.ref(frame) for frame in kept)
-        return real_taking(kept, settings, timer)
+        return real_taking(kept, settings, timer, helpers)
 
     def run_audit(mar, claims, *args, **kwargs):  # type: ignore[no-untyped-def]
         gc.collect()

@@ -30,7 +30,7 @@ from pathlib import Path
 from statistics import median
 from typing import TYPE_CHECKING, Any
 
-from flows.tree_memory import own_peak_mb, reset_own_peak, rss_kib
+from flows.tree_memory import own_peak_mb, peak_since_reset_mb, reset_own_peak, rss_kib
 
 if TYPE_CHECKING:  # imported by the jobs only: the bench's parent process stays light
     from flows.settings import Settings
@@ -95,7 +95,7 @@ def nights_job(directory: Path, nights: int) -> dict[str, Any]:
         for number in range(nights):
             resets = reset_own_peak() and resets
             audit_night(directory, number, settings, Path(lake) / "runs" / str(number))
-            night_peaks.append(own_peak_mb())
+            night_peaks.append(peak_since_reset_mb() or own_peak_mb())
             after_night.append(rss_kib(os.getpid()) / 1024)
     return {"nights": nights, "peak_mb": max(peak, *night_peaks), "rss_after_night_mb": after_night,
             "night_peaks_mb": night_peaks if resets else None, "seconds": time.perf_counter() - t0}

@@ -33,17 +33,31 @@ def own_peak_mb() -> float:
 
 
 def reset_own_peak() -> bool:
-    """Start this process's peak resident set (``ru_maxrss``, ``VmHWM``) again from what is
-    resident now, so that :func:`own_peak_mb` reports the peak of what follows alone.
+    """Start this process's peak resident set (``VmHWM``) again from what is resident now,
+    so that :func:`peak_since_reset_mb` reports the peak of what follows alone.
 
     Linux only (4.0 and later: writing ``5`` to ``/proc/self/clear_refs``); False where it
-    cannot, and then :func:`own_peak_mb` stays the peak since the process started.
+    cannot. :func:`own_peak_mb` is not started again: ``ru_maxrss`` also keeps the peak
+    of the process this one was started from, as it was when it started this one.
     """
     try:
         Path("/proc/self/clear_refs").write_text("5")
     except OSError:  # not Linux, an old kernel, or not allowed
         return False
     return True
+
+
+def peak_since_reset_mb() -> float | None:
+    """This process's peak resident set since it started or since :func:`reset_own_peak`
+    (``VmHWM``), MB; None where ``/proc`` does not tell it."""
+    try:
+        status = Path("/proc/self/status").read_text()
+    except OSError:
+        return None
+    for line in status.splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return None
 
 
 def rss_kib(pid: int | str) -> int:

@@ -64,9 +64,9 @@ ROOM = 2
 #: shard take as long as this process auditing both (measured at 100k encounters).
 MIN_SHARDS = 3
 #: The same for helpers started ahead (:class:`Helpers`), whose start the run has already
-#: overlapped with something else: at 100k encounters (two shards) the audit took 2.6-2.9 s
-#: against 3.3-4.2 s by this process alone, the run 6.2 against 6.8-8.7 s (`make bench`, the
-#: best of four runs, two benches each), and the peak 1.04 against 0.71 GB (the run and its helper).
+#: overlapped with something else: at 100k encounters (two shards) the audit took 3.1-3.4 s
+#: against 3.3-4.1 s by this process alone (six interleaved pairs of runs; the run 5 % faster
+#: on average), and the peak 1.04 against 0.71 GB (the run and its helper; docs/speed.md).
 STARTED_MIN_SHARDS = 2
 
 

@@ -136,3 +136,28 @@ def test_audit_processes_from_the_environment_and_checked():
     assert Settings(audit_processes=3).shard_helpers == 2 and Settings(audit_processes=1).shard_helpers == 0
     # On Dask the cluster's workers are the parallelism: a day audited there starts no helpers.
     assert Settings(audit_processes=3, dask_address="local:2").shard_helpers == 0
+
+
+def test_a_nightly_of_two_shards_with_a_helper_started_ahead_writes_the_same_bytes(tmp_path, monkeypatch):
+    from flows import pipeline
+    from flows.demo import split_by_night
+
+    night = date(2026, 11, 2)
+    one = Settings(lake_root=tmp_path / "lake-one", shard_encounters=45, audit_processes=1)
+    by_night = split_by_night(generate(seed=37, start=night, days=1, encounters_per_day=80), one.facility_tz)
+    paths = write_extracts(by_night[night], tmp_path / "extracts")
+    pipeline.nightly_day(night, paths["mar"], paths["claims"], one, tmp_path / "one")
+    started: list[bool] = []
+
+    def seen(mar, settings):
+        helpers = ahead(mar, settings)
+        started.append(helpers._pool is not None)
+        return helpers
+
+    ahead = pipeline.helpers_ahead
+    monkeypatch.setattr(pipeline, "helpers_ahead", seen)
+    two = one.with_(lake_root=tmp_path / "lake-two", audit_processes=2)
+    summary = pipeline.nightly_day(night, paths["mar"], paths["claims"], two, tmp_path / "two")
+    assert started == [True] and summary["encounters_audited"] > 45  # two shards, a helper started ahead
+    for name in RUN_FILES:
+        assert (tmp_path / "two" / name).read_bytes() == (tmp_path / "one" / name).read_bytes(), name

@@ -101,23 +101,29 @@ def test_shards_audited_with_a_helper_process_write_the_same_bytes(tmp_path, cap
         assert (tmp_path / "shared" / name).read_bytes() == (tmp_path / "one" / name).read_bytes(), name
 
 
-def test_a_day_of_two_shards_is_audited_with_a_helper_started_ahead_and_writes_the_same_bytes(
-        tmp_path, monkeypatch):
+def _helpers_started_ahead(monkeypatch) -> list[bool]:
+    """Whether each later call of ``flows.pipeline.helpers_ahead`` started its helpers, in call order."""
     from flows import pipeline
 
-    paths = write_extracts(generate(seed=31, start=date(2026, 11, 2), days=2, encounters_per_day=40),
-                           tmp_path / "extracts")
-    one = Settings(lake_root=tmp_path / "lake", shard_encounters=45, audit_processes=1)  # ~80 encounters
-    audit_files(paths["mar"], paths["claims"], tmp_path / "one", one)
     started: list[bool] = []
+    ahead = pipeline.helpers_ahead
 
     def seen(mar, settings):
         helpers = ahead(mar, settings)
         started.append(helpers._pool is not None)
         return helpers
 
-    ahead = pipeline.helpers_ahead
     monkeypatch.setattr(pipeline, "helpers_ahead", seen)
+    return started
+
+
+def test_a_day_of_two_shards_is_audited_with_a_helper_started_ahead_and_writes_the_same_bytes(
+        tmp_path, monkeypatch):
+    paths = write_extracts(generate(seed=31, start=date(2026, 11, 2), days=2, encounters_per_day=40),
+                           tmp_path / "extracts")
+    one = Settings(lake_root=tmp_path / "lake", shard_encounters=45, audit_processes=1)  # ~80 encounters
+    audit_files(paths["mar"], paths["claims"], tmp_path / "one", one)
+    started = _helpers_started_ahead(monkeypatch)
     audit_files(paths["mar"], paths["claims"], tmp_path / "two", one.with_(audit_processes=2))
     audit_files(paths["mar"], paths["claims"], tmp_path / "whole", one.with_(audit_processes=2, shard_encounters=500))
     assert started == [True, False]  # the MAR alone names more encounters than a shard: started while claims load
@@ -147,15 +153,7 @@ def test_a_nightly_of_two_shards_with_a_helper_started_ahead_writes_the_same_byt
     by_night = split_by_night(generate(seed=37, start=night, days=1, encounters_per_day=80), one.facility_tz)
     paths = write_extracts(by_night[night], tmp_path / "extracts")
     pipeline.nightly_day(night, paths["mar"], paths["claims"], one, tmp_path / "one")
-    started: list[bool] = []
-
-    def seen(mar, settings):
-        helpers = ahead(mar, settings)
-        started.append(helpers._pool is not None)
-        return helpers
-
-    ahead = pipeline.helpers_ahead
-    monkeypatch.setattr(pipeline, "helpers_ahead", seen)
+    started = _helpers_started_ahead(monkeypatch)
     two = one.with_(lake_root=tmp_path / "lake-two", audit_processes=2)
     summary = pipeline.nightly_day(night, paths["mar"], paths["claims"], two, tmp_path / "two")
     assert started == [True] and summary["encounters_audited"] > 45  # two shards, a helper started ahead

@@ -272,8 +272,8 @@ def map_shards(fn: Callable[[Shard], Any], shards: Iterable[Shard], helpers: int
     ``functools.partial`` of one over picklable arguments).
     """
     iterator = iter(shards)
-    started = helpers.take() if isinstance(helpers, Helpers) else None
-    count = helpers.count if isinstance(helpers, Helpers) else helpers
+    helpers = helpers if isinstance(helpers, Helpers) else Helpers(helpers, start=False)
+    started, count = helpers.take(), helpers.count
     least = MIN_SHARDS if started is None else STARTED_MIN_SHARDS
     ahead = deque(islice(iterator, least if count >= 1 else 0))
     if count < 1 or len(ahead) < least:

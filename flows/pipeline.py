@@ -47,6 +47,7 @@ from transforms.ingest.inputs import combine_parts, mapping_profiles, read_forma
 from transforms.ingest.quarantine import reconcile, split_quarantine
 from transforms.ingest.readers import stage_claims, stage_mar
 from transforms.ingest.usability import VOCABULARY_COLUMNS, UnusableExtract, Usability, assess, refusal_message
+from transforms.memory import release_freed_memory
 from transforms.outputs import lake, lake_claims, lake_window
 from transforms.outputs.files import begin_run_dir, publish_run_dir, write_run_files
 from transforms.outputs.report_html import TREND_COLUMNS, trend_from_findings, trend_from_nights
@@ -436,6 +437,10 @@ def load_day_from_lake(
     mar, claims = out
     if "event_time" in mar:
         mar["event_time"] = pd.to_datetime(mar["event_time"], utc=True)
+    # The window's files were decoded whole and filtered: hand their pages back before the audit
+    # (a night of 2,000 encounters then peaks about 8 MB lower, every night of a backfill).
+    del out, window, quarantine
+    release_freed_memory()
     return mar, claims
 
 

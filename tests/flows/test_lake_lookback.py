@@ -9,6 +9,8 @@ newest night, a claim whose lines span two encounters, MAR events resent.
 
 from __future__ import annotations
 
+import gc
+import weakref
 from datetime import date, timedelta
 
 import pandas as pd
@@ -205,3 +207,28 @@ def test_lake_trend_reads_each_night_once_per_process_until_it_is_rewritten(tmp_
     whole = trend_from_findings(lake.read_days(root, "findings", NIGHTS[0], NIGHTS[2]), days=NIGHTS[:3])
     pd.testing.assert_frame_equal(got, whole)
     assert got["findings"].tolist() == [1, 1, 1]
+
+
+def test_the_window_is_freed_and_handed_back_before_the_audit(lake_root, monkeypatch):
+    """The older nights' decoded files are let go before the freed memory is handed back (a
+    backfill's every night peaks lower), and the inputs are those of the whole window."""
+    windows, released_with_window_alive = [], []
+    real_read = lake_window.read_window
+
+    def read_window(*args, **kwargs):  # type: ignore[no-untyped-def]
+        window = real_read(*args, **kwargs)
+        windows.append(weakref.ref(window))
+        return window
+
+    def release() -> None:
+        gc.collect()
+        released_with_window_alive.append(windows[-1]() is not None)
+
+    monkeypatch.setattr(lake_window, "read_window", read_window)
+    monkeypatch.setattr(pipeline, "release_freed_memory", release)
+    settings = Settings(lake_root=lake_root, lookback_days=3)
+    mar, claims = pipeline.load_day_from_lake(NIGHTS[3], settings)
+    assert released_with_window_alive == [False]
+    want_mar, want_claims = _whole_window(NIGHTS[3], settings)
+    pd.testing.assert_frame_equal(mar, want_mar)
+    pd.testing.assert_frame_equal(claims, want_claims)

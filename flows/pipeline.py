@@ -35,7 +35,7 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 
 from expectations.runner import validate_extract
-from flows.lake_threads import extract_bytes, use_default_threads, use_lake_threads
+from flows.lake_arrow import extract_bytes, use_default_arrow, use_lake_arrow
 from flows.shard_audit import audit_shard
 from flows.shard_workers import Helpers, map_shards
 from flows.settings import Settings
@@ -582,7 +582,7 @@ def audit_files(
     ``advance(step)`` is called as each of :data:`AUDIT_FILES_STEPS` ends,
     with the name of the next one (``"done"`` after the last): a progress
     display's hook."""
-    use_default_threads()
+    use_default_arrow()
     out_dir = Path(out_dir)
     partial = begin_run_dir(out_dir)  # drops what a killed run left; validation docs go with the new folder
     mar = load_and_validate(mar_path, "mar", settings, partial / "validation" / "mar")
@@ -638,7 +638,7 @@ def ingest_day_verdicts(
         transforms.outputs.lake.LakeBusy: another run of ``day`` is under way.
         UnusableExtract: the day was refused (nothing committed).
     """
-    use_lake_threads(day_bytes=extract_bytes([mar_path, claims_path]))
+    use_lake_arrow(day_bytes=extract_bytes([mar_path, claims_path]))
     with lake.day_lock(settings.lake_root, day):
         partial = begin_run_dir(Path(run_dir))
         staged = stage_day(day, mar_path, claims_path, settings, partial / "validation")
@@ -664,7 +664,7 @@ def audit_day_from_lake(
         transforms.outputs.lake.LakeBusy: another run of ``day`` is under way.
         FileNotFoundError: the lake holds no input partition of ``day``.
     """
-    use_lake_threads(day_rows=sum(lake.count_rows(settings.lake_root, name, day, day)
+    use_lake_arrow(day_rows=sum(lake.count_rows(settings.lake_root, name, day, day)
                                   for name in ("mar_events", "claim_lines")))
     with lake.day_lock(settings.lake_root, day):
         inputs = list(load_day_from_lake(day, settings))
@@ -687,7 +687,7 @@ def nightly_day(
     Raises:
         transforms.outputs.lake.LakeBusy: another run of ``day`` is under way.
     """
-    use_lake_threads(day_bytes=extract_bytes([mar_path, claims_path]))
+    use_lake_arrow(day_bytes=extract_bytes([mar_path, claims_path]))
     run_dir = Path(run_dir or settings.run_dir(day))
     with lake.day_lock(settings.lake_root, day):
         partial = begin_run_dir(run_dir)  # validation docs go with the new run folder

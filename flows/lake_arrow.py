@@ -1,0 +1,110 @@
+"""Arrow's thread pools and memory pool in a run on the lake (a nightly, a backfill, a served
+nightly, a Dask worker's days).
+
+Each thread of Arrow's pools keeps the pages freed from its own heap of
+pyarrow's allocator (mimalloc), so a process that audits night after night
+held more the more threads had worked for it. Measured on nights of 2,000
+encounters, ``nightly_day`` night after night in one process (the peak of
+3 nights against that of 30):
+
+- Arrow's eight I/O threads: 416-425 against 496-498 MB; one: 419-425
+  against 442-452 MB. A night's lake reads are local Parquet files (its
+  lookback, the trend), and one thread cost them little (the 30 nights took
+  54-57 s with one, 66 s with eight).
+- And one CPU thread instead of two: 402-403 against 410-415 MB (three
+  pairs), in the same time (56-62 s for the 30 nights). Most of the rest
+  was the lookback read, now one file at a time
+  (:data:`transforms.outputs.lake.ONE_FILE_AT_A_TIME`): 402-405 against
+  404-411 MB.
+- And Arrow's jemalloc pool instead of mimalloc (2026-12-02, with the lookback
+  window handed back before the audit): 30 nights 375 and 380 MB against
+  398 and 400, 3 nights 362-365 against 383-385, in the same time (55-62 s
+  for the 30 nights). jemalloc hands freed pages back on its own and purges
+  every thread's arena when asked (:func:`transforms.memory.release_freed_memory`);
+  mimalloc keeps them per thread. A big day keeps mimalloc: with jemalloc a
+  1M-encounter audit was 3-7 s slower (pages handed back and taken again).
+
+One CPU thread parses a big CSV extract slower (Arrow parses its blocks in
+parallel), so only a small day gets one, and jemalloc: fewer than
+:data:`SMALL_DAY_ROWS` MAR events and claim lines (about 17,000 encounters).
+A files-in, files-out audit keeps Arrow's pools: a 1M-encounter CSV extract
+loaded 2-4 s slower with one I/O thread. A user's ``ARROW_IO_THREADS``,
+``OMP_NUM_THREADS`` or ``ARROW_DEFAULT_MEMORY_POOL`` (Arrow's own settings)
+wins. The pools are the process's: days audited at once in threads of one
+process share the last sizing (their speed and memory, never their answers).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import pyarrow as pa
+
+#: Arrow's I/O threads in a run on the lake (Arrow starts eight).
+LAKE_IO_THREADS = 1
+#: A day with fewer MAR events and claim lines than this runs Arrow's kernels on one CPU thread.
+SMALL_DAY_ROWS = 200_000
+#: The same for CSV extracts, in bytes: about 152 bytes a row (1M synthetic encounters:
+#: 1,775 MB for 11.7M rows). Other formats hold more bytes a row: they count as larger.
+SMALL_DAY_BYTES = SMALL_DAY_ROWS * 152
+#: Arrow's pools before any sizing here (its defaults: eight I/O threads, or ``ARROW_IO_THREADS``;
+#: the cores, or ``OMP_NUM_THREADS``).
+DEFAULT_IO_THREADS = pa.io_thread_count()
+DEFAULT_CPU_THREADS = pa.cpu_count()
+#: Arrow's memory pool before any choice here (mimalloc in pyarrow's Linux wheels, or
+#: ``ARROW_DEFAULT_MEMORY_POOL``'s).
+DEFAULT_POOL = pa.default_memory_pool()
+#: The allocator of a small day on the lake, when pyarrow was built with it.
+SMALL_DAY_POOL_BACKEND = "jemalloc"
+
+
+def is_small_day(day_rows: int | None = None, day_bytes: int | None = None) -> bool:
+    """Whether a day is small: ``day_rows`` below :data:`SMALL_DAY_ROWS`, or its extracts'
+    ``day_bytes`` below :data:`SMALL_DAY_BYTES`; a day of unknown size is not."""
+    return (day_rows is not None and day_rows < SMALL_DAY_ROWS) or (
+        day_bytes is not None and day_bytes < SMALL_DAY_BYTES)
+
+
+def use_lake_arrow(day_rows: int | None = None, day_bytes: int | None = None) -> None:
+    """Size Arrow for a day on the lake: :data:`LAKE_IO_THREADS` I/O threads; for a small day
+    (:func:`is_small_day`) one CPU thread and the :data:`SMALL_DAY_POOL_BACKEND` memory pool,
+    else :data:`DEFAULT_CPU_THREADS` and :data:`DEFAULT_POOL`."""
+    small = is_small_day(day_rows, day_bytes)
+    if "ARROW_IO_THREADS" not in os.environ:
+        pa.set_io_thread_count(LAKE_IO_THREADS)
+    if "OMP_NUM_THREADS" not in os.environ:
+        pa.set_cpu_count(1 if small else DEFAULT_CPU_THREADS)
+    pa.set_memory_pool(small_day_pool() if small else DEFAULT_POOL)
+
+
+def small_day_pool() -> pa.MemoryPool:
+    """The memory pool of a small day: Arrow's :data:`SMALL_DAY_POOL_BACKEND` pool, unless the
+    user chose one (``ARROW_DEFAULT_MEMORY_POOL``) or pyarrow lacks it (:data:`DEFAULT_POOL`).
+    Buffers allocated from one pool are freed to that pool, so a process may switch at any day."""
+    if "ARROW_DEFAULT_MEMORY_POOL" in os.environ or SMALL_DAY_POOL_BACKEND not in pa.supported_memory_backends():
+        return DEFAULT_POOL
+    return pa.jemalloc_memory_pool()
+
+
+def use_default_arrow() -> None:
+    """Give Arrow back its own pools (:data:`DEFAULT_IO_THREADS`, :data:`DEFAULT_CPU_THREADS`,
+    :data:`DEFAULT_POOL`) for a files-in, files-out audit, in a process that may have run a small
+    day on the lake."""
+    pa.set_io_thread_count(DEFAULT_IO_THREADS)
+    pa.set_cpu_count(DEFAULT_CPU_THREADS)
+    pa.set_memory_pool(DEFAULT_POOL)
+
+
+def extract_bytes(paths: Sequence[Path | Sequence[Path]]) -> int:
+    """Bytes of the extract files at ``paths`` (a file, a folder's files, or a list of them);
+    a missing path counts nothing (reading it fails later, with its own message)."""
+    total = 0
+    for item in paths:
+        for path in [Path(item)] if isinstance(item, (str, Path)) else [Path(p) for p in item]:
+            if path.is_file():
+                total += path.stat().st_size
+            elif path.is_dir():
+                total += sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+    return total

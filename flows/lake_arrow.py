@@ -16,13 +16,17 @@ encounters, ``nightly_day`` night after night in one process (the peak of
   was the lookback read, now one file at a time
   (:data:`transforms.outputs.lake.ONE_FILE_AT_A_TIME`): 402-405 against
   404-411 MB.
-- And Arrow's jemalloc pool instead of mimalloc (2026-12-02, with the lookback
-  window handed back before the audit): 30 nights 375 and 380 MB against
-  398 and 400, 3 nights 362-365 against 383-385, in the same time (55-62 s
-  for the 30 nights). jemalloc hands freed pages back on its own and purges
-  every thread's arena when asked (:func:`transforms.memory.release_freed_memory`);
-  mimalloc keeps them per thread. A big day keeps mimalloc: with jemalloc a
-  1M-encounter audit was 3-7 s slower (pages handed back and taken again).
+- And Arrow's jemalloc pool instead of mimalloc for a small day (2026-12-02,
+  with the lookback window handed back before the audit): 30 nights 393-396
+  against 398-401 MB (by hand), in the same time (``make bench`` with both
+  changes: 381 MB for 3 nights, 399 for 30, against 399 and 409). jemalloc hands freed pages back to the system after a
+  short decay, where mimalloc kept them in each thread's heap. A big day
+  keeps mimalloc: with jemalloc a 1M-encounter audit was 3-7 s slower (pages
+  handed back and taken again). The choice is made per day at run time
+  (``pa.set_memory_pool``); parts of Arrow take its C++ default pool, fixed
+  when pyarrow is imported, and still start mimalloc (about 20 MB more
+  resident than ``ARROW_DEFAULT_MEMORY_POOL=jemalloc`` for the whole
+  process, which an operator may set for a backfill of small days).
 
 One CPU thread parses a big CSV extract slower (Arrow parses its blocks in
 parallel), so only a small day gets one, and jemalloc: fewer than

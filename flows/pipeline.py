@@ -665,7 +665,7 @@ def audit_day_from_lake(
         FileNotFoundError: the lake holds no input partition of ``day``.
     """
     use_lake_arrow(day_rows=sum(lake.count_rows(settings.lake_root, name, day, day)
-                                  for name in ("mar_events", "claim_lines")))
+                                for name in ("mar_events", "claim_lines")))
     with lake.day_lock(settings.lake_root, day):
         inputs = list(load_day_from_lake(day, settings))
         audited = audited_encounters(*inputs)

@@ -60,8 +60,6 @@ DEFAULT_CPU_THREADS = pa.cpu_count()
 #: Arrow's memory pool before any choice here (mimalloc in pyarrow's Linux wheels, or
 #: ``ARROW_DEFAULT_MEMORY_POOL``'s).
 DEFAULT_POOL = pa.default_memory_pool()
-#: The allocator of a small day on the lake, when pyarrow was built with it.
-SMALL_DAY_POOL_BACKEND = "jemalloc"
 
 
 def is_small_day(day_rows: int | None = None, day_bytes: int | None = None) -> bool:
@@ -73,7 +71,7 @@ def is_small_day(day_rows: int | None = None, day_bytes: int | None = None) -> b
 
 def use_lake_arrow(day_rows: int | None = None, day_bytes: int | None = None) -> None:
     """Size Arrow for a day on the lake: :data:`LAKE_IO_THREADS` I/O threads; for a small day
-    (:func:`is_small_day`) one CPU thread and the :data:`SMALL_DAY_POOL_BACKEND` memory pool,
+    (:func:`is_small_day`) one CPU thread and :func:`small_day_pool`,
     else :data:`DEFAULT_CPU_THREADS` and :data:`DEFAULT_POOL`."""
     small = is_small_day(day_rows, day_bytes)
     if "ARROW_IO_THREADS" not in os.environ:
@@ -84,10 +82,10 @@ def use_lake_arrow(day_rows: int | None = None, day_bytes: int | None = None) ->
 
 
 def small_day_pool() -> pa.MemoryPool:
-    """The memory pool of a small day: Arrow's :data:`SMALL_DAY_POOL_BACKEND` pool, unless the
+    """The memory pool of a small day: Arrow's jemalloc pool, unless the
     user chose one (``ARROW_DEFAULT_MEMORY_POOL``) or pyarrow lacks it (:data:`DEFAULT_POOL`).
     Buffers allocated from one pool are freed to that pool, so a process may switch at any day."""
-    if "ARROW_DEFAULT_MEMORY_POOL" in os.environ or SMALL_DAY_POOL_BACKEND not in pa.supported_memory_backends():
+    if "ARROW_DEFAULT_MEMORY_POOL" in os.environ or "jemalloc" not in pa.supported_memory_backends():
         return DEFAULT_POOL
     return pa.jemalloc_memory_pool()
 

@@ -63,6 +63,21 @@ def test_a_small_day_allocates_from_jemalloc_and_a_large_one_from_arrows_default
 
 
 @needs_jemalloc
+def test_a_small_days_jemalloc_hands_freed_pages_back_at_once_and_other_pools_are_left_alone(
+        arrow_pools, monkeypatch) -> None:
+    decays: list[int] = []
+    monkeypatch.setattr(pa, "jemalloc_set_decay_ms", lambda ms: decays.append(ms))
+    lake_arrow.use_lake_arrow(day_rows=lake_arrow.SMALL_DAY_ROWS)  # a big day: mimalloc, untouched
+    lake_arrow.use_default_arrow()
+    assert decays == []
+    lake_arrow.use_lake_arrow(day_bytes=3_600_000)
+    assert decays == [lake_arrow.SMALL_DAY_DECAY_MS] == [0]
+    monkeypatch.setenv("ARROW_DEFAULT_MEMORY_POOL", "jemalloc")  # the user's pool: the user's settings
+    lake_arrow.use_lake_arrow(day_bytes=3_600_000)
+    assert decays == [0]
+
+
+@needs_jemalloc
 def test_the_users_arrow_settings_win(arrow_pools, monkeypatch) -> None:
     monkeypatch.setenv("ARROW_IO_THREADS", "3")
     monkeypatch.setenv("OMP_NUM_THREADS", "2")

@@ -28,10 +28,11 @@ encounters, ``nightly_day`` night after night in one process (the peak of
   resident than ``ARROW_DEFAULT_MEMORY_POOL=jemalloc`` for the whole
   process, which an operator may set for a backfill of small days).
 - And that jemalloc pool handing freed pages back at once (decay 0 ms
-  instead of Arrow's 1,000, 2026-12-02, by hand, three runs against two): 30 nights
-  385-389 against 395-398 MB, the nights' median 382-384 against 387-389,
-  in the same time; from the third night on the nights' peaks no longer
-  rise (the third's 379-382).
+  instead of Arrow's 1,000; 2026-12-02, by hand, three runs against two):
+  30 nights 385-389 against 395-398 MB, the nights' median 382-384 against
+  387-389, in the same time; from the third night on the nights' peaks no
+  longer rise (the third's 379-382). ``make bench``: 3 nights 380-381 MB,
+  30 nights 386-389.
 
 One CPU thread parses a big CSV extract slower (Arrow parses its blocks in
 parallel), so only a small day gets one, and jemalloc: fewer than

@@ -91,9 +91,11 @@ def use_lake_arrow(day_rows: int | None = None, day_bytes: int | None = None) ->
 
 
 def small_day_pool() -> pa.MemoryPool:
-    """The memory pool of a small day: Arrow's jemalloc pool, unless the
-    user chose one (``ARROW_DEFAULT_MEMORY_POOL``) or pyarrow lacks it (:data:`DEFAULT_POOL`).
-    Buffers allocated from one pool are freed to that pool, so a process may switch at any day."""
+    """The memory pool of a small day: Arrow's jemalloc pool, its freed pages handed back after
+    :data:`SMALL_DAY_DECAY_MS` (set for the whole process's jemalloc arenas made from then on),
+    unless the user chose a pool (``ARROW_DEFAULT_MEMORY_POOL``) or pyarrow lacks it
+    (:data:`DEFAULT_POOL`, untouched). Buffers allocated from one pool are freed to that pool, so
+    a process may switch at any day."""
     if "ARROW_DEFAULT_MEMORY_POOL" in os.environ or "jemalloc" not in pa.supported_memory_backends():
         return DEFAULT_POOL
     pa.jemalloc_set_decay_ms(SMALL_DAY_DECAY_MS)

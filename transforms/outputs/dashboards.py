@@ -29,15 +29,19 @@ it is queried, so a new night needs no rebuild. Rebuilding on every run cost
 a long backfill time and memory that grew with the lake (on a lake of 1,030
 nights, 2.5 s and 180 MB per rebuild, against 0.2 s and 106 MB at 30
 nights). A rebuild is written to a temporary file renamed into place, so a
-reader never sees it half-written. The views store the lake's absolute path:
+reader never sees it half-written, by a process of its own
+(:mod:`transforms.outputs.dashboards_build`): DuckDB, once loaded, stays
+resident (44 MB), and a backfill's process that built the views on its
+first night would hold it through every later night. The views store the lake's absolute path:
 moving the lake changes the SQL, and the next run rebuilds them. DuckDB is
 an optional dependency (``pip install 'infusion-audit[duckdb]'``).
 """
 
 from __future__ import annotations
 
-import os
-import uuid
+import json
+import subprocess
+import sys
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -53,6 +57,12 @@ from transforms.vocab.schemas import (
 DATABASE_FILE = "audit.duckdb"
 #: Appended to the database's name: the file of the SQL its views were built from.
 SQL_SUFFIX = ".sql"
+#: The script that builds the database in a process of its own (:func:`_build`).
+_BUILD_SCRIPT = Path(__file__).with_name("dashboards_build.py")
+
+
+class ViewsBuildFailed(RuntimeError):
+    """DuckDB could not build the views database (the lake itself is untouched)."""
 
 #: Lake dataset -> its Arrow schema (``None``: every column text, e.g. quarantine).
 _DATASETS: dict[str, pa.Schema | None] = {
@@ -163,6 +173,7 @@ def refresh_views(lake_root: Path, database: Path | None = None, *, force: bool 
 
     Raises:
         ModuleNotFoundError: DuckDB is not installed (an optional extra).
+        ViewsBuildFailed: DuckDB could not build the database (the old one, if any, stays).
     """
     lake_root = Path(lake_root)
     database = Path(database or lake_root / DATABASE_FILE)
@@ -179,14 +190,15 @@ def refresh_views(lake_root: Path, database: Path | None = None, *, force: bool 
 
 def _build(statements: list[str], database: Path) -> None:
     """Run ``statements`` in a new database file next to ``database``, then rename it over it
-    (the caller holds the lake's lock)."""
-    import duckdb
+    (the caller holds the lake's lock), in a fresh interpreter (:mod:`.dashboards_build`):
+    DuckDB never enters this process, which may go on auditing night after night.
 
-    # A killed build's leftovers: no other build runs now (the caller holds the lake's lock).
-    for leftover in database.parent.glob(f".{database.name}.*.partial*"):  # DuckDB's .wal beside one too
-        leftover.unlink(missing_ok=True)
-    partial = database.with_name(f".{database.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.partial")
-    with duckdb.connect(str(partial)) as con:
-        for statement in statements:
-            con.execute(statement)
-    os.replace(partial, database)
+    Raises:
+        ViewsBuildFailed: the build failed (DuckDB's message, no data in it: the SQL holds paths only).
+    """
+    request = json.dumps({"statements": statements, "database": str(database)})
+    done = subprocess.run([sys.executable, str(_BUILD_SCRIPT)], input=request, capture_output=True, text=True,
+                          check=False)
+    if done.returncode != 0:
+        lines = done.stderr.strip().splitlines() or [f"exit status {done.returncode}"]
+        raise ViewsBuildFailed(f"building {database.name} failed: {lines[-1]}")

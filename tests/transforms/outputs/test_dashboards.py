@@ -128,6 +128,36 @@ def test_a_rebuild_removes_what_a_killed_build_left(two_nights):
     assert not list(two_nights.glob(".*partial*"))
 
 
+def test_the_views_are_built_in_a_process_of_their_own_duckdb_never_loaded_here(two_nights):
+    import subprocess
+    import sys
+
+    code = ("import sys; from transforms.outputs.dashboards import refresh_views; "
+            f"refresh_views({str(two_nights)!r}); "
+            "print(sorted(m for m in sys.modules if 'duckdb' in m))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"  # the auditing process never imported DuckDB
+    assert _query(two_nights / DATABASE_FILE, "SELECT count(*) FROM findings_history") == [(3,)]
+
+
+def test_a_failed_build_says_why_and_leaves_the_old_database_and_its_sql(two_nights, monkeypatch):
+    from transforms.outputs import dashboards
+
+    database = refresh_views(two_nights)
+    record = two_nights / (DATABASE_FILE + SQL_SUFFIX)
+    built, sql = _identity(database), record.read_text(encoding="utf-8")
+    monkeypatch.setattr(dashboards, "view_statements",
+                        lambda _root: ["CREATE VIEW broken AS SELECT * FROM no_such_table"])
+    with pytest.raises(dashboards.ViewsBuildFailed, match="no_such_table"):
+        refresh_views(two_nights)
+    assert _identity(database) == built and record.read_text(encoding="utf-8") == sql
+    assert _query(database, "SELECT count(*) FROM findings_history") == [(3,)]
+    assert [p.name for p in two_nights.glob(".*partial*")] != []  # what it left: removed by the next build
+    monkeypatch.undo()
+    refresh_views(two_nights, force=True)
+    assert not list(two_nights.glob(".*partial*"))
+
+
 def test_a_moved_lake_gets_views_of_its_new_place(two_nights, tmp_path):
     import shutil
 

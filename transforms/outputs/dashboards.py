@@ -32,9 +32,10 @@ nights). A rebuild is written to a temporary file renamed into place, so a
 reader never sees it half-written, by a process of its own
 (:mod:`transforms.outputs.dashboards_build`): DuckDB, once loaded, stays
 resident (44 MB), and a backfill's process that built the views on its
-first night would hold it through every later night. The views store the lake's absolute path:
-moving the lake changes the SQL, and the next run rebuilds them. DuckDB is
-an optional dependency (``pip install 'infusion-audit[duckdb]'``).
+first night would hold it through every later night. The views store the
+lake's absolute path: moving the lake changes the SQL, and the next run
+rebuilds them. DuckDB is an optional dependency
+(``pip install 'infusion-audit[duckdb]'``).
 """
 
 from __future__ import annotations
@@ -197,8 +198,10 @@ def _build(statements: list[str], database: Path) -> None:
         ViewsBuildFailed: the build failed (DuckDB's message, no data in it: the SQL holds paths only).
     """
     request = json.dumps({"statements": statements, "database": str(database)})
-    done = subprocess.run([sys.executable, str(_BUILD_SCRIPT)], input=request, capture_output=True, text=True,
-                          check=False)
+    # -P: the script's folder (this package's modules) is not put on the child's path, so none of
+    # them can shadow a module that the script or DuckDB imports.
+    done = subprocess.run([sys.executable, "-P", str(_BUILD_SCRIPT)], input=request, capture_output=True,
+                          text=True, check=False)
     if done.returncode != 0:
         lines = done.stderr.strip().splitlines() or [f"exit status {done.returncode}"]
         raise ViewsBuildFailed(f"building {database.name} failed: {lines[-1]}")

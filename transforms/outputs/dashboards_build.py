@@ -7,8 +7,8 @@ allocates stay resident in the process that loads them (about 44 MB,
 measured: 14 MB to import DuckDB, 30 MB to connect and build), and a
 backfill's process builds the views on its first night and then audits every
 other night with them held. Python cannot unload an extension module, so the
-build runs where it ends. This file imports nothing of this project's (the
-script's own folder, not the project's, is on its path) and nothing heavy.
+build runs where it ends. This file imports nothing of this project's and
+nothing heavy (it runs with ``python -P``: its own folder is not on its path).
 """
 
 from __future__ import annotations

@@ -48,6 +48,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from transforms.outputs import dashboards_build
 from transforms.outputs.lake import PARTITION_KEY
 from transforms.outputs.lake_txn import lake_lock, write_file_atomic
 from transforms.vocab.schemas import (
@@ -59,7 +60,7 @@ DATABASE_FILE = "audit.duckdb"
 #: Appended to the database's name: the file of the SQL its views were built from.
 SQL_SUFFIX = ".sql"
 #: The script that builds the database in a process of its own (:func:`_build`).
-_BUILD_SCRIPT = Path(__file__).with_name("dashboards_build.py")
+_BUILD_SCRIPT = Path(dashboards_build.__file__)
 
 
 class ViewsBuildFailed(RuntimeError):
@@ -195,6 +196,7 @@ def _build(statements: list[str], database: Path) -> None:
     DuckDB never enters this process, which may go on auditing night after night.
 
     Raises:
+        ModuleNotFoundError: DuckDB cannot be imported there (as ``import duckdb`` here would).
         ViewsBuildFailed: the build failed (DuckDB's message, no data in it: the SQL holds paths only).
     """
     request = json.dumps({"statements": statements, "database": str(database)})
@@ -202,6 +204,8 @@ def _build(statements: list[str], database: Path) -> None:
     # them can shadow a module that the script or DuckDB imports.
     done = subprocess.run([sys.executable, "-P", str(_BUILD_SCRIPT)], input=request, capture_output=True,
                           text=True, check=False)
+    if done.returncode == dashboards_build.NO_DUCKDB:  # installed (its metadata is) but not importable
+        raise ModuleNotFoundError("No module named 'duckdb'", name="duckdb")
     if done.returncode != 0:
         lines = done.stderr.strip().splitlines() or [f"exit status {done.returncode}"]
         raise ViewsBuildFailed(f"building {database.name} failed: {lines[-1]}")

@@ -2,7 +2,8 @@
 
 Run by :func:`transforms.outputs.dashboards.refresh_views` as a script
 (``python dashboards_build.py``, the statements and the database's path as
-JSON on stdin), never imported by a run: DuckDB's library and what a build
+JSON on stdin); a run imports this module for its names only, never
+calling :func:`build`, which imports DuckDB: DuckDB's library and what a build
 allocates stay resident in the process that loads them (about 44 MB,
 measured: 14 MB to import DuckDB, 30 MB to connect and build), and a
 backfill's process builds the views on its first night and then audits every
@@ -35,13 +36,21 @@ def build(statements: list[str], database: Path) -> None:
     os.replace(partial, database)
 
 
+#: Exit status when DuckDB cannot be imported here (the caller skips the views, as without DuckDB).
+NO_DUCKDB = 3
+
+
 def main() -> int:
-    """Read ``{"statements": [...], "database": "..."}`` from stdin and :func:`build` it; 0, or
-    1 with the error's first line (DuckDB's own message, e.g. "Catalog Error: ...") as the last line
-    on stderr, for the caller to quote."""
+    """Read ``{"statements": [...], "database": "..."}`` from stdin and :func:`build` it; 0,
+    :data:`NO_DUCKDB`, or 1 with the error's first line (DuckDB's own message, e.g.
+    "Catalog Error: ...") as the last line on stderr, for the caller to quote."""
     request = json.load(sys.stdin)
     try:
         build(list(request["statements"]), Path(request["database"]))
+    except ModuleNotFoundError as exc:
+        if exc.name != "duckdb":
+            raise
+        return NO_DUCKDB
     except Exception as exc:  # noqa: BLE001 - every failure is reported to the caller, which raises
         first_line = (str(exc).strip().splitlines() or [""])[0]
         print(f"{type(exc).__name__}: {first_line}", file=sys.stderr)

@@ -158,6 +158,21 @@ def test_a_failed_build_says_why_and_leaves_the_old_database_and_its_sql(two_nig
     assert not list(two_nights.glob(".*partial*"))
 
 
+def test_duckdb_installed_but_not_importable_where_the_views_are_built_reads_as_no_duckdb(
+        two_nights, tmp_path, monkeypatch):
+    # The build's interpreter finds a duckdb that fails to import (PYTHONPATH comes first): the
+    # caller hears what `import duckdb` would have said, so a run skips the views as without DuckDB.
+    shim = tmp_path / "shim" / "duckdb"
+    shim.mkdir(parents=True)
+    (shim / "__init__.py").write_text(
+        "raise ModuleNotFoundError(\"No module named 'duckdb'\", name='duckdb')\n", encoding="utf-8")
+    monkeypatch.setenv("PYTHONPATH", str(shim.parent))
+    with pytest.raises(ModuleNotFoundError) as raised:
+        refresh_views(two_nights)
+    assert raised.value.name == "duckdb"
+    assert not (two_nights / DATABASE_FILE).exists() and not (two_nights / (DATABASE_FILE + SQL_SUFFIX)).exists()
+
+
 def test_a_moved_lake_gets_views_of_its_new_place(two_nights, tmp_path):
     import shutil
 

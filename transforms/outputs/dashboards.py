@@ -29,7 +29,7 @@ it is queried, so a new night needs no rebuild. Rebuilding on every run cost
 a long backfill time and memory that grew with the lake (on a lake of 1,030
 nights, 2.5 s and 180 MB per rebuild, against 0.2 s and 106 MB at 30
 nights). A rebuild is written to a temporary file renamed into place, so a
-reader never sees it half-written, by a process of its own
+reader never sees it half-written, and by a process of its own
 (:mod:`transforms.outputs.dashboards_build`): DuckDB, once loaded, stays
 resident (44 MB), and a backfill's process that built the views on its
 first night would hold it through every later night. The views store the
@@ -65,6 +65,7 @@ _BUILD_SCRIPT = Path(dashboards_build.__file__)
 
 class ViewsBuildFailed(RuntimeError):
     """DuckDB could not build the views database (the lake itself is untouched)."""
+
 
 #: Lake dataset -> its Arrow schema (``None``: every column text, e.g. quarantine).
 _DATASETS: dict[str, pa.Schema | None] = {

@@ -1,16 +1,15 @@
 """Build a views database from CREATE VIEW statements, in a process of its own.
 
-Run by :func:`transforms.outputs.dashboards.refresh_views` as a script
-(``python dashboards_build.py``, the statements and the database's path as
-JSON on stdin); a run imports this module for its names only, never
-calling :func:`build`, which imports DuckDB: DuckDB's library and what a build
-allocates stay resident in the process that loads them (about 44 MB,
-measured: 14 MB to import DuckDB, 30 MB to connect and build), and a
-backfill's process builds the views on its first night and then audits every
-other night with them held. Python cannot unload an extension module, so the
-build runs where it ends. This file imports nothing of this project's and
-nothing heavy (it runs with ``python -P``: its own folder is not on its path).
-"""
+:func:`transforms.outputs.dashboards.refresh_views` runs this file as a
+script (``python -P dashboards_build.py``, the statements and the database's
+path as JSON on stdin). DuckDB stays resident in whatever process loads it
+(about 44 MB, measured: 14 MB to import it, 30 MB to connect and build), and
+Python cannot unload an extension module; a backfill's process builds the
+views on its first night and would hold DuckDB through every later night.
+So the build runs in a process that ends with it. The file imports nothing
+of this project's and nothing heavy at module level (``-P``: its own folder,
+this package's modules, is not on the script's path); a run imports it only
+for :data:`NO_DUCKDB`."""
 
 from __future__ import annotations
 
@@ -19,6 +18,9 @@ import os
 import sys
 import uuid
 from pathlib import Path
+
+#: Exit status when DuckDB cannot be imported here (the caller skips the views, as without DuckDB).
+NO_DUCKDB = 3
 
 
 def build(statements: list[str], database: Path) -> None:
@@ -36,10 +38,6 @@ def build(statements: list[str], database: Path) -> None:
     os.replace(partial, database)
 
 
-#: Exit status when DuckDB cannot be imported here (the caller skips the views, as without DuckDB).
-NO_DUCKDB = 3
-
-
 def main() -> int:
     """Read ``{"statements": [...], "database": "..."}`` from stdin and :func:`build` it; 0,
     :data:`NO_DUCKDB`, or 1 with the error's first line (DuckDB's own message, e.g.
@@ -47,11 +45,9 @@ def main() -> int:
     request = json.load(sys.stdin)
     try:
         build(list(request["statements"]), Path(request["database"]))
-    except ModuleNotFoundError as exc:
-        if exc.name != "duckdb":
-            raise
-        return NO_DUCKDB
     except Exception as exc:  # noqa: BLE001 - every failure is reported to the caller, which raises
+        if isinstance(exc, ModuleNotFoundError) and exc.name == "duckdb":
+            return NO_DUCKDB
         first_line = (str(exc).strip().splitlines() or [""])[0]
         print(f"{type(exc).__name__}: {first_line}", file=sys.stderr)
         return 1

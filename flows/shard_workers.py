@@ -140,6 +140,7 @@ class _Helper:
         self._sends: queue.Queue[Any] = queue.Queue()
         self.in_flight = 0
         self.gone = False  # its process ended (its reader saw the end of its answers)
+        self.send_error: Exception | None = None  # why a shard could not be sent to it
         self._answers = answers
         self._threads = [threading.Thread(target=target, daemon=True) for target in (self._send_loop, self._read_loop)]
         for thread in self._threads:
@@ -150,13 +151,22 @@ class _Helper:
         self._sends.put(message)
 
     def _send_loop(self) -> None:
+        index = None
         try:
             while (message := self._sends.get()) is not None:
+                index = message[0]
                 write_message(self._sock, pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL))
                 del message  # the shard is the helper's now
             self._sock.shutdown(socket.SHUT_WR)  # the helper reads the end of its work
         except OSError:  # the helper is gone: its reader reports it
             pass
+        except Exception as exc:  # noqa: BLE001 - raised in the parent (_Pool.collect)
+            # Pickling failed (a cell that cannot be pickled, memory run out): the helper
+            # would wait for this shard forever and the parent for its answer. Ending
+            # the helper ends its answers, and the parent raises this error then.
+            exc.add_note(f"sending shard {index} to a helper process")
+            self.send_error = exc
+            self.process.kill()
 
     def _read_loop(self) -> None:
         try:
@@ -205,6 +215,8 @@ class _Pool:
             block = False
             if data is None:
                 helper.gone = True
+                if helper.send_error is not None:
+                    raise helper.send_error
                 if helper.in_flight:
                     raise HelperDied(f"shard helper exited with code {helper.process.wait()} "
                                      f"with {helper.in_flight} shard(s) unanswered")

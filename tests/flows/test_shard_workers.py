@@ -168,6 +168,39 @@ def test_a_helper_that_dies_is_an_error_not_a_missing_shard(monkeypatch: pytest.
     assert _children() <= before
 
 
+def _unsendable_shards(n: int) -> Iterator[Shard]:
+    for shard in _shards(n):
+        shard.mar["lock"] = [threading.Lock()] * len(shard.mar)  # no pickle for a lock
+        yield shard
+
+
+def test_a_shard_that_cannot_be_sent_is_an_error_not_a_run_that_waits_forever() -> None:
+    # Pickling happens on the helper's sending thread; an error there (an
+    # unpicklable cell, or memory running out while a big shard is pickled)
+    # once ended that thread alone, and the run waited for an answer forever.
+    before = _children()
+    outcome: list[BaseException | list] = []
+
+    def run() -> None:
+        try:
+            outcome.append(list(map_shards(index_of, _unsendable_shards(6), helpers=1)))
+        except BaseException as exc:  # noqa: BLE001 - looked at below
+            outcome.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(timeout=60)
+    assert not thread.is_alive(), "map_shards still waiting for a shard that was never sent"
+    assert isinstance(outcome[0], TypeError) and "pickle" in str(outcome[0])
+    assert any("sending shard" in note for note in outcome[0].__notes__)
+    assert _children() <= before
+
+
+def index_of(shard: Shard) -> int:
+    time.sleep(0.2)
+    return shard.index
+
+
 def helper_where(shard: Shard) -> tuple[int, int, list[str], list[str]]:
     """What a helper runs when told to: ``where`` with its pid negated, to be told apart."""
     pid, index, values, categories = where(shard)

@@ -70,6 +70,19 @@ MIN_SHARDS = 3
 STARTED_MIN_SHARDS = 2
 
 
+def least_shards(helpers: Helpers | None) -> int:
+    """The fewest shards to cut a day of more than one shard into, for ``helpers`` started
+    ahead: enough that this process audits at least two while the helpers audit theirs
+    (:func:`_to_helper`); with one helper, three shards, one of them the helper's.
+
+    A helper's shard costs more than this process's: it is pickled there and
+    back, read on each side, and audited in halves. At 100k encounters, two
+    shards of 50,000 (one each) took the audit 2.9-3.1 s, this process then
+    waiting about 1 s for the helper's; three of 33,000 took 2.5-2.6 s
+    (docs/speed.md). Without helpers started ahead, a day is cut by size alone."""
+    return 1 if helpers is None or not helpers.started else 2 * helpers.count + 1
+
+
 class HelperDied(RuntimeError):
     """A helper process ended without answering for a shard it was given."""
 
@@ -248,6 +261,11 @@ class Helpers:
     def __init__(self, count: int, start: bool = True) -> None:
         self.count = max(0, count)
         self._pool = _Pool(self.count) if self.count and start else None
+
+    @property
+    def started(self) -> bool:
+        """Helpers were started and not yet handed over (:meth:`take`)."""
+        return self._pool is not None
 
     def take(self) -> _Pool | None:
         """The started helpers, handed over once (None after, or when none were started)."""

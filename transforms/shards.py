@@ -139,13 +139,29 @@ def _ranked_frames(mar: pd.DataFrame, claims: pd.DataFrame) -> tuple[np.ndarray,
     return mar_codes, claim_codes, np.append(rank_of, -1), names
 
 
-def _cut(names: np.ndarray, max_encounters: int) -> list[tuple[str, str]]:
-    """``(first, last)`` of each run of ``max_encounters`` of the sorted distinct ``names``."""
+def _bounds(count: int, max_encounters: int, least: int = 1) -> np.ndarray:
+    """Where each shard of ``count`` sorted encounters starts, and then ``count``: as few shards
+    as ``max_encounters`` allows, but at least ``least`` when there is more than one (and
+    never more than ``count``), their sizes differing by at most one.
+
+    Near-equal shards, not full ones and a remainder: processes auditing a day's
+    shards side by side finish together (a day of 51,000 encounters in shards of
+    50,000 was one process's 50,000 against another's 1,000).
+
+    Raises:
+        ValueError: ``max_encounters`` below 1.
+    """
     if max_encounters < 1:
         raise ValueError(f"max_encounters must be at least 1, not {max_encounters}")
-    starts = np.arange(0, len(names), max_encounters)
-    ends = np.minimum(starts + max_encounters, len(names)) - 1
-    return [(str(names[s]), str(names[e])) for s, e in zip(starts, ends)]
+    shards = -(-count // max_encounters)  # ceil
+    if shards > 1:
+        shards = min(max(shards, least), count)
+    return (np.arange(shards + 1, dtype=np.int64) * count) // max(shards, 1)
+
+
+def _cut(names: np.ndarray, bounds: np.ndarray) -> list[tuple[str, str]]:
+    """``(first, last)`` of each shard of the sorted distinct ``names`` (``bounds``: :func:`_bounds`)."""
+    return [(str(names[s]), str(names[e - 1])) for s, e in zip(bounds[:-1], bounds[1:])]
 
 
 def encounter_ranges(encounter_ids: pd.Series, max_encounters: int) -> list[tuple[str, str]]:
@@ -157,15 +173,15 @@ def encounter_ranges(encounter_ids: pd.Series, max_encounters: int) -> list[tupl
 
     Returns:
         ``(first, last)`` id of each range, inclusive, in ascending order
-        (Python string order, the order ``sort_values`` gives the outputs).
-        Every range but the last holds exactly ``max_encounters`` ids; no ids: ``[]``.
+        (Python string order, the order ``sort_values`` gives the outputs):
+        as few ranges as ``max_encounters`` allows, their sizes differing by at
+        most one (:func:`_bounds`); no ids: ``[]``.
 
     Raises:
         ValueError: ``max_encounters`` below 1.
     """
-    if max_encounters < 1:
-        raise ValueError(f"max_encounters must be at least 1, not {max_encounters}")
-    return _cut(_ranked(encounter_ids.to_numpy(dtype=object))[1], max_encounters)
+    names = _ranked(encounter_ids.to_numpy(dtype=object))[1]
+    return _cut(names, _bounds(len(names), max_encounters))
 
 
 def _rows(frame: pd.DataFrame, positions: np.ndarray) -> pd.DataFrame:
@@ -184,27 +200,28 @@ def _shard_positions(shard: np.ndarray, n: int) -> list[np.ndarray]:
     return [order[bounds[i]:bounds[i + 1]] for i in range(n)]
 
 
-def _plan(mar: pd.DataFrame, claims: pd.DataFrame, max_encounters: int
+def _plan(mar: pd.DataFrame, claims: pd.DataFrame, max_encounters: int, least: int = 1
           ) -> tuple[list[tuple[str, str]], list[list[np.ndarray]] | None]:
-    """The day's encounter ranges and, per frame (MAR, claims), each range's row positions
-    (ascending); positions None when the day is one shard (at most ``max_encounters``).
+    """The day's encounter ranges (:func:`_bounds`) and, per frame (MAR, claims), each range's
+    row positions (ascending); positions None when the day is one shard (at most ``max_encounters``).
 
     Raises:
         ValueError: ``max_encounters`` below 1.
     """
-    if max_encounters < 1:
-        raise ValueError(f"max_encounters must be at least 1, not {max_encounters}")
     mar_codes, claim_codes, rank_of, names = _ranked_frames(mar, claims)
-    ranges = _cut(names, max_encounters)
+    bounds = _bounds(len(names), max_encounters, least)
+    ranges = _cut(names, bounds)
     if len(ranges) <= 1:
         return ranges or [("", "")], None
-    # A row's shard is its encounter's rank // max_encounters (a missing id's: 0), looked up
+    # A row's shard is the one its encounter's rank falls in (a missing id's: 0), looked up
     # per code in a table of small ints (cache-sized, where a rank per row is 8 bytes a row).
-    shard_of = (np.maximum(rank_of, 0) // max_encounters).astype(np.int16 if len(ranges) < 2**15 else np.int64)
+    shard_of = np.searchsorted(bounds[1:], np.maximum(rank_of, 0), side="right")
+    shard_of = shard_of.astype(np.int16 if len(ranges) < 2**15 else np.int64)
     return ranges, [_shard_positions(shard_of[codes], len(ranges)) for codes in (mar_codes, claim_codes)]
 
 
-def iter_shards(mar: pd.DataFrame, claims: pd.DataFrame, max_encounters: int) -> Iterator[Shard]:
+def iter_shards(mar: pd.DataFrame, claims: pd.DataFrame, max_encounters: int, least_shards: int = 1
+                ) -> Iterator[Shard]:
     """Split one day's MAR events and claim lines into shards of at most ``max_encounters`` encounters.
 
     The encounters are those of either frame; a range holds the encounters
@@ -212,13 +229,15 @@ def iter_shards(mar: pd.DataFrame, claims: pd.DataFrame, max_encounters: int) ->
     row lands in exactly one shard (``sum(len(s.mar)) == len(mar)``, likewise
     claims), keeping its relative order; a row with no encounter id goes to
     shard 0. A day with at most ``max_encounters`` encounters is one shard
-    holding the frames unchanged. Shards are cut as they are asked for, so
+    holding the frames unchanged; a larger day is cut into as few shards as
+    ``max_encounters`` allows but at least ``least_shards``, of near-equal
+    size (:func:`_bounds`). Shards are cut as they are asked for, so
     only one shard's rows are copied at a time (the caller keeps the day's).
 
     Raises:
         ValueError: ``max_encounters`` below 1.
     """
-    ranges, positions = _plan(mar, claims, max_encounters)
+    ranges, positions = _plan(mar, claims, max_encounters, least_shards)
     if positions is None:
         yield Shard(0, *ranges[0], mar, claims)
         return
@@ -227,7 +246,8 @@ def iter_shards(mar: pd.DataFrame, claims: pd.DataFrame, max_encounters: int) ->
 
 
 def take_shards(frames: list[pd.DataFrame], max_encounters: int,
-                left_out: tuple[Collection[str], Collection[str]] = ((), ())) -> Iterator[Shard]:
+                left_out: tuple[Collection[str], Collection[str]] = ((), ()), least_shards: int = 1
+                ) -> Iterator[Shard]:
     """:func:`iter_shards` of ``frames`` (``[mar, claims]``), taking the frames over.
 
     For a caller that holds the day's rows nowhere else (a files-in run):
@@ -238,13 +258,14 @@ def take_shards(frames: list[pd.DataFrame], max_encounters: int,
     keeps every input row until the last shard. The same shards, row for row
     and dtype for dtype, but for ``left_out``: the columns of the MAR and of
     the claims that no shard gets (the caller never reads them).
+    ``least_shards``: as :func:`iter_shards`.
 
     Raises:
         ValueError: ``max_encounters`` below 1 (when the first shard is asked for).
     """
     mar, claims = frames
     frames.clear()
-    ranges, positions = _plan(mar, claims, max_encounters)
+    ranges, positions = _plan(mar, claims, max_encounters, least_shards)
     mar_columns, claim_columns = _columns(mar, left_out[0]), _columns(claims, left_out[1])
     del mar, claims  # their columns are now held by the lists alone, which the cut empties
     if positions is None:

@@ -69,8 +69,8 @@ def test_shards_of_rows_in_any_order_and_a_frame_without_ids():
     mar = pd.DataFrame({"encounter_id": ["E3", "E1", "E3", "E2", None, "E5", "E4"], "row": range(7)})
     claims = pd.DataFrame({"row": range(2)})  # no encounter column: every line goes to shard 0
     shards = list(iter_shards(mar, claims, 2))
-    assert [(s.first, s.last) for s in shards] == [("E1", "E2"), ("E3", "E4"), ("E5", "E5")]
-    assert [s.mar["row"].tolist() for s in shards] == [[1, 3, 4], [0, 2, 6], [5]]
+    assert [(s.first, s.last) for s in shards] == [("E1", "E1"), ("E2", "E3"), ("E4", "E5")]  # near-equal
+    assert [s.mar["row"].tolist() for s in shards] == [[1, 4], [0, 2, 3], [5, 6]]
     assert [s.claims["row"].tolist() for s in shards] == [[0, 1], [], []]
     with pytest.raises(ValueError, match="at least 1"):
         next(iter_shards(mar, claims, 0))
@@ -117,16 +117,37 @@ def _helpers_started_ahead(monkeypatch) -> list[bool]:
     return started
 
 
+def _shards_cut(monkeypatch) -> list[list[int]]:
+    """The encounters of each shard a later ``flows.pipeline.take_shards`` cut, per call."""
+    from flows import pipeline
+
+    cuts: list[list[int]] = []
+    take = pipeline.take_shards
+
+    def seen(*args, **kwargs):
+        cuts.append([])
+        for shard in take(*args, **kwargs):
+            ids = [frame["encounter_id"].astype(object) for frame in (shard.mar, shard.claims)]
+            cuts[-1].append(pd.concat(ids).nunique())
+            yield shard
+
+    monkeypatch.setattr(pipeline, "take_shards", seen)
+    return cuts
+
+
 def test_a_day_of_two_shards_is_audited_with_a_helper_started_ahead_and_writes_the_same_bytes(
         tmp_path, monkeypatch):
     paths = write_extracts(generate(seed=31, start=date(2026, 11, 2), days=2, encounters_per_day=40),
                            tmp_path / "extracts")
     one = Settings(lake_root=tmp_path / "lake", shard_encounters=45, audit_processes=1)  # ~80 encounters
     audit_files(paths["mar"], paths["claims"], tmp_path / "one", one)
-    started = _helpers_started_ahead(monkeypatch)
+    started, cuts = _helpers_started_ahead(monkeypatch), _shards_cut(monkeypatch)
     audit_files(paths["mar"], paths["claims"], tmp_path / "two", one.with_(audit_processes=2))
     audit_files(paths["mar"], paths["claims"], tmp_path / "whole", one.with_(audit_processes=2, shard_encounters=500))
     assert started == [True, False]  # the MAR alone names more encounters than a shard: started while claims load
+    # Two shards by size; with a helper started ahead, three near-equal ones (least_shards): the
+    # helper audits one, this process two, so this process does not wait for the helper's crossing.
+    assert len(cuts[0]) == 3 and max(cuts[0]) - min(cuts[0]) <= 1 and len(cuts[1]) == 1
     for name in RUN_FILES:
         assert (tmp_path / "two" / name).read_bytes() == (tmp_path / "one" / name).read_bytes(), name
         assert (tmp_path / "whole" / name).read_bytes() == (tmp_path / "one" / name).read_bytes(), name

@@ -30,11 +30,29 @@ def test_ranges_are_contiguous_sorted_and_at_most_the_size():
 
 def test_every_row_lands_in_its_encounters_shard_in_order():
     mar, claims = _frames()
-    shards = split_day(mar, claims, 2)
-    assert [(s.first, s.last) for s in shards] == [("E1", "E2"), ("E3", "E4"), ("E5", "E5")]
-    assert [s.mar["row"].tolist() for s in shards] == [[1, 3, 4], [0, 2], [5]]  # no id: first shard
-    assert [s.claims["row"].tolist() for s in shards] == [[1, 2], [0], []]
+    shards = split_day(mar, claims, 2)  # five encounters, at most two a shard: three shards of 1, 2, 2
+    assert [(s.first, s.last) for s in shards] == [("E1", "E1"), ("E2", "E3"), ("E4", "E5")]
+    assert [s.mar["row"].tolist() for s in shards] == [[1, 4], [0, 2, 3], [5]]  # no id: first shard
+    assert [s.claims["row"].tolist() for s in shards] == [[1], [2], [0]]
     assert sum(len(s.mar) for s in shards) == len(mar) and sum(len(s.claims) for s in shards) == len(claims)
+
+
+def test_a_day_is_cut_into_as_few_shards_as_the_size_allows_of_near_equal_size():
+    sizes = lambda count, most, least=1: np.diff(shards._bounds(count, most, least)).tolist()  # noqa: E731
+    assert sizes(100_000, 50_000) == [50_000, 50_000]
+    assert sizes(51_000, 50_000) == [25_500, 25_500]  # not 50,000 and 1,000: side by side, they end together
+    assert sizes(10, 3) == [2, 3, 2, 3]
+    assert sizes(100_000, 50_000, least=3) == [33_333, 33_333, 33_334]  # helpers started: a day cut finer
+    assert sizes(51_000, 50_000, least=3) == [17_000] * 3
+    assert sizes(50_000, 50_000, least=3) == [50_000]  # a day of one shard stays whole
+    assert sizes(3, 2, least=5) == [1, 1, 1]  # never more shards than encounters
+    assert sizes(0, 2, least=3) == []
+    mar, claims = _frames()
+    one_each = list(shards.iter_shards(mar, claims, 4, least_shards=5))  # five encounters: one a shard
+    assert [(s.first, len(s.mar), len(s.claims)) for s in one_each] == [
+        ("E1", 2, 1), ("E2", 1, 1), ("E3", 2, 0), ("E4", 0, 1), ("E5", 1, 0)]  # the row with no id: shard 0
+    with pytest.raises(ValueError, match="at least 1"):
+        shards._bounds(10, 0)
 
 
 def test_a_small_day_is_one_shard_of_the_frames_themselves():

@@ -110,7 +110,7 @@ def _helpers_started_ahead(monkeypatch) -> list[bool]:
 
     def seen(mar, settings):
         helpers = ahead(mar, settings)
-        started.append(helpers._pool is not None)
+        started.append(helpers.started)
         return helpers
 
     monkeypatch.setattr(pipeline, "helpers_ahead", seen)

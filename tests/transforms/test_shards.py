@@ -37,8 +37,12 @@ def test_every_row_lands_in_its_encounters_shard_in_order():
     assert sum(len(s.mar) for s in shards) == len(mar) and sum(len(s.claims) for s in shards) == len(claims)
 
 
+def _sizes(count: int, most: int, least: int = 1) -> list[int]:
+    return np.diff(shards._bounds(count, most, least)).tolist()
+
+
 def test_a_day_is_cut_into_as_few_shards_as_the_size_allows_of_near_equal_size():
-    sizes = lambda count, most, least=1: np.diff(shards._bounds(count, most, least)).tolist()  # noqa: E731
+    sizes = _sizes
     assert sizes(100_000, 50_000) == [50_000, 50_000]
     assert sizes(51_000, 50_000) == [25_500, 25_500]  # not 50,000 and 1,000: side by side, they end together
     assert sizes(10, 3) == [2, 3, 2, 3]

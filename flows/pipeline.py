@@ -294,8 +294,9 @@ def audit_taking(kept: list[pd.DataFrame], settings: Settings, timer: StepSecond
 def helpers_ahead(mar: pd.DataFrame, settings: Settings) -> Helpers:
     """The audit's helper processes (``settings.shard_helpers``), started now when the day's
     validated ``mar`` alone names more encounters than one shard holds, so that their start
-    overlaps the claims' reading and a day of two shards is audited by two processes too
-    (:data:`flows.shard_workers.STARTED_MIN_SHARDS`); a context manager that stops them."""
+    overlaps the claims' reading and a day of more than one shard is audited by two processes
+    too (:func:`audit_taking` cuts it into at least :func:`~flows.shard_workers.least_shards`);
+    a context manager that stops them."""
     return Helpers(settings.shard_helpers, start=encounters_of(mar) > settings.shard_encounters)
 
 

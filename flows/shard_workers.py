@@ -27,7 +27,8 @@ touches the disk, so no patient data is left in a temporary file.
 A run that knows early that its day is large (a files-in run once its MAR
 is validated, a nightly once its extracts are staged) starts its helpers
 ahead (:class:`Helpers`): their start then overlaps reading the claims or
-the lake, and a day of two shards is audited by two processes too.
+the lake, and a day of more than one shard is cut into at least three
+(:func:`least_shards`), so it is audited by two processes too.
 
 The parent audits shards too: each shard goes to a helper with room for it
 (one under way and one waiting, so a helper never idles while the parent
@@ -67,6 +68,8 @@ MIN_SHARDS = 3
 #: overlapped with something else: at 100k encounters (two shards) the audit took 3.1-3.4 s
 #: against 3.3-4.1 s by this process alone (six interleaved pairs of runs; the run 5 % faster
 #: on average), and the peak 1.04 against 0.71 GB (the run and its helper; docs/speed.md).
+#: A run's audit now cuts such a day into at least :func:`least_shards`; two shards still come
+#: to :func:`map_shards` from other callers (and from a day of two encounters).
 STARTED_MIN_SHARDS = 2
 
 

@@ -42,15 +42,14 @@ def _sizes(count: int, most: int, least: int = 1) -> list[int]:
 
 
 def test_a_day_is_cut_into_as_few_shards_as_the_size_allows_of_near_equal_size():
-    sizes = _sizes
-    assert sizes(100_000, 50_000) == [50_000, 50_000]
-    assert sizes(51_000, 50_000) == [25_500, 25_500]  # not 50,000 and 1,000: side by side, they end together
-    assert sizes(10, 3) == [2, 3, 2, 3]
-    assert sizes(100_000, 50_000, least=3) == [33_333, 33_333, 33_334]  # helpers started: a day cut finer
-    assert sizes(51_000, 50_000, least=3) == [17_000] * 3
-    assert sizes(50_000, 50_000, least=3) == [50_000]  # a day of one shard stays whole
-    assert sizes(3, 2, least=5) == [1, 1, 1]  # never more shards than encounters
-    assert sizes(0, 2, least=3) == []
+    assert _sizes(100_000, 50_000) == [50_000, 50_000]
+    assert _sizes(51_000, 50_000) == [25_500, 25_500]  # not 50,000 and 1,000: side by side, they end together
+    assert _sizes(10, 3) == [2, 3, 2, 3]
+    assert _sizes(100_000, 50_000, least=3) == [33_333, 33_333, 33_334]  # helpers started: a day cut finer
+    assert _sizes(51_000, 50_000, least=3) == [17_000] * 3
+    assert _sizes(50_000, 50_000, least=3) == [50_000]  # a day of one shard stays whole
+    assert _sizes(3, 2, least=5) == [1, 1, 1]  # never more shards than encounters
+    assert _sizes(0, 2, least=3) == []
     mar, claims = _frames()
     one_each = list(shards.iter_shards(mar, claims, 4, least_shards=5))  # five encounters: one a shard
     assert [(s.first, len(s.mar), len(s.claims)) for s in one_each] == [

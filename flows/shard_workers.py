@@ -86,6 +86,22 @@ def least_shards(helpers: Helpers | None) -> int:
     return 1 if helpers is None or not helpers.started else 2 * helpers.count + 1
 
 
+#: How much larger than each of this process's shards the shard a helper started ahead is
+#: given, when the day is cut into :func:`least_shards` for it. This process's share of the
+#: audit also holds the helper's crossings (pickling its shard, reading its result back:
+#: 0.4 s at 100k encounters), so with three equal shards it finished last: at 100k the
+#: audit took 2.55-2.83 s, and 2.39-2.59 s with the helper's shard 1.3 times the others
+#: (eight interleaved pairs; 1.2, 1.4, 1.5, 1.7 did no better; docs/speed.md).
+HELPER_SHARD_WEIGHT = 1.3
+
+
+def helper_shard_weights(helpers: Helpers | None) -> tuple[float, ...]:
+    """The sizes of the first shards of a day cut into :func:`least_shards` relative to the others'
+    (:func:`transforms.shards.iter_shards`' ``first_weights``): the shards handed out first
+    go to the helpers (:func:`_to_helper`), one each, at :data:`HELPER_SHARD_WEIGHT`."""
+    return () if helpers is None or not helpers.started else (HELPER_SHARD_WEIGHT,) * helpers.count
+
+
 class HelperDied(RuntimeError):
     """A helper process ended without answering for a shard it was given."""
 

@@ -139,7 +139,7 @@ def _ranked_frames(mar: pd.DataFrame, claims: pd.DataFrame) -> tuple[np.ndarray,
     return mar_codes, claim_codes, np.append(rank_of, -1), names
 
 
-def _bounds(count: int, max_encounters: int, least: int = 1) -> np.ndarray:
+def _bounds(count: int, max_encounters: int, least: int = 1, first_weights: Sequence[float] = ()) -> np.ndarray:
     """Where each shard of ``count`` sorted encounters starts, and then ``count``: as few shards
     as ``max_encounters`` allows, but at least ``least`` when there is more than one (and
     never more than ``count``), their sizes differing by at most one.
@@ -148,15 +148,28 @@ def _bounds(count: int, max_encounters: int, least: int = 1) -> np.ndarray:
     shards side by side finish together (a day of 51,000 encounters in shards of
     50,000 was one process's 50,000 against another's 1,000).
 
+    ``first_weights``: when ``least`` raises the count (the size alone asks for
+    fewer shards), the first shards' sizes relative to each of the others' (1):
+    shards that cost their process less per encounter than the rest cost theirs
+    (:func:`flows.shard_workers.helper_shard_weights`). Ignored when a weighted
+    cut would leave a shard empty or over ``max_encounters``.
+
     Raises:
         ValueError: ``max_encounters`` below 1.
     """
     if max_encounters < 1:
         raise ValueError(f"max_encounters must be at least 1, not {max_encounters}")
-    shards = -(-count // max_encounters)  # ceil
-    if shards > 1:
-        shards = min(max(shards, least), count)
-    return (np.arange(shards + 1, dtype=np.int64) * count) // max(shards, 1)
+    by_size = -(-count // max_encounters)  # ceil
+    shards = min(max(by_size, least), count) if by_size > 1 else by_size
+    equal = (np.arange(shards + 1, dtype=np.int64) * count) // max(shards, 1)
+    if shards <= by_size or not first_weights:
+        return equal
+    weights = np.ones(shards)
+    weighted = min(len(first_weights), shards - 1)  # one shard at least keeps the unit size
+    weights[:weighted] = first_weights[:weighted]
+    bounds = np.rint(np.r_[0.0, np.cumsum(weights)] / weights.sum() * count).astype(np.int64)
+    sizes = np.diff(bounds)
+    return bounds if sizes.min() >= 1 and sizes.max() <= max_encounters else equal
 
 
 def _cut(names: np.ndarray, bounds: np.ndarray) -> list[tuple[str, str]]:
@@ -200,8 +213,8 @@ def _shard_positions(shard: np.ndarray, n: int) -> list[np.ndarray]:
     return [order[bounds[i]:bounds[i + 1]] for i in range(n)]
 
 
-def _plan(mar: pd.DataFrame, claims: pd.DataFrame, max_encounters: int, least: int = 1
-          ) -> tuple[list[tuple[str, str]], list[list[np.ndarray]] | None]:
+def _plan(mar: pd.DataFrame, claims: pd.DataFrame, max_encounters: int, least: int = 1,
+          first_weights: Sequence[float] = ()) -> tuple[list[tuple[str, str]], list[list[np.ndarray]] | None]:
     """The day's encounter ranges (:func:`_bounds`) and, per frame (MAR, claims), each range's
     row positions (ascending); positions None when the day is one shard (at most ``max_encounters``).
 
@@ -209,7 +222,7 @@ def _plan(mar: pd.DataFrame, claims: pd.DataFrame, max_encounters: int, least: i
         ValueError: ``max_encounters`` below 1.
     """
     mar_codes, claim_codes, rank_of, names = _ranked_frames(mar, claims)
-    bounds = _bounds(len(names), max_encounters, least)
+    bounds = _bounds(len(names), max_encounters, least, first_weights)
     ranges = _cut(names, bounds)
     if len(ranges) <= 1:
         return ranges or [("", "")], None
@@ -220,8 +233,8 @@ def _plan(mar: pd.DataFrame, claims: pd.DataFrame, max_encounters: int, least: i
     return ranges, [_shard_positions(shard_of[codes], len(ranges)) for codes in (mar_codes, claim_codes)]
 
 
-def iter_shards(mar: pd.DataFrame, claims: pd.DataFrame, max_encounters: int, least_shards: int = 1
-                ) -> Iterator[Shard]:
+def iter_shards(mar: pd.DataFrame, claims: pd.DataFrame, max_encounters: int, least_shards: int = 1,
+                first_weights: Sequence[float] = ()) -> Iterator[Shard]:
     """Split one day's MAR events and claim lines into shards of at most ``max_encounters`` encounters.
 
     The encounters are those of either frame; a range holds the encounters
@@ -231,13 +244,14 @@ def iter_shards(mar: pd.DataFrame, claims: pd.DataFrame, max_encounters: int, le
     shard 0. A day with at most ``max_encounters`` encounters is one shard
     holding the frames unchanged; a larger day is cut into as few shards as
     ``max_encounters`` allows but at least ``least_shards``, of near-equal
-    size (:func:`_bounds`). Shards are cut as they are asked for, so
+    size, or the first ones ``first_weights`` times the others' when
+    ``least_shards`` raised the count (:func:`_bounds`). Shards are cut as they are asked for, so
     only one shard's rows are copied at a time (the caller keeps the day's).
 
     Raises:
         ValueError: ``max_encounters`` below 1.
     """
-    ranges, positions = _plan(mar, claims, max_encounters, least_shards)
+    ranges, positions = _plan(mar, claims, max_encounters, least_shards, first_weights)
     if positions is None:
         yield Shard(0, *ranges[0], mar, claims)
         return
@@ -246,8 +260,8 @@ def iter_shards(mar: pd.DataFrame, claims: pd.DataFrame, max_encounters: int, le
 
 
 def take_shards(frames: list[pd.DataFrame], max_encounters: int,
-                left_out: tuple[Collection[str], Collection[str]] = ((), ()), least_shards: int = 1
-                ) -> Iterator[Shard]:
+                left_out: tuple[Collection[str], Collection[str]] = ((), ()), least_shards: int = 1,
+                first_weights: Sequence[float] = ()) -> Iterator[Shard]:
     """:func:`iter_shards` of ``frames`` (``[mar, claims]``), taking the frames over.
 
     For a caller that holds the day's rows nowhere else (a files-in run):
@@ -258,14 +272,14 @@ def take_shards(frames: list[pd.DataFrame], max_encounters: int,
     keeps every input row until the last shard. The same shards, row for row
     and dtype for dtype, but for ``left_out``: the columns of the MAR and of
     the claims that no shard gets (the caller never reads them).
-    ``least_shards``: as :func:`iter_shards`.
+    ``least_shards``, ``first_weights``: as :func:`iter_shards`.
 
     Raises:
         ValueError: ``max_encounters`` below 1 (when the first shard is asked for).
     """
     mar, claims = frames
     frames.clear()
-    ranges, positions = _plan(mar, claims, max_encounters, least_shards)
+    ranges, positions = _plan(mar, claims, max_encounters, least_shards, first_weights)
     mar_columns, claim_columns = _columns(mar, left_out[0]), _columns(claims, left_out[1])
     del mar, claims  # their columns are now held by the lists alone, which the cut empties
     if positions is None:

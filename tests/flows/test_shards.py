@@ -11,8 +11,9 @@ import pytest
 
 from flows.pipeline import audit_files
 from flows.settings import Settings
+from flows.shard_workers import HELPER_SHARD_WEIGHT
 from transforms.audit import AuditResult
-from transforms.shards import _ranked, _rows, _shard_positions, combine_results, iter_shards
+from transforms.shards import _bounds, _ranked, _rows, _shard_positions, combine_results, iter_shards
 from transforms.synthetic.generator import generate, write_extracts
 
 RUN_FILES = ("findings.csv", "expected_codes.csv", "administrations.csv", "worklist.csv", "summary.json",
@@ -145,9 +146,11 @@ def test_a_day_of_two_shards_is_audited_with_a_helper_started_ahead_and_writes_t
     audit_files(paths["mar"], paths["claims"], tmp_path / "two", one.with_(audit_processes=2))
     audit_files(paths["mar"], paths["claims"], tmp_path / "whole", one.with_(audit_processes=2, shard_encounters=500))
     assert started == [True, False]  # the MAR alone names more encounters than a shard: started while claims load
-    # Two shards by size; with a helper started ahead, three near-equal ones (least_shards): the
-    # helper audits one, this process two, so this process does not wait for the helper's crossing.
-    assert len(cuts[0]) == 3 and max(cuts[0]) - min(cuts[0]) <= 1 and len(cuts[1]) == 1
+    # Two shards by size; with a helper started ahead, three (least_shards): the helper audits the
+    # first, the larger (helper_shard_weights), this process two, so it does not wait for the helper's.
+    assert len(cuts[0]) == 3 and len(cuts[1]) == 1
+    assert cuts[0] == np.diff(_bounds(sum(cuts[0]), 45, 3, (HELPER_SHARD_WEIGHT,))).tolist()
+    assert cuts[0][0] > cuts[0][1] and abs(cuts[0][1] - cuts[0][2]) <= 1
     for name in RUN_FILES:
         assert (tmp_path / "two" / name).read_bytes() == (tmp_path / "one" / name).read_bytes(), name
         assert (tmp_path / "whole" / name).read_bytes() == (tmp_path / "one" / name).read_bytes(), name

@@ -150,7 +150,8 @@ def _bounds(count: int, max_encounters: int, least: int = 1, first_weights: Sequ
 
     ``first_weights``: when ``least`` raises the count (the size alone asks for
     fewer shards), the first shards' sizes relative to each of the others' (1):
-    shards that cost their process less per encounter than the rest cost theirs
+    larger shards for helper processes, whose shards' crossing to them and back
+    is work of the process that audits the others
     (:func:`flows.shard_workers.helper_shard_weights`). Ignored when a weighted
     cut would leave a shard empty or over ``max_encounters``.
 

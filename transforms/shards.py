@@ -142,7 +142,7 @@ def _ranked_frames(mar: pd.DataFrame, claims: pd.DataFrame) -> tuple[np.ndarray,
 def _bounds(count: int, max_encounters: int, least: int = 1, first_weights: Sequence[float] = ()) -> np.ndarray:
     """Where each shard of ``count`` sorted encounters starts, and then ``count``: as few shards
     as ``max_encounters`` allows, but at least ``least`` when there is more than one (and
-    never more than ``count``), their sizes differing by at most one.
+    never more than ``count``), their sizes differing by at most one (but see ``first_weights``).
 
     Near-equal shards, not full ones and a remainder: processes auditing a day's
     shards side by side finish together (a day of 51,000 encounters in shards of
@@ -246,8 +246,9 @@ def iter_shards(mar: pd.DataFrame, claims: pd.DataFrame, max_encounters: int, le
     holding the frames unchanged; a larger day is cut into as few shards as
     ``max_encounters`` allows but at least ``least_shards``, of near-equal
     size, or the first ones ``first_weights`` times the others' when
-    ``least_shards`` raised the count (:func:`_bounds`). Shards are cut as they are asked for, so
-    only one shard's rows are copied at a time (the caller keeps the day's).
+    ``least_shards`` raised the count (:func:`_bounds`). Shards are cut as
+    they are asked for, so only one shard's rows are copied at a time (the
+    caller keeps the day's).
 
     Raises:
         ValueError: ``max_encounters`` below 1.

@@ -37,7 +37,7 @@ import pandas as pd
 from expectations.runner import validate_extract
 from flows.lake_arrow import extract_bytes, use_default_arrow, use_lake_arrow
 from flows.shard_audit import audit_shard
-from flows.shard_workers import Helpers, helper_shard_weights, least_shards, map_shards
+from flows.shard_workers import Helpers, helper_cut, map_shards
 from flows.settings import Settings
 from transforms.audit import UNREAD_INPUT_COLUMNS, AuditResult, StepSeconds
 from transforms.frames import expand_text
@@ -285,11 +285,10 @@ def audit_taking(kept: list[pd.DataFrame], settings: Settings, timer: StepSecond
     the other). The shards leave out the columns the audit never reads
     (:data:`transforms.audit.UNREAD_INPUT_COLUMNS`). The same result as :func:`audit`.
     ``helpers``: helper processes started ahead (:func:`helpers_ahead`); with them, a day
-    of more than one shard is cut into at least :func:`~flows.shard_workers.least_shards`, the
-    helpers' shards larger (:func:`~flows.shard_workers.helper_shard_weights`)."""
+    of more than one shard is cut into at least three, the helpers' shards larger
+    (:func:`~flows.shard_workers.helper_cut`)."""
     left_out = (UNREAD_INPUT_COLUMNS["mar"], UNREAD_INPUT_COLUMNS["claims"])
-    shards = take_shards(kept, settings.shard_encounters, left_out, least_shards(helpers),
-                         helper_shard_weights(helpers))
+    shards = take_shards(kept, settings.shard_encounters, left_out, helper_cut(helpers))
     return _audit_shards(shards, settings, timer, helpers)
 
 
@@ -297,7 +296,7 @@ def helpers_ahead(mar: pd.DataFrame, settings: Settings) -> Helpers:
     """The audit's helper processes (``settings.shard_helpers``), started now when the day's
     validated ``mar`` alone names more encounters than one shard holds, so that their start
     overlaps the claims' reading and a day of more than one shard is audited by two processes
-    too (:func:`audit_taking` cuts it into at least :func:`~flows.shard_workers.least_shards`);
+    too (:func:`audit_taking` cuts it into at least three, :func:`~flows.shard_workers.helper_cut`);
     a context manager that stops them."""
     return Helpers(settings.shard_helpers, start=encounters_of(mar) > settings.shard_encounters)
 

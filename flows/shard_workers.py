@@ -28,7 +28,7 @@ A run that knows early that its day is large (a files-in run once its MAR
 is validated, a nightly once its extracts are staged) starts its helpers
 ahead (:class:`Helpers`): their start then overlaps reading the claims or
 the lake, and a day of more than one shard is cut into at least three
-(:func:`least_shards`), so it is audited by two processes too.
+(:func:`helper_cut`), so it is audited by two processes too.
 
 The parent audits shards too: each shard goes to a helper with room for it
 (one under way and one waiting, so a helper never idles while the parent
@@ -68,38 +68,35 @@ MIN_SHARDS = 3
 #: overlapped with something else: at 100k encounters (two shards) the audit took 3.1-3.4 s
 #: against 3.3-4.1 s by this process alone (six interleaved pairs of runs; the run 5 % faster
 #: on average), and the peak 1.04 against 0.71 GB (the run and its helper; docs/speed.md).
-#: A run's audit now cuts such a day into at least :func:`least_shards`; two shards still come
+#: A run's audit now cuts such a day into at least three (:func:`helper_cut`); two shards still come
 #: to :func:`map_shards` from other callers (and from a day of two encounters).
 STARTED_MIN_SHARDS = 2
 
 
-def least_shards(helpers: Helpers | None) -> int:
-    """The fewest shards to cut a day of more than one shard into, for ``helpers`` started
-    ahead: enough that this process audits at least two while the helpers audit theirs
-    (:func:`_to_helper`); with one helper, three shards, one of them the helper's.
+#: How much larger than each of this process's shards a helper's is, when a day is cut for
+#: helpers started ahead (:func:`helper_cut`). This process's share of the audit also holds
+#: the helper's crossings (pickling its shard, reading its result back: 0.4 s at 100k
+#: encounters), so with three equal shards it finished last: at 100k the audit took
+#: 2.55-2.83 s, and 2.39-2.59 s with the helper's shard 1.3 times the others (eight
+#: interleaved pairs; 1.2, 1.4, 1.5, 1.7 did no better; docs/speed.md).
+HELPER_SHARD_WEIGHT = 1.3
+
+
+def helper_cut(helpers: Helpers | None) -> tuple[float, ...]:
+    """The fewest shards a day of more than one shard is cut into for ``helpers`` started ahead,
+    as their relative sizes (:func:`transforms.shards.iter_shards`' ``at_least``; empty: by
+    size alone): one per helper, :data:`HELPER_SHARD_WEIGHT` each (the shards handed out first
+    go to the helpers, :func:`_to_helper`), then one more than the helpers for this process,
+    so that it audits at least two while the helpers audit theirs. With one helper, three.
 
     A helper's shard costs more than this process's: it is pickled there and
     back, read on each side, and audited in halves. At 100k encounters, two
     shards of 50,000 (one each) took the audit 2.9-3.1 s, this process then
     waiting about 1 s for the helper's; three of 33,000 took 2.5-2.6 s
-    (docs/speed.md). Without helpers started ahead, a day is cut by size alone."""
-    return 1 if helpers is None or not helpers.started else 2 * helpers.count + 1
-
-
-#: How much larger than each of this process's shards the shard a helper started ahead is
-#: given, when the day is cut into :func:`least_shards` for it. This process's share of the
-#: audit also holds the helper's crossings (pickling its shard, reading its result back:
-#: 0.4 s at 100k encounters), so with three equal shards it finished last: at 100k the
-#: audit took 2.55-2.83 s, and 2.39-2.59 s with the helper's shard 1.3 times the others
-#: (eight interleaved pairs; 1.2, 1.4, 1.5, 1.7 did no better; docs/speed.md).
-HELPER_SHARD_WEIGHT = 1.3
-
-
-def helper_shard_weights(helpers: Helpers | None) -> tuple[float, ...]:
-    """The sizes of the first shards of a day cut into :func:`least_shards` relative to the others'
-    (:func:`transforms.shards.iter_shards`' ``first_weights``): the shards handed out first
-    go to the helpers (:func:`_to_helper`), one each, at :data:`HELPER_SHARD_WEIGHT`."""
-    return () if helpers is None or not helpers.started else (HELPER_SHARD_WEIGHT,) * helpers.count
+    (docs/speed.md)."""
+    if helpers is None or not helpers.started:
+        return ()
+    return (HELPER_SHARD_WEIGHT,) * helpers.count + (1.0,) * (helpers.count + 1)
 
 
 class HelperDied(RuntimeError):

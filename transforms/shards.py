@@ -139,21 +139,20 @@ def _ranked_frames(mar: pd.DataFrame, claims: pd.DataFrame) -> tuple[np.ndarray,
     return mar_codes, claim_codes, np.append(rank_of, -1), names
 
 
-def _bounds(count: int, max_encounters: int, least: int = 1, first_weights: Sequence[float] = ()) -> np.ndarray:
+def _bounds(count: int, max_encounters: int, at_least: Sequence[float] = ()) -> np.ndarray:
     """Where each shard of ``count`` sorted encounters starts, and then ``count``: as few shards
-    as ``max_encounters`` allows, but at least ``least`` when there is more than one (and
-    never more than ``count``), their sizes differing by at most one (but see ``first_weights``).
+    as ``max_encounters`` allows, their sizes differing by at most one; but a day of more than
+    one shard that its size would cut into fewer than ``len(at_least)`` is cut into that many
+    (never more than ``count``), their sizes in the proportions of ``at_least``.
 
     Near-equal shards, not full ones and a remainder: processes auditing a day's
     shards side by side finish together (a day of 51,000 encounters in shards of
-    50,000 was one process's 50,000 against another's 1,000).
-
-    ``first_weights``: when ``least`` raises the count (the size alone asks for
-    fewer shards), the first shards' sizes relative to each of the others' (1):
-    larger shards for helper processes, whose shards' crossing to them and back
-    is work of the process that audits the others
-    (:func:`flows.shard_workers.helper_shard_weights`). Ignored when a weighted
-    cut would leave a shard empty or over ``max_encounters``.
+    50,000 was one process's 50,000 against another's 1,000). ``at_least`` cuts a
+    day finer for helper processes started ahead, and gives their shards more
+    encounters, since their crossing to them and back is work of the process
+    that audits the others (:func:`flows.shard_workers.helper_cut`). Near-equal
+    sizes instead when the proportions would leave a shard empty or over
+    ``max_encounters``.
 
     Raises:
         ValueError: ``max_encounters`` below 1.
@@ -161,13 +160,11 @@ def _bounds(count: int, max_encounters: int, least: int = 1, first_weights: Sequ
     if max_encounters < 1:
         raise ValueError(f"max_encounters must be at least 1, not {max_encounters}")
     by_size = -(-count // max_encounters)  # ceil
-    shards = min(max(by_size, least), count) if by_size > 1 else by_size
+    shards = min(max(by_size, len(at_least)), count) if by_size > 1 else by_size
     equal = (np.arange(shards + 1, dtype=np.int64) * count) // max(shards, 1)
-    if shards <= by_size or not first_weights:
+    if shards <= by_size or shards < len(at_least) or len(set(at_least)) == 1:  # by size, too few, or equal
         return equal
-    weights = np.ones(shards)
-    weighted = min(len(first_weights), shards - 1)  # one shard at least keeps the unit size
-    weights[:weighted] = first_weights[:weighted]
+    weights = np.asarray(at_least, dtype=float)
     bounds = np.rint(np.r_[0.0, np.cumsum(weights)] / weights.sum() * count).astype(np.int64)
     sizes = np.diff(bounds)
     return bounds if sizes.min() >= 1 and sizes.max() <= max_encounters else equal
@@ -214,8 +211,8 @@ def _shard_positions(shard: np.ndarray, n: int) -> list[np.ndarray]:
     return [order[bounds[i]:bounds[i + 1]] for i in range(n)]
 
 
-def _plan(mar: pd.DataFrame, claims: pd.DataFrame, max_encounters: int, least: int = 1,
-          first_weights: Sequence[float] = ()) -> tuple[list[tuple[str, str]], list[list[np.ndarray]] | None]:
+def _plan(mar: pd.DataFrame, claims: pd.DataFrame, max_encounters: int, at_least: Sequence[float] = ()
+          ) -> tuple[list[tuple[str, str]], list[list[np.ndarray]] | None]:
     """The day's encounter ranges (:func:`_bounds`) and, per frame (MAR, claims), each range's
     row positions (ascending); positions None when the day is one shard (at most ``max_encounters``).
 
@@ -223,7 +220,7 @@ def _plan(mar: pd.DataFrame, claims: pd.DataFrame, max_encounters: int, least: i
         ValueError: ``max_encounters`` below 1.
     """
     mar_codes, claim_codes, rank_of, names = _ranked_frames(mar, claims)
-    bounds = _bounds(len(names), max_encounters, least, first_weights)
+    bounds = _bounds(len(names), max_encounters, at_least)
     ranges = _cut(names, bounds)
     if len(ranges) <= 1:
         return ranges or [("", "")], None
@@ -234,8 +231,8 @@ def _plan(mar: pd.DataFrame, claims: pd.DataFrame, max_encounters: int, least: i
     return ranges, [_shard_positions(shard_of[codes], len(ranges)) for codes in (mar_codes, claim_codes)]
 
 
-def iter_shards(mar: pd.DataFrame, claims: pd.DataFrame, max_encounters: int, least_shards: int = 1,
-                first_weights: Sequence[float] = ()) -> Iterator[Shard]:
+def iter_shards(mar: pd.DataFrame, claims: pd.DataFrame, max_encounters: int, at_least: Sequence[float] = ()
+                ) -> Iterator[Shard]:
     """Split one day's MAR events and claim lines into shards of at most ``max_encounters`` encounters.
 
     The encounters are those of either frame; a range holds the encounters
@@ -244,16 +241,15 @@ def iter_shards(mar: pd.DataFrame, claims: pd.DataFrame, max_encounters: int, le
     claims), keeping its relative order; a row with no encounter id goes to
     shard 0. A day with at most ``max_encounters`` encounters is one shard
     holding the frames unchanged; a larger day is cut into as few shards as
-    ``max_encounters`` allows but at least ``least_shards``, of near-equal
-    size, or the first ones ``first_weights`` times the others' when
-    ``least_shards`` raised the count (:func:`_bounds`). Shards are cut as
-    they are asked for, so only one shard's rows are copied at a time (the
-    caller keeps the day's).
+    ``max_encounters`` allows, of near-equal size, but into at least
+    ``len(at_least)``, sized in its proportions, when the size asks for fewer
+    (:func:`_bounds`). Shards are cut as they are asked for, so only one
+    shard's rows are copied at a time (the caller keeps the day's).
 
     Raises:
         ValueError: ``max_encounters`` below 1.
     """
-    ranges, positions = _plan(mar, claims, max_encounters, least_shards, first_weights)
+    ranges, positions = _plan(mar, claims, max_encounters, at_least)
     if positions is None:
         yield Shard(0, *ranges[0], mar, claims)
         return
@@ -262,8 +258,8 @@ def iter_shards(mar: pd.DataFrame, claims: pd.DataFrame, max_encounters: int, le
 
 
 def take_shards(frames: list[pd.DataFrame], max_encounters: int,
-                left_out: tuple[Collection[str], Collection[str]] = ((), ()), least_shards: int = 1,
-                first_weights: Sequence[float] = ()) -> Iterator[Shard]:
+                left_out: tuple[Collection[str], Collection[str]] = ((), ()), at_least: Sequence[float] = ()
+                ) -> Iterator[Shard]:
     """:func:`iter_shards` of ``frames`` (``[mar, claims]``), taking the frames over.
 
     For a caller that holds the day's rows nowhere else (a files-in run):
@@ -274,14 +270,14 @@ def take_shards(frames: list[pd.DataFrame], max_encounters: int,
     keeps every input row until the last shard. The same shards, row for row
     and dtype for dtype, but for ``left_out``: the columns of the MAR and of
     the claims that no shard gets (the caller never reads them).
-    ``least_shards``, ``first_weights``: as :func:`iter_shards`.
+    ``at_least``: as :func:`iter_shards`.
 
     Raises:
         ValueError: ``max_encounters`` below 1 (when the first shard is asked for).
     """
     mar, claims = frames
     frames.clear()
-    ranges, positions = _plan(mar, claims, max_encounters, least_shards, first_weights)
+    ranges, positions = _plan(mar, claims, max_encounters, at_least)
     mar_columns, claim_columns = _columns(mar, left_out[0]), _columns(claims, left_out[1])
     del mar, claims  # their columns are now held by the lists alone, which the cut empties
     if positions is None:

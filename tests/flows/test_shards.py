@@ -146,10 +146,10 @@ def test_a_day_of_two_shards_is_audited_with_a_helper_started_ahead_and_writes_t
     audit_files(paths["mar"], paths["claims"], tmp_path / "two", one.with_(audit_processes=2))
     audit_files(paths["mar"], paths["claims"], tmp_path / "whole", one.with_(audit_processes=2, shard_encounters=500))
     assert started == [True, False]  # the MAR alone names more encounters than a shard: started while claims load
-    # Two shards by size; with a helper started ahead, three (least_shards): the helper audits the
-    # first, the larger (helper_shard_weights), this process two, so it does not wait for the helper's.
+    # Two shards by size; with a helper started ahead, three (helper_cut): the helper audits the
+    # first, the larger, this process two, so it does not wait for the helper's crossing.
     assert len(cuts[0]) == 3 and len(cuts[1]) == 1
-    assert cuts[0] == np.diff(_bounds(sum(cuts[0]), 45, 3, (HELPER_SHARD_WEIGHT,))).tolist()
+    assert cuts[0] == np.diff(_bounds(sum(cuts[0]), 45, (HELPER_SHARD_WEIGHT, 1, 1))).tolist()
     assert cuts[0][0] > cuts[0][1] and abs(cuts[0][1] - cuts[0][2]) <= 1
     for name in RUN_FILES:
         assert (tmp_path / "two" / name).read_bytes() == (tmp_path / "one" / name).read_bytes(), name

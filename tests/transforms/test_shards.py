@@ -37,39 +37,39 @@ def test_every_row_lands_in_its_encounters_shard_in_order():
     assert sum(len(s.mar) for s in shards) == len(mar) and sum(len(s.claims) for s in shards) == len(claims)
 
 
-def _sizes(count: int, most: int, least: int = 1, first_weights: tuple[float, ...] = ()) -> list[int]:
-    return np.diff(shards._bounds(count, most, least, first_weights)).tolist()
+def _sizes(count: int, most: int, at_least: tuple[float, ...] = ()) -> list[int]:
+    return np.diff(shards._bounds(count, most, at_least)).tolist()
 
 
 def test_a_day_is_cut_into_as_few_shards_as_the_size_allows_of_near_equal_size():
     assert _sizes(100_000, 50_000) == [50_000, 50_000]
     assert _sizes(51_000, 50_000) == [25_500, 25_500]  # not 50,000 and 1,000: side by side, they end together
     assert _sizes(10, 3) == [2, 3, 2, 3]
-    assert _sizes(100_000, 50_000, least=3) == [33_333, 33_333, 33_334]  # helpers started: a day cut finer
-    assert _sizes(51_000, 50_000, least=3) == [17_000] * 3
-    assert _sizes(50_000, 50_000, least=3) == [50_000]  # a day of one shard stays whole
-    assert _sizes(3, 2, least=5) == [1, 1, 1]  # never more shards than encounters
-    assert _sizes(0, 2, least=3) == []
+    assert _sizes(100_000, 50_000, (1, 1, 1)) == [33_333, 33_333, 33_334]  # helpers started: a day cut finer
+    assert _sizes(51_000, 50_000, (1, 1, 1)) == [17_000] * 3
+    assert _sizes(50_000, 50_000, (1, 1, 1)) == [50_000]  # a day of one shard stays whole
+    assert _sizes(3, 2, (1,) * 5) == [1, 1, 1]  # never more shards than encounters
+    assert _sizes(0, 2, (1, 1, 1)) == []
     mar, claims = _frames()
-    one_each = list(shards.iter_shards(mar, claims, 4, least_shards=5))  # five encounters: one a shard
+    one_each = list(shards.iter_shards(mar, claims, 4, at_least=(1,) * 5))  # five encounters: one a shard
     assert [(s.first, len(s.mar), len(s.claims)) for s in one_each] == [
         ("E1", 2, 1), ("E2", 1, 1), ("E3", 2, 0), ("E4", 0, 1), ("E5", 1, 0)]  # the row with no id: shard 0
     with pytest.raises(ValueError, match="at least 1"):
         shards._bounds(10, 0)
 
 
-def test_a_day_cut_finer_than_its_size_asks_gives_its_first_shards_the_weights_asked():
-    assert _sizes(100_000, 50_000, least=3, first_weights=(1.3,)) == [39_394, 30_303, 30_303]
-    assert _sizes(100_000, 50_000, least=5, first_weights=(1.3, 1.3)) == [23_214, 23_215, 17_857, 17_857, 17_857]
-    # The size alone asks for as many shards: near-equal ones, whatever the weights.
-    assert _sizes(120_000, 50_000, least=3, first_weights=(1.3,)) == [40_000] * 3
-    assert _sizes(100_000, 50_000, least=3, first_weights=(2.5,)) == [33_333, 33_333, 33_334]  # one over 50,000
-    assert _sizes(3, 2, least=3, first_weights=(0.2,)) == [1, 1, 1]  # an empty shard
-    assert _sizes(8, 5, least=3, first_weights=(1.5, 1.5, 1.5)) == [3, 3, 2]  # the last shard keeps the unit size
+def test_a_day_cut_finer_than_its_size_asks_is_cut_in_the_proportions_asked():
+    assert _sizes(100_000, 50_000, (1.3, 1, 1)) == [39_394, 30_303, 30_303]
+    assert _sizes(100_000, 50_000, (1.3, 1.3, 1, 1, 1)) == [23_214, 23_215, 17_857, 17_857, 17_857]
+    # The size alone asks for as many shards: near-equal ones, whatever the proportions.
+    assert _sizes(120_000, 50_000, (1.3, 1, 1)) == [40_000] * 3
+    assert _sizes(100_000, 50_000, (2.5, 1, 1)) == [33_333, 33_333, 33_334]  # one over 50,000
+    assert _sizes(3, 2, (0.2, 1, 1)) == [1, 1, 1]  # an empty shard
+    assert _sizes(4, 3, (1.5, 1, 1, 1, 1)) == [1, 1, 1, 1]  # fewer encounters than shards asked
     mar, claims = _frames()
-    weighted = list(shards.iter_shards(mar, claims, 4, least_shards=3, first_weights=(1.5,)))
+    weighted = list(shards.iter_shards(mar, claims, 4, at_least=(1.5, 1, 1)))
     assert [(s.first, s.last) for s in weighted] == [("E1", "E2"), ("E3", "E4"), ("E5", "E5")]
-    equal = list(shards.take_shards([mar, claims], 4, least_shards=3))
+    equal = list(shards.take_shards([mar, claims], 4, at_least=(1, 1, 1)))
     assert [(s.first, s.last) for s in equal] == [("E1", "E1"), ("E2", "E3"), ("E4", "E5")]
 
 

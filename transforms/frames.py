@@ -14,13 +14,15 @@ import pyarrow.compute as pc
 from transforms.sort_keys import LIMIT, scaled_offsets
 
 
-def join_runs(values: np.ndarray, starts: np.ndarray, sep: str) -> np.ndarray:
+def join_runs(values: np.ndarray, starts: np.ndarray, sep: str, *, labels: bool = False) -> np.ndarray:
     """Join each run of consecutive ``values`` with ``sep``, with no loop in Python.
 
     Run ``i`` is ``values[starts[i]:starts[i + 1]]`` (the last one runs to
     the end). ``values`` are ``str`` (object array); ``starts`` strictly
     increasing, the first 0. Every value but the last of its run gets
     ``sep`` appended, then ``np.add.reduceat`` concatenates each run in C.
+    ``labels``: the joined texts are few (a drug label, rule ids), each then
+    held by one object, not one per run (:func:`select_labels` says why).
 
     Returns:
         an object array of ``len(starts)`` strings.
@@ -37,7 +39,12 @@ def join_runs(values: np.ndarray, starts: np.ndarray, sep: str) -> np.ndarray:
     pieces = values.copy()
     if sep:
         pieces[not_last] = pieces[not_last] + sep
-    return np.add.reduceat(pieces, starts)
+    joined = np.add.reduceat(pieces, starts)
+    if labels:  # a run of one value is that value's object already
+        several = np.flatnonzero(np.diff(np.r_[starts, len(values)]) > 1)
+        code, distinct = pd.factorize(joined[several])
+        joined[several] = np.asarray(distinct, dtype=object)[code]
+    return joined
 
 
 def first_rows(codes: np.ndarray) -> np.ndarray:
@@ -81,6 +88,18 @@ def factorize_shared(values: pd.Series | np.ndarray, *, use_na_sentinel: bool = 
         return codes, np.asarray(uniques, dtype=object)
     object_code, uniques = pd.factorize(array[first], use_na_sentinel=use_na_sentinel, sort=sort)
     return object_code[pointer_code], np.asarray(uniques, dtype=object)
+
+
+def select_labels(conditions: list[np.ndarray], choices: list[str], default: str) -> np.ndarray:
+    """``np.select(conditions, choices, default)`` as an object array whose rows hold
+    the ``choices``' own objects, one per label.
+
+    ``np.select`` of text makes a numpy string array, and each of its rows
+    becomes a Python object of its own once it is a column (about 60 bytes
+    for a label of a dozen characters): held with the results until the run
+    folder is written, some 80 MB of labels at a million encounters."""
+    labels = np.array([*choices, default], dtype=object)
+    return labels[np.select(conditions, np.arange(len(choices)), default=len(choices))]
 
 
 def map_distinct(values: pd.Series, func: Callable[[Any], Any]) -> pd.Series:

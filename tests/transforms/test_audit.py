@@ -125,3 +125,27 @@ def test_step_seconds_times_every_engine_step_even_while_empty(reference):
     steps.add(other)
     assert steps["classify"] == pytest.approx(before["classify"] + 1.5) and steps["write"] == 2.0
     assert steps["coding"] == before["coding"]
+
+
+#: Result columns of labels: few distinct values, each held by one object, not one per row
+#: (at a million encounters the labels made per row held some 110 MB until the outputs were written).
+LABEL_COLUMNS = {
+    "administrations": ("service_key", "drug_label", "drug_class", "kind", "drug_as_charted"),
+    "expected_lines": ("hcpcs", "modifiers", "rule_ids"),
+    "findings": ("hcpcs", "finding", "direction", "severity", "price_basis"),
+}
+
+
+def test_the_results_labels_hold_one_object_per_distinct_value(reference):
+    encounters = [f"E{i}" for i in range(12)]
+    events = pd.concat([mar(i % 2 == 0).assign(encounter_id=e) for i, e in enumerate(encounters)],
+                       ignore_index=True)
+    billed = pd.concat([claim_lines(e, ("96365", 1), ("96368", 2), ("96361", 1)) for e in encounters],
+                       ignore_index=True)
+    result = run_audit(events, billed, reference, Policy(), TZ)
+    assert len(result.findings) >= 2 * len(encounters)
+    for name, columns in LABEL_COLUMNS.items():
+        frame = getattr(result, name)
+        for column in columns:
+            values = frame[column]
+            assert len({id(v) for v in values}) == values.nunique(dropna=False), (name, column)

@@ -21,6 +21,7 @@ from transforms.frames import (
     overlapping_pairs,
     run_starts,
     run_starts_multi,
+    select_labels,
     wall_minutes,
 )
 
@@ -172,3 +173,23 @@ def test_text_order_is_python_string_order_and_none_where_arrow_cannot_hold_the_
     assert list(order[:2]) == [texts.index(""), 3]  # stable: the first "E1" comes first among equals
     assert [i for i in order if texts[i] == "E1"] == [3, 9]
     assert text_order(np.array(["b", "\ud800"], dtype=object)) is None
+
+
+
+def test_select_labels_is_np_select_with_one_object_per_label() -> None:
+    x = np.arange(12)
+    conditions = [x % 3 == 0, x % 3 == 1]
+    labels = select_labels(conditions, ["high", "medium"], "low")
+    assert labels.dtype == object
+    assert labels.tolist() == np.select(conditions, ["high", "medium"], "low").tolist()
+    assert len({id(v) for v in labels}) == 3  # numpy's own select: one object per row once a column
+    assert select_labels([np.zeros(0, dtype=bool)], ["a"], "b").tolist() == []
+
+
+def test_join_runs_of_labels_holds_one_object_per_joined_text() -> None:
+    values = np.array(["ns", "kcl", "vanco", "ns", "kcl", "ns", "kcl", "cefepime"], dtype=object)
+    starts = np.array([0, 2, 3, 5, 7])
+    plain, labels = join_runs(values, starts, "+"), join_runs(values, starts, "+", labels=True)
+    assert labels.tolist() == plain.tolist() == ["ns+kcl", "vanco", "ns+kcl", "ns+kcl", "cefepime"]
+    assert len({id(v) for v in plain[[0, 2, 3]]}) == 3  # reduceat makes one object per run
+    assert labels[0] is labels[2] is labels[3] and labels[1] is values[2]

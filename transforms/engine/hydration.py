@@ -27,7 +27,7 @@ from transforms.engine.items import (
 )
 from transforms.sort_keys import isin_ints, lexsort_ints
 from transforms.engine.sites import initial_modifiers
-from transforms.frames import coverage_codes, join_runs, run_starts, take_or
+from transforms.frames import coverage_codes, join_runs, run_starts, select_labels, take_or
 from transforms.vocab.classes import DILUENT, HYDRATION
 from transforms.vocab.codes import (
     EXTRA_HOUR_FIRST,
@@ -216,7 +216,7 @@ def code_hydration(
     ]
     hyd_admins = hyd_admins.take(np.argsort(hyd_admins["start"].dt.as_unit("ns").array.asi8, kind="stable"))
     credited = isin_ints(hyd_admins["_enc"].to_numpy(), runs["_enc"].to_numpy())
-    roles = role_updates((hyd_admins["admin_id"], np.where(credited, "hydration", "hydration_not_reportable")))
+    roles = role_updates((hyd_admins["admin_id"], select_labels([credited], ["hydration"], "hydration_not_reportable")))
     # Runs are in encounter order: the minutes of each encounter are one stretch.
     run_enc = runs["_enc"].to_numpy(dtype=np.int64)
     starts = run_starts(run_enc)

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from transforms.engine.items import ITEM_SOURCE_COLUMNS, FamilyLines, extra_hours, line_items, role_updates, select_rows
+from transforms.frames import select_labels
 from transforms.vocab.classes import CHEMO, DRUG_CLASSES
 from transforms.vocab.codes import (
     CHEMO_INJECTION,
@@ -91,7 +92,7 @@ def _pump_items(pumps: pd.DataFrame, setting: str) -> tuple[list[pd.DataFrame], 
     ]
     roles = role_updates(
         (pumps["admin_id"], "pump_refill"),
-        (starts["admin_id"], np.where(code != "", "pump", "pump_not_reportable")),
+        (starts["admin_id"], select_labels([code != ""], ["pump"], "pump_not_reportable")),
     )
     return items, roles
 

@@ -199,7 +199,7 @@ def _line_rule_ids(line: np.ndarray, rule_ids: pd.Series, item: np.ndarray) -> t
         return groups, np.empty(0, dtype=object)
     starts = run_starts(groups)
     names = pd.Series(rule_names, dtype=object).astype(str).to_numpy(dtype=object)
-    return groups[starts], join_runs(names[rules], starts, ";")
+    return groups[starts], join_runs(names[rules], starts, ";", labels=True)
 
 
 def _per_line(joined: tuple[np.ndarray, np.ndarray], n_lines: int) -> np.ndarray:

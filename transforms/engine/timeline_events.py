@@ -297,7 +297,7 @@ def _joined_components(group: np.ndarray, component: np.ndarray, keys: np.ndarra
     or in charted order, and how many there are."""
     g, c = _grouped_pairs(group, component, sort=sort)
     starts = run_starts(g)
-    return join_runs(keys[c], starts, "+"), np.diff(np.r_[starts, len(g)]).astype(np.int64)
+    return join_runs(keys[c], starts, "+", labels=True), np.diff(np.r_[starts, len(g)]).astype(np.int64)
 
 
 def _charted_texts(group: np.ndarray, texts: np.ndarray, n_groups: int) -> np.ndarray:
@@ -310,7 +310,8 @@ def _charted_texts(group: np.ndarray, texts: np.ndarray, n_groups: int) -> np.nd
     out = np.full(n_groups, np.nan, dtype=object)
     if len(g):
         starts = run_starts(g)
-        out[g[starts]] = join_runs(pd.Series(names, dtype=object).astype(str).to_numpy(dtype=object)[c], starts, " + ")
+        text = pd.Series(names, dtype=object).astype(str).to_numpy(dtype=object)
+        out[g[starts]] = join_runs(text[c], starts, " + ", labels=True)
     return out
 
 

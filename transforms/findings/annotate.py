@@ -29,6 +29,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from transforms.frames import select_labels
 from transforms.reference.fees import FeeSchedule, dollar_impact, price_basis
 from transforms.vocab.codes import STRUCTURAL_CODES
 from transforms.vocab.findings import DIRECTION, DOCUMENTATION, HIGH, HIGH_KEYS, LOW, MEDIUM, OVER, UNDER
@@ -61,7 +62,7 @@ def severity(findings: pd.DataFrame) -> pd.Series:
     h = findings["hcpcs"].fillna("")
     k = findings["finding"]
     structural = h.isin(STRUCTURAL_CODES)
-    out = np.select(
+    out = select_labels(
         [
             (d == OVER) & (structural | k.isin(HIGH_KEYS)),
             d == OVER,
@@ -87,7 +88,9 @@ def line_direction(findings: pd.DataFrame) -> pd.Series:
     billed = pd.to_numeric(findings["billed_units"], errors="coerce")
     expected = pd.to_numeric(findings["expected_units"], errors="coerce")
     billing = keyed.isin([OVER, UNDER])
-    out = np.where(billing & (billed < expected), UNDER, np.where(billing & (billed > expected), OVER, keyed))
+    out = keyed.to_numpy(dtype=object, copy=True)  # the keys' own objects: one per label, not per row
+    out[(billing & (billed > expected)).to_numpy()] = OVER
+    out[(billing & (billed < expected)).to_numpy()] = UNDER
     return pd.Series(out, index=findings.index, dtype=object)
 
 

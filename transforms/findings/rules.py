@@ -33,6 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from transforms.frames import select_labels
 from transforms.vocab.codes import (
     ADD_ON_HOUR_CODES,
     CONCURRENT,
@@ -184,4 +185,4 @@ def signals(diff: pd.DataFrame, facts: pd.DataFrame, encounter: pd.DataFrame, se
 def apply_rules(signals: pd.DataFrame, rules: tuple[Rule, ...] = RULES) -> np.ndarray:
     """The key of each row: the first rule of ``rules`` that holds, else
     :data:`DEFAULT_KEY`."""
-    return np.select([rule.holds(signals) for rule in rules], [rule.key for rule in rules], default=DEFAULT_KEY)
+    return select_labels([rule.holds(signals) for rule in rules], [rule.key for rule in rules], default=DEFAULT_KEY)

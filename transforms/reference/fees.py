@@ -38,6 +38,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from transforms.frames import select_labels
 from transforms.reference import tables_dir
 from transforms.vocab.codes import SETTING_FACILITY, SETTING_PROFESSIONAL, SETTINGS
 from transforms.vocab.findings import (
@@ -179,7 +180,8 @@ def price_basis(findings: pd.DataFrame, fees: FeeSchedule | None) -> pd.Series:
     """
     doc = findings["direction"].eq(DOCUMENTATION).to_numpy()
     if fees is None:
-        return pd.Series(np.where(doc, PRICE_NOT_PRICED, PRICE_NO_SCHEDULE), index=findings.index, dtype=object)
+        basis = select_labels([doc], [PRICE_NOT_PRICED], PRICE_NO_SCHEDULE)
+        return pd.Series(basis, index=findings.index, dtype=object)
     keys = pd.DataFrame({"hcpcs": findings["hcpcs"].fillna("").astype(str).to_numpy(),
                          "setting": findings["setting"].fillna("").astype(str).to_numpy()})
     got = keys.merge(fees.table[["hcpcs", "setting", "amount", "status_indicator"]],
@@ -188,6 +190,6 @@ def price_basis(findings: pd.DataFrame, fees: FeeSchedule | None) -> pd.Series:
     for setting, codes in NO_SEPARATE_PAYMENT.items():
         no_pay |= (got["setting"].eq(setting) & got["status_indicator"].isin(codes)).to_numpy()
     unpriced = got["amount"].isna().to_numpy()
-    out = np.select([doc, no_pay, unpriced], [PRICE_NOT_PRICED, PRICE_NO_SEPARATE_PAYMENT, PRICE_NOT_IN_SCHEDULE],
-                    default=PRICE_FEE_SCHEDULE)
+    out = select_labels([doc, no_pay, unpriced], [PRICE_NOT_PRICED, PRICE_NO_SEPARATE_PAYMENT, PRICE_NOT_IN_SCHEDULE],
+                        default=PRICE_FEE_SCHEDULE)
     return pd.Series(out, index=findings.index, dtype=object)

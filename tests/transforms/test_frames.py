@@ -175,7 +175,6 @@ def test_text_order_is_python_string_order_and_none_where_arrow_cannot_hold_the_
     assert text_order(np.array(["b", "\ud800"], dtype=object)) is None
 
 
-
 def test_select_labels_is_np_select_with_one_object_per_label() -> None:
     x = np.arange(12)
     conditions = [x % 3 == 0, x % 3 == 1]

@@ -26,7 +26,6 @@ it for its one setting.
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 from transforms.frames import select_labels
